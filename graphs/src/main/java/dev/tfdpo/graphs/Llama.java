@@ -1,0 +1,157 @@
+package dev.tfdpo.graphs;
+
+import dev.tfdpo.io.hf.LlamaConfig;
+import dev.tfdpo.io.hf.LlamaWeights;
+import dev.tfdpo.ops.Attention;
+import dev.tfdpo.ops.AttentionMask;
+import dev.tfdpo.ops.Layers;
+import dev.tfdpo.ops.Rope;
+import dev.tfdpo.ops.Shapes;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import org.tensorflow.Operand;
+import org.tensorflow.ndarray.Shape;
+import org.tensorflow.op.Ops;
+import org.tensorflow.op.core.Variable;
+import org.tensorflow.types.TBool;
+import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.TInt32;
+
+/**
+ * A Llama-family decoder (Llama 1-3, Mistral, Qwen2 biases) as a static graph, read top to bottom in
+ * forward order.
+ *
+ * <p>Inputs are compact per-token descriptors ({@link Inputs}); the attention mask is built from them
+ * inside the graph, so padded rows and packed rows use the same graph. Weights are float32
+ * {@code VariableV2}s named {@code <scope>/<Hugging Face name>} in Hugging Face layout.
+ */
+public final class Llama {
+
+  /**
+   * Per-token inputs, each {@code [R, L]} int32.
+   *
+   * @param inputIds token ids
+   * @param positionIds RoPE positions
+   * @param segmentIds sequence id of each token, 0 on padding
+   * @param branchIds 0 on shared tokens; 1 and 2 for alternatives that must not see each other
+   */
+  public record Inputs(
+      Operand<TInt32> inputIds,
+      Operand<TInt32> positionIds,
+      Operand<TInt32> segmentIds,
+      Operand<TInt32> branchIds) {}
+
+  private final LlamaConfig config;
+  private final String scope;
+  private final Map<String, Variable<TFloat32>> variables;
+
+  private Llama(LlamaConfig config, String scope, Map<String, Variable<TFloat32>> variables) {
+    this.config = config;
+    this.scope = scope;
+    this.variables = variables;
+  }
+
+  /** Creates the model's variables, named {@code scope/<Hugging Face name>}. */
+  public static Llama create(Ops tf, LlamaConfig config, String scope) {
+    Ops scoped = tf.withSubScope(scope);
+    Map<String, Variable<TFloat32>> vars = new LinkedHashMap<>();
+    for (LlamaWeights.Entry e : LlamaWeights.of(config).entries()) {
+      Variable<TFloat32> v = scoped.withName(e.hfName()).variable(Shape.of(e.shape()), TFloat32.class);
+      vars.put(e.hfName(), v);
+    }
+    return new Llama(config, scope, vars);
+  }
+
+  /** The architecture. */
+  public LlamaConfig config() {
+    return config;
+  }
+
+  /** The variable scope ({@code policy}, {@code reference}, ...). */
+  public String scope() {
+    return scope;
+  }
+
+  /** Variables by Hugging Face name, in forward order. */
+  public Map<String, Variable<TFloat32>> variables() {
+    return variables;
+  }
+
+  private Operand<TFloat32> w(String hfName) {
+    Variable<TFloat32> v = variables.get(hfName);
+    if (v == null) {
+      throw new IllegalStateException("no variable for " + hfName + " in scope " + scope);
+    }
+    return v;
+  }
+
+  private Operand<TFloat32> bias(String hfName, boolean present) {
+    return present ? w(hfName) : null;
+  }
+
+  /** The output projection {@code [V, H]}: the embedding matrix when tied. */
+  public Operand<TFloat32> lmHead() {
+    return config.tieWordEmbeddings() ? w("model.embed_tokens.weight") : w("lm_head.weight");
+  }
+
+  /**
+   * The decoder up to and including the final RMSNorm.
+   *
+   * @return {@code [R, L, H]}
+   */
+  public Operand<TFloat32> hidden(Ops tf, Inputs in) {
+    LlamaConfig c = config;
+    float eps = (float) c.rmsNormEps();
+    Attention.Heads heads =
+        new Attention.Heads(c.numAttentionHeads(), c.numKeyValueHeads(), c.headDim());
+    Operand<TInt32> rowsAndLength = Shapes.leading(tf, in.inputIds(), 2); // [2] = (R, L)
+    Operand<TBool> mask = AttentionMask.build(tf, in.segmentIds(), in.branchIds()); // [R, 1, L, L]
+    Rope.Tables rope =
+        Rope.tables(tf, in.positionIds(), c.rope().inverseFrequencies(c.headDim())); // [R, L, 1, D] x2
+
+    Operand<TInt32> flatIds = tf.reshape(in.inputIds(), tf.constant(new int[] {-1})); // [N]
+    Operand<TFloat32> x = tf.gather(w("model.embed_tokens.weight"), flatIds, tf.constant(0)); // [N, H]
+
+    for (int i = 0; i < c.numHiddenLayers(); i++) {
+      String p = "model.layers." + i + ".";
+      Operand<TFloat32> attnIn = Layers.rmsNorm(tf, x, w(p + "input_layernorm.weight"), eps); // [N, H]
+      Attention.Weights aw =
+          new Attention.Weights(
+              w(p + "self_attn.q_proj.weight"), bias(p + "self_attn.q_proj.bias", c.attentionBias()),
+              w(p + "self_attn.k_proj.weight"), bias(p + "self_attn.k_proj.bias", c.attentionBias()),
+              w(p + "self_attn.v_proj.weight"), bias(p + "self_attn.v_proj.bias", c.attentionBias()),
+              w(p + "self_attn.o_proj.weight"), bias(p + "self_attn.o_proj.bias", c.attentionBias()));
+      Operand<TFloat32> attnOut =
+          Attention.selfAttention(tf, attnIn, rowsAndLength, aw, heads, rope, mask); // [N, H]
+      x = tf.math.add(x, attnOut); // [N, H]
+
+      Operand<TFloat32> mlpIn = Layers.rmsNorm(tf, x, w(p + "post_attention_layernorm.weight"), eps); // [N, H]
+      Operand<TFloat32> mlpOut =
+          Layers.swiGlu(
+              tf,
+              mlpIn,
+              w(p + "mlp.gate_proj.weight"), bias(p + "mlp.gate_proj.bias", c.mlpBias()),
+              w(p + "mlp.up_proj.weight"), bias(p + "mlp.up_proj.bias", c.mlpBias()),
+              w(p + "mlp.down_proj.weight"), bias(p + "mlp.down_proj.bias", c.mlpBias())); // [N, H]
+      x = tf.math.add(x, mlpOut); // [N, H]
+    }
+
+    Operand<TFloat32> normed = Layers.rmsNorm(tf, x, w("model.norm.weight"), eps); // [N, H]
+    return tf.reshape(normed, Shapes.concat(tf, rowsAndLength, c.hiddenSize())); // [R, L, H]
+  }
+
+  /**
+   * Full-vocabulary logits of every position, for inference and export; training uses
+   * {@link dev.tfdpo.ops.CompletionLogProbs}, which projects completion positions only.
+   *
+   * @param hidden {@code [R, L, H]}
+   * @return {@code [R, L, V]}
+   */
+  public Operand<TFloat32> logits(Ops tf, Operand<TFloat32> hidden) {
+    Operand<TInt32> rowsAndLength = Shapes.leading(tf, hidden, 2); // [2]
+    Operand<TFloat32> flat =
+        tf.reshape(hidden, tf.constant(new int[] {-1, config.hiddenSize()})); // [N, H]
+    Operand<TFloat32> projected = Layers.linear(tf, flat, lmHead(), null); // [N, V]
+    return tf.reshape(projected, Shapes.concat(tf, rowsAndLength, config.vocabSize())); // [R, L, V]
+  }
+}

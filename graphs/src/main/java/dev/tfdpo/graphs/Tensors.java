@@ -1,0 +1,42 @@
+package dev.tfdpo.graphs;
+
+import org.tensorflow.Tensor;
+import org.tensorflow.ndarray.Shape;
+import org.tensorflow.ndarray.buffer.DataBuffers;
+import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.TInt32;
+
+/** Copies between Java arrays and tensors. */
+public final class Tensors {
+
+  private Tensors() {}
+
+  /** A float32 tensor of {@code shape} holding {@code data} (row-major). */
+  public static TFloat32 floats(long[] shape, float[] data) {
+    return TFloat32.tensorOf(Shape.of(shape), DataBuffers.of(data, true, false));
+  }
+
+  /** An int32 tensor of {@code shape} holding {@code data} (row-major). */
+  public static TInt32 ints(long[] shape, int[] data) {
+    return TInt32.tensorOf(Shape.of(shape), DataBuffers.of(data, true, false));
+  }
+
+  /** A scalar int32 tensor. */
+  public static TInt32 scalar(int value) {
+    return TInt32.scalarOf(value);
+  }
+
+  /** All values of a float32 tensor, row-major; closes nothing. */
+  public static float[] toFloats(Tensor t) {
+    float[] out = new float[(int) t.size()];
+    t.asRawTensor().data().asFloats().read(out);
+    return out;
+  }
+
+  /** All values of an int32 tensor, row-major; closes nothing. */
+  public static int[] toInts(Tensor t) {
+    int[] out = new int[(int) t.size()];
+    t.asRawTensor().data().asInts().read(out);
+    return out;
+  }
+}

@@ -1,0 +1,132 @@
+package dev.tfdpo.graphs;
+
+import dev.tfdpo.io.hf.LlamaWeights;
+import dev.tfdpo.io.safetensors.SafeTensorsReader;
+import dev.tfdpo.io.safetensors.TensorInfo;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeSet;
+import org.tensorflow.Session;
+import org.tensorflow.Tensor;
+import org.tensorflow.op.Op;
+import org.tensorflow.op.Ops;
+import org.tensorflow.op.core.Placeholder;
+import org.tensorflow.op.core.Variable;
+import org.tensorflow.types.TFloat32;
+
+/**
+ * Moves weights between Hugging Face safetensors and a model's graph variables.
+ *
+ * <p>The assign ops are built once with the graph; loading then is one session run that feeds every
+ * tensor. Names go through {@link LlamaWeights}, so a file with a missing, unexpected or misshaped
+ * tensor is refused with the file and tensor named.
+ */
+public final class WeightLoader {
+
+  private final Llama model;
+  private final LlamaWeights table;
+  private final Map<String, Placeholder<TFloat32>> feeds = new LinkedHashMap<>();
+  private final Op loadAll;
+
+  private WeightLoader(Llama model, Ops tf) {
+    this.model = model;
+    this.table = LlamaWeights.of(model.config());
+    Ops scoped = tf.withSubScope(model.scope() + "_load");
+    List<Op> assigns = new ArrayList<>();
+    for (Map.Entry<String, Variable<TFloat32>> e : model.variables().entrySet()) {
+      Placeholder<TFloat32> value = scoped.placeholder(TFloat32.class);
+      feeds.put(e.getKey(), value);
+      assigns.add(scoped.assign(e.getValue(), value));
+    }
+    this.loadAll = scoped.withControlDependencies(assigns).noOp();
+  }
+
+  /** Builds the load ops of {@code model}; call while building the graph. */
+  public static WeightLoader create(Ops tf, Llama model) {
+    return new WeightLoader(model, tf);
+  }
+
+  /** Loads every variable from a safetensors file or Hugging Face model directory. */
+  public void load(Session session, SafeTensorsReader reader) throws IOException {
+    checkNames(reader);
+    Map<String, float[]> values = new LinkedHashMap<>();
+    for (String name : feeds.keySet()) {
+      values.put(name, reader.readFloats(name));
+    }
+    assign(session, values);
+  }
+
+  /** Assigns in-memory values (by Hugging Face name; every variable must be present). */
+  public void assign(Session session, Map<String, float[]> values) {
+    Session.Runner runner = session.runner();
+    List<Tensor> tensors = new ArrayList<>();
+    try {
+      for (Map.Entry<String, Placeholder<TFloat32>> e : feeds.entrySet()) {
+        float[] data = values.get(e.getKey());
+        if (data == null) {
+          throw new IllegalArgumentException("no value for " + e.getKey());
+        }
+        long[] shape = table.entry(e.getKey()).shape();
+        if (data.length != Arrays.stream(shape).reduce(1, (a, b) -> a * b)) {
+          throw new IllegalArgumentException(
+              e.getKey() + ": " + data.length + " values do not fill shape " + Arrays.toString(shape));
+        }
+        Tensor t = Tensors.floats(shape, data);
+        tensors.add(t);
+        runner.feed(e.getValue(), t);
+      }
+      runner.addTarget(loadAll).run();
+    } finally {
+      tensors.forEach(Tensor::close);
+    }
+  }
+
+  /** Current values of every variable, by Hugging Face name, in forward order. */
+  public Map<String, float[]> read(Session session) {
+    Session.Runner runner = session.runner();
+    List<String> names = new ArrayList<>(model.variables().keySet());
+    for (String name : names) {
+      runner.fetch(model.variables().get(name));
+    }
+    Map<String, float[]> out = new LinkedHashMap<>();
+    try (var result = runner.run()) {
+      for (int i = 0; i < names.size(); i++) {
+        out.put(names.get(i), Tensors.toFloats(result.get(i)));
+      }
+    }
+    return out;
+  }
+
+  private void checkNames(SafeTensorsReader reader) throws IOException {
+    TreeSet<String> missing = new TreeSet<>(feeds.keySet());
+    missing.removeAll(reader.names());
+    if (!missing.isEmpty()) {
+      throw new IOException(
+          reader.source() + ": missing tensor(s) " + missing
+              + " required by config.json; is this the checkpoint the config describes?");
+    }
+    for (String name : reader.names()) {
+      if (!table.contains(name)) {
+        // Some exporters write lm_head.weight even for tied models; transformers ignores it too.
+        if (name.equals("lm_head.weight") && model.config().tieWordEmbeddings()) {
+          continue;
+        }
+        throw new IOException(
+            reader.source() + ": unexpected tensor '" + name
+                + "' that this Llama architecture does not have (check num_hidden_layers,"
+                + " attention_bias, mlp_bias and tie_word_embeddings in config.json)");
+      }
+      TensorInfo info = reader.info(name);
+      long[] expected = table.entry(name).shape();
+      if (!Arrays.equals(info.shape(), expected)) {
+        throw new IOException(
+            reader.source() + ": tensor '" + name + "' has shape " + Arrays.toString(info.shape())
+                + " but config.json implies " + Arrays.toString(expected));
+      }
+    }
+  }
+}

@@ -1,0 +1,83 @@
+package dev.tfdpo.ops;
+
+import java.util.List;
+import org.tensorflow.Operand;
+import org.tensorflow.op.Op;
+import org.tensorflow.op.Ops;
+import org.tensorflow.op.core.Variable;
+import org.tensorflow.types.TFloat32;
+
+/**
+ * Decoupled-weight-decay Adam with torch's {@code AdamW} arithmetic, step by step:
+ * <pre>
+ *   p  = p * (1 - lr*wd)                      (decaying tensors only)
+ *   m  = m + (1-b1) * (g - m)                 (torch's lerp)
+ *   v  = v*b2 + (1-b2)*g*g
+ *   p  = p - (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+ * </pre>
+ * The per-step scalars ({@code 1 - lr*wd}, {@code lr/(1-b1^t)}, {@code sqrt(1-b2^t)}) are computed
+ * in double precision by the caller, as torch does in Python, and fed as one float vector.
+ */
+public final class AdamW {
+
+  /** Index of each per-step scalar in the fed vector. */
+  public static final int DECAY_FACTOR = 0;
+
+  /** {@code lr / (1 - b1^t)}. */
+  public static final int STEP_SIZE = 1;
+
+  /** {@code sqrt(1 - b2^t)}. */
+  public static final int BIAS_CORRECTION2_SQRT = 2;
+
+  /** Length of the per-step scalar vector. */
+  public static final int SCALARS = 3;
+
+  /** Fixed hyper-parameters. */
+  public record Hyper(float beta1, float beta2, float epsilon) {}
+
+  private AdamW() {}
+
+  /** The per-step scalars for optimizer step {@code t} (1-based) at learning rate {@code lr}. */
+  public static float[] stepScalars(double lr, double weightDecay, Hyper h, long t) {
+    double biasCorrection1 = 1 - Math.pow(h.beta1(), t);
+    double biasCorrection2 = 1 - Math.pow(h.beta2(), t);
+    float[] s = new float[SCALARS];
+    s[DECAY_FACTOR] = (float) (1 - lr * weightDecay);
+    s[STEP_SIZE] = (float) (lr / biasCorrection1);
+    s[BIAS_CORRECTION2_SQRT] = (float) Math.sqrt(biasCorrection2);
+    return s;
+  }
+
+  /**
+   * The update ops of one tensor.
+   *
+   * @param scalars {@code [SCALARS]} from {@link #stepScalars}
+   * @param decays whether weight decay applies to this tensor
+   * @return assignments of the parameter and both moments
+   */
+  public static List<Op> update(
+      Ops tf,
+      Variable<TFloat32> param,
+      Operand<TFloat32> grad,
+      Variable<TFloat32> m,
+      Variable<TFloat32> v,
+      Operand<TFloat32> scalars,
+      Hyper h,
+      boolean decays) {
+    Operand<TFloat32> decayFactor = tf.gather(scalars, tf.constant(DECAY_FACTOR), tf.constant(0));
+    Operand<TFloat32> stepSize = tf.gather(scalars, tf.constant(STEP_SIZE), tf.constant(0));
+    Operand<TFloat32> bc2Sqrt = tf.gather(scalars, tf.constant(BIAS_CORRECTION2_SQRT), tf.constant(0));
+
+    Operand<TFloat32> decayed = decays ? tf.math.mul(param, decayFactor) : param;
+    Operand<TFloat32> mNew =
+        tf.math.add(m, tf.math.mul(tf.constant(1f - h.beta1()), tf.math.sub(grad, m)));
+    Operand<TFloat32> gradScaled = tf.math.mul(tf.constant(1f - h.beta2()), grad);
+    Operand<TFloat32> vNew =
+        tf.math.add(tf.math.mul(v, tf.constant(h.beta2())), tf.math.mul(gradScaled, grad));
+    Operand<TFloat32> denom =
+        tf.math.add(tf.math.div(tf.math.sqrt(vNew), bc2Sqrt), tf.constant(h.epsilon()));
+    Operand<TFloat32> step = tf.math.mul(stepSize, tf.math.div(mNew, denom));
+    Operand<TFloat32> pNew = tf.math.sub(decayed, step);
+    return List.of(tf.assign(param, pNew), tf.assign(m, mNew), tf.assign(v, vNew));
+  }
+}

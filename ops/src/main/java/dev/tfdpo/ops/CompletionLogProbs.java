@@ -1,0 +1,102 @@
+package dev.tfdpo.ops;
+
+import java.util.List;
+import org.tensorflow.Operand;
+import org.tensorflow.op.Ops;
+import org.tensorflow.op.core.ReduceMax;
+import org.tensorflow.op.linalg.MatMul;
+import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.TInt32;
+import org.tensorflow.types.TInt64;
+
+/**
+ * Per-sequence summed log-probabilities of completion tokens, computing the vocabulary projection
+ * only at the positions that predict a completion token.
+ *
+ * <p>{@code lossSeq[r, t]} is the index of the sequence whose completion token {@code t+1} of row r is
+ * predicted at position t, or -1 when position t predicts nothing that counts (prompt, padding, the
+ * last position). Gathering those positions first means prompts and padding never reach the
+ * {@code [*, V]} logits: the full-vocabulary tensors are {@code [Nc, V]}, Nc = completion tokens.
+ *
+ * <p>For each counted position: {@code logp = logits[target] - logsumexp(logits)} in float32, as TRL.
+ */
+public final class CompletionLogProbs {
+
+  /**
+   * Results, each indexed by sequence ({@code [S]}).
+   *
+   * @param logps summed completion log-probabilities (differentiable)
+   * @param tokens number of counted completion tokens
+   * @param meanLogitSum sum over counted positions of the vocabulary-mean logit (no gradient)
+   * @param entropySum sum over counted positions of the predictive entropy (no gradient)
+   * @param argmaxHits counted positions whose argmax is the target (no gradient)
+   */
+  public record Result(
+      Operand<TFloat32> logps,
+      Operand<TFloat32> tokens,
+      Operand<TFloat32> meanLogitSum,
+      Operand<TFloat32> entropySum,
+      Operand<TFloat32> argmaxHits) {}
+
+  private CompletionLogProbs() {}
+
+  /**
+   * @param hidden final normalised hidden states {@code [R, L, H]}
+   * @param lmHead {@code [V, H]}
+   * @param inputIds {@code [R, L]}
+   * @param lossSeq {@code [R, L]}
+   * @param numSequences scalar S
+   */
+  public static Result compute(
+      Ops tf,
+      Operand<TFloat32> hidden,
+      Operand<TFloat32> lmHead,
+      Operand<TInt32> inputIds,
+      Operand<TInt32> lossSeq,
+      Operand<TInt32> numSequences) {
+    Operand<TInt64> positions = tf.where(tf.math.greaterEqual(lossSeq, tf.constant(0))); // [Nc, 2]
+    Operand<TInt64> nextPositions = tf.math.add(positions, tf.constant(new long[] {0, 1})); // [Nc, 2]
+    Operand<TFloat32> h = tf.gatherNd(hidden, positions); // [Nc, H]
+    Operand<TInt32> targets = tf.gatherNd(inputIds, nextPositions); // [Nc]
+    Operand<TInt32> sequence = tf.gatherNd(lossSeq, positions); // [Nc]
+
+    Operand<TFloat32> logits = tf.linalg.matMul(h, lmHead, MatMul.transposeB(true)); // [Nc, V]
+    Operand<TFloat32> rowMax =
+        tf.stopGradient(tf.reduceMax(logits, tf.constant(1), ReduceMax.keepDims(true))); // [Nc, 1]
+    Operand<TFloat32> shifted = tf.math.sub(logits, rowMax); // [Nc, V]
+    Operand<TFloat32> expShifted = tf.math.exp(shifted); // [Nc, V]
+    Operand<TFloat32> sumExp = tf.reduceSum(expShifted, tf.constant(1)); // [Nc]
+    Operand<TFloat32> logSumExp =
+        tf.math.add(tf.math.log(sumExp), tf.reshape(rowMax, tf.constant(new int[] {-1}))); // [Nc]
+
+    Operand<TInt32> vocab = tf.gather(tf.shape(logits), tf.constant(1), tf.constant(0)); // []
+    Operand<TInt32> count = tf.gather(tf.shape(logits), tf.constant(0), tf.constant(0)); // []
+    Operand<TInt32> rowStarts =
+        tf.math.mul(tf.range(tf.constant(0), count, tf.constant(1)), vocab); // [Nc]
+    Operand<TInt32> flatIndex = tf.math.add(rowStarts, targets); // [Nc]
+    Operand<TFloat32> flatLogits = tf.reshape(logits, tf.constant(new int[] {-1})); // [Nc*V]
+    Operand<TFloat32> targetLogits = tf.gather(flatLogits, flatIndex, tf.constant(0)); // [Nc]
+    Operand<TFloat32> tokenLogps = tf.math.sub(targetLogits, logSumExp); // [Nc]
+
+    Operand<TFloat32> oneHot =
+        tf.oneHot(sequence, numSequences, tf.constant(1f), tf.constant(0f)); // [Nc, S]
+    Operand<TFloat32> logpRow = tf.reshape(tokenLogps, tf.constant(new int[] {1, -1})); // [1, Nc]
+    Operand<TFloat32> logps =
+        tf.reshape(tf.linalg.matMul(logpRow, oneHot), tf.constant(new int[] {-1})); // [S]
+    Operand<TFloat32> tokens = tf.reduceSum(oneHot, tf.constant(0)); // [S]
+
+    // Metrics only: kept off the gradient path.
+    Operand<TFloat32> frozen = tf.stopGradient(logits); // [Nc, V]
+    Operand<TFloat32> meanLogit = tf.math.mean(frozen, tf.constant(1)); // [Nc]
+    Operand<TFloat32> probs = tf.math.div(tf.stopGradient(expShifted),
+        tf.expandDims(tf.stopGradient(sumExp), tf.constant(1))); // [Nc, V]
+    Operand<TFloat32> expectedLogit = tf.reduceSum(tf.math.mul(probs, frozen), tf.constant(1)); // [Nc]
+    Operand<TFloat32> entropy = tf.math.sub(tf.stopGradient(logSumExp), expectedLogit); // [Nc]
+    Operand<TInt32> argmax = tf.math.argMax(frozen, tf.constant(1), TInt32.class); // [Nc]
+    Operand<TFloat32> hits = tf.dtypes.cast(tf.math.equal(argmax, targets), TFloat32.class); // [Nc]
+    Operand<TFloat32> stacked = tf.stack(List.of(meanLogit, entropy, hits)); // [3, Nc]
+    Operand<TFloat32> perSequence = tf.linalg.matMul(stacked, tf.stopGradient(oneHot)); // [3, S]
+    List<org.tensorflow.Output<TFloat32>> rows = tf.unstack(perSequence, 3L).output(); // 3 x [S]
+    return new Result(logps, tokens, rows.get(0), rows.get(1), rows.get(2));
+  }
+}
