@@ -44,22 +44,33 @@ public final class Llama {
   private final LlamaConfig config;
   private final String scope;
   private final Map<String, Variable<TFloat32>> variables;
+  private final Map<String, Operand<TFloat32>> reads;
 
-  private Llama(LlamaConfig config, String scope, Map<String, Variable<TFloat32>> variables) {
+  private Llama(
+      LlamaConfig config,
+      String scope,
+      Map<String, Variable<TFloat32>> variables,
+      Map<String, Operand<TFloat32>> reads) {
     this.config = config;
     this.scope = scope;
     this.variables = variables;
+    this.reads = reads;
   }
 
   /** Creates the model's variables, named {@code scope/<Hugging Face name>}. */
   public static Llama create(Ops tf, LlamaConfig config, String scope) {
     Ops scoped = tf.withSubScope(scope);
+    Ops readScope = tf.withSubScope(scope + "_read");
     Map<String, Variable<TFloat32>> vars = new LinkedHashMap<>();
+    Map<String, Operand<TFloat32>> reads = new LinkedHashMap<>();
     for (LlamaWeights.Entry e : LlamaWeights.of(config).entries()) {
       Variable<TFloat32> v = scoped.withName(e.hfName()).variable(Shape.of(e.shape()), TFloat32.class);
       vars.put(e.hfName(), v);
+      // The forward pass reads through an Identity: gradients are taken with respect to these
+      // plain (non-reference) tensors.
+      reads.put(e.hfName(), readScope.withName(e.hfName()).identity(v));
     }
-    return new Llama(config, scope, vars);
+    return new Llama(config, scope, vars, reads);
   }
 
   /** The architecture. */
@@ -77,8 +88,13 @@ public final class Llama {
     return variables;
   }
 
+  /** The tensors the forward pass reads, by Hugging Face name: differentiate with respect to these. */
+  public Map<String, Operand<TFloat32>> reads() {
+    return reads;
+  }
+
   private Operand<TFloat32> w(String hfName) {
-    Variable<TFloat32> v = variables.get(hfName);
+    Operand<TFloat32> v = reads.get(hfName);
     if (v == null) {
       throw new IllegalStateException("no variable for " + hfName + " in scope " + scope);
     }
