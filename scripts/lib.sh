@@ -31,5 +31,6 @@ tfdpo_classpath() {
 tfdpo_java() {
   tfdpo_build || exit 1
   local main="$1"; shift
-  exec java ${TFDPO_JAVA_OPTS:--Xmx8g} -cp "$(tfdpo_classpath)" "$main" "$@"
+  export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
+  exec java ${TFDPO_JAVA_OPTS:--Xmx8g} -Dtfdpo.root="$TFDPO_ROOT" -cp "$(tfdpo_classpath)" "$main" "$@"
 }

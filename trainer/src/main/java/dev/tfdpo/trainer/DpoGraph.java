@@ -57,6 +57,9 @@ public final class DpoGraph implements AutoCloseable {
           "entropy",
           "mean_token_accuracy");
 
+  /** Shape of every per-token input: rows and length vary from batch to batch. */
+  private static final Shape ROWS_BY_LENGTH = Shape.of(Shape.UNKNOWN_SIZE, Shape.UNKNOWN_SIZE);
+
   /** torch's {@code clip_grad_norm_} adds this to the norm before dividing. */
   static final float CLIP_EPSILON = 1e-6f;
 
@@ -113,14 +116,14 @@ public final class DpoGraph implements AutoCloseable {
     Ops tf = Ops.create(graph);
     LlamaConfig c = s.model();
 
-    inputIds = tf.withName("input_ids").placeholder(TInt32.class); // [R, L]
-    positionIds = tf.withName("position_ids").placeholder(TInt32.class); // [R, L]
-    segmentIds = tf.withName("segment_ids").placeholder(TInt32.class); // [R, L]
-    branchIds = tf.withName("branch_ids").placeholder(TInt32.class); // [R, L]
-    lossSeq = tf.withName("loss_seq").placeholder(TInt32.class); // [R, L]
-    numPairs = tf.withName("num_pairs").placeholder(TInt32.class); // []
-    gradScale = tf.withName("grad_scale").placeholder(TFloat32.class); // []
-    optimizerScalars = tf.withName("optimizer_scalars").placeholder(TFloat32.class); // [3]
+    inputIds = tf.withName("input_ids").placeholder(TInt32.class, Placeholder.shape(ROWS_BY_LENGTH)); // [R, L]
+    positionIds = tf.withName("position_ids").placeholder(TInt32.class, Placeholder.shape(ROWS_BY_LENGTH)); // [R, L]
+    segmentIds = tf.withName("segment_ids").placeholder(TInt32.class, Placeholder.shape(ROWS_BY_LENGTH)); // [R, L]
+    branchIds = tf.withName("branch_ids").placeholder(TInt32.class, Placeholder.shape(ROWS_BY_LENGTH)); // [R, L]
+    lossSeq = tf.withName("loss_seq").placeholder(TInt32.class, Placeholder.shape(ROWS_BY_LENGTH)); // [R, L]
+    numPairs = tf.withName("num_pairs").placeholder(TInt32.class, Placeholder.shape(Shape.scalar())); // []
+    gradScale = tf.withName("grad_scale").placeholder(TFloat32.class, Placeholder.shape(Shape.scalar())); // []
+    optimizerScalars = tf.withName("optimizer_scalars").placeholder(TFloat32.class, Placeholder.shape(Shape.of(AdamW.SCALARS))); // [3]
     Llama.Inputs inputs = new Llama.Inputs(inputIds, positionIds, segmentIds, branchIds);
     Operand<TInt32> numSequences = tf.math.mul(numPairs, tf.constant(2)); // [] = S
 
@@ -334,6 +337,9 @@ public final class DpoGraph implements AutoCloseable {
             tf.math.div(tf.reduceSum(halves.chosen(pol.argmaxHits()), axis), chosenTokens));
     return tf.stopGradient(tf.stack(values));
   }
+
+  /** Shape of every per-token input: rows and length vary from batch to batch. */
+  private static final Shape ROWS_BY_LENGTH = Shape.of(Shape.UNKNOWN_SIZE, Shape.UNKNOWN_SIZE);
 
   /** torch's {@code clip_grad_norm_} coefficient {@code min(1, max / (norm + 1e-6))}, or 1 when off. */
   private static Operand<TFloat32> clipCoefficient(Ops tf, Operand<TFloat32> norm, double maxNorm) {

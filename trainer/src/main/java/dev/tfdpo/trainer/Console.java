@@ -1,0 +1,52 @@
+package dev.tfdpo.trainer;
+
+import java.io.PrintStream;
+import java.time.Duration;
+import me.tongfei.progressbar.ProgressBar;
+import me.tongfei.progressbar.ProgressBarBuilder;
+import me.tongfei.progressbar.ProgressBarStyle;
+
+/**
+ * Progress on the console: a progress bar on a terminal, otherwise one line per logged step with
+ * step/total, loss, reward accuracy, tokens/s and ETA (what batch logs and CI keep).
+ */
+final class Console implements AutoCloseable {
+
+  private final PrintStream out;
+  private final long total;
+  private final ProgressBar bar;
+
+  Console(PrintStream out, long total, boolean terminal) {
+    this.out = out;
+    this.total = total;
+    this.bar = terminal
+        ? new ProgressBarBuilder().setTaskName("DPO").setInitialMax(total)
+            .setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(250).continuousUpdate().build()
+        : null;
+  }
+
+  /** Reports a logged step. */
+  void logged(long step, double loss, double accuracy, double tokensPerSecond, Duration eta) {
+    if (bar != null) {
+      bar.stepTo(step);
+      bar.setExtraMessage(String.format("loss %.4f acc %.3f %,.0f tok/s", loss, accuracy, tokensPerSecond));
+      return;
+    }
+    out.printf("step %d/%d | loss %.4f | acc %.3f | %,.0f tok/s | ETA %s%n",
+        step, total, loss, accuracy, tokensPerSecond, format(eta));
+  }
+
+  static String format(Duration d) {
+    long s = Math.max(0, d.getSeconds());
+    return s >= 3600
+        ? String.format("%d:%02d:%02d", s / 3600, (s / 60) % 60, s % 60)
+        : String.format("%d:%02d", s / 60, s % 60);
+  }
+
+  @Override
+  public void close() {
+    if (bar != null) {
+      bar.close();
+    }
+  }
+}

@@ -1,0 +1,168 @@
+package dev.tfdpo.trainer.config;
+
+import com.google.gson.JsonElement;
+import com.google.gson.JsonNull;
+import com.google.gson.JsonPrimitive;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * Every configuration key: its section, JSON type, default and meaning. This table is the single
+ * source for parsing, validation messages, the saved resolved config and the README's key table.
+ */
+public enum ConfigKey {
+  // ---- model ----
+  MODEL_NAME_OR_PATH(Section.MODEL, Kind.STRING, null,
+      "Hugging Face model directory (config.json, safetensors, tokenizer files) of the policy; the reference starts from the same weights"),
+
+  // ---- data ----
+  TRAIN_DATASET_PATH(Section.DATA, Kind.STRING, null,
+      "training data: JSONL rows with prompt_input_ids / chosen_input_ids / rejected_input_ids"),
+  MAX_SEQ_LEN(Section.DATA, Kind.INT, 1024,
+      "longest row the model sees (prompt + completion); TRL's max_length (accepted as an alias); longer completions are cut, pairs whose prompt alone reaches it are dropped",
+      "max_length"),
+  TRAIN_SAMPLING_STRATEGY(Section.DATA, Kind.STRING, "random",
+      "random (shuffled every epoch, seeded by seed + epoch) or sequential (file order, every epoch)"),
+
+  // ---- training ----
+  OUTPUT_DIR(Section.TRAINING, Kind.STRING, "output/dpo",
+      "where metrics.jsonl, resolved_config.json and the trained model are written"),
+  PER_DEVICE_TRAIN_BATCH_SIZE(Section.TRAINING, Kind.INT, 1, "preference pairs per micro-batch"),
+  GRADIENT_ACCUMULATION_STEPS(Section.TRAINING, Kind.INT, 1, "micro-batches per optimizer step"),
+  MAX_STEPS(Section.TRAINING, Kind.INT, -1, "optimizer steps to run; -1: num_train_epochs decides"),
+  NUM_TRAIN_EPOCHS(Section.TRAINING, Kind.NUMBER, 1.0, "epochs when max_steps is -1 (fractions allowed)"),
+  LEARNING_RATE(Section.TRAINING, Kind.NUMBER, 1e-6, "peak learning rate"),
+  WARMUP_STEPS(Section.TRAINING, Kind.NUMBER, 0.0,
+      "linear warmup steps; a value below 1 is a fraction of the total steps (rounded up)"),
+  LR_SCHEDULER_TYPE(Section.TRAINING, Kind.STRING, "linear", "linear, cosine, constant or constant_with_warmup"),
+  WEIGHT_DECAY(Section.TRAINING, Kind.NUMBER, 0.0,
+      "AdamW decoupled weight decay on embeddings and projections (never on norms or biases)"),
+  MAX_GRAD_NORM(Section.TRAINING, Kind.NUMBER, 1.0, "global gradient-norm clipping; 0 disables clipping"),
+  ADAM_BETA1(Section.TRAINING, Kind.NUMBER, 0.9, "AdamW beta1"),
+  ADAM_BETA2(Section.TRAINING, Kind.NUMBER, 0.999, "AdamW beta2"),
+  ADAM_EPSILON(Section.TRAINING, Kind.NUMBER, 1e-8, "AdamW epsilon"),
+  LOGGING_STEPS(Section.TRAINING, Kind.INT, 1, "log every this many optimizer steps (metrics averaged over them)"),
+  SEED(Section.TRAINING, Kind.INT, 42, "seed of the data order"),
+  BF16(Section.TRAINING, Kind.BOOL, false,
+      "bfloat16 training; not available yet: true is refused (training runs in float32)"),
+  NUM_THREADS(Section.TRAINING, Kind.INT, 0, "TensorFlow intra/inter-op threads; 0: TensorFlow's default (all cores)"),
+
+  // ---- DPO ----
+  BETA(Section.DPO, Kind.NUMBER, 0.1, "DPO temperature beta"),
+  LOSS_TYPE(Section.DPO, Kind.STRING, "sigmoid", "preference loss"),
+  LABEL_SMOOTHING(Section.DPO, Kind.NUMBER, 0.0,
+      "cDPO label smoothing on sigmoid: -(1-e)*logsig(b*d) - e*logsig(-b*d), 0 <= e < 0.5");
+
+  /** The record a key belongs to. */
+  public enum Section {
+    MODEL,
+    DATA,
+    TRAINING,
+    DPO
+  }
+
+  /** JSON type of a value. */
+  public enum Kind {
+    INT,
+    NUMBER,
+    BOOL,
+    STRING
+  }
+
+  private final Section section;
+  private final Kind kind;
+  private final Object defaultValue;
+  private final String doc;
+  private final List<String> aliases;
+
+  ConfigKey(Section section, Kind kind, Object defaultValue, String doc, String... aliases) {
+    this.section = section;
+    this.kind = kind;
+    this.defaultValue = defaultValue;
+    this.doc = doc;
+    this.aliases = List.of(aliases);
+  }
+
+  /** The key as written in JSON and on the command line. */
+  public String jsonName() {
+    return name().toLowerCase(java.util.Locale.ROOT);
+  }
+
+  public Section section() {
+    return section;
+  }
+
+  public Kind kind() {
+    return kind;
+  }
+
+  /** Other accepted spellings (e.g. TRL's {@code max_length}). */
+  public List<String> aliases() {
+    return aliases;
+  }
+
+  /** One-line meaning, for the README and error messages. */
+  public String doc() {
+    return doc;
+  }
+
+  /** True when the key has no default and must be given. */
+  public boolean required() {
+    return defaultValue == null;
+  }
+
+  /** The default as JSON ({@link JsonNull} when required). */
+  public JsonElement defaultJson() {
+    if (defaultValue == null) {
+      return JsonNull.INSTANCE;
+    }
+    if (defaultValue instanceof Boolean b) {
+      return new JsonPrimitive(b);
+    }
+    if (defaultValue instanceof Number n) {
+      return new JsonPrimitive(n);
+    }
+    return new JsonPrimitive(defaultValue.toString());
+  }
+
+  /** The key named {@code name} or one of its aliases. */
+  public static Optional<ConfigKey> find(String name) {
+    return Arrays.stream(values())
+        .filter(k -> k.jsonName().equals(name) || k.aliases.contains(name))
+        .findFirst();
+  }
+
+  /** The known key closest to {@code name} by edit distance, for "did you mean" messages. */
+  public static String closest(String name) {
+    String best = null;
+    int bestDistance = Integer.MAX_VALUE;
+    for (ConfigKey k : values()) {
+      int d = editDistance(name, k.jsonName());
+      if (d < bestDistance) {
+        bestDistance = d;
+        best = k.jsonName();
+      }
+    }
+    return best;
+  }
+
+  static int editDistance(String a, String b) {
+    int[] prev = new int[b.length() + 1];
+    int[] cur = new int[b.length() + 1];
+    for (int j = 0; j <= b.length(); j++) {
+      prev[j] = j;
+    }
+    for (int i = 1; i <= a.length(); i++) {
+      cur[0] = i;
+      for (int j = 1; j <= b.length(); j++) {
+        int cost = a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1;
+        cur[j] = Math.min(Math.min(cur[j - 1] + 1, prev[j] + 1), prev[j - 1] + cost);
+      }
+      int[] t = prev;
+      prev = cur;
+      cur = t;
+    }
+    return prev[b.length()];
+  }
+}

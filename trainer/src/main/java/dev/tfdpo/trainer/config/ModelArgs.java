@@ -1,0 +1,6 @@
+package dev.tfdpo.trainer.config;
+
+import com.google.gson.annotations.SerializedName;
+
+/** Model section. */
+public record ModelArgs(@SerializedName("model_name_or_path") String modelNameOrPath) {}

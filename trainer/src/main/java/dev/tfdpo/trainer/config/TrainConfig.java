@@ -1,0 +1,268 @@
+package dev.tfdpo.trainer.config;
+
+import com.google.gson.Gson;
+import com.google.gson.GsonBuilder;
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParseException;
+import com.google.gson.JsonParser;
+import com.google.gson.JsonPrimitive;
+import com.google.gson.Strictness;
+import com.google.gson.stream.JsonReader;
+import dev.tfdpo.ops.PreferenceLoss;
+import java.io.IOException;
+import java.io.StringReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * A resolved run configuration: defaults, then the JSON file, then {@code --key value} overrides.
+ *
+ * <p>Every key is checked against {@link ConfigKey}: an unknown key names the closest known one, a
+ * value of the wrong type or out of range names the key, the value and where it was set (file and
+ * line, or the command line).
+ */
+public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training, DpoArgs dpo) {
+
+  /** Values of {@code train_sampling_strategy}. */
+  public static final Set<String> SAMPLING_STRATEGIES = Set.of("random", "sequential");
+
+  /** Values of {@code lr_scheduler_type}. */
+  public static final Set<String> SCHEDULERS = Set.of("linear", "cosine", "constant", "constant_with_warmup");
+
+  private static final Gson GSON = new GsonBuilder().create();
+  private static final Gson PRETTY = new GsonBuilder().setPrettyPrinting().create();
+
+  /**
+   * Loads a config.
+   *
+   * @param file the JSON file, or null for defaults only
+   * @param overrides {@code --key value} pairs from the command line, in order
+   */
+  public static TrainConfig load(Path file, List<String> overrides) throws IOException {
+    Sources sources = new Sources();
+    JsonObject merged = new JsonObject();
+    if (file != null) {
+      String text = Files.readString(file, StandardCharsets.UTF_8);
+      JsonObject fromFile = parseObject(file, text);
+      for (Map.Entry<String, JsonElement> e : fromFile.entrySet()) {
+        ConfigKey key = known(e.getKey(), file + ":" + lineOf(text, e.getKey()));
+        sources.put(key, file + ":" + lineOf(text, e.getKey()));
+        merged.add(key.jsonName(), e.getValue());
+      }
+    }
+    applyOverrides(overrides, merged, sources);
+    return resolve(merged, sources);
+  }
+
+  /** Builds and validates a config from already merged JSON (no defaults applied yet). */
+  static TrainConfig resolve(JsonObject merged, Sources sources) {
+    Map<ConfigKey.Section, JsonObject> sections = new LinkedHashMap<>();
+    for (ConfigKey.Section s : ConfigKey.Section.values()) {
+      sections.put(s, new JsonObject());
+    }
+    for (ConfigKey key : ConfigKey.values()) {
+      JsonElement value = merged.has(key.jsonName()) ? merged.get(key.jsonName()) : key.defaultJson();
+      if (value.isJsonNull()) {
+        if (key.required()) {
+          throw new ConfigException(
+              "missing required key '" + key.jsonName() + "' (" + key.doc()
+                  + "); set it in the config file or pass --" + key.jsonName() + " VALUE");
+        }
+        continue;
+      }
+      checkType(key, value, sources.where(key));
+      sections.get(key.section()).add(key.jsonName(), value);
+    }
+    TrainConfig c = new TrainConfig(
+        GSON.fromJson(sections.get(ConfigKey.Section.MODEL), ModelArgs.class),
+        GSON.fromJson(sections.get(ConfigKey.Section.DATA), DataArgs.class),
+        GSON.fromJson(sections.get(ConfigKey.Section.TRAINING), TrainingArgs.class),
+        GSON.fromJson(sections.get(ConfigKey.Section.DPO), DpoArgs.class));
+    c.validate(sources);
+    return c;
+  }
+
+  private void validate(Sources s) {
+    TrainingArgs t = training;
+    positive(s, ConfigKey.MAX_SEQ_LEN, data.maxSeqLen());
+    oneOf(s, ConfigKey.TRAIN_SAMPLING_STRATEGY, data.trainSamplingStrategy(), SAMPLING_STRATEGIES);
+    positive(s, ConfigKey.PER_DEVICE_TRAIN_BATCH_SIZE, t.perDeviceTrainBatchSize());
+    positive(s, ConfigKey.GRADIENT_ACCUMULATION_STEPS, t.gradientAccumulationSteps());
+    check(s, ConfigKey.MAX_STEPS, t.maxSteps(), t.maxSteps() == -1 || t.maxSteps() > 0, "-1 or a positive integer");
+    check(s, ConfigKey.NUM_TRAIN_EPOCHS, t.numTrainEpochs(), t.numTrainEpochs() > 0, "a positive number");
+    check(s, ConfigKey.LEARNING_RATE, t.learningRate(), t.learningRate() >= 0, "a number >= 0");
+    check(s, ConfigKey.WARMUP_STEPS, t.warmupSteps(),
+        t.warmupSteps() >= 0 && (t.warmupSteps() < 1 || t.warmupSteps() == Math.rint(t.warmupSteps())),
+        "a whole number of steps, or a fraction in [0, 1)");
+    oneOf(s, ConfigKey.LR_SCHEDULER_TYPE, t.lrSchedulerType(), SCHEDULERS);
+    check(s, ConfigKey.WEIGHT_DECAY, t.weightDecay(), t.weightDecay() >= 0, "a number >= 0");
+    check(s, ConfigKey.MAX_GRAD_NORM, t.maxGradNorm(), t.maxGradNorm() >= 0, "a number >= 0 (0 disables clipping)");
+    check(s, ConfigKey.ADAM_BETA1, t.adamBeta1(), t.adamBeta1() >= 0 && t.adamBeta1() < 1, "in [0, 1)");
+    check(s, ConfigKey.ADAM_BETA2, t.adamBeta2(), t.adamBeta2() >= 0 && t.adamBeta2() < 1, "in [0, 1)");
+    check(s, ConfigKey.ADAM_EPSILON, t.adamEpsilon(), t.adamEpsilon() > 0, "a positive number");
+    positive(s, ConfigKey.LOGGING_STEPS, t.loggingSteps());
+    check(s, ConfigKey.NUM_THREADS, t.numThreads(), t.numThreads() >= 0, "0 (TensorFlow's default) or a positive integer");
+    check(s, ConfigKey.BF16, t.bf16(), !t.bf16(),
+        "false: bf16 training is not available in this version; the trainer computes in float32");
+    check(s, ConfigKey.BETA, dpo.beta(), dpo.beta() > 0, "a positive number");
+    try {
+      PreferenceLoss.fromName(dpo.lossType());
+    } catch (IllegalArgumentException e) {
+      throw new ConfigException(s.where(ConfigKey.LOSS_TYPE) + ": " + e.getMessage());
+    }
+    check(s, ConfigKey.LABEL_SMOOTHING, dpo.labelSmoothing(),
+        dpo.labelSmoothing() >= 0 && dpo.labelSmoothing() < 0.5, "in [0, 0.5)");
+  }
+
+  /** The resolved config as flat JSON, every key present (what is saved with each run). */
+  public JsonObject toJson() {
+    JsonObject out = new JsonObject();
+    for (Object section : List.of(model, data, training, dpo)) {
+      JsonObject o = GSON.toJsonTree(section).getAsJsonObject();
+      o.entrySet().forEach(e -> out.add(e.getKey(), e.getValue()));
+    }
+    return out;
+  }
+
+  /** Writes {@link #toJson()} pretty-printed. */
+  public void save(Path file) throws IOException {
+    Files.writeString(file, PRETTY.toJson(toJson()) + "\n", StandardCharsets.UTF_8);
+  }
+
+  // ---- parsing helpers ----
+
+  private static JsonObject parseObject(Path file, String text) {
+    try {
+      JsonReader reader = new JsonReader(new StringReader(text));
+      reader.setStrictness(Strictness.STRICT);
+      JsonElement e = JsonParser.parseReader(reader);
+      if (!e.isJsonObject()) {
+        throw new ConfigException(file + ": the config must be one flat JSON object of \"key\": value pairs");
+      }
+      return e.getAsJsonObject();
+    } catch (JsonParseException ex) {
+      throw new ConfigException(file + ": invalid JSON: " + ex.getMessage());
+    }
+  }
+
+  private static void applyOverrides(List<String> args, JsonObject merged, Sources sources) {
+    for (int i = 0; i < args.size(); i++) {
+      String arg = args.get(i);
+      if (!arg.startsWith("--")) {
+        throw new ConfigException(
+            "unexpected argument '" + arg + "': overrides are written --key value (e.g. --learning_rate 5e-4)");
+      }
+      String name = arg.substring(2);
+      String where = "command line (" + arg + ")";
+      ConfigKey key = known(name, where);
+      if (i + 1 >= args.size()) {
+        throw new ConfigException(where + ": --" + name + " needs a value");
+      }
+      String raw = args.get(++i);
+      merged.add(key.jsonName(), parseValue(key, raw, where));
+      sources.put(key, where);
+    }
+  }
+
+  private static JsonElement parseValue(ConfigKey key, String raw, String where) {
+    try {
+      return switch (key.kind()) {
+        case INT -> new JsonPrimitive(Integer.parseInt(raw));
+        case NUMBER -> new JsonPrimitive(Double.parseDouble(raw));
+        case BOOL -> {
+          if (!raw.equals("true") && !raw.equals("false")) {
+            throw new NumberFormatException();
+          }
+          yield new JsonPrimitive(Boolean.parseBoolean(raw));
+        }
+        case STRING -> new JsonPrimitive(raw);
+      };
+    } catch (NumberFormatException e) {
+      throw new ConfigException(
+          where + ": '" + key.jsonName() + "' must be " + describe(key.kind()) + ", got '" + raw + "'");
+    }
+  }
+
+  private static ConfigKey known(String name, String where) {
+    return ConfigKey.find(name).orElseThrow(() -> new ConfigException(
+        where + ": unknown key '" + name + "'; did you mean '" + ConfigKey.closest(name)
+            + "'? (the README lists every key)"));
+  }
+
+  private static void checkType(ConfigKey key, JsonElement v, String where) {
+    boolean ok = v.isJsonPrimitive() && switch (key.kind()) {
+      case INT -> v.getAsJsonPrimitive().isNumber()
+          && v.getAsDouble() == Math.rint(v.getAsDouble())
+          && Math.abs(v.getAsDouble()) <= Integer.MAX_VALUE;
+      case NUMBER -> v.getAsJsonPrimitive().isNumber();
+      case BOOL -> v.getAsJsonPrimitive().isBoolean();
+      case STRING -> v.getAsJsonPrimitive().isString();
+    };
+    if (!ok) {
+      throw new ConfigException(
+          where + ": '" + key.jsonName() + "' must be " + describe(key.kind()) + ", got " + v);
+    }
+  }
+
+  private static String describe(ConfigKey.Kind kind) {
+    return switch (kind) {
+      case INT -> "an integer";
+      case NUMBER -> "a number";
+      case BOOL -> "true or false";
+      case STRING -> "a string";
+    };
+  }
+
+  private static int lineOf(String text, String key) {
+    int at = text.indexOf("\"" + key + "\"");
+    if (at < 0) {
+      return 1;
+    }
+    int line = 1;
+    for (int i = 0; i < at; i++) {
+      if (text.charAt(i) == '\n') {
+        line++;
+      }
+    }
+    return line;
+  }
+
+  private static void positive(Sources s, ConfigKey key, int value) {
+    check(s, key, value, value > 0, "a positive integer");
+  }
+
+  private static void oneOf(Sources s, ConfigKey key, String value, Set<String> allowed) {
+    check(s, key, "'" + value + "'", allowed.contains(value), "one of " + new java.util.TreeSet<>(allowed));
+  }
+
+  private static void check(Sources s, ConfigKey key, Object value, boolean ok, String expected) {
+    if (!ok) {
+      throw new ConfigException(
+          s.where(key) + ": '" + key.jsonName() + "' is " + value + "; it must be " + expected);
+    }
+  }
+
+  /** Where each key's value came from, for error messages. */
+  static final class Sources {
+    private final Map<ConfigKey, String> origin = new LinkedHashMap<>();
+
+    void put(ConfigKey key, String where) {
+      origin.put(key, where);
+    }
+
+    String where(ConfigKey key) {
+      return origin.getOrDefault(key, "default");
+    }
+
+    List<ConfigKey> given() {
+      return new ArrayList<>(origin.keySet());
+    }
+  }
+}
