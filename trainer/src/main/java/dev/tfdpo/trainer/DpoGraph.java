@@ -338,9 +338,6 @@ public final class DpoGraph implements AutoCloseable {
     return tf.stopGradient(tf.stack(values));
   }
 
-  /** Shape of every per-token input: rows and length vary from batch to batch. */
-  private static final Shape ROWS_BY_LENGTH = Shape.of(Shape.UNKNOWN_SIZE, Shape.UNKNOWN_SIZE);
-
   /** torch's {@code clip_grad_norm_} coefficient {@code min(1, max / (norm + 1e-6))}, or 1 when off. */
   private static Operand<TFloat32> clipCoefficient(Ops tf, Operand<TFloat32> norm, double maxNorm) {
     if (maxNorm <= 0) {
