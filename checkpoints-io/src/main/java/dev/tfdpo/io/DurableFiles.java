@@ -117,6 +117,20 @@ public final class DurableFiles {
     throw new IOException("could not find a free temporary directory name in " + dir, last);
   }
 
+  /**
+   * A name {@code prefix + random} that does not exist in {@code dir} now; for renames that must not
+   * collide with leftovers of earlier crashes (nothing reserves it, so one writer per directory).
+   */
+  public static Path unusedName(Path dir, String prefix) throws IOException {
+    for (int attempt = 0; attempt < NAME_ATTEMPTS; attempt++) {
+      Path candidate = dir.resolve(prefix + randomToken());
+      if (!Files.exists(candidate, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+        return candidate;
+      }
+    }
+    throw new IOException("could not find an unused name starting with " + prefix + " in " + dir);
+  }
+
   /** Deletes {@code path} and everything under it; symbolic links are removed, not followed. */
   public static void deleteRecursively(Path path) throws IOException {
     if (!Files.exists(path, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
