@@ -42,6 +42,9 @@ public final class CurveFormats {
     if (Files.isDirectory(input)) {
       return readDirectory(input, requested);
     }
+    if (Files.size(input) == 0) {
+      throw new ReportInputException(input + ": the file is empty (did the run log anything yet?)");
+    }
     Sniff sniff = new Sniff(input);
     for (CurveFormat format : FORMATS) {
       if (format.accepts(sniff)) {

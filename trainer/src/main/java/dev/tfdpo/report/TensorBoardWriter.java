@@ -68,19 +68,20 @@ public final class TensorBoardWriter implements Closeable {
   /**
    * Appends every metric of one {@code metrics.jsonl} line as one event, tags from
    * {@link MetricNames#tensorBoardTag}: {@code eval_loss} → {@code eval/loss}, {@code loss} →
-   * {@code train/loss}. The key {@code step} is not a metric and is skipped.
+   * {@code train/loss}. The key {@code step} and values that are not {@link Number}s (nulls, strings,
+   * nested objects) are skipped, so the map written to {@code metrics.jsonl} can be passed as is.
    */
-  public synchronized void metrics(long step, Map<String, ? extends Number> metrics) throws IOException {
+  public synchronized void metrics(long step, Map<String, ?> metrics) throws IOException {
     ensureOpen();
     Summary.Builder summary = Summary.newBuilder();
-    for (Map.Entry<String, ? extends Number> metric : metrics.entrySet()) {
-      if (metric.getKey().equals("step") || metric.getValue() == null) {
+    for (Map.Entry<String, ?> metric : metrics.entrySet()) {
+      if (metric.getKey().equals("step") || !(metric.getValue() instanceof Number)) {
         continue;
       }
       String tag = MetricNames.tensorBoardTag(metric.getKey());
       summary.addValue(Summary.Value.newBuilder()
           .setTag(tag)
-          .setSimpleValue(metric.getValue().floatValue()));
+          .setSimpleValue(((Number) metric.getValue()).floatValue()));
     }
     if (summary.getValueCount() > 0) {
       writeEvent(step, summary.build());

@@ -166,6 +166,14 @@ class CurveFormatsTest {
   }
 
   @Test
+  void emptyFile() throws IOException {
+    Path file = Fixtures.write(dir, "metrics.jsonl", "");
+    ReportInputException error = assertThrows(ReportInputException.class,
+        () -> CurveFormats.read(file, List.of()));
+    assertTrue(error.getMessage().contains("the file is empty"), error.getMessage());
+  }
+
+  @Test
   void jsonObjectWithoutCurvesIsUnknown() throws IOException {
     Path file = Fixtures.write(dir, "config.json", "{\"beta\": 0.1, \"model\": \"x\"}");
     assertThrows(ReportInputException.class, () -> CurveFormats.read(file, List.of()));

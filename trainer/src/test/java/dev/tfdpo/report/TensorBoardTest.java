@@ -45,7 +45,7 @@ class TensorBoardTest {
       step2.put("loss", 0.5);
       step2.put("rewards/chosen", -0.25);
       writer.metrics(2, step2);
-      writer.metrics(2, Map.of("step", 2.0, "eval_loss", 0.625));
+      writer.metrics(2, Map.of("step", 2L, "eval_loss", 0.625, "note", "text is skipped"));
       writer.flush();
     }
     assertTrue(file.getFileName().toString().matches("events\\.out\\.tfevents\\.\\d{10}\\..+"),
