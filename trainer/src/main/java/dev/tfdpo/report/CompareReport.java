@@ -31,7 +31,8 @@ final class CompareReport {
     for (MetricComparison m : comparison.metrics()) {
       out.printf(Locale.ROOT, format, m.metric(), m.commonSteps(), Format.number(m.maxAbsDeviation()),
           m.maxAbsStep(), Format.number(m.maxRelDeviation()), m.maxRelStep(), m.tolerance().describe(),
-          m.passed() ? "PASS" : "FAIL (" + m.failingSteps() + " steps, first " + m.firstFailingStep() + ")");
+          m.passed() ? "PASS" : "FAIL (" + m.failingSteps() + (m.failingSteps() == 1 ? " step" : " steps")
+              + ", first " + m.firstFailingStep() + ")");
     }
     for (MetricComparison m : comparison.metrics()) {
       if (m.onlyInA() > 0 || m.onlyInB() > 0) {

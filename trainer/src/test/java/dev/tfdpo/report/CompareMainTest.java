@@ -80,7 +80,7 @@ class CompareMainTest {
     int status = compare(a.toString(), b.toString(), "--out", out.toString());
     assertEquals(CompareMain.DIFFER, status, stdout + stderr);
     assertTrue(stdout.contains("verdict: FAIL (1 of 2 metrics differ: loss)"), stdout);
-    assertTrue(stdout.contains("FAIL (1 steps, first 2)"), stdout);
+    assertTrue(stdout.contains("FAIL (1 step, first 2)"), stdout);
     JsonObject loss = JsonParser.parseString(Files.readString(out.resolve("comparison.json")))
         .getAsJsonObject().getAsJsonArray("metrics").get(0).getAsJsonObject();
     assertEquals(3e-4, loss.get("max_abs_deviation").getAsDouble(), 1e-12);
