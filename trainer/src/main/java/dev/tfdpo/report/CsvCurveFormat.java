@@ -6,6 +6,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -150,7 +151,7 @@ final class CsvCurveFormat implements CurveFormat {
     if (trimmed.isEmpty()) {
       return null;
     }
-    switch (trimmed.toLowerCase(java.util.Locale.ROOT)) {
+    switch (trimmed.toLowerCase(Locale.ROOT)) {
       case "nan":
         return Double.NaN;
       case "inf":

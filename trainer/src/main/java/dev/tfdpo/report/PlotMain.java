@@ -2,6 +2,7 @@ package dev.tfdpo.report;
 
 import java.io.IOException;
 import java.io.PrintStream;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 
@@ -77,7 +78,7 @@ public final class PlotMain {
 
   private static Path defaultOutDir(Path input) {
     Path absolute = input.toAbsolutePath();
-    Path runDir = java.nio.file.Files.isDirectory(absolute) ? absolute : absolute.getParent();
+    Path runDir = Files.isDirectory(absolute) ? absolute : absolute.getParent();
     return runDir.resolve("plots");
   }
 

@@ -6,6 +6,7 @@ import com.google.gson.JsonParser;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.Reader;
+import java.nio.charset.MalformedInputException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -47,7 +48,7 @@ final class Sniff {
             break;
           }
         }
-      } catch (java.nio.charset.MalformedInputException binary) {
+      } catch (MalformedInputException binary) {
         firstLine = "";
       }
     }
