@@ -10,6 +10,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -66,6 +67,10 @@ class TensorBoardTest {
     try (TensorBoardWriter writer = new TensorBoardWriter(dir)) {
       file = writer.file();
     }
+    // Every TensorFlow event file starts with these 12 bytes: a 24-byte first event (wall_time and
+    // file_version "brain.Event:2") and its length's masked CRC.
+    byte[] start = Arrays.copyOf(Files.readAllBytes(file), 12);
+    assertArrayEquals(new byte[] {0x18, 0, 0, 0, 0, 0, 0, 0, (byte) 0xa3, 0x7f, 0x4b, 0x22}, start);
     try (InputStream in = Files.newInputStream(file)) {
       Event first = Event.parseFrom(TfRecord.read(in, file.toString(), 0));
       assertEquals("brain.Event:2", first.getFileVersion());
@@ -120,7 +125,7 @@ class TensorBoardTest {
   void detectsATruncatedFile() throws IOException {
     Path file = writeTwoSteps();
     byte[] bytes = Files.readAllBytes(file);
-    Files.write(file, java.util.Arrays.copyOf(bytes, bytes.length - 3));
+    Files.write(file, Arrays.copyOf(bytes, bytes.length - 3));
     IOException error = assertThrows(IOException.class, () -> TensorBoardReader.readScalars(file));
     assertTrue(error.getMessage().contains("truncated record"), error.getMessage());
   }
