@@ -9,6 +9,8 @@ import dev.tfdpo.io.safetensors.SafeTensorsReader;
 import dev.tfdpo.ops.AdamW;
 import dev.tfdpo.ops.LossParams;
 import dev.tfdpo.ops.PreferenceLoss;
+import dev.tfdpo.report.Plots;
+import dev.tfdpo.report.TensorBoardWriter;
 import dev.tfdpo.trainer.config.TrainConfig;
 import dev.tfdpo.trainer.config.TrainingArgs;
 import java.io.IOException;
@@ -31,6 +33,8 @@ public final class DpoTrainer {
   public static final String METRICS_FILE = "metrics.jsonl";
 
   public static final String CONFIG_FILE = "resolved_config.json";
+
+  public static final String LOSS_CHART = "loss.png";
 
   /** What a finished run reports. */
   public record Result(Path outputDir, long steps, double tokensPerSecond, List<Map<String, Double>> logged) {}
@@ -71,6 +75,8 @@ public final class DpoTrainer {
     long totalTokens = 0;
     try (DpoGraph graph = DpoGraph.build(settings);
         MetricsLog metrics = new MetricsLog(outputDir.resolve(METRICS_FILE));
+        TensorBoardWriter board =
+            t.reportTo().equals("tensorboard") ? new TensorBoardWriter(outputDir.resolve("runs")) : null;
         SafeTensorsReader weights = SafeTensorsReader.open(modelDir)) {
       graph.policyLoader().load(graph.session(), weights);
       graph.referenceLoader().load(graph.session(), weights);
@@ -102,6 +108,10 @@ public final class DpoTrainer {
               double epochProgress = epoch + (double) (start / accumulation + 1) / stepsPerEpoch;
               Map<String, Double> line = interval.flush(epochProgress, totalTokens);
               metrics.write(step, line);
+              if (board != null) {
+                board.metrics(step, line);
+                board.flush();
+              }
               logged.add(line);
               double elapsed = (System.nanoTime() - runStart) / 1e9;
               Duration eta = Duration.ofMillis((long) (1000 * elapsed / step * (total - step)));
@@ -112,11 +122,16 @@ public final class DpoTrainer {
       }
       List<Path> written = HfModelWriter.write(outputDir, modelDir, model, graph.policyWeights(), DType.F32,
           HfModelWriter.DEFAULT_MAX_SHARD_BYTES);
+      Plots.writeLossChart(outputDir.resolve(METRICS_FILE), outputDir.resolve(LOSS_CHART));
+      if (board != null) {
+        board.close();
+      }
       double seconds = (System.nanoTime() - runStart) / 1e9;
       double tokensPerSecond = totalTokens / seconds;
       out.printf("done: %d steps in %.1f s, %,.0f real tokens/s%n", step, seconds, tokensPerSecond);
-      out.printf("outputs in %s: %s, %s, %s, config.json and tokenizer files%n",
-          outputDir, METRICS_FILE, CONFIG_FILE, written.get(written.size() - 1).getFileName());
+      out.printf("outputs in %s: %s, %s, %s, %s, config.json and tokenizer files%s%n",
+          outputDir, METRICS_FILE, LOSS_CHART, CONFIG_FILE, written.get(written.size() - 1).getFileName(),
+          board != null ? ", TensorBoard events in runs/" : "");
       return new Result(outputDir, step, tokensPerSecond, logged);
     }
   }

@@ -46,6 +46,8 @@ public enum ConfigKey {
   SEED(Section.TRAINING, Kind.INT, 42, "seed of the data order"),
   BF16(Section.TRAINING, Kind.BOOL, false,
       "bfloat16 training; not available yet: true is refused (training runs in float32)"),
+  REPORT_TO(Section.TRAINING, Kind.STRING, "tensorboard",
+      "tensorboard: also write TensorBoard event files to output_dir/runs/; none: metrics.jsonl only"),
   NUM_THREADS(Section.TRAINING, Kind.INT, 0, "TensorFlow intra/inter-op threads; 0: TensorFlow's default (all cores)"),
 
   // ---- DPO ----

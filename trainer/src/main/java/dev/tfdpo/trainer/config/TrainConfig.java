@@ -36,6 +36,9 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
   /** Values of {@code lr_scheduler_type}. */
   public static final Set<String> SCHEDULERS = Set.of("linear", "cosine", "constant", "constant_with_warmup");
 
+  /** Values of {@code report_to}. */
+  public static final Set<String> REPORTERS = Set.of("tensorboard", "none");
+
   private static final Gson GSON = new GsonBuilder().create();
   private static final Gson PRETTY = new GsonBuilder().setPrettyPrinting().create();
 
@@ -108,6 +111,7 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
     check(s, ConfigKey.ADAM_BETA2, t.adamBeta2(), t.adamBeta2() >= 0 && t.adamBeta2() < 1, "in [0, 1)");
     check(s, ConfigKey.ADAM_EPSILON, t.adamEpsilon(), t.adamEpsilon() > 0, "a positive number");
     positive(s, ConfigKey.LOGGING_STEPS, t.loggingSteps());
+    oneOf(s, ConfigKey.REPORT_TO, t.reportTo(), REPORTERS);
     check(s, ConfigKey.NUM_THREADS, t.numThreads(), t.numThreads() >= 0, "0 (TensorFlow's default) or a positive integer");
     check(s, ConfigKey.BF16, t.bf16(), !t.bf16(),
         "false: bf16 training is not available in this version; the trainer computes in float32");

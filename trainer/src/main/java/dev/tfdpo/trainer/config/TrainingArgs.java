@@ -20,4 +20,5 @@ public record TrainingArgs(
     @SerializedName("logging_steps") int loggingSteps,
     @SerializedName("seed") int seed,
     @SerializedName("bf16") boolean bf16,
+    @SerializedName("report_to") String reportTo,
     @SerializedName("num_threads") int numThreads) {}
