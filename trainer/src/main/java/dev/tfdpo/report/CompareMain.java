@@ -30,7 +30,7 @@ public final class CompareMain {
       + "  --metrics     metrics to compare (any framework's spelling; 'rewards/*' globs); default: the\n"
       + "                common ones of loss, grad_norm, learning_rate, rewards/*, logps/*\n"
       + "  --tolerance   [METRIC=]LIMIT,... with LIMIT X (abs or rel), abs:X, rel:X or abs:X+rel:Y;\n"
-      + "                default loss abs 1e-4, learning_rate rel 1e-3, others rel 1e-3 or abs 1e-5\n"
+      + "                default loss abs 1e-4, learning_rate rel 1e-3, others rel 1e-3 or abs 2e-5\n"
       + "  --out DIR     where comparison.json and the PNGs go (default: ./compare)\n"
       + "exit status: 0 all metrics agree, 1 some metric differs, 2 unusable input";
 

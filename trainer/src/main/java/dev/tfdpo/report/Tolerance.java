@@ -18,10 +18,11 @@ public record Tolerance(double abs, double rel) {
   /** The default for {@code learning_rate}: relative 1e-3 (a schedule is exact; values down to ~1e-5). */
   public static final Tolerance LEARNING_RATE = new Tolerance(0, 1e-3);
   /**
-   * The default for every other metric: relative 1e-3, or absolute 1e-5 where values are near zero (early
-   * {@code rewards/*} are ~1e-2 and float32 noise on them reaches 8e-6 in the golden run).
+   * The default for every other metric: relative 1e-3, or absolute 2e-5 where values are near zero. Early
+   * {@code rewards/*} are ~1e-2, and each reward is beta times a difference of float32 sums of ~1e3
+   * (ulp 6e-5): two valid implementations that sum in another order differ by up to ~2e-5 there.
    */
-  public static final Tolerance OTHER = new Tolerance(1e-5, 1e-3);
+  public static final Tolerance OTHER = new Tolerance(2e-5, 1e-3);
 
   public Tolerance {
     if (!(abs >= 0) || !(rel >= 0) || Double.isInfinite(abs) || Double.isInfinite(rel)) {
