@@ -13,7 +13,7 @@ import java.util.TreeMap;
  * lengths of what is used.
  *
  * @param file the data file
- * @param format the data format read (after auto-detection)
+ * @param datasetFormat the data format read (after auto-detection)
  * @param tokenizer the tokenizer backend ("none" for token-id data)
  * @param tokenizerFingerprint SHA-256 of the tokenizer files, or null
  * @param rowsRead rows in the file (blank lines aside)
@@ -28,7 +28,7 @@ import java.util.TreeMap;
  */
 public record DataSummary(
     String file,
-    String format,
+    String datasetFormat,
     String tokenizer,
     String tokenizerFingerprint,
     long rowsRead,
@@ -100,7 +100,7 @@ public record DataSummary(
   /** A few human-readable lines for the log. */
   public String format() {
     StringBuilder sb = new StringBuilder();
-    sb.append("data: ").append(file).append(" (").append(format).append(", tokenizer ").append(tokenizer).append(")\n");
+    sb.append("data: ").append(file).append(" (").append(datasetFormat).append(", tokenizer ").append(tokenizer).append(")\n");
     sb.append("  rows read ").append(rowsRead).append(", used ").append(used)
         .append(", truncated ").append(truncated)
         .append(", dropped ").append(droppedTotal())
