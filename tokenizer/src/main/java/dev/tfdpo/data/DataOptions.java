@@ -58,6 +58,56 @@ public record DataOptions(
     }
   }
 
+  /** The option keys {@link #fromKeys} accepts. */
+  public static final java.util.List<String> KEYS =
+      java.util.List.of("model_name_or_path", "tokenizer_name_or_path", "dataset_format", "chat_template",
+          "map_keys", "max_seq_len", "max_prompt_len", "truncation_mode", "on_bad_row");
+
+  /**
+   * Options from flat string keys (command line or config file), {@link #KEYS}; {@code map_keys} is a
+   * JSON object. Unknown keys are an error, so typos do not go unnoticed.
+   */
+  public static DataOptions fromKeys(Path path, Map<String, String> keys) {
+    for (String k : keys.keySet()) {
+      if (!KEYS.contains(k)) {
+        throw new IllegalArgumentException("unknown data option '" + k + "'; known: " + String.join(", ", KEYS));
+      }
+    }
+    Map<String, String> mapKeys = Map.of();
+    if (keys.containsKey("map_keys")) {
+      try {
+        mapKeys = new com.google.gson.Gson().fromJson(keys.get("map_keys"),
+            new com.google.gson.reflect.TypeToken<Map<String, String>>() {}.getType());
+      } catch (com.google.gson.JsonParseException e) {
+        throw new IllegalArgumentException(
+            "map_keys must be a JSON object like {\"prompt\":\"question\",\"query\":\"\"}, got " + keys.get("map_keys"));
+      }
+    }
+    return new DataOptions(
+        path,
+        keys.containsKey("model_name_or_path") ? Path.of(keys.get("model_name_or_path")) : null,
+        keys.containsKey("tokenizer_name_or_path") ? Path.of(keys.get("tokenizer_name_or_path")) : null,
+        keys.getOrDefault("dataset_format", "auto"),
+        keys.get("chat_template"),
+        mapKeys,
+        intKey(keys, "max_seq_len", DEFAULT_MAX_SEQ_LEN),
+        intKey(keys, "max_prompt_len", 0),
+        keys.containsKey("truncation_mode") ? TruncationMode.parse(keys.get("truncation_mode")) : null,
+        keys.containsKey("on_bad_row") ? OnBadRow.parse(keys.get("on_bad_row")) : null);
+  }
+
+  private static int intKey(Map<String, String> keys, String key, int dflt) {
+    String v = keys.get(key);
+    if (v == null) {
+      return dflt;
+    }
+    try {
+      return Integer.parseInt(v.trim());
+    } catch (NumberFormatException e) {
+      throw new IllegalArgumentException(key + " must be an integer, got '" + v + "'");
+    }
+  }
+
   /** Defaults for everything but the data file and model directory. */
   public static DataOptions of(Path path, Path modelDir) {
     return new DataOptions(path, modelDir, null, "auto", null, Map.of(), DEFAULT_MAX_SEQ_LEN, 0, null, null);
