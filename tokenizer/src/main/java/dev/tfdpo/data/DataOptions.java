@@ -1,0 +1,166 @@
+package dev.tfdpo.data;
+
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * Everything {@link DatasetLoader#load(DataOptions)} needs.
+ *
+ * @param path the data file: JSON array or JSON lines, optionally {@code .gz}, or a preprocessed file
+ * @param modelDir the model directory holding the tokenizer ({@code model_name_or_path}); may be null
+ *     for token-id data
+ * @param tokenizerPath {@code tokenizer_name_or_path}: a tokenizer file or directory overriding
+ *     {@code modelDir}'s; nullable
+ * @param datasetFormat {@code dataset_format}: "auto" or a {@link DatasetFormat} name
+ * @param chatTemplate {@code chat_template}: null for the model's, a built-in name, or a .jinja file
+ * @param mapKeys {@code map_keys}: field name used by the format → column in the file ("" = absent)
+ * @param maxSeqLen {@code max_seq_len}: limit on prompt + completion tokens (TRL's max_length)
+ * @param maxPromptLen {@code max_prompt_len}: limit on prompt tokens; 0 = none (keep_end: max_seq_len/2)
+ * @param truncationMode {@code truncation_mode}
+ * @param onBadRow {@code on_bad_row}
+ */
+public record DataOptions(
+    Path path,
+    Path modelDir,
+    Path tokenizerPath,
+    String datasetFormat,
+    String chatTemplate,
+    Map<String, String> mapKeys,
+    int maxSeqLen,
+    int maxPromptLen,
+    TruncationMode truncationMode,
+    OnBadRow onBadRow) {
+
+  /** TRL's default {@code max_length}. */
+  public static final int DEFAULT_MAX_SEQ_LEN = 1024;
+
+  public DataOptions {
+    if (path == null) {
+      throw new IllegalArgumentException("no data file given (train_dataset_path)");
+    }
+    datasetFormat = datasetFormat == null ? "auto" : datasetFormat;
+    DatasetFormat.byName(datasetFormat);
+    mapKeys = mapKeys == null ? Map.of() : Map.copyOf(mapKeys);
+    truncationMode = truncationMode == null ? TruncationMode.KEEP_START : truncationMode;
+    onBadRow = onBadRow == null ? OnBadRow.ERROR : onBadRow;
+    if (maxSeqLen < 1) {
+      throw new IllegalArgumentException("max_seq_len must be at least 1, got " + maxSeqLen);
+    }
+    if (maxPromptLen < 0) {
+      throw new IllegalArgumentException("max_prompt_len must be 0 (no limit) or positive, got " + maxPromptLen);
+    }
+    if (maxPromptLen >= maxSeqLen) {
+      throw new IllegalArgumentException(
+          "max_prompt_len (" + maxPromptLen + ") must be below max_seq_len (" + maxSeqLen
+              + ") to leave room for the completion");
+    }
+  }
+
+  /** The option keys {@link #fromKeys} accepts. */
+  public static final java.util.List<String> KEYS =
+      java.util.List.of("model_name_or_path", "tokenizer_name_or_path", "dataset_format", "chat_template",
+          "map_keys", "max_seq_len", "max_prompt_len", "truncation_mode", "on_bad_row");
+
+  /**
+   * Options from flat string keys (command line or config file), {@link #KEYS}; {@code map_keys} is a
+   * JSON object. Unknown keys are an error, so typos do not go unnoticed.
+   */
+  public static DataOptions fromKeys(Path path, Map<String, String> keys) {
+    for (String k : keys.keySet()) {
+      if (!KEYS.contains(k)) {
+        throw new IllegalArgumentException("unknown data option '" + k + "'; known: " + String.join(", ", KEYS));
+      }
+    }
+    Map<String, String> mapKeys = Map.of();
+    if (keys.containsKey("map_keys")) {
+      try {
+        mapKeys = new com.google.gson.Gson().fromJson(keys.get("map_keys"),
+            new com.google.gson.reflect.TypeToken<Map<String, String>>() {}.getType());
+      } catch (com.google.gson.JsonParseException e) {
+        throw new IllegalArgumentException(
+            "map_keys must be a JSON object like {\"prompt\":\"question\",\"query\":\"\"}, got " + keys.get("map_keys"));
+      }
+    }
+    return new DataOptions(
+        path,
+        keys.containsKey("model_name_or_path") ? Path.of(keys.get("model_name_or_path")) : null,
+        keys.containsKey("tokenizer_name_or_path") ? Path.of(keys.get("tokenizer_name_or_path")) : null,
+        keys.getOrDefault("dataset_format", "auto"),
+        keys.get("chat_template"),
+        mapKeys,
+        intKey(keys, "max_seq_len", DEFAULT_MAX_SEQ_LEN),
+        intKey(keys, "max_prompt_len", 0),
+        keys.containsKey("truncation_mode") ? TruncationMode.parse(keys.get("truncation_mode")) : null,
+        keys.containsKey("on_bad_row") ? OnBadRow.parse(keys.get("on_bad_row")) : null);
+  }
+
+  private static int intKey(Map<String, String> keys, String key, int dflt) {
+    String v = keys.get(key);
+    if (v == null) {
+      return dflt;
+    }
+    try {
+      return Integer.parseInt(v.trim());
+    } catch (NumberFormatException e) {
+      throw new IllegalArgumentException(key + " must be an integer, got '" + v + "'");
+    }
+  }
+
+  /** Defaults for everything but the data file and model directory. */
+  public static DataOptions of(Path path, Path modelDir) {
+    return new DataOptions(path, modelDir, null, "auto", null, Map.of(), DEFAULT_MAX_SEQ_LEN, 0, null, null);
+  }
+
+  /** A copy with another chat template. */
+  public DataOptions withChatTemplate(String template) {
+    return new DataOptions(path, modelDir, tokenizerPath, datasetFormat, template, mapKeys, maxSeqLen,
+        maxPromptLen, truncationMode, onBadRow);
+  }
+
+  /** A copy with another format. */
+  public DataOptions withFormat(String format) {
+    return new DataOptions(path, modelDir, tokenizerPath, format, chatTemplate, mapKeys, maxSeqLen,
+        maxPromptLen, truncationMode, onBadRow);
+  }
+
+  /** A copy with other length settings. */
+  public DataOptions withLengths(int seq, int prompt, TruncationMode mode) {
+    return new DataOptions(path, modelDir, tokenizerPath, datasetFormat, chatTemplate, mapKeys, seq, prompt,
+        mode, onBadRow);
+  }
+
+  /** A copy with another bad-row policy. */
+  public DataOptions withOnBadRow(OnBadRow policy) {
+    return new DataOptions(path, modelDir, tokenizerPath, datasetFormat, chatTemplate, mapKeys, maxSeqLen,
+        maxPromptLen, truncationMode, policy);
+  }
+
+  /** A copy reading another file. */
+  public DataOptions withPath(Path file) {
+    return new DataOptions(file, modelDir, tokenizerPath, datasetFormat, chatTemplate, mapKeys, maxSeqLen,
+        maxPromptLen, truncationMode, onBadRow);
+  }
+
+  /** A copy with a map_keys rename. */
+  public DataOptions withMapKeys(Map<String, String> keys) {
+    return new DataOptions(path, modelDir, tokenizerPath, datasetFormat, chatTemplate, keys, maxSeqLen,
+        maxPromptLen, truncationMode, onBadRow);
+  }
+
+  /**
+   * The settings that decide the token ids, as recorded in (and compared against) preprocessed files.
+   * The data path and bad-row policy are not among them.
+   */
+  public Map<String, Object> tokenSettings() {
+    Map<String, Object> s = new LinkedHashMap<>();
+    s.put("dataset_format", datasetFormat);
+    s.put("chat_template", chatTemplate == null ? "model" : chatTemplate);
+    s.put("map_keys", new TreeMap<>(mapKeys));
+    s.put("max_seq_len", maxSeqLen);
+    s.put("max_prompt_len", maxPromptLen);
+    s.put("truncation_mode", truncationMode.optionName());
+    return s;
+  }
+}

@@ -1,0 +1,102 @@
+package dev.tfdpo.data;
+
+import java.util.Arrays;
+
+/** Applies {@code max_seq_len}, {@code max_prompt_len} and {@code truncation_mode} to tokenized rows. */
+final class LengthPolicy {
+
+  /**
+   * The outcome for one row.
+   *
+   * @param prompt the prompt ids to use
+   * @param completions the completion ids to use, in input order
+   * @param truncated whether anything was cut
+   * @param dropReason non-null when the row is dropped ({@code truncation_mode drop})
+   */
+  record Result(int[] prompt, int[][] completions, boolean truncated, String dropReason) {}
+
+  private final int maxSeq;
+  private final int maxPrompt;
+  private final TruncationMode mode;
+  private final int bos;
+
+  LengthPolicy(DataOptions o, int bosId) {
+    this.maxSeq = o.maxSeqLen();
+    this.mode = o.truncationMode();
+    // PaddleNLP's defaults keep half the sequence for the prompt (2048 of 4096).
+    this.maxPrompt = o.maxPromptLen() > 0 ? o.maxPromptLen()
+        : mode == TruncationMode.KEEP_END ? Math.max(1, maxSeq / 2) : 0;
+    this.bos = bosId;
+  }
+
+  Result apply(int[] prompt, int[]... completions) {
+    return switch (mode) {
+      case KEEP_START -> keepStart(prompt, completions);
+      case KEEP_END -> keepEnd(prompt, completions);
+      case DROP -> drop(prompt, completions);
+    };
+  }
+
+  private Result keepStart(int[] prompt, int[][] completions) {
+    if (maxPrompt > 0 && prompt.length > maxPrompt) {
+      throw new BadRowException(
+          "prompt_too_long",
+          "prompt has " + prompt.length + " tokens, over max_prompt_len " + maxPrompt
+              + "; raise max_prompt_len, use truncation_mode keep_end, or on_bad_row skip");
+    }
+    if (prompt.length >= maxSeq) {
+      throw new BadRowException(
+          "prompt_too_long",
+          "prompt has " + prompt.length + " tokens, leaving no room below max_seq_len " + maxSeq
+              + " (TRL drops such rows); raise max_seq_len, use truncation_mode keep_end, or on_bad_row skip");
+    }
+    return cutCompletions(prompt, completions, false);
+  }
+
+  private Result keepEnd(int[] prompt, int[][] completions) {
+    boolean cut = false;
+    int[] p = prompt;
+    if (p.length > maxPrompt) {
+      // Keep BOS at the front: the model never saw sequences without it.
+      boolean keepBos = bos >= 0 && p.length > 0 && p[0] == bos && maxPrompt > 1;
+      int[] tail = Arrays.copyOfRange(p, p.length - (maxPrompt - (keepBos ? 1 : 0)), p.length);
+      if (keepBos) {
+        int[] withBos = new int[tail.length + 1];
+        withBos[0] = bos;
+        System.arraycopy(tail, 0, withBos, 1, tail.length);
+        tail = withBos;
+      }
+      p = tail;
+      cut = true;
+    }
+    return cutCompletions(p, completions, cut);
+  }
+
+  private Result drop(int[] prompt, int[][] completions) {
+    if (maxPrompt > 0 && prompt.length > maxPrompt) {
+      return new Result(prompt, completions, false, "prompt_over_max_prompt_len");
+    }
+    for (int[] c : completions) {
+      if (prompt.length + c.length > maxSeq) {
+        return new Result(prompt, completions, false, "over_max_seq_len");
+      }
+    }
+    return new Result(prompt, completions, false, null);
+  }
+
+  private Result cutCompletions(int[] prompt, int[][] completions, boolean alreadyCut) {
+    int room = maxSeq - prompt.length;
+    boolean cut = alreadyCut;
+    int[][] out = new int[completions.length][];
+    for (int i = 0; i < completions.length; i++) {
+      int[] c = completions[i];
+      if (c.length > room) {
+        out[i] = Arrays.copyOf(c, room);
+        cut = true;
+      } else {
+        out[i] = c;
+      }
+    }
+    return new Result(prompt, out, cut, null);
+  }
+}

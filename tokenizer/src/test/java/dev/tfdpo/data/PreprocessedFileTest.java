@@ -1,0 +1,60 @@
+package dev.tfdpo.data;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class PreprocessedFileTest {
+
+  @TempDir Path tmp;
+
+  @Test
+  void preprocessedEqualsRawAndMismatchesAreRefused() throws Exception {
+    Path out = tmp.resolve("pref.tfdpo");
+    String model = Fixtures.get("tiny-llama-a").toString();
+    DataSummary written =
+        PreprocessMain.run(new String[] {
+          "--input", Fixtures.get("data/pref-en-64.jsonl").toString(), "--output", out.toString(),
+          "--model_name_or_path", model, "--max_seq_len", "200"});
+    assertTrue(PreprocessedFile.isPreprocessed(out));
+    DataOptions raw = DataOptions.of(Fixtures.get("data/pref-en-64.jsonl"), Path.of(model))
+        .withLengths(200, 0, TruncationMode.KEEP_START);
+    LoadedDataset a = DatasetLoader.load(raw);
+    LoadedDataset b = DatasetLoader.load(raw.withPath(out));
+    assertEquals(a.pairs().size(), b.pairs().size());
+    for (int i = 0; i < a.pairs().size(); i++) {
+      TokenizedPair x = a.pairs().get(i);
+      TokenizedPair y = b.pairs().get(i);
+      assertEquals(x.index(), y.index());
+      assertArrayEquals(x.promptIds(), y.promptIds());
+      assertArrayEquals(x.chosenIds(), y.chosenIds());
+      assertArrayEquals(x.rejectedIds(), y.rejectedIds());
+    }
+    assertEquals(written, b.summary());
+    assertEquals(a.summary().truncated(), b.summary().truncated());
+
+    IllegalArgumentException settings = assertThrows(IllegalArgumentException.class,
+        () -> DatasetLoader.load(raw.withPath(out).withLengths(256, 0, TruncationMode.KEEP_START)));
+    assertTrue(settings.getMessage().contains("max_seq_len: file 200"), settings.getMessage());
+
+    Path other = tmp.resolve("other-model");
+    Files.createDirectories(other);
+    Files.copy(Fixtures.get("tokenizers/google-test-unigram-1k.model"), other.resolve("tokenizer.model"));
+    IllegalArgumentException tok = assertThrows(IllegalArgumentException.class,
+        () -> DatasetLoader.load(DataOptions.of(out, other).withLengths(200, 0, TruncationMode.KEEP_START)));
+    assertTrue(tok.getMessage().contains("another tokenizer"), tok.getMessage());
+  }
+
+  @Test
+  void unknownKeysAreRejected() {
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> PreprocessMain.run(new String[] {"--input", "a", "--output", "b", "--max_len", "5"}));
+    assertTrue(e.getMessage().contains("unknown data option 'max_len'"), e.getMessage());
+  }
+}
