@@ -1,5 +1,6 @@
 package dev.tfdpo.trainer;
 
+import dev.tfdpo.data.LoadedDataset;
 import dev.tfdpo.data.PairSource;
 import dev.tfdpo.data.TokenizedPair;
 import dev.tfdpo.io.hf.HfModelWriter;
@@ -36,6 +37,8 @@ public final class DpoTrainer {
 
   public static final String LOSS_CHART = "loss.png";
 
+  public static final String SUMMARY_FILE = "data_summary.json";
+
   /** What a finished run reports. */
   public record Result(Path outputDir, long steps, double tokensPerSecond, List<Map<String, Double>> logged) {}
 
@@ -45,16 +48,14 @@ public final class DpoTrainer {
   public static Result run(TrainConfig config, PrintStream out, boolean terminal) throws IOException {
     TrainingArgs t = config.training();
     Path modelDir = ProjectPaths.resolve(config.model().modelNameOrPath());
-    Path dataFile = ProjectPaths.resolve(config.data().trainDatasetPath());
     Path outputDir = Path.of(t.outputDir()).toAbsolutePath().normalize();
     Files.createDirectories(outputDir);
     config.save(outputDir.resolve(CONFIG_FILE));
 
     LlamaConfig model = LlamaConfig.read(modelDir);
-    TrainingData.Loaded data = TrainingData.load(dataFile, config.data().maxSeqLen());
+    LoadedDataset data = TrainingData.load(config, modelDir, outputDir.resolve(SUMMARY_FILE));
     PairSource pairs = data.pairs();
-    out.printf("data: %d rows read, %d used, %d dropped (prompt reaches max_seq_len %d)%n",
-        data.rowsRead(), pairs.size(), data.dropped(), config.data().maxSeqLen());
+    out.print(data.summary().format());
 
     int accumulation = t.gradientAccumulationSteps();
     EpochSampler sampler = new EpochSampler(pairs.size(), t.perDeviceTrainBatchSize(),
@@ -129,8 +130,8 @@ public final class DpoTrainer {
       double seconds = (System.nanoTime() - runStart) / 1e9;
       double tokensPerSecond = totalTokens / seconds;
       out.printf("done: %d steps in %.1f s, %,.0f real tokens/s%n", step, seconds, tokensPerSecond);
-      out.printf("outputs in %s: %s, %s, %s, %s, config.json and tokenizer files%s%n",
-          outputDir, METRICS_FILE, LOSS_CHART, CONFIG_FILE, written.get(written.size() - 1).getFileName(),
+      out.printf("outputs in %s: %s, %s, %s, %s, %s, config.json and tokenizer files%s%n",
+          outputDir, METRICS_FILE, LOSS_CHART, CONFIG_FILE, SUMMARY_FILE, written.get(written.size() - 1).getFileName(),
           board != null ? ", TensorBoard events in runs/" : "");
       return new Result(outputDir, step, tokensPerSecond, logged);
     }

@@ -15,10 +15,22 @@ public enum ConfigKey {
   // ---- model ----
   MODEL_NAME_OR_PATH(Section.MODEL, Kind.STRING, null,
       "Hugging Face model directory (config.json, safetensors, tokenizer files) of the policy; the reference starts from the same weights"),
+  TOKENIZER_NAME_OR_PATH(Section.MODEL, Kind.STRING, "",
+      "tokenizer file or directory overriding the model's (empty: the model directory's tokenizer.json, else tokenizer.model)"),
 
   // ---- data ----
   TRAIN_DATASET_PATH(Section.DATA, Kind.STRING, null,
-      "training data: JSONL rows with prompt_input_ids / chosen_input_ids / rejected_input_ids"),
+      "training data: JSON or JSONL (optionally .gz) in any supported format, or a file from scripts/preprocess.sh"),
+  DATASET_FORMAT(Section.DATA, Kind.STRING, "auto", "data format; auto detects it from the fields of the first row"),
+  CHAT_TEMPLATE(Section.DATA, Kind.STRING, "",
+      "for conversational rows: empty = the model's chat_template, or chatml, llama2, llama3, zephyr, plain, or a .jinja file"),
+  MAP_KEYS(Section.DATA, Kind.OBJECT, "{}",
+      "MindSpeed-style field renaming, e.g. {\"prompt\": \"question\", \"query\": \"\"}"),
+  MAX_PROMPT_LEN(Section.DATA, Kind.INT, 0, "limit on prompt tokens; 0 = none (keep_end then uses max_seq_len / 2)"),
+  TRUNCATION_MODE(Section.DATA, Kind.STRING, "keep_start",
+      "keep_start (TRL: cut the completion tail), keep_end (PaddleNLP: keep the end of the prompt, then cut the responses), drop (remove pairs over the limit)"),
+  ON_BAD_ROW(Section.DATA, Kind.STRING, "error",
+      "error: stop before training listing the first 20 bad rows and the total; skip: leave them out and count them"),
   MAX_SEQ_LEN(Section.DATA, Kind.INT, 1024,
       "longest row the model sees (prompt + completion); TRL's max_length (accepted as an alias); longer completions are cut, pairs whose prompt alone reaches it are dropped",
       "max_length"),
@@ -69,7 +81,9 @@ public enum ConfigKey {
     INT,
     NUMBER,
     BOOL,
-    STRING
+    STRING,
+    /** A JSON object of strings; on the command line, its JSON text. */
+    OBJECT
   }
 
   private final Section section;
@@ -121,6 +135,9 @@ public enum ConfigKey {
     }
     if (defaultValue instanceof Boolean b) {
       return new JsonPrimitive(b);
+    }
+    if (kind == Kind.OBJECT) {
+      return com.google.gson.JsonParser.parseString(defaultValue.toString());
     }
     if (defaultValue instanceof Number n) {
       return new JsonPrimitive(n);

@@ -9,6 +9,9 @@ import com.google.gson.JsonParser;
 import com.google.gson.JsonPrimitive;
 import com.google.gson.Strictness;
 import com.google.gson.stream.JsonReader;
+import dev.tfdpo.data.DatasetFormat;
+import dev.tfdpo.data.OnBadRow;
+import dev.tfdpo.data.TruncationMode;
 import dev.tfdpo.ops.PreferenceLoss;
 import java.io.IOException;
 import java.io.StringReader;
@@ -95,6 +98,12 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
   private void validate(Sources s) {
     TrainingArgs t = training;
     positive(s, ConfigKey.MAX_SEQ_LEN, data.maxSeqLen());
+    named(s, ConfigKey.DATASET_FORMAT, () -> DatasetFormat.byName(data.datasetFormat()));
+    named(s, ConfigKey.TRUNCATION_MODE, () -> TruncationMode.parse(data.truncationMode()));
+    named(s, ConfigKey.ON_BAD_ROW, () -> OnBadRow.parse(data.onBadRow()));
+    check(s, ConfigKey.MAX_PROMPT_LEN, data.maxPromptLen(),
+        data.maxPromptLen() >= 0 && data.maxPromptLen() < data.maxSeqLen(),
+        "0 (no limit) or below max_seq_len (" + data.maxSeqLen() + ")");
     oneOf(s, ConfigKey.TRAIN_SAMPLING_STRATEGY, data.trainSamplingStrategy(), SAMPLING_STRATEGIES);
     positive(s, ConfigKey.PER_DEVICE_TRAIN_BATCH_SIZE, t.perDeviceTrainBatchSize());
     positive(s, ConfigKey.GRADIENT_ACCUMULATION_STEPS, t.gradientAccumulationSteps());
@@ -187,8 +196,9 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
           yield new JsonPrimitive(Boolean.parseBoolean(raw));
         }
         case STRING -> new JsonPrimitive(raw);
+        case OBJECT -> JsonParser.parseString(raw);
       };
-    } catch (NumberFormatException e) {
+    } catch (NumberFormatException | JsonParseException e) {
       throw new ConfigException(
           where + ": '" + key.jsonName() + "' must be " + describe(key.kind()) + ", got '" + raw + "'");
     }
@@ -201,6 +211,15 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
   }
 
   private static void checkType(ConfigKey key, JsonElement v, String where) {
+    if (key.kind() == ConfigKey.Kind.OBJECT) {
+      boolean strings = v.isJsonObject() && v.getAsJsonObject().entrySet().stream()
+          .allMatch(e -> e.getValue().isJsonPrimitive() && e.getValue().getAsJsonPrimitive().isString());
+      if (!strings) {
+        throw new ConfigException(
+            where + ": '" + key.jsonName() + "' must be " + describe(key.kind()) + ", got " + v);
+      }
+      return;
+    }
     boolean ok = v.isJsonPrimitive() && switch (key.kind()) {
       case INT -> v.getAsJsonPrimitive().isNumber()
           && v.getAsDouble() == Math.rint(v.getAsDouble())
@@ -208,6 +227,7 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
       case NUMBER -> v.getAsJsonPrimitive().isNumber();
       case BOOL -> v.getAsJsonPrimitive().isBoolean();
       case STRING -> v.getAsJsonPrimitive().isString();
+      case OBJECT -> false;
     };
     if (!ok) {
       throw new ConfigException(
@@ -221,6 +241,7 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
       case NUMBER -> "a number";
       case BOOL -> "true or false";
       case STRING -> "a string";
+      case OBJECT -> "a JSON object of strings";
     };
   }
 
@@ -236,6 +257,15 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
       }
     }
     return line;
+  }
+
+  /** Runs a lookup that throws IllegalArgumentException on an unknown name, and reports it at the key. */
+  private static void named(Sources s, ConfigKey key, Runnable lookup) {
+    try {
+      lookup.run();
+    } catch (IllegalArgumentException e) {
+      throw new ConfigException(s.where(key) + ": '" + key.jsonName() + "': " + e.getMessage());
+    }
   }
 
   private static void positive(Sources s, ConfigKey key, int value) {
