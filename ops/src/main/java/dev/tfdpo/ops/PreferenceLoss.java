@@ -232,7 +232,8 @@ public enum PreferenceLoss {
   SFT("sft", Family.SFT) {
     @Override
     public Operand<TFloat32> perPair(Ops tf, PairLogProbs x, LossSpec p) {
-      return tf.math.mul(chosenNll(tf, x), tf.onesLike(x.policyChosen()));
+      // Ones shaped from the token counts: OnesLike has no gradient, so it must stay off the policy's path.
+      return tf.math.mul(chosenNll(tf, x), tf.onesLike(x.chosenTokens()));
     }
   },
 

@@ -159,11 +159,13 @@ public final class DpoGraph implements AutoCloseable {
     Halves halves = new Halves(lossOps, numPairs);
     Operand<TFloat32> policySeq = pol.ldWeightedLogps(lossOps, spec.ldAlpha()); // [S]
     // Reference-free losses get zeros (the reference forward is still built; it will be skipped later).
+    // Zeros and ones are shaped from the token counts, which do not depend on the weights: OnesLike has
+    // no gradient and must stay off the policy's path.
     Operand<TFloat32> referenceSeq = spec.referenceFree()
-        ? lossOps.zerosLike(policySeq)
+        ? lossOps.zerosLike(pol.tokens())
         : lossOps.stopGradient(ref.ldWeightedLogps(lossOps, spec.ldAlpha())); // [S]
     Operand<TFloat32> sequenceWeights =
-        spec.useWeighting() ? pol.wpoWeights(lossOps) : lossOps.onesLike(policySeq); // [S]
+        spec.useWeighting() ? pol.wpoWeights(lossOps) : lossOps.onesLike(pol.tokens()); // [S]
     PairLogProbs pairs =
         new PairLogProbs(
             halves.chosen(policySeq), halves.rejected(policySeq),
