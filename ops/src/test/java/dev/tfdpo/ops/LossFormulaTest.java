@@ -90,7 +90,7 @@ class LossFormulaTest {
     double want = javaTotal(spec, in);
     assertTrue(Double.isFinite(got[0]), "finite loss");
     assertEquals(want, got[0], 2e-6 * Math.max(1, Math.abs(want)), "loss");
-    // Central differences of the Java loss in pi_c[i], pi_r[i] (double, step 1e-4).
+    // Central differences of the Java loss in pi_c[i], pi_r[i] (double, relative step 1e-5).
     for (int i = 0; i < in.pc.length; i++) {
       double dc = derivative(spec, in, i, true);
       double dr = derivative(spec, in, i, false);
@@ -173,7 +173,10 @@ class LossFormulaTest {
       PairLogProbs x = new PairLogProbs(ph.get(0), ph.get(1), ph.get(2), ph.get(3), ph.get(4), ph.get(5),
           ph.get(0), ph.get(6)); // no LD weighting here: the plain chosen sum is pi_c itself
       PreferenceObjective.Terms terms = PreferenceObjective.build(tf, spec, x);
-      Gradients grad = tf.gradients(terms.total(), List.of(ph.get(0), ph.get(1)));
+      // "+ 0 * sum(pi_r)" keeps pi_r reachable for `sft` alone, which does not read it.
+      Operand<TFloat32> reachable =
+          tf.math.add(terms.total(), tf.math.mul(tf.constant(0f), tf.reduceSum(ph.get(1), tf.constant(0))));
+      Gradients grad = tf.gradients(reachable, List.of(ph.get(0), ph.get(1)));
       double[][] values = {in.pc, in.pr, in.rc, in.rr, in.nc, in.nr, in.w};
       try (Session s = new Session(g)) {
         Session.Runner runner = s.runner();
@@ -210,8 +213,8 @@ class LossFormulaTest {
   // ---- the plain-Java side, from losses.md ----
 
   static double derivative(LossSpec spec, In in, int i, boolean chosen) {
-    double h = 1e-4;
     double[] plus = (chosen ? in.pc : in.pr).clone();
+    double h = Math.max(1e-5 * Math.abs(plus[i]), 1e-9); // relative where |x| is small: ORPO is steep near 0
     double[] minus = plus.clone();
     plus[i] += h;
     minus[i] -= h;
