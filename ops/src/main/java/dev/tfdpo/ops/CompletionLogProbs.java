@@ -19,6 +19,12 @@ import org.tensorflow.types.TInt64;
  * {@code [*, V]} logits: the full-vocabulary tensors are {@code [Nc, V]}, Nc = completion tokens.
  *
  * <p>For each counted position: {@code logp = logits[target] - logsumexp(logits)} in float32, as TRL.
+ *
+ * <p>Two per-sequence extras serve TRL's options; TensorFlow only runs them when a fetch needs them.
+ * {@link Result#tailLogps} (LD-DPO) needs each token's position within its completion: it is counted
+ * in the graph, which relies on the batch contract that a sequence's counted positions lie in one row,
+ * in completion order, and that sequences {@code s} and {@code s + S/2} are the chosen and rejected
+ * completions of pair {@code s} (both true of {@code Collator}'s padded batches).
  */
 public final class CompletionLogProbs {
 
@@ -30,13 +36,42 @@ public final class CompletionLogProbs {
    * @param meanLogitSum sum over counted positions of the vocabulary-mean logit (no gradient)
    * @param entropySum sum over counted positions of the predictive entropy (no gradient)
    * @param argmaxHits counted positions whose argmax is the target (no gradient)
+   * @param tailLogps summed log-probs of the completion tokens past {@code min(n_c, n_r)} of the
+   *     sequence's pair, 1-based position {@code > min} (differentiable; LD-DPO's "verbose" part)
+   * @param logSquaredProbSum sum over counted positions of {@code log sum_v p_v^2} (no gradient; WPO)
    */
   public record Result(
       Operand<TFloat32> logps,
       Operand<TFloat32> tokens,
       Operand<TFloat32> meanLogitSum,
       Operand<TFloat32> entropySum,
-      Operand<TFloat32> argmaxHits) {}
+      Operand<TFloat32> argmaxHits,
+      Operand<TFloat32> tailLogps,
+      Operand<TFloat32> logSquaredProbSum) {
+
+    /**
+     * LD-DPO (Liu et al. 2024, arXiv:2409.06411; TRL {@code ld_alpha}) sequence log-probs {@code [S]}:
+     * {@code shared + alpha * tail}, the tokens past the pair's shared length {@code min(n_c, n_r)}
+     * weighted by alpha. {@code alpha = 1} gives {@link #logps} itself.
+     */
+    public Operand<TFloat32> ldWeightedLogps(Ops tf, float alpha) {
+      if (alpha == 1f) {
+        return logps;
+      }
+      return tf.math.sub(logps, tf.math.mul(tf.constant(1f - alpha), tailLogps));
+    }
+
+    /**
+     * WPO (Zhou et al. 2024, arXiv:2406.11827, eq. 2; TRL {@code use_weighting}) per-sequence weights
+     * {@code [S]}, no gradient: {@code exp(mean_t(logp_t - log sum_v p_v^2))} over the completion, the
+     * length-normalised probability of the sequence under the policy's own sampling distribution.
+     */
+    public Operand<TFloat32> wpoWeights(Ops tf) {
+      Operand<TFloat32> aligned = tf.math.sub(logps, logSquaredProbSum); // [S]
+      Operand<TFloat32> length = tf.math.maximum(tokens, tf.constant(1f)); // [S]
+      return tf.stopGradient(tf.math.exp(tf.math.div(aligned, length)));
+    }
+  }
 
   private CompletionLogProbs() {}
 
@@ -97,6 +132,29 @@ public final class CompletionLogProbs {
     Operand<TFloat32> stacked = tf.stack(List.of(meanLogit, entropy, hits)); // [3, Nc]
     Operand<TFloat32> perSequence = tf.linalg.matMul(stacked, tf.stopGradient(oneHot)); // [3, S]
     List<org.tensorflow.Output<TFloat32>> rows = tf.unstack(perSequence, 3L).output(); // 3 x [S]
-    return new Result(logps, tokens, rows.get(0), rows.get(1), rows.get(2));
+
+    // WPO: log sum_v p_v^2 per position, from the frozen probabilities.
+    Operand<TFloat32> logSquared =
+        tf.math.log(tf.reduceSum(tf.math.square(probs), tf.constant(1))); // [Nc]
+    Operand<TFloat32> logSquaredSum =
+        tf.reshape(
+            tf.linalg.matMul(tf.reshape(logSquared, tf.constant(new int[] {1, -1})), tf.stopGradient(oneHot)),
+            tf.constant(new int[] {-1})); // [S]
+
+    // LD-DPO: 1-based position of each counted token within its completion, against the pair's
+    // shared length min(n_c, n_r).
+    Operand<TFloat32> frozenOneHot = tf.stopGradient(oneHot); // [Nc, S]
+    Operand<TFloat32> runningCount = tf.math.cumsum(frozenOneHot, tf.constant(0)); // [Nc, S]
+    Operand<TFloat32> position = tf.reduceSum(tf.math.mul(runningCount, frozenOneHot), tf.constant(1)); // [Nc]
+    Operand<TFloat32> byBranch = tf.reshape(tf.stopGradient(tokens), tf.constant(new int[] {2, -1})); // [2, P]
+    Operand<TFloat32> shared = tf.reduceMin(byBranch, tf.constant(0)); // [P]
+    Operand<TFloat32> sharedPerSequence = tf.tile(shared, tf.constant(new int[] {2})); // [S]
+    Operand<TFloat32> sharedAtToken = tf.gather(sharedPerSequence, sequence, tf.constant(0)); // [Nc]
+    Operand<TFloat32> tailMask =
+        tf.dtypes.cast(tf.math.greater(position, sharedAtToken), TFloat32.class); // [Nc]
+    Operand<TFloat32> tailRow = tf.reshape(tf.math.mul(tokenLogps, tailMask), tf.constant(new int[] {1, -1})); // [1, Nc]
+    Operand<TFloat32> tailLogps =
+        tf.reshape(tf.linalg.matMul(tailRow, frozenOneHot), tf.constant(new int[] {-1})); // [S]
+    return new Result(logps, tokens, rows.get(0), rows.get(1), rows.get(2), tailLogps, logSquaredSum);
   }
 }

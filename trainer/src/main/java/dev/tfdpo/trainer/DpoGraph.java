@@ -7,10 +7,11 @@ import dev.tfdpo.io.hf.LlamaConfig;
 import dev.tfdpo.io.hf.LlamaWeights;
 import dev.tfdpo.ops.AdamW;
 import dev.tfdpo.ops.CompletionLogProbs;
-import dev.tfdpo.ops.LossParams;
+import dev.tfdpo.ops.LossSpec;
 import dev.tfdpo.ops.PairLogProbs;
-import dev.tfdpo.ops.PreferenceLoss;
+import dev.tfdpo.ops.PreferenceObjective;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -42,8 +43,11 @@ import org.tensorflow.types.TInt32;
  */
 public final class DpoGraph implements AutoCloseable {
 
-  /** Names of the micro-batch metrics, in the order of the fetched metric vector (TRL's names). */
-  public static final List<String> MICRO_METRICS =
+  /**
+   * TRL's 11 micro-batch metrics, first in the fetched metric vector; {@link #metricNames()} appends the
+   * loss's own ({@link LossSpec#metricNames()}).
+   */
+  public static final List<String> BASE_METRICS =
       List.of(
           "loss",
           "rewards/chosen",
@@ -67,26 +71,35 @@ public final class DpoGraph implements AutoCloseable {
    * Everything that shapes the graph.
    *
    * @param model architecture
-   * @param loss preference loss
-   * @param lossParams beta and label smoothing
+   * @param loss loss types, weights and parameters
    * @param adam AdamW betas and epsilon
    * @param maxGradNorm global-norm clipping threshold; 0 or less disables clipping
    * @param threads intra- and inter-op threads (0 = TensorFlow's default)
    */
   public record Settings(
       LlamaConfig model,
-      PreferenceLoss loss,
-      LossParams lossParams,
+      LossSpec loss,
       AdamW.Hyper adam,
       double maxGradNorm,
       int threads) {}
 
-  /** What one micro-batch run returns. */
-  public record MicroResult(float[] metrics, float[] policyLogps, float[] referenceLogps) {
+  /**
+   * What one micro-batch run returns.
+   *
+   * @param names metric names, {@link #metricNames()}
+   * @param metrics their values
+   * @param policyLogps plain summed policy log-probs per sequence {@code [2P]}
+   * @param referenceLogps same for the reference
+   */
+  public record MicroResult(List<String> names, float[] metrics, float[] policyLogps, float[] referenceLogps) {
 
-    /** A metric by its name in {@link #MICRO_METRICS}. */
+    /** A metric by its name; unknown names are an error. */
     public float metric(String name) {
-      return metrics[MICRO_METRICS.indexOf(name)];
+      int k = names.indexOf(name);
+      if (k < 0) {
+        throw new IllegalArgumentException("no metric '" + name + "'; have " + names);
+      }
+      return metrics[k];
     }
   }
 
@@ -110,6 +123,7 @@ public final class DpoGraph implements AutoCloseable {
   private final Op apply;
   private final Operand<TFloat32> gradNorm;
   private final Map<String, Variable<TFloat32>> accumulators = new LinkedHashMap<>();
+  private final List<String> metricNames;
 
   private DpoGraph(Settings s) {
     graph = new Graph();
@@ -144,15 +158,28 @@ public final class DpoGraph implements AutoCloseable {
     referenceLogps = tf.stopGradient(ref.logps());
 
     Ops lossOps = tf.withSubScope("loss");
+    LossSpec spec = s.loss();
     Halves halves = new Halves(lossOps, numPairs);
+    Operand<TFloat32> policySeq = pol.ldWeightedLogps(lossOps, spec.ldAlpha()); // [S]
+    // Reference-free losses get zeros (the reference forward is still built; it will be skipped later).
+    // Zeros and ones are shaped from the token counts, which do not depend on the weights: OnesLike has
+    // no gradient and must stay off the policy's path.
+    Operand<TFloat32> referenceSeq = spec.referenceFree()
+        ? lossOps.zerosLike(pol.tokens())
+        : lossOps.stopGradient(ref.ldWeightedLogps(lossOps, spec.ldAlpha())); // [S]
+    Operand<TFloat32> sequenceWeights =
+        spec.useWeighting() ? pol.wpoWeights(lossOps) : lossOps.onesLike(pol.tokens()); // [S]
     PairLogProbs pairs =
         new PairLogProbs(
-            halves.chosen(policyLogps), halves.rejected(policyLogps),
-            halves.chosen(referenceLogps), halves.rejected(referenceLogps),
-            halves.chosen(pol.tokens()), halves.rejected(pol.tokens())); // [P] each
-    Operand<TFloat32> perPair = s.loss().perPair(lossOps, pairs, s.lossParams()); // [P]
-    Operand<TFloat32> loss = lossOps.math.mean(perPair, lossOps.constant(0)); // []
-    metrics = microMetrics(lossOps, loss, pairs, pol, halves, s.lossParams().beta()); // [K]
+            halves.chosen(policySeq), halves.rejected(policySeq),
+            halves.chosen(referenceSeq), halves.rejected(referenceSeq),
+            halves.chosen(pol.tokens()), halves.rejected(pol.tokens()),
+            halves.chosen(policyLogps),
+            lossOps.math.mul(halves.chosen(sequenceWeights), halves.rejected(sequenceWeights))); // [P] each
+    PreferenceObjective.Terms terms = PreferenceObjective.build(lossOps, spec, pairs);
+    Operand<TFloat32> loss = terms.total(); // []
+    metricNames = List.copyOf(concat(BASE_METRICS, terms.metrics().keySet()));
+    metrics = microMetrics(lossOps, loss, pairs, pol, halves, spec.beta(), terms.metrics().values()); // [K]
 
     List<Operand<TFloat32>> params = new ArrayList<>(policy.reads().values());
     Gradients grads = tf.gradients(loss, params);
@@ -215,6 +242,11 @@ public final class DpoGraph implements AutoCloseable {
     return new DpoGraph(settings);
   }
 
+  /** Names of the fetched micro-batch metrics: {@link #BASE_METRICS}, then the loss's own. */
+  public List<String> metricNames() {
+    return metricNames;
+  }
+
   /** Loader of the trainable policy. */
   public WeightLoader policyLoader() {
     return policyLoader;
@@ -250,6 +282,7 @@ public final class DpoGraph implements AutoCloseable {
                 .addTarget(accumulate)
                 .run()) {
       return new MicroResult(
+          metricNames,
           Tensors.toFloats(result.get(0)), Tensors.toFloats(result.get(1)), Tensors.toFloats(result.get(2)));
     }
   }
@@ -304,14 +337,15 @@ public final class DpoGraph implements AutoCloseable {
     }
   }
 
-  /** TRL's logged metrics of one micro-batch, stacked in {@link #MICRO_METRICS} order. */
+  /** The micro-batch metrics, stacked in {@link #metricNames()} order: TRL's, then the loss's. */
   private static Operand<TFloat32> microMetrics(
       Ops tf,
       Operand<TFloat32> loss,
       PairLogProbs x,
       CompletionLogProbs.Result pol,
       Halves halves,
-      float beta) {
+      float beta,
+      Collection<Operand<TFloat32>> lossMetrics) {
     Operand<TInt32> axis = tf.constant(0);
     Operand<TFloat32> b = tf.constant(beta);
     Operand<TFloat32> chosenRewards = tf.math.mul(b, tf.math.sub(x.policyChosen(), x.refChosen())); // [P]
@@ -323,7 +357,7 @@ public final class DpoGraph implements AutoCloseable {
     Operand<TFloat32> rejectedTokens = tf.reduceSum(halves.rejected(pol.tokens()), axis); // []
     Operand<TFloat32> allTokens = tf.math.add(chosenTokens, rejectedTokens); // []
     List<Operand<TFloat32>> values =
-        List.of(
+        concat(List.of(
             tf.stopGradient(loss),
             tf.math.mean(chosenRewards, axis),
             tf.math.mean(rejectedRewards, axis),
@@ -334,7 +368,8 @@ public final class DpoGraph implements AutoCloseable {
             tf.math.div(tf.reduceSum(halves.chosen(pol.meanLogitSum()), axis), chosenTokens),
             tf.math.div(tf.reduceSum(halves.rejected(pol.meanLogitSum()), axis), rejectedTokens),
             tf.math.div(tf.reduceSum(pol.entropySum(), axis), allTokens),
-            tf.math.div(tf.reduceSum(halves.chosen(pol.argmaxHits()), axis), chosenTokens));
+            tf.math.div(tf.reduceSum(halves.chosen(pol.argmaxHits()), axis), chosenTokens)),
+            lossMetrics);
     return tf.stopGradient(tf.stack(values));
   }
 
@@ -346,6 +381,12 @@ public final class DpoGraph implements AutoCloseable {
     Operand<TFloat32> coef =
         tf.math.div(tf.constant((float) maxNorm), tf.math.add(norm, tf.constant(CLIP_EPSILON)));
     return tf.math.minimum(coef, tf.constant(1f));
+  }
+
+  private static <T> List<T> concat(Collection<? extends T> first, Collection<? extends T> second) {
+    List<T> all = new ArrayList<>(first);
+    all.addAll(second);
+    return all;
   }
 
   private static Variable<TFloat32> zeros(Ops tf, String name, Shape shape) {

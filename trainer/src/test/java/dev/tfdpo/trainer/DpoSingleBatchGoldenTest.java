@@ -11,8 +11,7 @@ import dev.tfdpo.data.TokenizedPair;
 import dev.tfdpo.io.hf.LlamaConfig;
 import dev.tfdpo.io.safetensors.SafeTensorsReader;
 import dev.tfdpo.ops.AdamW;
-import dev.tfdpo.ops.LossParams;
-import dev.tfdpo.ops.PreferenceLoss;
+import dev.tfdpo.ops.LossSpec;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
@@ -35,7 +34,7 @@ class DpoSingleBatchGoldenTest {
   static void build() throws Exception {
     LlamaConfig config = LlamaConfig.read(Golden.TINY);
     graph = DpoGraph.build(new DpoGraph.Settings(
-        config, PreferenceLoss.SIGMOID, new LossParams(0.1f, 0f),
+        config, LossSpec.builder("sigmoid").beta(0.1f).build(),
         new AdamW.Hyper(0.9f, 0.999f, 1e-8f), 1.0, 2));
     try (SafeTensorsReader ref = SafeTensorsReader.open(Golden.TINY)) {
       graph.referenceLoader().load(graph.session(), ref);
