@@ -8,8 +8,6 @@ import dev.tfdpo.io.hf.LlamaConfig;
 import dev.tfdpo.io.safetensors.DType;
 import dev.tfdpo.io.safetensors.SafeTensorsReader;
 import dev.tfdpo.ops.AdamW;
-import dev.tfdpo.ops.LossParams;
-import dev.tfdpo.ops.PreferenceLoss;
 import dev.tfdpo.report.Plots;
 import dev.tfdpo.report.TensorBoardWriter;
 import dev.tfdpo.trainer.config.TrainConfig;
@@ -68,8 +66,7 @@ public final class DpoTrainer {
 
     DpoGraph.Settings settings = new DpoGraph.Settings(
         model,
-        PreferenceLoss.fromName(config.dpo().lossType()),
-        new LossParams((float) config.dpo().beta(), (float) config.dpo().labelSmoothing()),
+        config.lossSpec(),
         adam, t.maxGradNorm(), t.numThreads());
     List<Map<String, Double>> logged = new ArrayList<>();
     long runStart = System.nanoTime();
@@ -85,7 +82,7 @@ public final class DpoTrainer {
       out.printf("training: %d steps (%d per epoch), %d pairs per micro-batch, %d micro-batches per step%n",
           total, stepsPerEpoch, t.perDeviceTrainBatchSize(), accumulation);
 
-      Interval interval = new Interval();
+      Interval interval = new Interval(graph.metricNames());
       long step = 0;
       try (Console console = new Console(out, total, terminal)) {
         for (int epoch = 0; step < total; epoch++) {
@@ -151,7 +148,8 @@ public final class DpoTrainer {
    * the last step.
    */
   private static final class Interval {
-    private final double[] microSums = new double[DpoGraph.MICRO_METRICS.size()];
+    private final List<String> names;
+    private final double[] microSums;
     private int micros;
     private double lossSum;
     private int steps;
@@ -159,6 +157,11 @@ public final class DpoTrainer {
     private double lr;
     private long tokens;
     private long started = System.nanoTime();
+
+    Interval(List<String> names) {
+      this.names = names;
+      this.microSums = new double[names.size()];
+    }
 
     void addMicro(float[] metrics, long realTokens) {
       for (int i = 0; i < metrics.length; i++) {
@@ -182,7 +185,7 @@ public final class DpoTrainer {
       line.put("grad_norm", gradNorm);
       line.put("learning_rate", lr);
       for (int i = 1; i < microSums.length; i++) {
-        line.put(DpoGraph.MICRO_METRICS.get(i), microSums[i] / micros);
+        line.put(names.get(i), microSums[i] / micros);
       }
       line.put("num_tokens", (double) cumulativeTokens);
       double seconds = (System.nanoTime() - started) / 1e9;

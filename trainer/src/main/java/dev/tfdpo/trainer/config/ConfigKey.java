@@ -64,9 +64,24 @@ public enum ConfigKey {
 
   // ---- DPO ----
   BETA(Section.DPO, Kind.NUMBER, 0.1, "DPO temperature beta"),
-  LOSS_TYPE(Section.DPO, Kind.STRING, "sigmoid", "preference loss"),
+  LOSS_TYPE(Section.DPO, Kind.LIST, "[\"sigmoid\"]",
+      "preference loss, or a list of them (JSON array, or comma-separated on the command line); see the loss table"),
+  LOSS_WEIGHTS(Section.DPO, Kind.LIST, "[]", "weight of each loss_type in a list; empty: all 1"),
   LABEL_SMOOTHING(Section.DPO, Kind.NUMBER, 0.0,
-      "cDPO label smoothing on sigmoid: -(1-e)*logsig(b*d) - e*logsig(-b*d), 0 <= e < 0.5");
+      "label smoothing e: cDPO on sigmoid, and robust / exo_pair / aot; 0 <= e < 0.5"),
+  DISCOPOP_TAU(Section.DPO, Kind.NUMBER, 0.05, "discopop temperature tau"),
+  DPOP_LAMBDA(Section.DPO, Kind.NUMBER, 50.0, "dpop penalty lambda"),
+  SIMPO_GAMMA(Section.DPO, Kind.NUMBER, 0.5, "simpo target margin gamma"),
+  PREF_LOSS_RATIO(Section.DPO, Kind.NUMBER, 1.0, "PaddleNLP: weight of the preference loss in the total"),
+  SFT_LOSS_RATIO(Section.DPO, Kind.NUMBER, -1.0,
+      "PaddleNLP: weight of the chosen-completion NLL (token mean); -1: 1 with orpo, else 0"),
+  RPO_ALPHA(Section.DPO, Kind.NUMBER, 0.0, "TRL 0.x / ms-swift RPO: adds alpha x NLL of chosen (token mean)"),
+  PREF_FTX(Section.DPO, Kind.NUMBER, 0.0, "MindSpeed --pref-ftx: adds ftx x mean over pairs of -(pi_c / n_c)"),
+  USE_WEIGHTING(Section.DPO, Kind.BOOL, false, "WPO: weight each pair by its length-normalised probability (no gradient)"),
+  LD_ALPHA(Section.DPO, Kind.NUMBER, 1.0, "LD-DPO: weight of tokens past min(n_c, n_r); 1 = off (TRL's None)"),
+  F_DIVERGENCE_TYPE(Section.DPO, Kind.STRING, "reverse_kl",
+      "reverse_kl, forward_kl, js_divergence or alpha_divergence (TRL loss types only)"),
+  F_ALPHA_DIVERGENCE_COEF(Section.DPO, Kind.NUMBER, 0.5, "alpha of alpha_divergence");
 
   /** The record a key belongs to. */
   public enum Section {
@@ -83,7 +98,9 @@ public enum ConfigKey {
     BOOL,
     STRING,
     /** A JSON object of strings; on the command line, its JSON text. */
-    OBJECT
+    OBJECT,
+    /** A JSON array (a single value counts as one item); on the command line, comma-separated. */
+    LIST
   }
 
   private final Section section;
@@ -136,7 +153,7 @@ public enum ConfigKey {
     if (defaultValue instanceof Boolean b) {
       return new JsonPrimitive(b);
     }
-    if (kind == Kind.OBJECT) {
+    if (kind == Kind.OBJECT || kind == Kind.LIST) {
       return com.google.gson.JsonParser.parseString(defaultValue.toString());
     }
     if (defaultValue instanceof Number n) {

@@ -12,7 +12,7 @@ import com.google.gson.stream.JsonReader;
 import dev.tfdpo.data.DatasetFormat;
 import dev.tfdpo.data.OnBadRow;
 import dev.tfdpo.data.TruncationMode;
-import dev.tfdpo.ops.PreferenceLoss;
+import dev.tfdpo.ops.LossSpec;
 import java.io.IOException;
 import java.io.StringReader;
 import java.nio.charset.StandardCharsets;
@@ -83,6 +83,11 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
         }
         continue;
       }
+      if (key.kind() == ConfigKey.Kind.LIST && value.isJsonPrimitive()) {
+        com.google.gson.JsonArray single = new com.google.gson.JsonArray();
+        single.add(value);
+        value = single;
+      }
       checkType(key, value, sources.where(key));
       sections.get(key.section()).add(key.jsonName(), value);
     }
@@ -125,13 +130,38 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
     check(s, ConfigKey.BF16, t.bf16(), !t.bf16(),
         "false: bf16 training is not available in this version; the trainer computes in float32");
     check(s, ConfigKey.BETA, dpo.beta(), dpo.beta() > 0, "a positive number");
+    check(s, ConfigKey.LABEL_SMOOTHING, dpo.labelSmoothing(),
+        dpo.labelSmoothing() >= 0 && dpo.labelSmoothing() < 0.5, "in [0, 0.5)");
     try {
-      PreferenceLoss.fromName(dpo.lossType());
+      lossSpec();
     } catch (IllegalArgumentException e) {
       throw new ConfigException(s.where(ConfigKey.LOSS_TYPE) + ": " + e.getMessage());
     }
-    check(s, ConfigKey.LABEL_SMOOTHING, dpo.labelSmoothing(),
-        dpo.labelSmoothing() >= 0 && dpo.labelSmoothing() < 0.5, "in [0, 0.5)");
+  }
+
+  /** The loss of this run; invalid combinations throw IllegalArgumentException naming the option. */
+  public LossSpec lossSpec() {
+    LossSpec.Builder b = LossSpec.builder()
+        .lossTypes(dpo.lossType())
+        .beta((float) dpo.beta())
+        .labelSmoothing((float) dpo.labelSmoothing())
+        .discopopTau((float) dpo.discopopTau())
+        .dpopLambda((float) dpo.dpopLambda())
+        .simpoGamma((float) dpo.simpoGamma())
+        .prefLossRatio((float) dpo.prefLossRatio())
+        .rpoAlpha((float) dpo.rpoAlpha())
+        .prefFtx((float) dpo.prefFtx())
+        .useWeighting(dpo.useWeighting())
+        .ldAlpha((float) dpo.ldAlpha())
+        .fDivergence(dpo.fDivergenceType())
+        .fAlphaDivergenceCoef((float) dpo.fAlphaDivergenceCoef());
+    if (!dpo.lossWeights().isEmpty()) {
+      b.lossWeights(dpo.lossWeights().stream().map(Double::floatValue).toList());
+    }
+    if (dpo.sftLossRatio() >= 0) {
+      b.sftLossRatio((float) dpo.sftLossRatio());
+    }
+    return b.build();
   }
 
   /** The resolved config as flat JSON, every key present (what is saved with each run). */
@@ -197,11 +227,26 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
         }
         case STRING -> new JsonPrimitive(raw);
         case OBJECT -> JsonParser.parseString(raw);
+        case LIST -> listFromCommandLine(raw);
       };
     } catch (NumberFormatException | JsonParseException e) {
       throw new ConfigException(
           where + ": '" + key.jsonName() + "' must be " + describe(key.kind()) + ", got '" + raw + "'");
     }
+  }
+
+  /** {@code a,b,c}: numbers where every item parses as one, strings otherwise. */
+  private static JsonElement listFromCommandLine(String raw) {
+    com.google.gson.JsonArray out = new com.google.gson.JsonArray();
+    if (raw.isBlank()) {
+      return out;
+    }
+    String[] items = raw.split(",");
+    boolean numbers = java.util.Arrays.stream(items).allMatch(i -> i.trim().matches("[-+0-9.eE]+"));
+    for (String item : items) {
+      out.add(numbers ? new JsonPrimitive(Double.parseDouble(item.trim())) : new JsonPrimitive(item.trim()));
+    }
+    return out;
   }
 
   private static ConfigKey known(String name, String where) {
@@ -211,6 +256,14 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
   }
 
   private static void checkType(ConfigKey key, JsonElement v, String where) {
+    if (key.kind() == ConfigKey.Kind.LIST) {
+      boolean primitives = v.isJsonArray() && v.getAsJsonArray().asList().stream().allMatch(JsonElement::isJsonPrimitive);
+      if (!primitives) {
+        throw new ConfigException(
+            where + ": '" + key.jsonName() + "' must be " + describe(key.kind()) + ", got " + v);
+      }
+      return;
+    }
     if (key.kind() == ConfigKey.Kind.OBJECT) {
       boolean strings = v.isJsonObject() && v.getAsJsonObject().entrySet().stream()
           .allMatch(e -> e.getValue().isJsonPrimitive() && e.getValue().getAsJsonPrimitive().isString());
@@ -227,7 +280,7 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
       case NUMBER -> v.getAsJsonPrimitive().isNumber();
       case BOOL -> v.getAsJsonPrimitive().isBoolean();
       case STRING -> v.getAsJsonPrimitive().isString();
-      case OBJECT -> false;
+      case OBJECT, LIST -> false;
     };
     if (!ok) {
       throw new ConfigException(
@@ -242,6 +295,7 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
       case BOOL -> "true or false";
       case STRING -> "a string";
       case OBJECT -> "a JSON object of strings";
+      case LIST -> "a JSON array (or one value)";
     };
   }
 

@@ -34,7 +34,7 @@ class TrainConfigTest {
   void defaultsFillEverythingNotGiven() throws IOException {
     TrainConfig c = TrainConfig.load(write(MINIMAL), List.of());
     assertEquals(0.1, c.dpo().beta());
-    assertEquals("sigmoid", c.dpo().lossType());
+    assertEquals(List.of("sigmoid"), c.dpo().lossType());
     assertEquals(1024, c.data().maxSeqLen());
     assertEquals("random", c.data().trainSamplingStrategy());
     assertEquals(1.0, c.training().maxGradNorm());
@@ -102,12 +102,27 @@ class TrainConfigTest {
         new Case(List.of("--warmup_steps", "2.5"), "'warmup_steps' is 2.5"),
         new Case(List.of("--max_steps", "0"), "'max_steps' is 0"),
         new Case(List.of("--loss_type", "dpo"), "unknown loss_type 'dpo'"),
+        new Case(List.of("--loss_type", "exo_pair"), "exo_pair"),
+        new Case(List.of("--loss_type", "sigmoid,sft", "--loss_weights", "1"), "loss_weights"),
         new Case(List.of("--bf16", "true"), "bf16 training is not available"),
         new Case(List.of("--report_to", "wandb"), "'report_to' is 'wandb'"))) {
       ConfigException e = assertThrows(ConfigException.class, () -> TrainConfig.load(f, c.args()), c.toString());
       assertTrue(e.getMessage().contains(c.expected()), e.getMessage());
       assertTrue(e.getMessage().startsWith("command line"), e.getMessage());
     }
+  }
+
+  @Test
+  void lossListsFromFileAndCommandLine() throws IOException {
+    TrainConfig c = TrainConfig.load(write(
+        "{\"model_name_or_path\": \"m\", \"train_dataset_path\": \"d\", \"loss_type\": [\"sigmoid\", \"bco_pair\", \"sft\"], \"loss_weights\": [0.8, 0.2, 1.0]}"),
+        List.of());
+    assertEquals(3, c.lossSpec().components().size());
+    assertEquals(0.2f, c.lossSpec().components().get(1).weight());
+    TrainConfig d = TrainConfig.load(write(MINIMAL), List.of("--loss_type", "simpo", "--simpo_gamma", "1.0"));
+    assertTrue(d.lossSpec().referenceFree());
+    TrainConfig e = TrainConfig.load(write(MINIMAL), List.of("--loss_type", "sigmoid,sft", "--loss_weights", "1,0.5"));
+    assertEquals(0.5f, e.lossSpec().components().get(1).weight());
   }
 
   @Test
