@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import dev.tfdpo.io.safetensors.SafeTensorsReader;
+import dev.tfdpo.report.CompareMain;
 import dev.tfdpo.trainer.DpoTrainer;
 import dev.tfdpo.trainer.config.TrainConfig;
 import java.io.ByteArrayOutputStream;
@@ -124,6 +125,17 @@ class TrlCurveParityTest {
     assertTrue(Files.isRegularFile(out.resolve("tokenizer.model")));
     assertTrue(Files.isRegularFile(out.resolve(DpoTrainer.CONFIG_FILE)));
     assertTrue(Files.size(out.resolve(DpoTrainer.LOSS_CHART)) > 0);
+  }
+
+  @Test
+  void compareToolReportsAgreementWithTrl() {
+    ByteArrayOutputStream report = new ByteArrayOutputStream();
+    int exit = CompareMain.run(
+        new String[] {out.toString(), GOLDEN.resolve("a-sigmoid/curve.jsonl").toString(),
+            "--out", out.resolve("compare").toString()},
+        new PrintStream(report), new PrintStream(new ByteArrayOutputStream()));
+    assertEquals(CompareMain.AGREE, exit, report.toString());
+    assertTrue(report.toString().contains("verdict: PASS"), report.toString());
   }
 
   @Test

@@ -42,7 +42,7 @@ public final class CompareMain {
   }
 
   /** Runs the tool; returns {@link #AGREE}, {@link #DIFFER} or {@link #UNUSABLE}. */
-  static int run(String[] args, PrintStream out, PrintStream err) {
+  public static int run(String[] args, PrintStream out, PrintStream err) {
     List<Path> runs = new ArrayList<>();
     List<MetricPattern> metrics = List.of();
     Tolerances tolerances = Tolerances.defaults();
