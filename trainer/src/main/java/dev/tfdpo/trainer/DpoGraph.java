@@ -181,6 +181,7 @@ public final class DpoGraph implements AutoCloseable {
     metricNames = List.copyOf(concat(BASE_METRICS, terms.metrics().keySet()));
     metrics = microMetrics(lossOps, loss, pairs, pol, halves, spec.beta(), terms.metrics().values()); // [K]
 
+    LlamaWeights weightTable = LlamaWeights.of(c);
     List<Operand<TFloat32>> params = new ArrayList<>(policy.reads().values());
     Gradients grads = tf.gradients(loss, params);
     Ops optOps = tf.withSubScope("optimizer");
@@ -191,7 +192,7 @@ public final class DpoGraph implements AutoCloseable {
     int i = 0;
     for (Map.Entry<String, Variable<TFloat32>> e : policy.variables().entrySet()) {
       String name = e.getKey();
-      Shape shape = Shape.of(LlamaWeights.of(c).entry(name).shape());
+      Shape shape = Shape.of(weightTable.entry(name).shape());
       Variable<TFloat32> acc = zeros(optOps.withSubScope("grad_accum"), name, shape);
       accumulators.put(name, acc);
       Operand<TFloat32> g = grads.<TFloat32>dy(i++);
@@ -209,7 +210,7 @@ public final class DpoGraph implements AutoCloseable {
     Ops vOps = optOps.withSubScope("adam_v");
     for (Map.Entry<String, Variable<TFloat32>> e : policy.variables().entrySet()) {
       String name = e.getKey();
-      LlamaWeights.Entry entry = LlamaWeights.of(c).entry(name);
+      LlamaWeights.Entry entry = weightTable.entry(name);
       Shape shape = Shape.of(entry.shape());
       Operand<TFloat32> clipped = optOps.math.mul(accumulated.get(name), clipCoef);
       updates.addAll(
