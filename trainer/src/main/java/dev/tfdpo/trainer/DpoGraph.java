@@ -61,9 +61,6 @@ public final class DpoGraph implements AutoCloseable {
           "entropy",
           "mean_token_accuracy");
 
-  /** Shape of every per-token input: rows and length vary from batch to batch. */
-  private static final Shape ROWS_BY_LENGTH = Shape.of(Shape.UNKNOWN_SIZE, Shape.UNKNOWN_SIZE);
-
   /** torch's {@code clip_grad_norm_} adds this to the norm before dividing. */
   static final float CLIP_EPSILON = 1e-6f;
 
@@ -108,12 +105,7 @@ public final class DpoGraph implements AutoCloseable {
   private final Llama policy;
   private final WeightLoader policyLoader;
   private final WeightLoader referenceLoader;
-  private final Placeholder<TInt32> inputIds;
-  private final Placeholder<TInt32> positionIds;
-  private final Placeholder<TInt32> segmentIds;
-  private final Placeholder<TInt32> branchIds;
-  private final Placeholder<TInt32> lossSeq;
-  private final Placeholder<TInt32> numPairs;
+  private final BatchInputs inputs;
   private final Placeholder<TFloat32> gradScale;
   private final Placeholder<TFloat32> optimizerScalars;
   private final Operand<TFloat32> metrics;
@@ -130,16 +122,9 @@ public final class DpoGraph implements AutoCloseable {
     Ops tf = Ops.create(graph);
     LlamaConfig c = s.model();
 
-    inputIds = tf.withName("input_ids").placeholder(TInt32.class, Placeholder.shape(ROWS_BY_LENGTH)); // [R, L]
-    positionIds = tf.withName("position_ids").placeholder(TInt32.class, Placeholder.shape(ROWS_BY_LENGTH)); // [R, L]
-    segmentIds = tf.withName("segment_ids").placeholder(TInt32.class, Placeholder.shape(ROWS_BY_LENGTH)); // [R, L]
-    branchIds = tf.withName("branch_ids").placeholder(TInt32.class, Placeholder.shape(ROWS_BY_LENGTH)); // [R, L]
-    lossSeq = tf.withName("loss_seq").placeholder(TInt32.class, Placeholder.shape(ROWS_BY_LENGTH)); // [R, L]
-    numPairs = tf.withName("num_pairs").placeholder(TInt32.class, Placeholder.shape(Shape.scalar())); // []
+    inputs = new BatchInputs(tf);
     gradScale = tf.withName("grad_scale").placeholder(TFloat32.class, Placeholder.shape(Shape.scalar())); // []
     optimizerScalars = tf.withName("optimizer_scalars").placeholder(TFloat32.class, Placeholder.shape(Shape.of(AdamW.SCALARS))); // [3]
-    Llama.Inputs inputs = new Llama.Inputs(inputIds, positionIds, segmentIds, branchIds);
-    Operand<TInt32> numSequences = tf.math.mul(numPairs, tf.constant(2)); // [] = S
 
     policy = Llama.create(tf, c, "policy");
     Llama reference = Llama.create(tf, c, "reference");
@@ -147,19 +132,14 @@ public final class DpoGraph implements AutoCloseable {
     referenceLoader = WeightLoader.create(tf, reference);
 
     Ops fwd = tf.withSubScope("forward");
-    CompletionLogProbs.Result pol =
-        CompletionLogProbs.compute(
-            fwd, policy.hidden(fwd, inputs), policy.lmHead(), inputIds, lossSeq, numSequences); // [S] each
-    Ops refOps = tf.withSubScope("reference_forward");
-    CompletionLogProbs.Result ref =
-        CompletionLogProbs.compute(
-            refOps, reference.hidden(refOps, inputs), reference.lmHead(), inputIds, lossSeq, numSequences);
+    CompletionLogProbs.Result pol = inputs.logProbs(fwd, policy); // [S] each
+    CompletionLogProbs.Result ref = inputs.logProbs(tf.withSubScope("reference_forward"), reference); // [S] each
     policyLogps = pol.logps();
     referenceLogps = tf.stopGradient(ref.logps());
 
     Ops lossOps = tf.withSubScope("loss");
     LossSpec spec = s.loss();
-    Halves halves = new Halves(lossOps, numPairs);
+    Halves halves = new Halves(lossOps, inputs.numPairs());
     Operand<TFloat32> policySeq = pol.ldWeightedLogps(lossOps, spec.ldAlpha()); // [S]
     // Reference-free losses get zeros (the reference forward is still built; it will be skipped later).
     // Zeros and ones are shaped from the token counts, which do not depend on the weights: OnesLike has
@@ -267,24 +247,19 @@ public final class DpoGraph implements AutoCloseable {
    * Forward and backward on one micro-batch; adds {@code gradient * gradScale} to the accumulators.
    */
   public MicroResult micro(Batch b, float scale) {
-    long[] shape = b.shape();
-    try (Tensor ids = Tensors.ints(shape, b.inputIds());
-        Tensor pos = Tensors.ints(shape, b.positionIds());
-        Tensor seg = Tensors.ints(shape, b.segmentIds());
-        Tensor br = Tensors.ints(shape, b.branchIds());
-        Tensor ls = Tensors.ints(shape, b.lossSeq());
-        Tensor np = Tensors.scalar(b.numPairs());
-        Tensor gs = TFloat32.scalarOf(scale);
+    Session.Runner runner = session.runner();
+    List<Tensor> fed = inputs.feed(runner, b);
+    try (Tensor gs = TFloat32.scalarOf(scale);
         var result =
-            session.runner()
-                .feed(inputIds, ids).feed(positionIds, pos).feed(segmentIds, seg)
-                .feed(branchIds, br).feed(lossSeq, ls).feed(numPairs, np).feed(gradScale, gs)
+            runner.feed(gradScale, gs)
                 .fetch(metrics).fetch(policyLogps).fetch(referenceLogps)
                 .addTarget(accumulate)
                 .run()) {
       return new MicroResult(
           metricNames,
           Tensors.toFloats(result.get(0)), Tensors.toFloats(result.get(1)), Tensors.toFloats(result.get(2)));
+    } finally {
+      BatchInputs.close(fed);
     }
   }
 

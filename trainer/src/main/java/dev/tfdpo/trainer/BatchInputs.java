@@ -1,0 +1,88 @@
+package dev.tfdpo.trainer;
+
+import dev.tfdpo.graphs.Llama;
+import dev.tfdpo.graphs.Tensors;
+import dev.tfdpo.ops.CompletionLogProbs;
+import java.util.ArrayList;
+import java.util.List;
+import org.tensorflow.Operand;
+import org.tensorflow.Session;
+import org.tensorflow.Tensor;
+import org.tensorflow.ndarray.Shape;
+import org.tensorflow.op.Ops;
+import org.tensorflow.op.core.Placeholder;
+import org.tensorflow.types.TInt32;
+
+/**
+ * The graph's side of the {@link Batch} contract: the placeholders a micro-batch is fed into, and the
+ * per-sequence completion log-probs of a model over them.
+ *
+ * <p>Every graph that consumes batches (training, a forward-only reference pass, evaluation) builds one
+ * of these, so the batch layout is defined in one place.
+ */
+public final class BatchInputs {
+
+  /** Shape of every per-token input: rows and length vary from batch to batch. */
+  private static final Shape ROWS_BY_LENGTH = Shape.of(Shape.UNKNOWN_SIZE, Shape.UNKNOWN_SIZE);
+
+  private final Placeholder<TInt32> inputIds;
+  private final Placeholder<TInt32> positionIds;
+  private final Placeholder<TInt32> segmentIds;
+  private final Placeholder<TInt32> branchIds;
+  private final Placeholder<TInt32> lossSeq;
+  private final Placeholder<TInt32> numPairs;
+  private final Operand<TInt32> numSequences;
+
+  /** Creates the placeholders in {@code tf}'s graph. */
+  public BatchInputs(Ops tf) {
+    inputIds = tf.withName("input_ids").placeholder(TInt32.class, Placeholder.shape(ROWS_BY_LENGTH)); // [R, L]
+    positionIds = tf.withName("position_ids").placeholder(TInt32.class, Placeholder.shape(ROWS_BY_LENGTH)); // [R, L]
+    segmentIds = tf.withName("segment_ids").placeholder(TInt32.class, Placeholder.shape(ROWS_BY_LENGTH)); // [R, L]
+    branchIds = tf.withName("branch_ids").placeholder(TInt32.class, Placeholder.shape(ROWS_BY_LENGTH)); // [R, L]
+    lossSeq = tf.withName("loss_seq").placeholder(TInt32.class, Placeholder.shape(ROWS_BY_LENGTH)); // [R, L]
+    numPairs = tf.withName("num_pairs").placeholder(TInt32.class, Placeholder.shape(Shape.scalar())); // []
+    numSequences = tf.math.mul(numPairs, tf.constant(2)); // [] = S
+  }
+
+  /** P, the number of pairs in the batch. */
+  public Operand<TInt32> numPairs() {
+    return numPairs;
+  }
+
+  /** S = 2P, the number of sequences (chosen ones first). */
+  public Operand<TInt32> numSequences() {
+    return numSequences;
+  }
+
+  /** Per-sequence completion log-probs {@code [S]} of {@code model} on the fed batch. */
+  public CompletionLogProbs.Result logProbs(Ops tf, Llama model) {
+    Llama.Inputs inputs = new Llama.Inputs(inputIds, positionIds, segmentIds, branchIds);
+    Operand<org.tensorflow.types.TFloat32> hidden = model.hidden(tf, inputs); // [R, L, H]
+    return CompletionLogProbs.compute(tf, hidden, model.lmHead(), inputIds, lossSeq, numSequences);
+  }
+
+  /**
+   * Feeds {@code batch} into {@code runner}; the returned tensors must stay open until the run is done.
+   */
+  public List<Tensor> feed(Session.Runner runner, Batch batch) {
+    long[] shape = batch.shape();
+    List<Tensor> fed = new ArrayList<>(6);
+    feed(runner, fed, inputIds, Tensors.ints(shape, batch.inputIds()));
+    feed(runner, fed, positionIds, Tensors.ints(shape, batch.positionIds()));
+    feed(runner, fed, segmentIds, Tensors.ints(shape, batch.segmentIds()));
+    feed(runner, fed, branchIds, Tensors.ints(shape, batch.branchIds()));
+    feed(runner, fed, lossSeq, Tensors.ints(shape, batch.lossSeq()));
+    feed(runner, fed, numPairs, Tensors.scalar(batch.numPairs()));
+    return fed;
+  }
+
+  private static void feed(Session.Runner runner, List<Tensor> fed, Placeholder<TInt32> p, TInt32 t) {
+    fed.add(t);
+    runner.feed(p, t);
+  }
+
+  /** Closes tensors returned by {@link #feed}. */
+  public static void close(List<Tensor> tensors) {
+    tensors.forEach(Tensor::close);
+  }
+}
