@@ -36,6 +36,15 @@ final class Console implements AutoCloseable {
         step, total, loss, accuracy, tokensPerSecond, format(eta));
   }
 
+  /** A one-off event (a saved checkpoint). */
+  void message(String text) {
+    if (bar != null) {
+      bar.setExtraMessage(text);
+      return;
+    }
+    out.println(text);
+  }
+
   static String format(Duration d) {
     long s = Math.max(0, d.getSeconds());
     return s >= 3600

@@ -116,6 +116,7 @@ public final class DpoGraph implements AutoCloseable {
   private final Operand<TFloat32> gradNorm;
   private final Map<String, Variable<TFloat32>> accumulators = new LinkedHashMap<>();
   private final List<String> metricNames;
+  private final StateCheckpoint checkpoint;
 
   private DpoGraph(Settings s) {
     graph = new Graph();
@@ -188,15 +189,18 @@ public final class DpoGraph implements AutoCloseable {
     Operand<TFloat32> clipCoef = clipCoefficient(optOps, gradNorm, s.maxGradNorm()); // []
     Ops mOps = optOps.withSubScope("adam_m");
     Ops vOps = optOps.withSubScope("adam_v");
+    Map<String, Variable<TFloat32>> moments = new LinkedHashMap<>();
     for (Map.Entry<String, Variable<TFloat32>> e : policy.variables().entrySet()) {
       String name = e.getKey();
       LlamaWeights.Entry entry = weightTable.entry(name);
       Shape shape = Shape.of(entry.shape());
       Operand<TFloat32> clipped = optOps.math.mul(accumulated.get(name), clipCoef);
+      Variable<TFloat32> m = zeros(mOps, name, shape);
+      Variable<TFloat32> v = zeros(vOps, name, shape);
+      moments.put("adam_m/" + name, m);
+      moments.put("adam_v/" + name, v);
       updates.addAll(
-          AdamW.update(
-              optOps, e.getValue(), clipped, zeros(mOps, name, shape), zeros(vOps, name, shape),
-              optimizerScalars, s.adam(), entry.kind().decays()));
+          AdamW.update(optOps, e.getValue(), clipped, m, v, optimizerScalars, s.adam(), entry.kind().decays()));
     }
     Ops afterUpdate = optOps.withControlDependencies(updates);
     List<Op> resets = new ArrayList<>();
@@ -204,6 +208,11 @@ public final class DpoGraph implements AutoCloseable {
       resets.add(afterUpdate.assign(acc, afterUpdate.zerosLike(acc)));
     }
     apply = optOps.withControlDependencies(resets).withName("apply").noOp();
+
+    Map<String, Variable<TFloat32>> state = new LinkedHashMap<>();
+    policy.variables().forEach((name, variable) -> state.put("policy/" + name, variable));
+    state.putAll(moments);
+    checkpoint = new StateCheckpoint(tf.withSubScope("checkpoint"), state);
 
     ConfigProto.Builder config = ConfigProto.newBuilder();
     // Grappler's arithmetic optimizer rewrites the policy's forward ops (which feed the gradient)
@@ -288,6 +297,20 @@ public final class DpoGraph implements AutoCloseable {
       }
     }
     return out;
+  }
+
+  /**
+   * Writes the graph's training state (policy weights, AdamW moments) as a TensorFlow checkpoint
+   * ({@code prefix.index} + {@code prefix.data-00000-of-00001}). Call it between steps, when the
+   * gradient accumulators are zero: they are not saved.
+   */
+  public void saveState(java.nio.file.Path prefix) {
+    checkpoint.save(session, prefix);
+  }
+
+  /** Restores what {@link #saveState} wrote; every saved tensor must be present with its shape. */
+  public void restoreState(java.nio.file.Path prefix) {
+    checkpoint.restore(session, prefix);
   }
 
   /** Current policy weights by Hugging Face name. */

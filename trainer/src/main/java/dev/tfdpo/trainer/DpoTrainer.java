@@ -16,11 +16,12 @@ import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 
 /**
  * Runs DPO training from a resolved config: loads model and data, builds the graph once, runs the
@@ -48,6 +49,13 @@ public final class DpoTrainer {
     Path modelDir = ProjectPaths.resolve(config.model().modelNameOrPath());
     Path outputDir = Path.of(t.outputDir()).toAbsolutePath().normalize();
     Files.createDirectories(outputDir);
+    TrainingCheckpoints checkpoints = new TrainingCheckpoints(outputDir, t);
+    int cleaned = checkpoints.cleanUp();
+    if (cleaned > 0) {
+      out.printf("removed %d unfinished checkpoint write(s) left by an earlier crash%n", cleaned);
+    }
+    Optional<TrainingCheckpoints.Resume> resume =
+        TrainingCheckpoints.locate(t.resumeFromCheckpoint(), outputDir, out);
     config.save(outputDir.resolve(CONFIG_FILE));
 
     LlamaConfig model = LlamaConfig.read(modelDir);
@@ -56,8 +64,8 @@ public final class DpoTrainer {
     out.print(data.summary().format());
 
     int accumulation = t.gradientAccumulationSteps();
-    EpochSampler sampler = new EpochSampler(pairs.size(), t.perDeviceTrainBatchSize(),
-        config.data().trainSamplingStrategy().equals("random"), t.seed());
+    boolean shuffle = config.data().trainSamplingStrategy().equals("random");
+    EpochSampler sampler = new EpochSampler(pairs.size(), t.perDeviceTrainBatchSize(), shuffle, t.seed());
     long stepsPerEpoch = (sampler.batchesPerEpoch() + accumulation - 1) / accumulation;
     long total = t.maxSteps() > 0 ? t.maxSteps() : (long) Math.ceil(t.numTrainEpochs() * stepsPerEpoch);
     LrSchedule schedule = LrSchedule.fromName(t.lrSchedulerType());
@@ -70,24 +78,42 @@ public final class DpoTrainer {
         adam, t.maxGradNorm(), t.numThreads());
     List<Map<String, Double>> logged = new ArrayList<>();
     long runStart = System.nanoTime();
-    long totalTokens = 0;
+    long tokensThisRun = 0;
+    Path metricsFile = outputDir.resolve(METRICS_FILE);
     try (DpoGraph graph = DpoGraph.build(settings);
-        MetricsLog metrics = new MetricsLog(outputDir.resolve(METRICS_FILE));
-        TensorBoardWriter board =
-            t.reportTo().equals("tensorboard") ? new TensorBoardWriter(outputDir.resolve("runs")) : null;
         SafeTensorsReader weights = SafeTensorsReader.open(modelDir)) {
       graph.policyLoader().load(graph.session(), weights);
       graph.referenceLoader().load(graph.session(), weights);
       Collator collator = new Collator(model.eosTokenId());
-      out.printf("training: %d steps (%d per epoch), %d pairs per micro-batch, %d micro-batches per step%n",
-          total, stepsPerEpoch, t.perDeviceTrainBatchSize(), accumulation);
+      LogInterval interval = new LogInterval(graph.metricNames());
 
-      Interval interval = new Interval(graph.metricNames());
       long step = 0;
-      try (Console console = new Console(out, total, terminal)) {
-        for (int epoch = 0; step < total; epoch++) {
+      int epoch = 0;
+      int next = 0;
+      long totalTokens = 0;
+      if (resume.isPresent()) {
+        TrainerState saved = resume.get().state();
+        checkSameOrder(saved, shuffle, t.seed());
+        graph.restoreState(resume.get().directory().resolve(TrainingCheckpoints.TF_STATE));
+        interval.restore(saved.interval());
+        step = saved.globalStep();
+        epoch = saved.epoch();
+        next = saved.nextMicroBatch();
+        totalTokens = saved.numTokens();
+        Files.copy(resume.get().directory().resolve(METRICS_FILE), metricsFile, StandardCopyOption.REPLACE_EXISTING);
+      }
+      long firstStep = step;
+      out.printf("training: %d steps (%d per epoch), %d pairs per micro-batch, %d micro-batches per step%s%n",
+          total, stepsPerEpoch, t.perDeviceTrainBatchSize(), accumulation,
+          step > 0 ? ", continuing after step " + step : "");
+
+      try (MetricsLog metrics = new MetricsLog(metricsFile, resume.isPresent());
+          TensorBoardWriter board =
+              t.reportTo().equals("tensorboard") ? new TensorBoardWriter(outputDir.resolve("runs")) : null;
+          Console console = new Console(out, total, terminal)) {
+        while (step < total) {
           List<int[]> microBatches = sampler.epoch(epoch);
-          for (int start = 0; start < microBatches.size() && step < total; start += accumulation) {
+          for (int start = next; start < microBatches.size() && step < total; start += accumulation) {
             List<int[]> group = microBatches.subList(start, Math.min(start + accumulation, microBatches.size()));
             step++;
             double lr = schedule.rate(t.learningRate(), step, total, warmup);
@@ -99,38 +125,58 @@ public final class DpoTrainer {
               interval.addMicro(r.metrics(), batch.realTokens());
               stepLoss += r.metric("loss") / group.size();
               totalTokens += batch.realTokens();
+              tokensThisRun += batch.realTokens();
             }
             float gradNorm = graph.apply(AdamW.stepScalars(lr, t.weightDecay(), adam, step));
             interval.addStep(stepLoss, gradNorm, lr);
+            boolean epochEnd = start + accumulation >= microBatches.size();
             if (step % t.loggingSteps() == 0 || step == total) {
               double epochProgress = epoch + (double) (start / accumulation + 1) / stepsPerEpoch;
+              double tokensPerSecond = interval.tokensPerSecond();
               Map<String, Double> line = interval.flush(epochProgress, totalTokens);
               metrics.write(step, line);
               if (board != null) {
                 board.metrics(step, line);
+                board.metrics(step, Map.of("tokens_per_s", tokensPerSecond));
                 board.flush();
               }
               logged.add(line);
               double elapsed = (System.nanoTime() - runStart) / 1e9;
-              Duration eta = Duration.ofMillis((long) (1000 * elapsed / step * (total - step)));
-              console.logged(step, line.get("loss"), line.get("rewards/accuracies"), line.get("tokens_per_s"), eta);
+              Duration eta = Duration.ofMillis((long) (1000 * elapsed / (step - firstStep) * (total - step)));
+              console.logged(step, line.get("loss"), line.get("rewards/accuracies"), tokensPerSecond, eta);
+            }
+            if (checkpoints.due(step, epochEnd, step == total)) {
+              TrainerState state = new TrainerState(TrainerState.FORMAT_VERSION, step,
+                  epochEnd ? epoch + 1 : epoch, epochEnd ? 0 : start + accumulation,
+                  totalTokens, shuffle, t.seed(), total, interval.sums());
+              Path saved = checkpoints.save(state, graph, config, modelDir, model, metricsFile);
+              console.message("saved " + saved.getFileName());
             }
           }
+          epoch++;
+          next = 0;
         }
       }
       List<Path> written = HfModelWriter.write(outputDir, modelDir, model, graph.policyWeights(), DType.F32,
           HfModelWriter.DEFAULT_MAX_SHARD_BYTES);
-      Plots.writeLossChart(outputDir.resolve(METRICS_FILE), outputDir.resolve(LOSS_CHART));
-      if (board != null) {
-        board.close();
-      }
+      Plots.writeLossChart(metricsFile, outputDir.resolve(LOSS_CHART));
       double seconds = (System.nanoTime() - runStart) / 1e9;
-      double tokensPerSecond = totalTokens / seconds;
-      out.printf("done: %d steps in %.1f s, %,.0f real tokens/s%n", step, seconds, tokensPerSecond);
+      double tokensPerSecond = tokensThisRun / seconds;
+      out.printf("done: %d steps in %.1f s, %,.0f real tokens/s%n", step - firstStep, seconds, tokensPerSecond);
       out.printf("outputs in %s: %s, %s, %s, %s, %s, config.json and tokenizer files%s%n",
           outputDir, METRICS_FILE, LOSS_CHART, CONFIG_FILE, SUMMARY_FILE, written.get(written.size() - 1).getFileName(),
-          board != null ? ", TensorBoard events in runs/" : "");
+          t.reportTo().equals("tensorboard") ? ", TensorBoard events in runs/" : "");
       return new Result(outputDir, step, tokensPerSecond, logged);
+    }
+  }
+
+  /** A resumed run must visit the data in the order the checkpoint's run did. */
+  private static void checkSameOrder(TrainerState saved, boolean shuffle, long seed) {
+    if (saved.shuffle() != shuffle || saved.seed() != seed) {
+      throw new IllegalArgumentException(String.format(
+          "the checkpoint was trained with train_sampling_strategy %s and seed %d, this config has %s and %d;"
+              + " resume with the checkpoint's values (its resolved_config.json has them)",
+          saved.shuffle() ? "random" : "sequential", saved.seed(), shuffle ? "random" : "sequential", seed));
     }
   }
 
@@ -140,63 +186,5 @@ public final class DpoTrainer {
       out.add(pairs.get(p));
     }
     return out;
-  }
-
-  /**
-   * Sums since the last logged step. Like TRL: loss is the mean of the step losses, the other
-   * micro-batch metrics the unweighted mean over micro-batches, grad_norm and learning_rate those of
-   * the last step.
-   */
-  private static final class Interval {
-    private final List<String> names;
-    private final double[] microSums;
-    private int micros;
-    private double lossSum;
-    private int steps;
-    private double gradNorm;
-    private double lr;
-    private long tokens;
-    private long started = System.nanoTime();
-
-    Interval(List<String> names) {
-      this.names = names;
-      this.microSums = new double[names.size()];
-    }
-
-    void addMicro(float[] metrics, long realTokens) {
-      for (int i = 0; i < metrics.length; i++) {
-        microSums[i] += metrics[i];
-      }
-      micros++;
-      tokens += realTokens;
-    }
-
-    void addStep(double loss, float norm, double rate) {
-      lossSum += loss;
-      steps++;
-      gradNorm = norm;
-      lr = rate;
-    }
-
-    Map<String, Double> flush(double epoch, long cumulativeTokens) {
-      Map<String, Double> line = new LinkedHashMap<>();
-      line.put("epoch", epoch);
-      line.put("loss", lossSum / steps);
-      line.put("grad_norm", gradNorm);
-      line.put("learning_rate", lr);
-      for (int i = 1; i < microSums.length; i++) {
-        line.put(names.get(i), microSums[i] / micros);
-      }
-      line.put("num_tokens", (double) cumulativeTokens);
-      double seconds = (System.nanoTime() - started) / 1e9;
-      line.put("tokens_per_s", tokens / seconds);
-      java.util.Arrays.fill(microSums, 0);
-      micros = 0;
-      lossSum = 0;
-      steps = 0;
-      tokens = 0;
-      started = System.nanoTime();
-      return line;
-    }
   }
 }

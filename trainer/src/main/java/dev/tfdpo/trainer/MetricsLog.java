@@ -14,9 +14,11 @@ public final class MetricsLog implements AutoCloseable {
 
   private final BufferedWriter out;
 
-  public MetricsLog(Path file) throws IOException {
+  /** Starts {@code file} afresh, or appends to it (a resumed run). */
+  public MetricsLog(Path file, boolean append) throws IOException {
     out = Files.newBufferedWriter(file, StandardCharsets.UTF_8,
-        StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING, StandardOpenOption.WRITE);
+        StandardOpenOption.CREATE, append ? StandardOpenOption.APPEND : StandardOpenOption.TRUNCATE_EXISTING,
+        StandardOpenOption.WRITE);
   }
 
   /** Writes {@code step} then the metrics in their order. */

@@ -61,6 +61,12 @@ public enum ConfigKey {
   REPORT_TO(Section.TRAINING, Kind.STRING, "tensorboard",
       "tensorboard: also write TensorBoard event files to output_dir/runs/; none: metrics.jsonl only"),
   NUM_THREADS(Section.TRAINING, Kind.INT, 0, "TensorFlow intra/inter-op threads; 0: TensorFlow's default (all cores)"),
+  SAVE_STRATEGY(Section.TRAINING, Kind.STRING, "steps",
+      "no; steps: a checkpoint every save_steps and at the last step; epoch: one at each epoch end and at the last step"),
+  SAVE_STEPS(Section.TRAINING, Kind.INT, 500, "optimizer steps between checkpoints (save_strategy steps)"),
+  SAVE_TOTAL_LIMIT(Section.TRAINING, Kind.INT, 0, "keep at most this many checkpoints, deleting the oldest; 0 keeps all"),
+  RESUME_FROM_CHECKPOINT(Section.TRAINING, Kind.STRING, "",
+      "a checkpoint directory, or auto: the newest checkpoint in output_dir that verifies (none: start from the model); empty: start from the model"),
 
   // ---- DPO ----
   BETA(Section.DPO, Kind.NUMBER, 0.1, "DPO temperature beta"),

@@ -42,6 +42,9 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
   /** Values of {@code report_to}. */
   public static final Set<String> REPORTERS = Set.of("tensorboard", "none");
 
+  /** Values of {@code save_strategy}, as in Hugging Face {@code TrainingArguments}. */
+  public static final Set<String> SAVE_STRATEGIES = Set.of("no", "steps", "epoch");
+
   private static final Gson GSON = new GsonBuilder().create();
   private static final Gson PRETTY = new GsonBuilder().setPrettyPrinting().create();
 
@@ -126,6 +129,9 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
     check(s, ConfigKey.ADAM_EPSILON, t.adamEpsilon(), t.adamEpsilon() > 0, "a positive number");
     positive(s, ConfigKey.LOGGING_STEPS, t.loggingSteps());
     oneOf(s, ConfigKey.REPORT_TO, t.reportTo(), REPORTERS);
+    oneOf(s, ConfigKey.SAVE_STRATEGY, t.saveStrategy(), SAVE_STRATEGIES);
+    positive(s, ConfigKey.SAVE_STEPS, t.saveSteps());
+    check(s, ConfigKey.SAVE_TOTAL_LIMIT, t.saveTotalLimit(), t.saveTotalLimit() >= 0, "0 (keep all) or a positive integer");
     check(s, ConfigKey.NUM_THREADS, t.numThreads(), t.numThreads() >= 0, "0 (TensorFlow's default) or a positive integer");
     check(s, ConfigKey.BF16, t.bf16(), !t.bf16(),
         "false: bf16 training is not available in this version; the trainer computes in float32");

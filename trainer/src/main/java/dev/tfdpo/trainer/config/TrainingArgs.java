@@ -21,4 +21,8 @@ public record TrainingArgs(
     @SerializedName("seed") int seed,
     @SerializedName("bf16") boolean bf16,
     @SerializedName("report_to") String reportTo,
-    @SerializedName("num_threads") int numThreads) {}
+    @SerializedName("num_threads") int numThreads,
+    @SerializedName("save_strategy") String saveStrategy,
+    @SerializedName("save_steps") int saveSteps,
+    @SerializedName("save_total_limit") int saveTotalLimit,
+    @SerializedName("resume_from_checkpoint") String resumeFromCheckpoint) {}

@@ -1,0 +1,183 @@
+package dev.tfdpo.e2e;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.tfdpo.io.checkpoint.CheckpointVerifier;
+import dev.tfdpo.trainer.DpoTrainer;
+import dev.tfdpo.trainer.config.TrainConfig;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Exact resume: a run killed with SIGKILL (between steps, or in the middle of writing a checkpoint) and
+ * resumed with {@code resume_from_checkpoint auto} writes a {@code metrics.jsonl} and final weights
+ * byte-identical to the uninterrupted run's. Runs cross an epoch boundary with shuffled data, and log
+ * every 3 steps while saving every 2, so the saved metric sums of a half-finished logging interval matter.
+ */
+class ResumeTest {
+
+  static final Path ROOT = TrlCurveParityTest.ROOT;
+
+  /** 64 pairs, 8 per micro-batch, 2 micro-batches per step: 4 steps per epoch, 7 steps cross into epoch 2. */
+  static final List<String> RUN = List.of(
+      "--max_steps", "7", "--per_device_train_batch_size", "8", "--gradient_accumulation_steps", "2",
+      "--train_sampling_strategy", "random", "--logging_steps", "3", "--save_steps", "2",
+      "--report_to", "none", "--num_threads", "2", "--max_seq_len", "128");
+
+  @TempDir static Path work;
+  static Path uninterrupted;
+
+  @BeforeAll
+  static void trainWithoutInterruption() throws Exception {
+    uninterrupted = work.resolve("uninterrupted");
+    run(uninterrupted, List.of());
+    List<String> lines = Files.readAllLines(uninterrupted.resolve(DpoTrainer.METRICS_FILE));
+    assertEquals(List.of(3, 6, 7), lines.stream().map(ResumeTest::step).toList());
+    for (String checkpoint : List.of("checkpoint-2", "checkpoint-4", "checkpoint-6", "checkpoint-7")) {
+      assertTrue(CheckpointVerifier.verify(uninterrupted.resolve(checkpoint)).ok(), checkpoint);
+    }
+  }
+
+  @Test
+  void killedBetweenStepsThenResumed() throws Exception {
+    Path dir = work.resolve("killed-between-steps");
+    Process p = start(dir, List.of());
+    // Wait until step 3 is logged (checkpoint-2 exists), then SIGKILL wherever the run is.
+    waitFor(p, () -> lineCount(dir.resolve(DpoTrainer.METRICS_FILE)) >= 1);
+    p.destroyForcibly().waitFor(60, TimeUnit.SECONDS);
+    assertNotEquals(0, p.exitValue());
+    run(dir, List.of("--resume_from_checkpoint", "auto"));
+    assertSameRun(dir);
+  }
+
+  @Test
+  void killedWhileSavingThenResumedFromThePreviousCheckpoint() throws Exception {
+    Path dir = work.resolve("killed-while-saving");
+    Process p = start(dir, List.of("-Dtfdpo.test.killDuringSave=4"));
+    assertTrue(p.waitFor(300, TimeUnit.SECONDS), "the run did not die");
+    assertEquals(137, p.exitValue(), "expected death by SIGKILL");
+    assertFalse(Files.exists(dir.resolve("checkpoint-4")), "a half-written checkpoint took the final name");
+    assertTrue(CheckpointVerifier.verify(dir.resolve("checkpoint-2")).ok());
+    assertEquals("checkpoint-2", Files.readString(dir.resolve("latest")).trim());
+    try (Stream<Path> files = Files.list(dir)) {
+      assertTrue(files.anyMatch(f -> f.getFileName().toString().startsWith(".tmp-checkpoint-4")),
+          "the interrupted write should have left its temporary directory");
+    }
+    String log = run(dir, List.of("--resume_from_checkpoint", "auto"));
+    assertTrue(log.contains("removed 1 unfinished checkpoint write"), log);
+    assertTrue(log.contains("checkpoint-2 (step 2"), log);
+    assertSameRun(dir);
+  }
+
+  @Test
+  void corruptNewestCheckpointFallsBackToThePreviousOne() throws Exception {
+    Path dir = work.resolve("corrupt");
+    copyTree(uninterrupted, dir);
+    // Truncate the TensorFlow data file of the newest checkpoints: the manifest's size check catches it.
+    for (String checkpoint : List.of("checkpoint-7", "checkpoint-6")) {
+      try (Stream<Path> files = Files.list(dir.resolve(checkpoint).resolve("tf"))) {
+        Path data = files.filter(f -> f.getFileName().toString().contains(".data-")).findFirst().orElseThrow();
+        try (var channel = Files.newByteChannel(data, StandardOpenOption.WRITE)) {
+          channel.truncate(channel.size() / 2);
+        }
+      }
+    }
+    // The run after the resume writes its own checkpoints over the corrupt ones.
+    String log = run(dir, List.of("--resume_from_checkpoint", "auto"));
+    assertTrue(log.contains("resume: skipping checkpoint-7"), log);
+    assertTrue(log.contains("resume: skipping checkpoint-6"), log);
+    assertTrue(log.contains("checkpoint-4 (step 4"), log);
+    assertSameRun(dir);
+  }
+
+  /** metrics.jsonl and the final weights, byte for byte. */
+  static void assertSameRun(Path dir) throws IOException {
+    assertEquals(
+        Files.readString(uninterrupted.resolve(DpoTrainer.METRICS_FILE)),
+        Files.readString(dir.resolve(DpoTrainer.METRICS_FILE)));
+    assertArrayEquals(
+        Files.readAllBytes(uninterrupted.resolve("model.safetensors")),
+        Files.readAllBytes(dir.resolve("model.safetensors")));
+  }
+
+  /** Trains in this JVM; returns the console output. */
+  static String run(Path dir, List<String> extra) throws Exception {
+    List<String> args = new ArrayList<>(RUN);
+    args.addAll(List.of("--output_dir", dir.toString()));
+    args.addAll(extra);
+    TrainConfig config = TrainConfig.load(ROOT.resolve("configs/default.json"), args);
+    ByteArrayOutputStream log = new ByteArrayOutputStream();
+    DpoTrainer.run(config, new PrintStream(log, true, StandardCharsets.UTF_8), false);
+    return log.toString(StandardCharsets.UTF_8);
+  }
+
+  /** Trains in a child JVM (so that it can be killed). */
+  static Process start(Path dir, List<String> jvmOptions) throws IOException {
+    List<String> command = new ArrayList<>();
+    command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+    command.add("-Dtfdpo.root=" + ROOT);
+    command.addAll(jvmOptions);
+    command.addAll(List.of("-cp", System.getProperty("java.class.path"), "dev.tfdpo.trainer.TrainMain"));
+    command.add(ROOT.resolve("configs/default.json").toString());
+    command.addAll(RUN);
+    command.addAll(List.of("--output_dir", dir.toString()));
+    Files.createDirectories(dir);
+    ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true)
+        .redirectOutput(dir.resolve("child.log").toFile());
+    pb.environment().put("TF_CPP_MIN_LOG_LEVEL", "2");
+    return pb.start();
+  }
+
+  interface Condition {
+    boolean holds() throws IOException;
+  }
+
+  static void waitFor(Process p, Condition c) throws Exception {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(300);
+    while (!c.holds()) {
+      assertTrue(p.isAlive(), "the child run ended early");
+      assertTrue(System.nanoTime() < deadline, "timed out");
+      Thread.sleep(50);
+    }
+  }
+
+  static long lineCount(Path file) throws IOException {
+    if (!Files.exists(file)) {
+      return 0;
+    }
+    return Files.readAllLines(file).stream().filter(l -> !l.isBlank()).count();
+  }
+
+  static int step(String line) {
+    return com.google.gson.JsonParser.parseString(line).getAsJsonObject().get("step").getAsInt();
+  }
+
+  static void copyTree(Path from, Path to) throws IOException {
+    try (Stream<Path> all = Files.walk(from)) {
+      for (Path p : all.toList()) {
+        Path target = to.resolve(from.relativize(p).toString());
+        if (Files.isDirectory(p)) {
+          Files.createDirectories(target);
+        } else {
+          Files.copy(p, target);
+        }
+      }
+    }
+  }
+}
