@@ -6,7 +6,9 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.tfdpo.graphs.Tensors;
 import dev.tfdpo.io.checkpoint.CheckpointVerifier;
+import dev.tfdpo.io.safetensors.SafeTensorsReader;
 import dev.tfdpo.trainer.DpoTrainer;
 import dev.tfdpo.trainer.config.TrainConfig;
 import java.io.ByteArrayOutputStream;
@@ -21,6 +23,12 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.BeforeAll;
+import org.tensorflow.Graph;
+import org.tensorflow.Session;
+import org.tensorflow.ndarray.NdArrays;
+import org.tensorflow.op.Ops;
+import org.tensorflow.op.train.Restore;
+import org.tensorflow.types.TFloat32;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -104,6 +112,28 @@ class ResumeTest {
     assertTrue(log.contains("resume: skipping checkpoint-6"), log);
     assertTrue(log.contains("checkpoint-4 (step 4"), log);
     assertSameRun(dir);
+  }
+
+  @Test
+  void tensorFlowCheckpointHoldsThePolicyUnderItsHuggingFaceName() throws Exception {
+    Path checkpoint = uninterrupted.resolve("checkpoint-7");
+    String name = "model.layers.1.mlp.down_proj.weight";
+    float[] fromTf;
+    // A plain RestoreV2 in a fresh graph, as any TensorFlow tool reads a checkpoint.
+    try (Graph g = new Graph(); Session s = new Session(g)) {
+      Ops tf = Ops.create(g);
+      Restore restore = tf.train.restore(
+          tf.constant(checkpoint.resolve("tf/state").toString()),
+          tf.constant(NdArrays.vectorOfObjects("policy/" + name)),
+          tf.constant(NdArrays.vectorOfObjects("")),
+          List.of(TFloat32.class));
+      try (var result = s.runner().fetch(restore.tensors().get(0)).run()) {
+        fromTf = Tensors.toFloats(result.get(0));
+      }
+    }
+    try (SafeTensorsReader st = SafeTensorsReader.open(checkpoint)) {
+      assertArrayEquals(st.readFloats(name), fromTf);
+    }
   }
 
   /** metrics.jsonl and the final weights, byte for byte. */
