@@ -54,6 +54,7 @@ public final class DpoTrainer {
     LoadedDataset data = TrainingData.load(config, modelDir, outputDir.resolve(SUMMARY_FILE));
     PairSource pairs = data.pairs();
     out.print(data.summary().format());
+    LoadedDataset dev = Evaluator.loadDevSet(config, modelDir, outputDir, out);
 
     int accumulation = t.gradientAccumulationSteps();
     EpochSampler sampler = new EpochSampler(pairs.size(), t.perDeviceTrainBatchSize(),
@@ -79,11 +80,13 @@ public final class DpoTrainer {
       graph.policyLoader().load(graph.session(), weights);
       graph.referenceLoader().load(graph.session(), weights);
       Collator collator = new Collator(model.eosTokenId());
+      Evaluator evaluator = Evaluator.of(config, dev, graph, collator, total);
       out.printf("training: %d steps (%d per epoch), %d pairs per micro-batch, %d micro-batches per step%n",
           total, stepsPerEpoch, t.perDeviceTrainBatchSize(), accumulation);
 
       Interval interval = new Interval(graph.metricNames());
       long step = 0;
+      double lastEpochProgress = 0;
       try (Console console = new Console(out, total, terminal)) {
         for (int epoch = 0; step < total; epoch++) {
           List<int[]> microBatches = sampler.epoch(epoch);
@@ -102,8 +105,8 @@ public final class DpoTrainer {
             }
             float gradNorm = graph.apply(AdamW.stepScalars(lr, t.weightDecay(), adam, step));
             interval.addStep(stepLoss, gradNorm, lr);
+            double epochProgress = epoch + (double) (start / accumulation + 1) / stepsPerEpoch;
             if (step % t.loggingSteps() == 0 || step == total) {
-              double epochProgress = epoch + (double) (start / accumulation + 1) / stepsPerEpoch;
               Map<String, Double> line = interval.flush(epochProgress, totalTokens);
               metrics.write(step, line);
               if (board != null) {
@@ -115,6 +118,13 @@ public final class DpoTrainer {
               Duration eta = Duration.ofMillis((long) (1000 * elapsed / step * (total - step)));
               console.logged(step, line.get("loss"), line.get("rewards/accuracies"), line.get("tokens_per_s"), eta);
             }
+            if (evaluator != null && evaluator.dueAfterStep(step)) {
+              interval.exclude(evaluator.log(step, epochProgress, totalTokens, metrics, board, out));
+            }
+            lastEpochProgress = epochProgress;
+          }
+          if (evaluator != null && evaluator.dueAtEpochEnd()) {
+            interval.exclude(evaluator.log(step, lastEpochProgress, totalTokens, metrics, board, out));
           }
         }
       }
@@ -176,6 +186,11 @@ public final class DpoTrainer {
       steps++;
       gradNorm = norm;
       lr = rate;
+    }
+
+    /** Leaves {@code nanos} (time spent evaluating) out of the training throughput. */
+    void exclude(long nanos) {
+      started += nanos;
     }
 
     Map<String, Double> flush(double epoch, long cumulativeTokens) {
