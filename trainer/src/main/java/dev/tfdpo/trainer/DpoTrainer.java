@@ -53,7 +53,7 @@ public final class DpoTrainer {
     LlamaConfig model = LlamaConfig.read(modelDir);
     LoadedDataset data = TrainingData.load(config, modelDir, outputDir.resolve(SUMMARY_FILE));
     PairSource pairs = data.pairs();
-    out.print(data.summary().format());
+    out.println(data.summary().format());
     LoadedDataset dev = Evaluator.loadDevSet(config, modelDir, outputDir, out);
 
     int accumulation = t.gradientAccumulationSteps();

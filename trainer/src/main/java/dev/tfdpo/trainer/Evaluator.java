@@ -80,7 +80,7 @@ public final class Evaluator {
     }
     LoadedDataset dev = TrainingData.load(config, ConfigKey.DEV_DATASET_PATH, config.data().devDatasetPath(),
         modelDir, outputDir.resolve(SUMMARY_FILE));
-    out.print("dev " + dev.summary().format());
+    out.println("dev " + dev.summary().format());
     return dev;
   }
 
