@@ -32,12 +32,17 @@ final class Formats {
     if (Json.has(row, "prompt")) {
       return new Example.TextPair(string(row, "prompt"), chosen, rejected);
     }
+    int n = Math.min(chosen.length(), rejected.length());
     int idx = sharedPrefix(chosen, rejected);
-    // TRL's extract_prompt: a space right before the split belongs to the completions.
-    if (idx > 0 && chosen.charAt(idx - 1) == ' ') {
+    if (idx == n) {
+      // TRL's extract_prompt loops over the shorter length and splits where the loop stopped: without a
+      // difference that is its last index, so the last shared character starts both completions.
+      idx = n - 1;
+    } else if (idx > 0 && chosen.charAt(idx - 1) == ' ') {
+      // TRL's extract_prompt: a space right before the split belongs to the completions.
       idx--;
     }
-    if (idx == 0) {
+    if (idx <= 0) {
       throw new BadRowException(
           "missing_field", "no 'prompt' and chosen/rejected share no prefix to use as implicit prompt");
     }
@@ -383,13 +388,21 @@ final class Formats {
     return new Example.ChatPair(List.copyOf(prompt), List.copyOf(chosen), List.copyOf(rejected));
   }
 
+  /**
+   * TRL's {@code extract_prompt} on message lists: the split is the first index where the lists differ;
+   * when one list is a prefix of the other, TRL's loop ends on its last index (shorter length - 1), so
+   * the last shared message starts both completions.
+   */
   private static Example implicitPrompt(List<Message> chosen, List<Message> rejected) {
     int n = Math.min(chosen.size(), rejected.size());
     int idx = 0;
     while (idx < n && chosen.get(idx).equals(rejected.get(idx))) {
       idx++;
     }
-    if (idx == 0) {
+    if (idx == n) {
+      idx = n - 1;
+    }
+    if (idx <= 0) {
       throw new BadRowException(
           "missing_field", "no 'prompt' and chosen/rejected share no leading messages to use as prompt");
     }

@@ -273,6 +273,23 @@ public final class DpoGraph implements AutoCloseable {
   }
 
   /**
+   * Forward only, for evaluation: the same metrics as {@link #micro} on {@code b}, with no backward
+   * pass and no state change (the accumulate target is not run, so neither the gradients nor the
+   * accumulators, weights or optimizer slots are touched).
+   */
+  public MicroResult evaluate(Batch b) {
+    Session.Runner runner = session.runner();
+    List<Tensor> fed = inputs.feed(runner, b);
+    try (var result = runner.fetch(metrics).fetch(policyLogps).fetch(referenceLogps).run()) {
+      return new MicroResult(
+          metricNames,
+          Tensors.toFloats(result.get(0)), Tensors.toFloats(result.get(1)), Tensors.toFloats(result.get(2)));
+    } finally {
+      BatchInputs.close(fed);
+    }
+  }
+
+  /**
    * Clips the accumulated gradient, applies AdamW and clears the accumulators.
    *
    * @param scalars per-step optimizer scalars from {@link AdamW#stepScalars}

@@ -61,7 +61,8 @@ public final class DpoTrainer {
     LlamaConfig model = LlamaConfig.read(modelDir);
     LoadedDataset data = TrainingData.load(config, modelDir, outputDir.resolve(SUMMARY_FILE));
     PairSource pairs = data.pairs();
-    out.print(data.summary().format());
+    out.println(data.summary().format());
+    LoadedDataset dev = Evaluator.loadDevSet(config, modelDir, outputDir, out);
 
     int accumulation = t.gradientAccumulationSteps();
     boolean shuffle = config.data().trainSamplingStrategy().equals("random");
@@ -86,6 +87,7 @@ public final class DpoTrainer {
       graph.referenceLoader().load(graph.session(), weights);
       Collator collator = new Collator(model.eosTokenId());
       LogInterval interval = new LogInterval(graph.metricNames());
+      Evaluator evaluator = Evaluator.of(config, dev, graph, collator, total);
 
       long step = 0;
       int epoch = 0;
@@ -130,8 +132,8 @@ public final class DpoTrainer {
             float gradNorm = graph.apply(AdamW.stepScalars(lr, t.weightDecay(), adam, step));
             interval.addStep(stepLoss, gradNorm, lr);
             boolean epochEnd = start + accumulation >= microBatches.size();
+            double epochProgress = epoch + (double) (start / accumulation + 1) / stepsPerEpoch;
             if (step % t.loggingSteps() == 0 || step == total) {
-              double epochProgress = epoch + (double) (start / accumulation + 1) / stepsPerEpoch;
               double tokensPerSecond = interval.tokensPerSecond();
               Map<String, Double> line = interval.flush(epochProgress, totalTokens);
               metrics.write(step, line);
@@ -144,6 +146,13 @@ public final class DpoTrainer {
               double elapsed = (System.nanoTime() - runStart) / 1e9;
               Duration eta = Duration.ofMillis((long) (1000 * elapsed / (step - firstStep) * (total - step)));
               console.logged(step, line.get("loss"), line.get("rewards/accuracies"), tokensPerSecond, eta);
+            }
+            // Before the checkpoint, so that the checkpoint's metrics.jsonl has the eval line too. An
+            // epoch cut short by max_steps still ends with its evaluation, as in Hugging Face's Trainer.
+            boolean evaluate = evaluator != null
+                && (evaluator.dueAfterStep(step) || ((epochEnd || step == total) && evaluator.dueAtEpochEnd()));
+            if (evaluate) {
+              interval.exclude(evaluator.log(step, epochProgress, totalTokens, metrics, board, out));
             }
             if (checkpoints.due(step, epochEnd, step == total)) {
               TrainerState state = new TrainerState(TrainerState.FORMAT_VERSION, step,

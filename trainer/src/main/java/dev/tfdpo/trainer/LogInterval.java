@@ -57,6 +57,11 @@ final class LogInterval {
     lr = rate;
   }
 
+  /** Leaves {@code nanos} (time spent evaluating) out of the training throughput. */
+  void exclude(long nanos) {
+    started += nanos;
+  }
+
   Sums sums() {
     return new Sums(microSums.clone(), micros, lossSum, steps, gradNorm, lr);
   }

@@ -5,6 +5,7 @@ import dev.tfdpo.data.DatasetLoader;
 import dev.tfdpo.data.LoadedDataset;
 import dev.tfdpo.data.OnBadRow;
 import dev.tfdpo.data.TruncationMode;
+import dev.tfdpo.trainer.config.ConfigKey;
 import dev.tfdpo.trainer.config.DataArgs;
 import dev.tfdpo.trainer.config.TrainConfig;
 import java.io.IOException;
@@ -18,10 +19,20 @@ final class TrainingData {
 
   /** Loads the training set; the data summary is written to {@code summaryFile}. */
   static LoadedDataset load(TrainConfig config, Path modelDir, Path summaryFile) throws IOException {
+    return load(config, ConfigKey.TRAIN_DATASET_PATH, config.data().trainDatasetPath(), modelDir, summaryFile);
+  }
+
+  /**
+   * Loads the data set named by {@code key} ({@code train_dataset_path} or {@code dev_dataset_path})
+   * with the run's tokenizer, format and length options; the data summary is written to
+   * {@code summaryFile}.
+   */
+  static LoadedDataset load(TrainConfig config, ConfigKey key, String path, Path modelDir, Path summaryFile)
+      throws IOException {
     DataArgs d = config.data();
-    Path file = ProjectPaths.resolve(d.trainDatasetPath());
+    Path file = ProjectPaths.resolve(path);
     if (!Files.isRegularFile(file)) {
-      throw new IOException("train_dataset_path " + file + " does not exist or is not a file");
+      throw new IOException(key.jsonName() + " " + file + " does not exist or is not a file");
     }
     String tokenizer = config.model().tokenizerNameOrPath();
     DataOptions options = new DataOptions(

@@ -36,6 +36,8 @@ public enum ConfigKey {
       "max_length"),
   TRAIN_SAMPLING_STRATEGY(Section.DATA, Kind.STRING, "random",
       "random (shuffled every epoch, seeded by seed + epoch) or sequential (file order, every epoch)"),
+  DEV_DATASET_PATH(Section.DATA, Kind.STRING, "",
+      "evaluation data, read like train_dataset_path (same formats, tokenizer and length options); empty: no evaluation"),
 
   // ---- training ----
   OUTPUT_DIR(Section.TRAINING, Kind.STRING, "output/dpo",
@@ -55,6 +57,12 @@ public enum ConfigKey {
   ADAM_BETA2(Section.TRAINING, Kind.NUMBER, 0.999, "AdamW beta2"),
   ADAM_EPSILON(Section.TRAINING, Kind.NUMBER, 1e-8, "AdamW epsilon"),
   LOGGING_STEPS(Section.TRAINING, Kind.INT, 1, "log every this many optimizer steps (metrics averaged over them)"),
+  EVALUATION_STRATEGY(Section.TRAINING, Kind.STRING, "no",
+      "no, steps (every eval_steps optimizer steps) or epoch (at the end of each epoch): when to evaluate on dev_dataset_path; Hugging Face's eval_strategy is accepted as an alias",
+      "eval_strategy"),
+  EVAL_STEPS(Section.TRAINING, Kind.NUMBER, 0.0,
+      "with evaluation_strategy steps: evaluate every this many optimizer steps; below 1: a fraction of the total steps (rounded up); 0: logging_steps"),
+  PER_DEVICE_EVAL_BATCH_SIZE(Section.TRAINING, Kind.INT, 8, "preference pairs per evaluation batch"),
   SEED(Section.TRAINING, Kind.INT, 42, "seed of the data order"),
   BF16(Section.TRAINING, Kind.BOOL, false,
       "bfloat16 training; not available yet: true is refused (training runs in float32)"),

@@ -13,4 +13,5 @@ public record DataArgs(
     @SerializedName("max_prompt_len") int maxPromptLen,
     @SerializedName("truncation_mode") String truncationMode,
     @SerializedName("on_bad_row") String onBadRow,
-    @SerializedName("train_sampling_strategy") String trainSamplingStrategy) {}
+    @SerializedName("train_sampling_strategy") String trainSamplingStrategy,
+    @SerializedName("dev_dataset_path") String devDatasetPath) {}

@@ -39,6 +39,9 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
   /** Values of {@code lr_scheduler_type}. */
   public static final Set<String> SCHEDULERS = Set.of("linear", "cosine", "constant", "constant_with_warmup");
 
+  /** Values of {@code evaluation_strategy} (Hugging Face's interval strategies). */
+  public static final Set<String> EVAL_STRATEGIES = Set.of("no", "steps", "epoch");
+
   /** Values of {@code report_to}. */
   public static final Set<String> REPORTERS = Set.of("tensorboard", "none");
 
@@ -60,8 +63,15 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
     if (file != null) {
       String text = Files.readString(file, StandardCharsets.UTF_8);
       JsonObject fromFile = parseObject(file, text);
+      Map<ConfigKey, String> spelled = new LinkedHashMap<>();
       for (Map.Entry<String, JsonElement> e : fromFile.entrySet()) {
         ConfigKey key = known(e.getKey(), file + ":" + lineOf(text, e.getKey()));
+        String earlier = spelled.put(key, e.getKey());
+        if (earlier != null) {
+          // A key and its alias in one file: which one wins would be an accident of the JSON order.
+          throw new ConfigException(file + ":" + lineOf(text, e.getKey()) + ": '" + e.getKey() + "' and '" + earlier
+              + "' set the same key '" + key.jsonName() + "'; keep one of them");
+        }
         sources.put(key, file + ":" + lineOf(text, e.getKey()));
         merged.add(key.jsonName(), e.getValue());
       }
@@ -128,6 +138,7 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
     check(s, ConfigKey.ADAM_BETA2, t.adamBeta2(), t.adamBeta2() >= 0 && t.adamBeta2() < 1, "in [0, 1)");
     check(s, ConfigKey.ADAM_EPSILON, t.adamEpsilon(), t.adamEpsilon() > 0, "a positive number");
     positive(s, ConfigKey.LOGGING_STEPS, t.loggingSteps());
+    validateEvaluation(s);
     oneOf(s, ConfigKey.REPORT_TO, t.reportTo(), REPORTERS);
     oneOf(s, ConfigKey.SAVE_STRATEGY, t.saveStrategy(), SAVE_STRATEGIES);
     positive(s, ConfigKey.SAVE_STEPS, t.saveSteps());
@@ -142,6 +153,36 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
       lossSpec();
     } catch (IllegalArgumentException e) {
       throw new ConfigException(s.where(ConfigKey.LOSS_TYPE) + ": " + e.getMessage());
+    }
+  }
+
+  /**
+   * Evaluation keys, as Hugging Face's Trainer checks them, plus the project's rule that a setting
+   * never has no effect: a dev set without a strategy, or eval_steps without {@code steps}, is refused.
+   */
+  private void validateEvaluation(Sources s) {
+    TrainingArgs t = training;
+    oneOf(s, ConfigKey.EVALUATION_STRATEGY, t.evaluationStrategy(), EVAL_STRATEGIES);
+    positive(s, ConfigKey.PER_DEVICE_EVAL_BATCH_SIZE, t.perDeviceEvalBatchSize());
+    check(s, ConfigKey.EVAL_STEPS, t.evalSteps(),
+        t.evalSteps() >= 0 && (t.evalSteps() < 1 || t.evalSteps() == Math.rint(t.evalSteps())),
+        "0 (= logging_steps), a whole number of steps, or a fraction in (0, 1) of the total steps");
+    boolean evaluates = !t.evaluationStrategy().equals("no");
+    boolean hasDev = !data.devDatasetPath().isEmpty();
+    if (evaluates && !hasDev) {
+      throw new ConfigException(s.where(ConfigKey.EVALUATION_STRATEGY) + ": 'evaluation_strategy' is '"
+          + t.evaluationStrategy() + "' but no evaluation data is given; set 'dev_dataset_path' "
+          + "(e.g. --dev_dataset_path dev.jsonl) or set evaluation_strategy to 'no'");
+    }
+    if (!evaluates && hasDev) {
+      throw new ConfigException(s.where(ConfigKey.DEV_DATASET_PATH) + ": 'dev_dataset_path' is set but "
+          + "'evaluation_strategy' is 'no', so it would never be read; set evaluation_strategy to 'steps' or "
+          + "'epoch', or remove dev_dataset_path");
+    }
+    if (t.evalSteps() != 0 && !t.evaluationStrategy().equals("steps")) {
+      throw new ConfigException(s.where(ConfigKey.EVAL_STEPS) + ": 'eval_steps' is " + t.evalSteps()
+          + " but 'evaluation_strategy' is '" + t.evaluationStrategy() + "'; eval_steps only applies to "
+          + "evaluation_strategy 'steps' (set it, or leave eval_steps at 0)");
     }
   }
 
