@@ -3,9 +3,8 @@ package dev.tfdpo.trainer;
 import dev.tfdpo.data.LoadedDataset;
 import dev.tfdpo.data.PairSource;
 import dev.tfdpo.data.TokenizedPair;
-import dev.tfdpo.io.hf.HfModelWriter;
+import dev.tfdpo.export.HfExport;
 import dev.tfdpo.io.hf.LlamaConfig;
-import dev.tfdpo.io.safetensors.DType;
 import dev.tfdpo.io.safetensors.SafeTensorsReader;
 import dev.tfdpo.ops.AdamW;
 import dev.tfdpo.report.Plots;
@@ -21,6 +20,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 
 /**
  * Runs DPO training from a resolved config: loads model and data, builds the graph once, runs the
@@ -118,8 +118,8 @@ public final class DpoTrainer {
           }
         }
       }
-      List<Path> written = HfModelWriter.write(outputDir, modelDir, model, graph.policyWeights(), DType.F32,
-          HfModelWriter.DEFAULT_MAX_SHARD_BYTES);
+      List<Path> written = HfExport.write(outputDir, model, graph.policyWeights(), modelDir, Optional.empty(),
+          HfExport.Options.DEFAULT);
       Plots.writeLossChart(outputDir.resolve(METRICS_FILE), outputDir.resolve(LOSS_CHART));
       if (board != null) {
         board.close();
