@@ -67,7 +67,7 @@ public final class HfExport {
   /** transformers' spelling of the stored types in {@code config.json}. */
   private static final Map<DType, String> TORCH_NAMES = Map.of(DType.F32, "float32", DType.BF16, "bfloat16");
 
-  private static final Gson PRETTY = new GsonBuilder().setPrettyPrinting().disableHtmlEscaping().create();
+  private static final Gson PRETTY = new GsonBuilder().setPrettyPrinting().disableHtmlEscaping().serializeNulls().create();
 
   private HfExport() {}
 

@@ -10,7 +10,10 @@ import java.util.TreeMap;
 import java.util.stream.Collectors;
 import org.tensorflow.SavedModelBundle;
 import org.tensorflow.Signature;
+import org.tensorflow.proto.ConfigProto;
+import org.tensorflow.proto.GraphOptions;
 import org.tensorflow.proto.MetaGraphDef;
+import org.tensorflow.proto.RewriterConfig;
 import org.tensorflow.proto.SavedModel;
 import org.tensorflow.proto.SignatureDef;
 import org.tensorflow.proto.TensorInfo;
@@ -34,6 +37,22 @@ public final class SavedModelExport {
   public static final String REWARD = ServingGraph.REWARD;
 
   private SavedModelExport() {}
+
+  /**
+   * The session options training runs with: Grappler's arithmetic optimizer off. A SavedModel loaded
+   * with them gives the trainer's numbers bitwise; with TensorFlow's defaults the optimizer reorders a
+   * few float operations and sums of log-probs differ in the last bit or two (relative 1e-7).
+   */
+  public static ConfigProto trainerSessionConfig() {
+    RewriterConfig rewrite =
+        RewriterConfig.newBuilder().setArithmeticOptimization(RewriterConfig.Toggle.OFF).build();
+    return ConfigProto.newBuilder().setGraphOptions(GraphOptions.newBuilder().setRewriteOptions(rewrite)).build();
+  }
+
+  /** Loads a SavedModel written by {@link #export} with {@link #trainerSessionConfig()}. */
+  public static SavedModelBundle load(Path dir) {
+    return SavedModelBundle.loader(dir.toString()).withTags(TAG).withConfigProto(trainerSessionConfig()).load();
+  }
 
   /** What was exported, for the log. */
   public record Exported(Path directory, Path reference, double beta) {}

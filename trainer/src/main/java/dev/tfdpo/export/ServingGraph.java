@@ -16,9 +16,6 @@ import org.tensorflow.op.core.Gather;
 import org.tensorflow.op.core.Placeholder;
 import org.tensorflow.op.core.ReduceMax;
 import org.tensorflow.op.linalg.MatMul;
-import org.tensorflow.proto.ConfigProto;
-import org.tensorflow.proto.GraphOptions;
-import org.tensorflow.proto.RewriterConfig;
 import org.tensorflow.types.TBool;
 import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TInt32;
@@ -50,6 +47,9 @@ final class ServingGraph implements AutoCloseable {
   static final String LOG_PROBS = "log_probs";
   static final String SCORE = "score";
   static final String REWARD = "reward";
+
+  /** TensorFlow Serving's method for signatures of named tensors in and out. */
+  static final String METHOD = "tensorflow/serving/predict";
 
   private static final Shape ROWS_BY_LENGTH = Shape.of(Shape.UNKNOWN_SIZE, Shape.UNKNOWN_SIZE);
 
@@ -86,24 +86,20 @@ final class ServingGraph implements AutoCloseable {
     Operand<TFloat32> rewardOut = tf.withName("reward").identity(reward); // [B]
 
     signatures = List.of(
-        Signature.builder(LOG_PROBS)
+        Signature.builder().key(LOG_PROBS).methodName(METHOD)
             .input("input_ids", inputIds).input("attention_mask", attentionMask)
             .output("log_probs", logProbsOut).build(),
-        Signature.builder(SCORE)
+        Signature.builder().key(SCORE).methodName(METHOD)
             .input("prompt_ids", promptIds).input("prompt_mask", promptMask)
             .input("completion_ids", completionIds).input("completion_mask", completionMask)
             .output("logps", policyOut).build(),
-        Signature.builder(REWARD)
+        Signature.builder().key(REWARD).methodName(METHOD)
             .input("prompt_ids", promptIds).input("prompt_mask", promptMask)
             .input("completion_ids", completionIds).input("completion_mask", completionMask)
             .output("reward", rewardOut).output("policy_logps", policyOut)
             .output("reference_logps", referenceOut).build());
 
-    // As in training (DpoGraph): Grappler's arithmetic optimizer off, so these numbers are the trainer's.
-    RewriterConfig rewrite =
-        RewriterConfig.newBuilder().setArithmeticOptimization(RewriterConfig.Toggle.OFF).build();
-    session = new Session(graph, ConfigProto.newBuilder()
-        .setGraphOptions(GraphOptions.newBuilder().setRewriteOptions(rewrite)).build());
+    session = new Session(graph, SavedModelExport.trainerSessionConfig());
   }
 
   /** Builds the graph for {@code config} with DPO temperature {@code beta}. */
