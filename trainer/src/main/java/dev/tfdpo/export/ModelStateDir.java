@@ -7,6 +7,7 @@ import dev.tfdpo.io.hf.LlamaConfig;
 import dev.tfdpo.io.safetensors.SafeTensorsReader;
 import dev.tfdpo.trainer.DpoTrainer;
 import dev.tfdpo.trainer.ProjectPaths;
+import dev.tfdpo.trainer.config.ConfigException;
 import dev.tfdpo.trainer.config.TrainConfig;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -26,9 +27,11 @@ import java.util.Optional;
  * @param directory the directory holding the weights
  * @param origin how it was chosen, for the log
  * @param config the architecture, from its {@code config.json}
- * @param run the run's resolved config, when the directory has one
+ * @param run the run's resolved config, when the directory has one that this version reads
+ * @param runProblem why the directory's resolved config could not be read, if it could not
  */
-public record ModelStateDir(Path directory, String origin, LlamaConfig config, Optional<TrainConfig> run) {
+public record ModelStateDir(
+    Path directory, String origin, LlamaConfig config, Optional<TrainConfig> run, Optional<String> runProblem) {
 
   /** The reference's weights, present only when the reference changes during training. */
   public static final String REFERENCE_FILE = "reference.safetensors";
@@ -74,9 +77,18 @@ public record ModelStateDir(Path directory, String origin, LlamaConfig config, O
     }
     LlamaConfig config = LlamaConfig.read(dir);
     Path runFile = dir.resolve(DpoTrainer.CONFIG_FILE);
-    Optional<TrainConfig> run =
-        Files.isRegularFile(runFile) ? Optional.of(TrainConfig.load(runFile, List.of())) : Optional.empty();
-    return new ModelStateDir(dir, origin, config, run);
+    Optional<TrainConfig> run = Optional.empty();
+    Optional<String> runProblem = Optional.empty();
+    if (Files.isRegularFile(runFile)) {
+      // Only the SavedModel needs the run's config: a file this version cannot read must not stop an
+      // export to Hugging Face format, so the problem is kept until something asks for the config.
+      try {
+        run = Optional.of(TrainConfig.load(runFile, List.of()));
+      } catch (ConfigException unreadable) {
+        runProblem = Optional.of(unreadable.getMessage());
+      }
+    }
+    return new ModelStateDir(dir, origin, config, run, runProblem);
   }
 
   /** Whether {@code dir} holds model weights (one file or an index of shards). */
@@ -92,6 +104,10 @@ public record ModelStateDir(Path directory, String origin, LlamaConfig config, O
 
   /** The run's resolved config; its absence is an error naming what needed it. */
   public TrainConfig requireRun(String forWhat) throws IOException {
+    if (runProblem.isPresent()) {
+      throw new IOException(forWhat + " comes from " + directory.resolve(DpoTrainer.CONFIG_FILE)
+          + ", which cannot be read: " + runProblem.get());
+    }
     return run.orElseThrow(() -> new IOException(
         directory + " has no " + DpoTrainer.CONFIG_FILE + ", which " + forWhat + " needs: export a"
             + " checkpoint-N directory or output_dir of a training run"));

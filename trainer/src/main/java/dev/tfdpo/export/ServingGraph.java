@@ -146,7 +146,8 @@ final class ServingGraph implements AutoCloseable {
     Operand<TInt32> realInt = tf.dtypes.cast(real, TInt32.class); // [B, L]
     // Padding ids are never read, but must be valid embedding rows whatever the caller padded with.
     Operand<TInt32> ids = tf.select(real, inputIds, tf.zerosLike(inputIds)); // [B, L]
-    Operand<TInt32> counted = tf.math.sub(tf.math.cumsum(realInt, tf.constant(1)), tf.constant(1)); // [B, L]
+    Operand<TInt32> realSoFar = tf.math.cumsum(realInt, tf.constant(1)); // [B, L]
+    Operand<TInt32> counted = tf.math.sub(realSoFar, tf.constant(1)); // [B, L]
     Operand<TInt32> positions = tf.math.maximum(counted, tf.constant(0)); // [B, L]
     Llama.Inputs in = new Llama.Inputs(ids, positions, realInt, tf.zerosLike(ids));
     Operand<TFloat32> hidden = model.hidden(tf, in); // [B, L, H]
@@ -156,23 +157,26 @@ final class ServingGraph implements AutoCloseable {
     Operand<TFloat32> rowMax =
         tf.reduceMax(logits, tf.constant(1), ReduceMax.keepDims(true)); // [N, 1]
     Operand<TFloat32> shifted = tf.math.sub(logits, rowMax); // [N, V]
-    Operand<TFloat32> sumExp = tf.reduceSum(tf.math.exp(shifted), tf.constant(1)); // [N]
-    Operand<TFloat32> logSumExp =
-        tf.math.add(tf.math.log(sumExp), tf.reshape(rowMax, tf.constant(new int[] {-1}))); // [N]
+    Operand<TFloat32> expShifted = tf.math.exp(shifted); // [N, V]
+    Operand<TFloat32> sumExp = tf.reduceSum(expShifted, tf.constant(1)); // [N]
+    Operand<TFloat32> flatMax = tf.reshape(rowMax, tf.constant(new int[] {-1})); // [N]
+    Operand<TFloat32> logSumExp = tf.math.add(tf.math.log(sumExp), flatMax); // [N]
 
     Operand<TInt32> nextIds = shiftLeft(tf, ids); // [B, L]: position t predicts token t+1
     Operand<TInt32> targets = tf.reshape(nextIds, tf.constant(new int[] {-1})); // [N]
     Operand<TInt32> vocab = tf.gather(tf.shape(logits), tf.constant(1), tf.constant(0)); // []
     Operand<TInt32> count = tf.gather(tf.shape(logits), tf.constant(0), tf.constant(0)); // []
-    Operand<TInt32> rowStarts = tf.math.mul(tf.range(tf.constant(0), count, tf.constant(1)), vocab); // [N]
+    Operand<TInt32> positionIndex = tf.range(tf.constant(0), count, tf.constant(1)); // [N]
+    Operand<TInt32> rowStarts = tf.math.mul(positionIndex, vocab); // [N]
+    Operand<TInt32> flatIndex = tf.math.add(rowStarts, targets); // [N]
     Operand<TFloat32> flatLogits = tf.reshape(logits, tf.constant(new int[] {-1})); // [N*V]
-    Operand<TFloat32> targetLogits =
-        tf.gather(flatLogits, tf.math.add(rowStarts, targets), tf.constant(0)); // [N]
-    Operand<TFloat32> predicted =
-        tf.reshape(tf.math.sub(targetLogits, logSumExp), tf.shape(ids)); // [B, L]: logp of token t+1
+    Operand<TFloat32> targetLogits = tf.gather(flatLogits, flatIndex, tf.constant(0)); // [N]
+    Operand<TFloat32> nextLogps = tf.math.sub(targetLogits, logSumExp); // [N]
+    Operand<TFloat32> predicted = tf.reshape(nextLogps, tf.shape(ids)); // [B, L]: logp of token t+1
 
     Operand<TFloat32> byToken = shiftRight(tf, predicted); // [B, L]: logp of token t
-    Operand<TBool> previousReal = tf.math.notEqual(shiftRight(tf, realInt), tf.constant(0)); // [B, L]
+    Operand<TInt32> previous = shiftRight(tf, realInt); // [B, L]
+    Operand<TBool> previousReal = tf.math.notEqual(previous, tf.constant(0)); // [B, L]
     Operand<TBool> scored = tf.math.logicalAnd(real, previousReal); // [B, L]
     return tf.select(scored, byToken, tf.zerosLike(byToken)); // [B, L]
   }
@@ -217,26 +221,27 @@ final class ServingGraph implements AutoCloseable {
       Operand<TInt32> promptReal = realTokens(tf, promptMask); // [B, P]
       Operand<TInt32> completionReal = realTokens(tf, completionMask); // [B, C]
       Operand<TInt32> promptLength = tf.reduceSum(promptReal, tf.constant(1)); // [B]
-      Operand<TInt32> rowLength =
-          tf.math.add(promptLength, tf.reduceSum(completionReal, tf.constant(1))); // [B]
-      Operand<TInt32> joined = tf.concat(
-          List.of(compact(tf, promptIds, promptReal), compact(tf, completionIds, completionReal)),
-          tf.constant(1)); // [B, P+C]
+      Operand<TInt32> completionLength = tf.reduceSum(completionReal, tf.constant(1)); // [B]
+      Operand<TInt32> rowLength = tf.math.add(promptLength, completionLength); // [B]
+      Operand<TInt32> promptCompact = compact(tf, promptIds, promptReal); // [B, P]
+      Operand<TInt32> completionCompact = compact(tf, completionIds, completionReal); // [B, C]
+      Operand<TInt32> joined = tf.concat(List.of(promptCompact, completionCompact), tf.constant(1)); // [B, P+C]
       Operand<TInt32> promptWidth = tf.gather(tf.shape(promptIds), tf.constant(1), tf.constant(0)); // []
-      Operand<TInt32> lastColumn =
-          tf.math.sub(tf.gather(tf.shape(joined), tf.constant(1), tf.constant(0)), tf.constant(1)); // []
+      Operand<TInt32> joinedWidth = tf.gather(tf.shape(joined), tf.constant(1), tf.constant(0)); // [] = P+C
+      Operand<TInt32> lastColumn = tf.math.sub(joinedWidth, tf.constant(1)); // []
       Operand<TInt32> length = tf.reduceMax(rowLength, tf.constant(0)); // [] = L
 
-      Operand<TInt32> column =
-          tf.expandDims(tf.range(tf.constant(0), length, tf.constant(1)), tf.constant(0)); // [1, L]
+      Operand<TInt32> columns = tf.range(tf.constant(0), length, tf.constant(1)); // [L]
+      Operand<TInt32> column = tf.expandDims(columns, tf.constant(0)); // [1, L]
       Operand<TInt32> promptEnd = tf.expandDims(promptLength, tf.constant(1)); // [B, 1]
       Operand<TInt32> rowEnd = tf.expandDims(rowLength, tf.constant(1)); // [B, 1]
       Operand<TBool> inPrompt = tf.math.less(column, promptEnd); // [B, L]
       Operand<TInt32> fromCompletion =
           tf.math.add(promptWidth, tf.math.sub(column, promptEnd)); // [B, L]
-      Operand<TInt32> source = tf.math.minimum(
-          tf.select(inPrompt, tf.math.add(column, tf.zerosLike(fromCompletion)), fromCompletion),
-          lastColumn); // [B, L]
+      Operand<TInt32> fromPrompt = tf.math.add(column, tf.zerosLike(fromCompletion)); // [B, L]
+      // Past a row's end the source is clamped to a valid column; those tokens become padding below.
+      Operand<TInt32> source =
+          tf.math.minimum(tf.select(inPrompt, fromPrompt, fromCompletion), lastColumn); // [B, L]
       Operand<TInt32> gathered =
           tf.gather(joined, source, tf.constant(1), Gather.batchDims(1L)); // [B, L]
       Operand<TBool> isReal = tf.math.less(column, rowEnd); // [B, L]
@@ -248,13 +253,15 @@ final class ServingGraph implements AutoCloseable {
       Operand<TInt32> firstPredictor =
           tf.math.maximum(tf.math.sub(promptEnd, tf.constant(1)), tf.constant(0)); // [B, 1]
       Operand<TInt32> lastPredictor = tf.math.sub(rowEnd, tf.constant(1)); // [B, 1]
-      Operand<TBool> predicts = tf.math.logicalAnd(
-          tf.math.greaterEqual(column, firstPredictor), tf.math.less(column, lastPredictor)); // [B, L]
+      Operand<TBool> afterStart = tf.math.greaterEqual(column, firstPredictor); // [B, L]
+      Operand<TBool> beforeEnd = tf.math.less(column, lastPredictor); // [B, L]
+      Operand<TBool> predicts = tf.math.logicalAnd(afterStart, beforeEnd); // [B, L]
       Operand<TInt32> rowCount = tf.gather(tf.shape(promptIds), tf.constant(0), tf.constant(0)); // [] = B
-      Operand<TInt32> rowIndex = tf.expandDims(
-          tf.range(tf.constant(0), rowCount, tf.constant(1)), tf.constant(1)); // [B, 1]
-      Operand<TInt32> lossSeq = tf.select(
-          predicts, tf.math.add(rowIndex, tf.zerosLike(ids)), tf.fill(tf.shape(ids), tf.constant(-1))); // [B, L]
+      Operand<TInt32> rows = tf.range(tf.constant(0), rowCount, tf.constant(1)); // [B]
+      Operand<TInt32> rowIndex = tf.expandDims(rows, tf.constant(1)); // [B, 1]
+      Operand<TInt32> rowOfToken = tf.math.add(rowIndex, tf.zerosLike(ids)); // [B, L]
+      Operand<TInt32> none = tf.fill(tf.shape(ids), tf.constant(-1)); // [B, L]
+      Operand<TInt32> lossSeq = tf.select(predicts, rowOfToken, none); // [B, L]
       return new Rows(ids, positions, segments, lossSeq, rowCount);
     }
 
@@ -276,8 +283,9 @@ final class ServingGraph implements AutoCloseable {
     private static Operand<TInt32> compact(Ops tf, Operand<TInt32> ids, Operand<TInt32> real) {
       Operand<TInt32> width = tf.gather(tf.shape(ids), tf.constant(1), tf.constant(0)); // [] = W
       Operand<TInt32> column = tf.range(tf.constant(0), width, tf.constant(1)); // [W]
-      Operand<TInt32> key = tf.math.add(
-          tf.math.mul(real, width), tf.math.sub(tf.math.sub(width, tf.constant(1)), column)); // [B, W]
+      Operand<TInt32> realFirst = tf.math.mul(real, width); // [B, W]: W on real tokens, 0 on padding
+      Operand<TInt32> earlierFirst = tf.math.sub(tf.math.sub(width, tf.constant(1)), column); // [W]: W-1 .. 0
+      Operand<TInt32> key = tf.math.add(realFirst, earlierFirst); // [B, W], distinct within a row
       Operand<TInt32> order = tf.nn.topK(key, width, TInt32.class).indices(); // [B, W]
       return tf.gather(ids, order, tf.constant(1), Gather.batchDims(1L)); // [B, W]
     }

@@ -97,6 +97,17 @@ class ExportMainTest {
   }
 
   @Test
+  void anUnreadableRunConfigOnlyStopsTheSavedModel(@TempDir Path tmp) throws IOException {
+    Path state = ExportFixtures.stateDir(tmp.resolve("state"), ExportFixtures.TRAINED, 0.1);
+    Files.writeString(state.resolve("resolved_config.json"), "{\"model_name_or_path\": \"x\", \"no_such_key\": 1}");
+    Run sm = run(state.toString(), tmp.resolve("sm").toString(), "--format", "savedmodel");
+    assertEquals(1, sm.status());
+    assertTrue(sm.err().contains("cannot be read") && sm.err().contains("no_such_key"), sm.err());
+    Run hf = run(state.toString(), tmp.resolve("hf").toString(), "--format", "hf");
+    assertEquals(0, hf.status(), hf.err());
+  }
+
+  @Test
   void badArgumentsExitWithTwo(@TempDir Path tmp) {
     String src = tmp.toString();
     String out = tmp.resolve("out").toString();

@@ -1,5 +1,6 @@
 package dev.tfdpo.export;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -236,6 +237,21 @@ class SavedModelExportTest {
     }
     System.out.printf("log_probs vs naive log-softmax of the logits: max diff %.3g%n", maxDiff);
     assertTrue(maxDiff <= TOLERANCE, "per-token log-probs within 1e-5: " + maxDiff);
+  }
+
+  @Test
+  void aSavedReferenceReplacesTheBaseModel() throws IOException {
+    Path state = ExportFixtures.stateDir(tmp.resolve("moving-reference"), ExportFixtures.TRAINED, BETA);
+    Files.copy(ExportFixtures.TRAINED.resolve("model.safetensors"), state.resolve(ModelStateDir.REFERENCE_FILE));
+    ModelStateDir src = ModelStateDir.resolve(state);
+    assertEquals(state.resolve(ModelStateDir.REFERENCE_FILE), src.referenceWeights());
+    Path out = Files.createDirectories(tmp.resolve("moving-reference-sm"));
+    SavedModelExport.export(src, out);
+    try (SavedModelBundle model = SavedModelExport.load(out)) {
+      Map<String, float[]> r = call(model, SavedModelExport.REWARD, scoreInputs(0, 0, false));
+      assertArrayEquals(r.get("policy_logps"), r.get("reference_logps"), "same weights, bitwise");
+      assertArrayEquals(new float[8], r.get("reward"), "zero reward");
+    }
   }
 
   @Test
