@@ -3,9 +3,8 @@ package dev.tfdpo.trainer;
 import dev.tfdpo.data.LoadedDataset;
 import dev.tfdpo.data.PairSource;
 import dev.tfdpo.data.TokenizedPair;
-import dev.tfdpo.io.hf.HfModelWriter;
+import dev.tfdpo.export.HfExport;
 import dev.tfdpo.io.hf.LlamaConfig;
-import dev.tfdpo.io.safetensors.DType;
 import dev.tfdpo.io.safetensors.SafeTensorsReader;
 import dev.tfdpo.ops.AdamW;
 import dev.tfdpo.report.Plots;
@@ -166,8 +165,8 @@ public final class DpoTrainer {
           next = 0;
         }
       }
-      List<Path> written = HfModelWriter.write(outputDir, modelDir, model, graph.policyWeights(), DType.F32,
-          HfModelWriter.DEFAULT_MAX_SHARD_BYTES);
+      List<Path> written = HfExport.write(outputDir, model, graph.policyWeights(), modelDir, Optional.empty(),
+          HfExport.Options.DEFAULT);
       Plots.writeLossChart(metricsFile, outputDir.resolve(LOSS_CHART));
       double seconds = (System.nanoTime() - runStart) / 1e9;
       double tokensPerSecond = tokensThisRun / seconds;

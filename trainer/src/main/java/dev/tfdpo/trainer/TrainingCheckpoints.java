@@ -2,9 +2,8 @@ package dev.tfdpo.trainer;
 
 import dev.tfdpo.io.checkpoint.CheckpointLocator;
 import dev.tfdpo.io.checkpoint.CheckpointWriter;
-import dev.tfdpo.io.hf.HfModelWriter;
+import dev.tfdpo.export.HfExport;
 import dev.tfdpo.io.hf.LlamaConfig;
-import dev.tfdpo.io.safetensors.DType;
 import dev.tfdpo.trainer.config.TrainConfig;
 import dev.tfdpo.trainer.config.TrainingArgs;
 import java.io.IOException;
@@ -74,8 +73,7 @@ final class TrainingCheckpoints {
       Files.createDirectories(dir.resolve(TF_STATE).getParent());
       graph.saveState(dir.resolve(TF_STATE));
       killHereIfAsked(step);
-      HfModelWriter.write(dir, modelDir, model, graph.policyWeights(), DType.F32,
-          HfModelWriter.DEFAULT_MAX_SHARD_BYTES);
+      HfExport.write(dir, model, graph.policyWeights(), modelDir, Optional.empty(), HfExport.Options.DEFAULT);
       state.write(dir.resolve(TrainerState.FILE));
       config.save(dir.resolve(DpoTrainer.CONFIG_FILE));
       Files.copy(metricsFile, dir.resolve(DpoTrainer.METRICS_FILE), StandardCopyOption.REPLACE_EXISTING);

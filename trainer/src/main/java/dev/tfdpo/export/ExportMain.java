@@ -1,0 +1,200 @@
+package dev.tfdpo.export;
+
+import dev.tfdpo.io.DurableFiles;
+import dev.tfdpo.io.safetensors.DType;
+import dev.tfdpo.trainer.config.ConfigException;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.stream.Stream;
+import org.tensorflow.exceptions.TensorFlowException;
+
+/**
+ * {@code scripts/export.sh SRC OUT --format hf|savedmodel [--dtype float32|bfloat16] [--max-shard-size
+ * SIZE] [--overwrite]}: exports a checkpoint or a finished run as a Hugging Face model directory or a
+ * TensorFlow SavedModel.
+ *
+ * <p>The export is written into a temporary directory next to {@code OUT} and renamed into place at
+ * the end, so a failed export leaves no half-written {@code OUT}. An existing non-empty {@code OUT} is
+ * refused unless {@code --overwrite} is given; then it is replaced as a whole. Exit status: 0 done, 1
+ * the export failed (unreadable source, I/O), 2 bad arguments.
+ */
+public final class ExportMain {
+
+  static final String USAGE = String.join("\n",
+      "usage: export.sh SRC OUT --format hf|savedmodel [--dtype float32|bfloat16] [--max-shard-size SIZE]"
+          + " [--overwrite]",
+      "  SRC               a checkpoint-N directory, a run's output_dir (its final model, or else its newest",
+      "                    checkpoint that verifies) or a Hugging Face model directory (hf only)",
+      "  OUT               the directory to create",
+      "  --format hf       config.json, model.safetensors (sharded above the limit), tokenizer and generation",
+      "                    files: loads with transformers' from_pretrained",
+      "  --format savedmodel",
+      "                    TensorFlow SavedModel (tag serve) with signatures log_probs, score and reward",
+      "  --dtype           hf only: float32 (default) or bfloat16 (rounded to nearest even)",
+      "  --max-shard-size  hf only: largest weight file, e.g. 5GB (default), 200MB, 2GiB",
+      "  --overwrite       replace OUT if it exists and is not empty");
+
+  /** The export formats. */
+  enum Format {
+    HF,
+    SAVEDMODEL
+  }
+
+  private ExportMain() {}
+
+  /** Entry point; exits with the status of {@link #run}. */
+  public static void main(String[] args) {
+    System.exit(run(args, System.out, System.err));
+  }
+
+  /** Runs the tool; returns the exit status (0 success, 1 export failed, 2 bad arguments). */
+  static int run(String[] args, PrintStream out, PrintStream err) {
+    Path src = null;
+    Path target = null;
+    Format format = null;
+    DType dtype = null;
+    String shardSize = null;
+    boolean overwrite = false;
+    try {
+      for (int i = 0; i < args.length; i++) {
+        String arg = args[i];
+        switch (arg) {
+          case "-h", "--help" -> {
+            out.println(USAGE);
+            return 0;
+          }
+          case "--format" -> format = parseFormat(value(args, i++, arg));
+          case "--dtype" -> dtype = parseDtype(value(args, i++, arg));
+          case "--max-shard-size" -> {
+            shardSize = value(args, i++, arg);
+            ShardSize.parse(shardSize);
+          }
+          case "--overwrite" -> overwrite = true;
+          default -> {
+            if (arg.startsWith("-")) {
+              throw new IllegalArgumentException("unknown option " + arg);
+            } else if (src == null) {
+              src = Path.of(arg);
+            } else if (target == null) {
+              target = Path.of(arg);
+            } else {
+              throw new IllegalArgumentException("unexpected argument " + arg + " (SRC and OUT are already given)");
+            }
+          }
+        }
+      }
+      if (src == null || target == null) {
+        throw new IllegalArgumentException("missing " + (src == null ? "SRC and OUT" : "OUT"));
+      }
+      if (format == null) {
+        throw new IllegalArgumentException("missing --format hf|savedmodel");
+      }
+      if (format == Format.SAVEDMODEL && (dtype != null || shardSize != null)) {
+        throw new IllegalArgumentException(
+            (dtype != null ? "--dtype" : "--max-shard-size") + " applies to --format hf only: a SavedModel"
+                + " keeps float32 variables in TensorFlow's own checkpoint format");
+      }
+    } catch (IllegalArgumentException bad) {
+      err.println("error: " + bad.getMessage());
+      err.println(USAGE);
+      return 2;
+    }
+    Path outDir = target.toAbsolutePath().normalize();
+    try {
+      checkTarget(src.toAbsolutePath().normalize(), outDir, overwrite);
+      ModelStateDir state = ModelStateDir.resolve(src);
+      out.println("exporting " + state.origin());
+      Path parent = DurableFiles.parentOf(outDir);
+      Files.createDirectories(parent);
+      Path staging = DurableFiles.createTempDirectory(parent, "." + outDir.getFileName() + ".tmp-");
+      try {
+        if (format == Format.HF) {
+          HfExport.Options options = new HfExport.Options(
+              dtype == null ? DType.F32 : dtype,
+              ShardSize.parse(shardSize == null ? ShardSize.DEFAULT : shardSize));
+          List<Path> written = HfExport.export(state, staging, options);
+          out.printf("Hugging Face model (%s, %d weight file%s) -> %s%n",
+              options.dtype() == DType.F32 ? "float32" : "bfloat16", written.size(),
+              written.size() == 1 ? "" : "s", outDir);
+        } else {
+          SavedModelExport.Exported done = SavedModelExport.export(state, staging);
+          out.printf("SavedModel (tag %s, beta %s, reference %s) -> %s%n",
+              SavedModelExport.TAG, done.beta(), done.reference(), outDir);
+          out.print(SavedModelExport.describe(staging));
+        }
+        replace(staging, outDir);
+      } catch (IOException | RuntimeException failed) {
+        DurableFiles.deleteRecursively(staging);
+        throw failed;
+      }
+      return 0;
+    } catch (ConfigException bad) {
+      err.println("error: " + bad.getMessage());
+      return 1;
+    } catch (IOException | IllegalArgumentException | TensorFlowException failed) {
+      err.println("error: " + failed.getMessage());
+      return 1;
+    }
+  }
+
+  /** Refuses an {@code OUT} that would destroy the source or existing files. */
+  private static void checkTarget(Path src, Path target, boolean overwrite) throws IOException {
+    if (src.startsWith(target)) {
+      throw new IOException("OUT " + target + (src.equals(target) ? " is" : " contains") + " SRC " + src
+          + ": export into a new directory");
+    }
+    if (Files.exists(target, LinkOption.NOFOLLOW_LINKS)) {
+      if (!Files.isDirectory(target, LinkOption.NOFOLLOW_LINKS)) {
+        throw new IOException("OUT " + target + " exists and is not a directory");
+      }
+      boolean empty;
+      try (Stream<Path> entries = Files.list(target)) {
+        empty = entries.findAny().isEmpty();
+      }
+      if (!empty && !overwrite) {
+        throw new IOException("OUT " + target + " exists and is not empty; pass --overwrite to replace it"
+            + " or choose another directory");
+      }
+    }
+  }
+
+  /** Moves the finished export to {@code target}, removing what was there. */
+  private static void replace(Path staging, Path target) throws IOException {
+    if (Files.exists(target, LinkOption.NOFOLLOW_LINKS)) {
+      Path old = DurableFiles.unusedName(DurableFiles.parentOf(target), "." + target.getFileName() + ".old-");
+      Files.move(target, old);
+      DurableFiles.moveAtomically(staging, target);
+      DurableFiles.deleteRecursively(old);
+    } else {
+      DurableFiles.moveAtomically(staging, target);
+    }
+    DurableFiles.fsyncDirectory(DurableFiles.parentOf(target));
+  }
+
+  private static String value(String[] args, int i, String option) {
+    if (i + 1 >= args.length || args[i + 1].startsWith("--")) {
+      throw new IllegalArgumentException(option + " needs a value");
+    }
+    return args[i + 1];
+  }
+
+  private static Format parseFormat(String v) {
+    return switch (v) {
+      case "hf" -> Format.HF;
+      case "savedmodel" -> Format.SAVEDMODEL;
+      default -> throw new IllegalArgumentException("--format must be hf or savedmodel, got '" + v + "'");
+    };
+  }
+
+  private static DType parseDtype(String v) {
+    return switch (v) {
+      case "float32" -> DType.F32;
+      case "bfloat16" -> DType.BF16;
+      default -> throw new IllegalArgumentException("--dtype must be float32 or bfloat16, got '" + v + "'");
+    };
+  }
+}

@@ -1,0 +1,188 @@
+package dev.tfdpo.export;
+
+import com.google.gson.Gson;
+import com.google.gson.GsonBuilder;
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import dev.tfdpo.io.DurableFiles;
+import dev.tfdpo.io.hf.HfModelWriter;
+import dev.tfdpo.io.hf.LlamaConfig;
+import dev.tfdpo.io.hf.LlamaWeights;
+import dev.tfdpo.io.safetensors.DType;
+import dev.tfdpo.io.safetensors.SafeTensorsReader;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.TreeMap;
+
+/**
+ * Writes a Hugging Face model directory that {@code transformers.AutoModelForCausalLM.from_pretrained}
+ * loads: {@code config.json} (its {@code dtype} set to the stored type), {@code model.safetensors} or
+ * shards with {@code model.safetensors.index.json}, the tokenizer files and {@code
+ * generation_config.json}. The end of training and {@code scripts/export.sh --format hf} both write
+ * through {@link #write}.
+ */
+public final class HfExport {
+
+  /**
+   * How the weights are stored.
+   *
+   * @param dtype {@link DType#F32} or {@link DType#BF16} (rounded to nearest even, as torch's {@code
+   *     .to(torch.bfloat16)})
+   * @param maxShardBytes above this many bytes of weights, shards with an index (transformers' {@code
+   *     max_shard_size})
+   */
+  public record Options(DType dtype, long maxShardBytes) {
+
+    /** float32 in shards of at most 5 GB, what the trainer writes at the end of a run. */
+    public static final Options DEFAULT = new Options(DType.F32, HfModelWriter.DEFAULT_MAX_SHARD_BYTES);
+
+    /** Checks the values. */
+    public Options {
+      if (dtype != DType.F32 && dtype != DType.BF16) {
+        throw new IllegalArgumentException("export stores float32 or bfloat16, not " + dtype);
+      }
+      if (maxShardBytes <= 0) {
+        throw new IllegalArgumentException("the shard size limit must be positive, got " + maxShardBytes);
+      }
+    }
+  }
+
+  /** The files a tokenizer may need; copied from the source, else from the run's base model. */
+  static final List<String> TOKENIZER_FILES =
+      List.of("tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json",
+          "added_tokens.json", "chat_template.jinja");
+
+  static final String CONFIG = "config.json";
+  static final String GENERATION_CONFIG = "generation_config.json";
+
+  /** transformers' spelling of the stored types in {@code config.json}. */
+  private static final Map<DType, String> TORCH_NAMES = Map.of(DType.F32, "float32", DType.BF16, "bfloat16");
+
+  private static final Gson PRETTY = new GsonBuilder().setPrettyPrinting().disableHtmlEscaping().serializeNulls().create();
+
+  private HfExport() {}
+
+  /**
+   * Writes {@code weights} (every tensor of the architecture, by Hugging Face name) and the side files
+   * into {@code outDir}.
+   *
+   * @param sourceDir the directory whose {@code config.json}, tokenizer and generation files are copied
+   * @param fallbackDir where side files missing from {@code sourceDir} are taken from (the run's base
+   *     model), if anywhere
+   * @return the weight files written, the index last when sharded
+   */
+  public static List<Path> write(
+      Path outDir,
+      LlamaConfig config,
+      Map<String, float[]> weights,
+      Path sourceDir,
+      Optional<Path> fallbackDir,
+      Options options)
+      throws IOException {
+    List<Path> written =
+        HfModelWriter.write(outDir, sourceDir, config, weights, options.dtype(), options.maxShardBytes());
+    if (fallbackDir.isPresent() && !fallbackDir.get().equals(sourceDir)) {
+      for (String side : HfModelWriter.SIDE_FILES) {
+        Path from = fallbackDir.get().resolve(side);
+        Path to = outDir.resolve(side);
+        if (!Files.exists(to) && Files.isRegularFile(from)) {
+          Files.copy(from, to, StandardCopyOption.REPLACE_EXISTING);
+        }
+      }
+    }
+    JsonObject modelConfig = readObject(outDir.resolve(CONFIG));
+    setStoredType(outDir.resolve(CONFIG), modelConfig, options.dtype());
+    if (!Files.isRegularFile(outDir.resolve(GENERATION_CONFIG))) {
+      writeJson(outDir.resolve(GENERATION_CONFIG), generationConfig(modelConfig));
+    }
+    return written;
+  }
+
+  /** Reads the policy of {@code src} and writes it into {@code outDir} (which must exist). */
+  public static List<Path> export(ModelStateDir src, Path outDir, Options options) throws IOException {
+    Map<String, float[]> weights = new LinkedHashMap<>();
+    try (SafeTensorsReader reader = src.openPolicy()) {
+      for (LlamaWeights.Entry e : LlamaWeights.of(src.config()).entries()) {
+        if (!reader.contains(e.hfName())) {
+          throw new IOException(reader.source() + ": missing tensor '" + e.hfName() + "' that "
+              + src.directory().resolve(CONFIG) + " requires");
+        }
+        weights.put(e.hfName(), reader.readFloats(e.hfName()));
+      }
+    }
+    return write(outDir, src.config(), weights, src.directory(), src.baseModel(), options);
+  }
+
+  /**
+   * Sets {@code dtype} (transformers 4.56+; {@code torch_dtype} too when the file uses that older key), so
+   * that {@code dtype="auto"} loads the weights in the type they are stored in. The file is rewritten
+   * only when a value changes.
+   */
+  private static void setStoredType(Path file, JsonObject config, DType stored) throws IOException {
+    String name = TORCH_NAMES.get(stored);
+    boolean changed = false;
+    for (String key : List.of("dtype", "torch_dtype")) {
+      boolean present = config.has(key);
+      if ((present || key.equals("dtype")) && !isString(config.get(key), name)) {
+        config.addProperty(key, name);
+        changed = true;
+      }
+    }
+    if (changed) {
+      writeJson(file, config);
+    }
+  }
+
+  /**
+   * What {@code GenerationConfig.from_model_config(config)} saves for a Llama config: the special token
+   * ids the model config sets, marked {@code _from_model_config}.
+   */
+  static JsonObject generationConfig(JsonObject modelConfig) {
+    Map<String, JsonElement> sorted = new TreeMap<>();
+    sorted.put("_from_model_config", new com.google.gson.JsonPrimitive(true));
+    for (String key : List.of("bos_token_id", "eos_token_id", "pad_token_id", "transformers_version")) {
+      JsonElement value = modelConfig.get(key);
+      if (value != null && !value.isJsonNull()) {
+        sorted.put(key, value);
+      }
+    }
+    JsonObject out = new JsonObject();
+    sorted.forEach(out::add);
+    return out;
+  }
+
+  private static boolean isString(JsonElement e, String value) {
+    return e != null && e.isJsonPrimitive() && e.getAsJsonPrimitive().isString() && e.getAsString().equals(value);
+  }
+
+  private static JsonObject readObject(Path file) throws IOException {
+    if (!Files.isRegularFile(file)) {
+      throw new IOException("no " + file.getFileName() + " in " + file.getParent());
+    }
+    JsonElement e = JsonParser.parseString(Files.readString(file, StandardCharsets.UTF_8));
+    if (!e.isJsonObject()) {
+      throw new IOException(file + ": expected a JSON object");
+    }
+    return e.getAsJsonObject();
+  }
+
+  /** JSON with a two-space indent and a final newline, as transformers writes its config files. */
+  private static void writeJson(Path file, JsonObject json) throws IOException {
+    byte[] bytes = (PRETTY.toJson(json) + "\n").getBytes(StandardCharsets.UTF_8);
+    DurableFiles.writeAtomically(file, channel -> {
+      ByteBuffer buffer = ByteBuffer.wrap(bytes);
+      while (buffer.hasRemaining()) {
+        channel.write(buffer);
+      }
+    });
+  }
+}

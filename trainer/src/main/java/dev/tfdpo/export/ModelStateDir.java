@@ -1,0 +1,147 @@
+package dev.tfdpo.export;
+
+import dev.tfdpo.io.checkpoint.CheckpointLocator;
+import dev.tfdpo.io.checkpoint.CheckpointVerifier;
+import dev.tfdpo.io.checkpoint.Checkpoints;
+import dev.tfdpo.io.hf.LlamaConfig;
+import dev.tfdpo.io.safetensors.SafeTensorsReader;
+import dev.tfdpo.trainer.DpoTrainer;
+import dev.tfdpo.trainer.ProjectPaths;
+import dev.tfdpo.trainer.config.ConfigException;
+import dev.tfdpo.trainer.config.TrainConfig;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * The directory an export reads: a {@code checkpoint-N/} directory, the root of a finished run's
+ * {@code output_dir}, or any Hugging Face model directory.
+ *
+ * <p>It holds the policy's weights under Hugging Face names ({@code model.safetensors}, or shards with
+ * {@code model.safetensors.index.json}), {@code config.json} and the tokenizer files; a training run's
+ * state also has {@code resolved_config.json} (beta, the base model) and, when the reference changed
+ * during training, {@code reference.safetensors}.
+ *
+ * @param directory the directory holding the weights
+ * @param origin how it was chosen, for the log
+ * @param config the architecture, from its {@code config.json}
+ * @param run the run's resolved config, when the directory has one that this version reads
+ * @param runProblem why the directory's resolved config could not be read, if it could not
+ */
+public record ModelStateDir(
+    Path directory, String origin, LlamaConfig config, Optional<TrainConfig> run, Optional<String> runProblem) {
+
+  /** The reference's weights, present only when the reference changes during training. */
+  public static final String REFERENCE_FILE = "reference.safetensors";
+
+  /**
+   * Resolves {@code src}: a directory with weights is used as it is (verified first when it is a
+   * checkpoint with a manifest); an output directory whose root holds no weights but has {@code
+   * checkpoint-N} directories gives its newest checkpoint that verifies.
+   */
+  public static ModelStateDir resolve(Path src) throws IOException {
+    Path dir = src.toAbsolutePath().normalize();
+    if (!Files.isDirectory(dir)) {
+      throw new IOException(src + " is not a directory: give a checkpoint-N directory, a run's output_dir or a"
+          + " Hugging Face model directory");
+    }
+    String origin;
+    if (hasWeights(dir)) {
+      origin = dir.toString();
+      if (Files.isRegularFile(dir.resolve(Checkpoints.MANIFEST))) {
+        CheckpointVerifier.Verification v = CheckpointVerifier.verify(dir);
+        if (!v.ok()) {
+          throw new IOException(dir + " fails verification against its " + Checkpoints.MANIFEST + ": "
+              + v.describe() + ". Export another checkpoint, or the run's output_dir to take the newest intact one");
+        }
+        origin += " (" + v.describe() + ")";
+      }
+    } else if (!Checkpoints.list(dir).isEmpty()) {
+      CheckpointLocator.Resolution r = CheckpointLocator.resolve(dir, CheckpointLocator.AUTO);
+      if (!r.found()) {
+        throw new IOException(dir + " holds no model and no usable checkpoint: " + r.reason()
+            + (r.skipped().isEmpty() ? "" : " (" + r.skipped() + ")"));
+      }
+      dir = r.checkpoint().get();
+      origin = dir + " (" + r.reason() + ")";
+      if (!hasWeights(dir)) {
+        throw new IOException(dir + " has no " + SafeTensorsReader.SINGLE_FILE + " or "
+            + SafeTensorsReader.INDEX_FILE + ": it is not a checkpoint this version can export");
+      }
+    } else {
+      throw new IOException(dir + " has no " + SafeTensorsReader.SINGLE_FILE + ", no "
+          + SafeTensorsReader.INDEX_FILE + " and no checkpoint-N directories: give a checkpoint-N directory,"
+          + " a run's output_dir or a Hugging Face model directory");
+    }
+    LlamaConfig config = LlamaConfig.read(dir);
+    Path runFile = dir.resolve(DpoTrainer.CONFIG_FILE);
+    Optional<TrainConfig> run = Optional.empty();
+    Optional<String> runProblem = Optional.empty();
+    if (Files.isRegularFile(runFile)) {
+      // Only the SavedModel needs the run's config: a file this version cannot read must not stop an
+      // export to Hugging Face format, so the problem is kept until something asks for the config.
+      try {
+        run = Optional.of(TrainConfig.load(runFile, List.of()));
+      } catch (ConfigException unreadable) {
+        runProblem = Optional.of(unreadable.getMessage());
+      }
+    }
+    return new ModelStateDir(dir, origin, config, run, runProblem);
+  }
+
+  /** Whether {@code dir} holds model weights (one file or an index of shards). */
+  public static boolean hasWeights(Path dir) {
+    return Files.isRegularFile(dir.resolve(SafeTensorsReader.SINGLE_FILE))
+        || Files.isRegularFile(dir.resolve(SafeTensorsReader.INDEX_FILE));
+  }
+
+  /** Opens the policy's weights. */
+  public SafeTensorsReader openPolicy() throws IOException {
+    return SafeTensorsReader.open(directory);
+  }
+
+  /** The run's resolved config; its absence is an error naming what needed it. */
+  public TrainConfig requireRun(String forWhat) throws IOException {
+    if (runProblem.isPresent()) {
+      throw new IOException(forWhat + " comes from " + directory.resolve(DpoTrainer.CONFIG_FILE)
+          + ", which cannot be read: " + runProblem.get());
+    }
+    return run.orElseThrow(() -> new IOException(
+        directory + " has no " + DpoTrainer.CONFIG_FILE + ", which " + forWhat + " needs: export a"
+            + " checkpoint-N directory or output_dir of a training run"));
+  }
+
+  /** DPO's beta of the run. */
+  public double beta() throws IOException {
+    return requireRun("the reward signature's beta").dpo().beta();
+  }
+
+  /**
+   * Where the reference's weights are: {@link #REFERENCE_FILE} when the run saved one (the reference
+   * changed during training), else the run's starting model.
+   */
+  public Path referenceWeights() throws IOException {
+    Path saved = directory.resolve(REFERENCE_FILE);
+    if (Files.isRegularFile(saved)) {
+      return saved;
+    }
+    String named = requireRun("the reference model").model().modelNameOrPath();
+    Path base = ProjectPaths.resolve(named);
+    if (!hasWeights(base)) {
+      throw new IOException("the reference model " + base + " (model_name_or_path '" + named + "' in "
+          + directory.resolve(DpoTrainer.CONFIG_FILE) + ") has no weights; run the export from the directory"
+          + " training ran in, or restore that model there");
+    }
+    return base;
+  }
+
+  /**
+   * The training run's starting model directory, for files a checkpoint may lack (tokenizer, generation
+   * config); empty when there is no run config or it does not exist any more.
+   */
+  public Optional<Path> baseModel() {
+    return run.map(r -> ProjectPaths.resolve(r.model().modelNameOrPath())).filter(Files::isDirectory);
+  }
+}
