@@ -21,6 +21,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Function;
 
 /**
  * Runs DPO training from a resolved config: loads model and data, builds the graph once, runs the
@@ -64,10 +65,17 @@ public final class DpoTrainer {
     long warmup = LrSchedule.warmupSteps(t.warmupSteps(), total);
     AdamW.Hyper adam = new AdamW.Hyper((float) t.adamBeta1(), (float) t.adamBeta2(), (float) t.adamEpsilon());
 
+    Collator collator = new Collator(model.eosTokenId());
+    Function<int[], Batch> collate = positions -> collator.padded(select(pairs, positions));
+    // Before the training graph exists: a precompute pass holds the reference weights only while it runs.
+    ReferenceModel reference = ReferenceModel.resolve(config.reference(), modelDir, model);
+    out.println(reference.describe());
+    reference.prepare(pairs, collate, config.lossSpec().ldAlpha(), t.numThreads(), out);
+
     DpoGraph.Settings settings = new DpoGraph.Settings(
         model,
         config.lossSpec(),
-        adam, t.maxGradNorm(), t.numThreads());
+        adam, t.maxGradNorm(), t.numThreads(), reference.graph());
     List<Map<String, Double>> logged = new ArrayList<>();
     long runStart = System.nanoTime();
     long totalTokens = 0;
@@ -77,8 +85,9 @@ public final class DpoTrainer {
             t.reportTo().equals("tensorboard") ? new TensorBoardWriter(outputDir.resolve("runs")) : null;
         SafeTensorsReader weights = SafeTensorsReader.open(modelDir)) {
       graph.policyLoader().load(graph.session(), weights);
-      graph.referenceLoader().load(graph.session(), weights);
-      Collator collator = new Collator(model.eosTokenId());
+      reference.load(graph, weights);
+      out.printf("training graph: %.1f MB of variables (policy, gradient accumulators, Adam m and v%s)%n",
+          graph.variableBytes() / 1e6, graph.referenceMode() == DpoGraph.ReferenceMode.LIVE ? ", reference" : "");
       out.printf("training: %d steps (%d per epoch), %d pairs per micro-batch, %d micro-batches per step%n",
           total, stepsPerEpoch, t.perDeviceTrainBatchSize(), accumulation);
 
@@ -93,14 +102,20 @@ public final class DpoTrainer {
             double lr = schedule.rate(t.learningRate(), step, total, warmup);
             float scale = 1f / group.size();
             double stepLoss = 0;
+            NonFiniteStepException.Guard guard = new NonFiniteStepException.Guard(step, group.size());
             for (int[] positions : group) {
-              Batch batch = collator.padded(select(pairs, positions));
-              DpoGraph.MicroResult r = graph.micro(batch, scale);
+              Batch batch = collate.apply(positions);
+              DpoGraph.MicroResult r = graph.micro(batch, scale, reference.fed(batch));
+              guard.loss(r.metric("loss"), batch);
               interval.addMicro(r.metrics(), batch.realTokens());
               stepLoss += r.metric("loss") / group.size();
               totalTokens += batch.realTokens();
             }
-            float gradNorm = graph.apply(AdamW.stepScalars(lr, t.weightDecay(), adam, step));
+            DpoGraph.GradientNorm norm = graph.gradientNorm();
+            guard.check(norm); // a non-finite step stops the run before anything changes
+            graph.apply(AdamW.stepScalars(lr, t.weightDecay(), adam, step), norm.total());
+            reference.afterStep(graph, step);
+            float gradNorm = norm.total();
             interval.addStep(stepLoss, gradNorm, lr);
             if (step % t.loggingSteps() == 0 || step == total) {
               double epochProgress = epoch + (double) (start / accumulation + 1) / stepsPerEpoch;
