@@ -54,7 +54,7 @@ public final class DpoTrainer {
     LlamaConfig model = LlamaConfig.read(modelDir);
     LoadedDataset data = TrainingData.load(config, modelDir, outputDir.resolve(SUMMARY_FILE));
     PairSource pairs = data.pairs();
-    out.print(data.summary().format());
+    out.println(data.summary().format());
 
     int accumulation = t.gradientAccumulationSteps();
     EpochSampler sampler = new EpochSampler(pairs.size(), t.perDeviceTrainBatchSize(),
@@ -115,8 +115,7 @@ public final class DpoTrainer {
             guard.check(norm); // a non-finite step stops the run before anything changes
             graph.apply(AdamW.stepScalars(lr, t.weightDecay(), adam, step), norm.total());
             reference.afterStep(graph, step);
-            float gradNorm = norm.total();
-            interval.addStep(stepLoss, gradNorm, lr);
+            interval.addStep(stepLoss, norm.total(), lr);
             if (step % t.loggingSteps() == 0 || step == total) {
               double epochProgress = epoch + (double) (start / accumulation + 1) / stepsPerEpoch;
               Map<String, Double> line = interval.flush(epochProgress, totalTokens);
