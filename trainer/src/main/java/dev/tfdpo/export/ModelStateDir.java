@@ -8,6 +8,7 @@ import dev.tfdpo.io.safetensors.SafeTensorsReader;
 import dev.tfdpo.trainer.DpoTrainer;
 import dev.tfdpo.trainer.ProjectPaths;
 import dev.tfdpo.trainer.config.ConfigException;
+import dev.tfdpo.trainer.config.ModelArgs;
 import dev.tfdpo.trainer.config.TrainConfig;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -127,10 +128,12 @@ public record ModelStateDir(
     if (Files.isRegularFile(saved)) {
       return saved;
     }
-    String named = requireRun("the reference model").model().modelNameOrPath();
+    ModelArgs runModel = requireRun("the reference model").model();
+    // The run's reference: ref_model_name_or_path when it had one, else its starting model.
+    String named = runModel.refModelNameOrPath().isEmpty() ? runModel.modelNameOrPath() : runModel.refModelNameOrPath();
     Path base = ProjectPaths.resolve(named);
     if (!hasWeights(base)) {
-      throw new IOException("the reference model " + base + " (model_name_or_path '" + named + "' in "
+      throw new IOException("the reference model " + base + " (model or ref_model_name_or_path '" + named + "' in "
           + directory.resolve(DpoTrainer.CONFIG_FILE) + ") has no weights; run the export from the directory"
           + " training ran in, or restore that model there");
     }

@@ -12,10 +12,12 @@ import dev.tfdpo.ops.PairLogProbs;
 import dev.tfdpo.ops.PreferenceObjective;
 import java.util.ArrayList;
 import java.util.Collection;
+import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.tensorflow.Graph;
+import org.tensorflow.GraphOperation;
 import org.tensorflow.Operand;
 import org.tensorflow.Session;
 import org.tensorflow.Tensor;
@@ -32,14 +34,16 @@ import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TInt32;
 
 /**
- * The whole DPO training graph, built once: policy and frozen reference forward passes over the fused
- * chosen+rejected micro-batch, the preference loss, gradient accumulation, global-norm clipping and
- * AdamW.
+ * The whole DPO training graph, built once: the policy forward pass over the fused chosen+rejected
+ * micro-batch, the reference log-probs (see {@link Reference}), the preference loss, gradient
+ * accumulation, global-norm clipping and AdamW.
  *
  * <p>A training step is {@code gradient_accumulation_steps} runs of {@link #micro} (forward, backward,
- * add {@code grad * scale} into the accumulators) and one run of {@link #apply} (clip, update, zero the
- * accumulators). Both runs have a fixed set of feeds, fetches and targets, so TensorFlow builds each
- * executor once. The reference has no gradient, no optimizer state and is never assigned after loading.
+ * add {@code grad * scale} into the accumulators), one run of {@link #gradientNorm} (the norms, checked
+ * for finiteness by the caller before anything changes) and one run of {@link #apply(float[], float)}
+ * (clip, update, zero the accumulators). Each run has a fixed set of feeds, fetches and targets, so
+ * TensorFlow builds each executor once. A live reference has no gradient and no optimizer state; it
+ * changes only through {@link #syncReference} (TR-DPO / {@code ref_model_update_steps}).
  */
 public final class DpoGraph implements AutoCloseable {
 
@@ -72,13 +76,98 @@ public final class DpoGraph implements AutoCloseable {
    * @param adam AdamW betas and epsilon
    * @param maxGradNorm global-norm clipping threshold; 0 or less disables clipping
    * @param threads intra- and inter-op threads (0 = TensorFlow's default)
+   * @param reference where the reference log-probs come from
    */
   public record Settings(
       LlamaConfig model,
       LossSpec loss,
       AdamW.Hyper adam,
       double maxGradNorm,
-      int threads) {}
+      int threads,
+      Reference reference) {
+
+    /** A live, never-synced reference with the policy's architecture. */
+    public Settings(LlamaConfig model, LossSpec loss, AdamW.Hyper adam, double maxGradNorm, int threads) {
+      this(model, loss, adam, maxGradNorm, threads, Reference.live(model));
+    }
+  }
+
+  /** How the training graph gets the reference's per-sequence log-probs. */
+  public enum ReferenceMode {
+    /** Reference variables in the graph, loaded by {@link #referenceLoader()}, forward without gradient. */
+    LIVE,
+    /**
+     * Fed per micro-batch as a float {@code [S]} (the LD-weighted sums the loss reads), precomputed by a
+     * separate forward-only graph: the training graph holds no reference variables.
+     */
+    FED,
+    /** Reference-free: zeros, no reference forward and no reference variables. */
+    NONE
+  }
+
+  /**
+   * The reference side of the graph.
+   *
+   * @param mode where its log-probs come from
+   * @param model its architecture (LIVE only; may differ from the policy's when it does not sync)
+   * @param syncAlpha LIVE only: when positive, {@link #syncReference} sets {@code reference := a *
+   *     policy + (1 - a) * reference} (1 = plain copy); 0 = the reference never changes
+   */
+  public record Reference(ReferenceMode mode, LlamaConfig model, double syncAlpha) {
+
+    /** Checks the combination. */
+    public Reference {
+      if (mode == ReferenceMode.LIVE && model == null) {
+        throw new IllegalArgumentException("a live reference needs its architecture");
+      }
+      if (!(syncAlpha >= 0 && syncAlpha <= 1)) {
+        throw new IllegalArgumentException("syncAlpha must be in [0, 1], got " + syncAlpha);
+      }
+      if (syncAlpha > 0 && mode != ReferenceMode.LIVE) {
+        throw new IllegalArgumentException("only a live reference can be synced with the policy");
+      }
+    }
+
+    /** A frozen live reference. */
+    public static Reference live(LlamaConfig model) {
+      return new Reference(ReferenceMode.LIVE, model, 0);
+    }
+
+    /** A live reference that {@link #syncReference} mixes towards the policy with weight {@code alpha}. */
+    public static Reference synced(LlamaConfig model, double alpha) {
+      return new Reference(ReferenceMode.LIVE, model, alpha);
+    }
+
+    /** Reference log-probs fed per micro-batch. */
+    public static Reference fed() {
+      return new Reference(ReferenceMode.FED, null, 0);
+    }
+
+    /** Reference-free. */
+    public static Reference none() {
+      return new Reference(ReferenceMode.NONE, null, 0);
+    }
+  }
+
+  /**
+   * The accumulated gradient's norms, before clipping.
+   *
+   * @param total global L2 norm (the logged {@code grad_norm})
+   * @param names parameter names, Hugging Face spelling, in forward order
+   * @param perParameter L2 norm of each parameter's accumulated gradient
+   */
+  public record GradientNorm(float total, List<String> names, float[] perParameter) {
+
+    /** The first parameter (forward order) whose gradient norm is NaN or infinite, or null. */
+    public String firstNonFinite() {
+      for (int k = 0; k < perParameter.length; k++) {
+        if (!Float.isFinite(perParameter[k])) {
+          return names.get(k);
+        }
+      }
+      return Float.isFinite(total) ? null : "(global norm)";
+    }
+  }
 
   /**
    * What one micro-batch run returns.
@@ -86,7 +175,8 @@ public final class DpoGraph implements AutoCloseable {
    * @param names metric names, {@link #metricNames()}
    * @param metrics their values
    * @param policyLogps plain summed policy log-probs per sequence {@code [2P]}
-   * @param referenceLogps same for the reference
+   * @param referenceLogps same for a live reference; the fed values for a fed one (LD-weighted when
+   *     {@code ld_alpha < 1}); zeros when reference-free
    */
   public record MicroResult(List<String> names, float[] metrics, float[] policyLogps, float[] referenceLogps) {
 
@@ -104,7 +194,10 @@ public final class DpoGraph implements AutoCloseable {
   private final Session session;
   private final Llama policy;
   private final WeightLoader policyLoader;
+  private final ReferenceMode referenceMode;
   private final WeightLoader referenceLoader;
+  private final Placeholder<TFloat32> fedReference;
+  private final Op syncReference;
   private final BatchInputs inputs;
   private final Placeholder<TFloat32> gradScale;
   private final Placeholder<TFloat32> optimizerScalars;
@@ -114,9 +207,11 @@ public final class DpoGraph implements AutoCloseable {
   private final Op accumulate;
   private final Op apply;
   private final Operand<TFloat32> gradNorm;
+  private final Operand<TFloat32> gradNorms;
   private final Map<String, Variable<TFloat32>> accumulators = new LinkedHashMap<>();
   private final List<String> metricNames;
   private final StateCheckpoint checkpoint;
+  private final boolean referenceSynced;
 
   private DpoGraph(Settings s) {
     graph = new Graph();
@@ -128,26 +223,51 @@ public final class DpoGraph implements AutoCloseable {
     optimizerScalars = tf.withName("optimizer_scalars").placeholder(TFloat32.class, Placeholder.shape(Shape.of(AdamW.SCALARS))); // [3]
 
     policy = Llama.create(tf, c, "policy");
-    Llama reference = Llama.create(tf, c, "reference");
     policyLoader = WeightLoader.create(tf, policy);
-    referenceLoader = WeightLoader.create(tf, reference);
-
     Ops fwd = tf.withSubScope("forward");
     CompletionLogProbs.Result pol = inputs.logProbs(fwd, policy); // [S] each
-    CompletionLogProbs.Result ref = inputs.logProbs(tf.withSubScope("reference_forward"), reference); // [S] each
     policyLogps = pol.logps();
-    referenceLogps = tf.stopGradient(ref.logps());
 
     Ops lossOps = tf.withSubScope("loss");
     LossSpec spec = s.loss();
     Halves halves = new Halves(lossOps, inputs.numPairs());
     Operand<TFloat32> policySeq = pol.ldWeightedLogps(lossOps, spec.ldAlpha()); // [S]
-    // Reference-free losses get zeros (the reference forward is still built; it will be skipped later).
+
     // Zeros and ones are shaped from the token counts, which do not depend on the weights: OnesLike has
     // no gradient and must stay off the policy's path.
-    Operand<TFloat32> referenceSeq = spec.referenceFree()
-        ? lossOps.zerosLike(pol.tokens())
-        : lossOps.stopGradient(ref.ldWeightedLogps(lossOps, spec.ldAlpha())); // [S]
+    Reference r = s.reference();
+    referenceMode = r.mode();
+    Operand<TFloat32> referenceSeq; // [S]
+    // A reference that syncs with the policy is training state: it goes into checkpoints.
+    Map<String, Variable<TFloat32>> mutableReference = Map.of();
+    if (r.mode() == ReferenceMode.LIVE) {
+      Llama reference = Llama.create(tf, r.model(), "reference");
+      if (r.syncAlpha() > 0) {
+        mutableReference = reference.variables();
+      }
+      referenceLoader = WeightLoader.create(tf, reference);
+      CompletionLogProbs.Result ref = inputs.logProbs(tf.withSubScope("reference_forward"), reference); // [S] each
+      referenceLogps = tf.stopGradient(ref.logps());
+      // A live reference with a loss that never reads it still feeds zeros, so metrics match NONE.
+      referenceSeq = spec.referenceFree()
+          ? lossOps.zerosLike(pol.tokens())
+          : lossOps.stopGradient(ref.ldWeightedLogps(lossOps, spec.ldAlpha()));
+      syncReference = r.syncAlpha() > 0 ? syncOp(tf.withSubScope("reference_sync"), policy, reference, r.syncAlpha()) : null;
+      fedReference = null;
+    } else if (r.mode() == ReferenceMode.FED) {
+      fedReference = tf.withName("reference_logps")
+          .placeholder(TFloat32.class, Placeholder.shape(Shape.of(Shape.UNKNOWN_SIZE))); // [S]
+      referenceLogps = fedReference;
+      referenceSeq = spec.referenceFree() ? lossOps.zerosLike(pol.tokens()) : fedReference;
+      referenceLoader = null;
+      syncReference = null;
+    } else {
+      referenceLogps = null;
+      referenceSeq = lossOps.zerosLike(pol.tokens());
+      referenceLoader = null;
+      fedReference = null;
+      syncReference = null;
+    }
     Operand<TFloat32> sequenceWeights =
         spec.useWeighting() ? pol.wpoWeights(lossOps) : lossOps.onesLike(pol.tokens()); // [S]
     PairLogProbs pairs =
@@ -184,8 +304,8 @@ public final class DpoGraph implements AutoCloseable {
     }
     accumulate = optOps.withControlDependencies(adds).withName("accumulate").noOp();
 
-    Operand<TFloat32> normVector = optOps.stack(norms); // [#params]
-    gradNorm = optOps.math.sqrt(optOps.reduceSum(optOps.math.square(normVector), optOps.constant(0))); // []
+    gradNorms = optOps.stack(norms); // [#params]
+    gradNorm = optOps.math.sqrt(optOps.reduceSum(optOps.math.square(gradNorms), optOps.constant(0))); // []
     Operand<TFloat32> clipCoef = clipCoefficient(optOps, gradNorm, s.maxGradNorm()); // []
     Ops mOps = optOps.withSubScope("adam_m");
     Ops vOps = optOps.withSubScope("adam_v");
@@ -212,8 +332,18 @@ public final class DpoGraph implements AutoCloseable {
     Map<String, Variable<TFloat32>> state = new LinkedHashMap<>();
     policy.variables().forEach((name, variable) -> state.put("policy/" + name, variable));
     state.putAll(moments);
+    mutableReference.forEach((name, variable) -> state.put("reference/" + name, variable));
     checkpoint = new StateCheckpoint(tf.withSubScope("checkpoint"), state);
+    referenceSynced = !mutableReference.isEmpty();
 
+    session = new Session(graph, sessionConfig(s.threads()));
+  }
+
+  /**
+   * The session options of every graph that computes log-probs (this one and the forward-only
+   * reference pass), so that the same weights on the same batch give bitwise the same numbers.
+   */
+  static ConfigProto sessionConfig(int threads) {
     ConfigProto.Builder config = ConfigProto.newBuilder();
     // Grappler's arithmetic optimizer rewrites the policy's forward ops (which feed the gradient)
     // differently from the reference's, so identical weights gave log-probs differing by 1e-4 and
@@ -221,10 +351,10 @@ public final class DpoGraph implements AutoCloseable {
     RewriterConfig rewrite =
         RewriterConfig.newBuilder().setArithmeticOptimization(RewriterConfig.Toggle.OFF).build();
     config.setGraphOptions(GraphOptions.newBuilder().setRewriteOptions(rewrite));
-    if (s.threads() > 0) {
-      config.setIntraOpParallelismThreads(s.threads()).setInterOpParallelismThreads(s.threads());
+    if (threads > 0) {
+      config.setIntraOpParallelismThreads(threads).setInterOpParallelismThreads(threads);
     }
-    session = new Session(graph, config.build());
+    return config.build();
   }
 
   /** Builds the graph and its session. */
@@ -242,9 +372,59 @@ public final class DpoGraph implements AutoCloseable {
     return policyLoader;
   }
 
-  /** Loader of the frozen reference. */
+  /** Where the reference log-probs come from. */
+  public ReferenceMode referenceMode() {
+    return referenceMode;
+  }
+
+  /** Loader of the live reference; there is none in the other modes. */
   public WeightLoader referenceLoader() {
+    if (referenceLoader == null) {
+      throw new IllegalStateException("the graph has no reference variables (reference mode " + referenceMode + ")");
+    }
     return referenceLoader;
+  }
+
+  /** Current live reference weights by Hugging Face name. */
+  public Map<String, float[]> referenceWeights() {
+    return referenceLoader().read(session);
+  }
+
+  /**
+   * {@code reference := a * policy + (1 - a) * reference} for every weight (TR-DPO; a = 1 is
+   * PaddleNLP's copy); the graph must have been built with {@link Reference#synced}.
+   */
+  public void syncReference() {
+    if (syncReference == null) {
+      throw new IllegalStateException("the graph was built without reference sync ops");
+    }
+    session.runner().addTarget(syncReference).run();
+  }
+
+  /**
+   * Bytes held by the graph's variables: policy, gradient accumulators, Adam's m and v, and a live
+   * reference (the training graph's share of peak memory that does not depend on the batch).
+   */
+  public long variableBytes() {
+    long bytes = 0;
+    for (Iterator<GraphOperation> it = graph.operations(); it.hasNext(); ) {
+      GraphOperation op = it.next();
+      if (op.type().equals("VariableV2")) {
+        bytes += 4 * op.output(0).shape().size();
+      }
+    }
+    return bytes;
+  }
+
+  /** Names of every variable in the graph (which weights and optimizer state it holds). */
+  public List<String> variableNames() {
+    List<String> names = new ArrayList<>();
+    graph.operations().forEachRemaining(op -> {
+      if (op.type().equals("VariableV2") || op.type().equals("VarHandleOp")) {
+        names.add(op.name());
+      }
+    });
+    return names;
   }
 
   /** The session (for loading weights). */
@@ -256,50 +436,101 @@ public final class DpoGraph implements AutoCloseable {
    * Forward and backward on one micro-batch; adds {@code gradient * gradScale} to the accumulators.
    */
   public MicroResult micro(Batch b, float scale) {
+    return micro(b, scale, null);
+  }
+
+  /**
+   * Forward and backward on one micro-batch; adds {@code gradient * gradScale} to the accumulators.
+   *
+   * @param referenceLogps the reference's per-sequence log-probs {@code [2P]} in the batch's sequence
+   *     order; required in FED mode, null otherwise
+   */
+  public MicroResult micro(Batch b, float scale, float[] referenceLogps) {
+    return run(b, scale, referenceLogps, true);
+  }
+
+  private MicroResult run(Batch b, float scale, float[] referenceLogps, boolean accumulateGradients) {
+    if ((referenceMode == ReferenceMode.FED) != (referenceLogps != null)) {
+      throw new IllegalArgumentException(referenceMode == ReferenceMode.FED
+          ? "reference mode FED: the reference log-probs of the batch must be given"
+          : "reference mode " + referenceMode + " takes no fed reference log-probs");
+    }
+    if (referenceLogps != null && referenceLogps.length != 2 * b.numPairs()) {
+      throw new IllegalArgumentException(
+          referenceLogps.length + " reference log-probs for " + 2 * b.numPairs() + " sequences");
+    }
     Session.Runner runner = session.runner();
     List<Tensor> fed = inputs.feed(runner, b);
-    try (Tensor gs = TFloat32.scalarOf(scale);
-        var result =
-            runner.feed(gradScale, gs)
-                .fetch(metrics).fetch(policyLogps).fetch(referenceLogps)
-                .addTarget(accumulate)
-                .run()) {
-      return new MicroResult(
-          metricNames,
-          Tensors.toFloats(result.get(0)), Tensors.toFloats(result.get(1)), Tensors.toFloats(result.get(2)));
+    List<Tensor> own = new ArrayList<>(2);
+    try {
+      Tensor gs = TFloat32.scalarOf(scale);
+      own.add(gs);
+      runner.feed(gradScale, gs).fetch(metrics).fetch(policyLogps);
+      if (referenceMode == ReferenceMode.FED) {
+        Tensor ref = Tensors.floats(new long[] {referenceLogps.length}, referenceLogps);
+        own.add(ref);
+        runner.feed(fedReference, ref);
+      } else if (referenceMode == ReferenceMode.LIVE) {
+        runner.fetch(this.referenceLogps);
+      }
+      if (accumulateGradients) {
+        runner.addTarget(accumulate);
+      }
+      try (var result = runner.run()) {
+        float[] pol = Tensors.toFloats(result.get(1));
+        float[] ref = switch (referenceMode) {
+          case LIVE -> Tensors.toFloats(result.get(2));
+          case FED -> referenceLogps.clone();
+          case NONE -> new float[pol.length];
+        };
+        return new MicroResult(metricNames, Tensors.toFloats(result.get(0)), pol, ref);
+      }
     } finally {
       BatchInputs.close(fed);
+      BatchInputs.close(own);
+    }
+  }
+
+  /** The accumulated gradient's global and per-parameter norms (one run; changes nothing). */
+  public GradientNorm gradientNorm() {
+    try (var result = session.runner().fetch(gradNorm).fetch(gradNorms).run()) {
+      return new GradientNorm(
+          Tensors.toFloats(result.get(0))[0], List.copyOf(accumulators.keySet()), Tensors.toFloats(result.get(1)));
     }
   }
 
   /**
    * Forward only, for evaluation: the same metrics as {@link #micro} on {@code b}, with no backward
    * pass and no state change (the accumulate target is not run, so neither the gradients nor the
-   * accumulators, weights or optimizer slots are touched).
+   * accumulators, weights or optimizer slots are touched). Not available with fed reference log-probs.
    */
   public MicroResult evaluate(Batch b) {
-    Session.Runner runner = session.runner();
-    List<Tensor> fed = inputs.feed(runner, b);
-    try (var result = runner.fetch(metrics).fetch(policyLogps).fetch(referenceLogps).run()) {
-      return new MicroResult(
-          metricNames,
-          Tensors.toFloats(result.get(0)), Tensors.toFloats(result.get(1)), Tensors.toFloats(result.get(2)));
-    } finally {
-      BatchInputs.close(fed);
+    return run(b, 1f, null, false);
+  }
+
+  /**
+   * Clips the accumulated gradient with the already computed {@code norm}, applies AdamW and clears the
+   * accumulators. The norm is fed in place of its graph tensor, so it is not computed a second time.
+   *
+   * @param scalars per-step optimizer scalars from {@link AdamW#stepScalars}
+   * @param norm {@link GradientNorm#total()} of the current accumulators
+   */
+  public void apply(float[] scalars, float norm) {
+    try (Tensor sc = Tensors.floats(new long[] {scalars.length}, scalars);
+        Tensor n = TFloat32.scalarOf(norm)) {
+      session.runner().feed(optimizerScalars, sc).feed(gradNorm, n).addTarget(apply).run();
     }
   }
 
   /**
-   * Clips the accumulated gradient, applies AdamW and clears the accumulators.
+   * {@link #gradientNorm()} then {@link #apply(float[], float)}, without a finiteness check.
    *
-   * @param scalars per-step optimizer scalars from {@link AdamW#stepScalars}
    * @return the global gradient norm before clipping
    */
   public float apply(float[] scalars) {
-    try (Tensor sc = Tensors.floats(new long[] {scalars.length}, scalars);
-        var result = session.runner().feed(optimizerScalars, sc).fetch(gradNorm).addTarget(apply).run()) {
-      return Tensors.toFloats(result.get(0))[0];
-    }
+    float norm = gradientNorm().total();
+    apply(scalars, norm);
+    return norm;
   }
 
   /** The accumulated gradients, by Hugging Face name (for tests and diagnostics). */
@@ -323,6 +554,11 @@ public final class DpoGraph implements AutoCloseable {
    */
   public void saveState(java.nio.file.Path prefix) {
     checkpoint.save(session, prefix);
+  }
+
+  /** Whether the reference changes during training (and so is part of {@link #saveState}). */
+  public boolean referenceSynced() {
+    return referenceSynced;
   }
 
   /** Restores what {@link #saveState} wrote; every saved tensor must be present with its shape. */
@@ -403,6 +639,26 @@ public final class DpoGraph implements AutoCloseable {
     List<T> all = new ArrayList<>(first);
     all.addAll(second);
     return all;
+  }
+
+  /** One op that moves every reference weight towards the policy's: {@code a*p + (1-a)*r}. */
+  private static Op syncOp(Ops tf, Llama policy, Llama reference, double alpha) {
+    // The constants are rounded from double, as torch rounds TRL's Python floats.
+    Operand<TFloat32> a = tf.constant((float) alpha);
+    Operand<TFloat32> keep = tf.constant((float) (1.0 - alpha));
+    List<Op> assigns = new ArrayList<>();
+    for (Map.Entry<String, Variable<TFloat32>> e : reference.variables().entrySet()) {
+      Variable<TFloat32> ref = e.getValue();
+      Variable<TFloat32> pol = policy.variables().get(e.getKey());
+      if (pol == null) {
+        throw new IllegalArgumentException("the policy has no weight " + e.getKey() + " to sync the reference with");
+      }
+      Operand<TFloat32> value = alpha == 1.0
+          ? tf.identity(pol)
+          : tf.math.add(tf.math.mul(ref, keep), tf.math.mul(pol, a)); // same shape as the weight
+      assigns.add(tf.assign(ref, value));
+    }
+    return tf.withControlDependencies(assigns).withName("sync").noOp();
   }
 
   private static Variable<TFloat32> zeros(Ops tf, String name, Shape shape) {

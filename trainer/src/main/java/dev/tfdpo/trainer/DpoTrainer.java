@@ -21,6 +21,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.function.Function;
 
 /**
  * Runs DPO training from a resolved config: loads model and data, builds the graph once, runs the
@@ -72,10 +73,17 @@ public final class DpoTrainer {
     long warmup = LrSchedule.warmupSteps(t.warmupSteps(), total);
     AdamW.Hyper adam = new AdamW.Hyper((float) t.adamBeta1(), (float) t.adamBeta2(), (float) t.adamEpsilon());
 
+    Collator collator = new Collator(model.eosTokenId());
+    Function<int[], Batch> collate = positions -> collator.padded(select(pairs, positions));
+    // Before the training graph exists: a precompute pass holds the reference weights only while it runs.
+    ReferenceModel reference = ReferenceModel.resolve(config.reference(), modelDir, model);
+    out.println(reference.describe());
+    reference.prepare(pairs, collate, config.lossSpec().ldAlpha(), t.numThreads(), out);
+
     DpoGraph.Settings settings = new DpoGraph.Settings(
         model,
         config.lossSpec(),
-        adam, t.maxGradNorm(), t.numThreads());
+        adam, t.maxGradNorm(), t.numThreads(), reference.graph());
     List<Map<String, Double>> logged = new ArrayList<>();
     long runStart = System.nanoTime();
     long tokensThisRun = 0;
@@ -83,8 +91,9 @@ public final class DpoTrainer {
     try (DpoGraph graph = DpoGraph.build(settings);
         SafeTensorsReader weights = SafeTensorsReader.open(modelDir)) {
       graph.policyLoader().load(graph.session(), weights);
-      graph.referenceLoader().load(graph.session(), weights);
-      Collator collator = new Collator(model.eosTokenId());
+      reference.load(graph, weights);
+      out.printf("training graph: %.1f MB of variables (policy, gradient accumulators, Adam m and v%s)%n",
+          graph.variableBytes() / 1e6, graph.referenceMode() == DpoGraph.ReferenceMode.LIVE ? ", reference" : "");
       LogInterval interval = new LogInterval(graph.metricNames());
       Evaluator evaluator = Evaluator.of(config, dev, graph, collator, total);
 
@@ -120,16 +129,28 @@ public final class DpoTrainer {
             double lr = schedule.rate(t.learningRate(), step, total, warmup);
             float scale = 1f / group.size();
             double stepLoss = 0;
+            // What a checkpoint of the previous step holds, in case this step turns out non-finite.
+            TrainerState before = new TrainerState(TrainerState.FORMAT_VERSION, step - 1, epoch, start,
+                totalTokens, shuffle, t.seed(), total, interval.sums());
+            NonFiniteStepException.Guard guard = new NonFiniteStepException.Guard(step, group.size());
             for (int[] positions : group) {
-              Batch batch = collator.padded(select(pairs, positions));
-              DpoGraph.MicroResult r = graph.micro(batch, scale);
+              Batch batch = collate.apply(positions);
+              DpoGraph.MicroResult r = graph.micro(batch, scale, reference.fed(batch));
+              guard.loss(r.metric("loss"), batch);
               interval.addMicro(r.metrics(), batch.realTokens());
               stepLoss += r.metric("loss") / group.size();
               totalTokens += batch.realTokens();
               tokensThisRun += batch.realTokens();
             }
-            float gradNorm = graph.apply(AdamW.stepScalars(lr, t.weightDecay(), adam, step));
-            interval.addStep(stepLoss, gradNorm, lr);
+            DpoGraph.GradientNorm norm = graph.gradientNorm();
+            try {
+              guard.check(norm); // a non-finite step stops the run before anything changes
+            } catch (NonFiniteStepException e) {
+              throw keepLastGood(e, before, checkpoints, graph, config, modelDir, model, metricsFile, out);
+            }
+            graph.apply(AdamW.stepScalars(lr, t.weightDecay(), adam, step), norm.total());
+            reference.afterStep(graph, step);
+            interval.addStep(stepLoss, norm.total(), lr);
             boolean epochEnd = start + accumulation >= microBatches.size();
             double epochProgress = epoch + (double) (start / accumulation + 1) / stepsPerEpoch;
             if (step % t.loggingSteps() == 0 || step == total) {
@@ -176,6 +197,24 @@ public final class DpoTrainer {
           t.reportTo().equals("tensorboard") ? ", TensorBoard events in runs/" : "");
       return new Result(outputDir, step, tokensPerSecond, logged);
     }
+  }
+
+  /**
+   * After a non-finite step: the graph still holds the previous step's weights and moments (the update
+   * did not run), so they are saved as that step's checkpoint unless it exists already or saving is off.
+   */
+  private static NonFiniteStepException keepLastGood(NonFiniteStepException e, TrainerState lastGood,
+      TrainingCheckpoints checkpoints, DpoGraph graph, TrainConfig config, Path modelDir, LlamaConfig model,
+      Path metricsFile, PrintStream out) throws IOException {
+    if (lastGood.globalStep() == 0 || !checkpoints.enabled()) {
+      return e;
+    }
+    Path existing = metricsFile.resolveSibling(dev.tfdpo.io.checkpoint.Checkpoints.directoryName(lastGood.globalStep()));
+    if (!java.nio.file.Files.isDirectory(existing)) {
+      existing = checkpoints.save(lastGood, graph, config, modelDir, model, metricsFile);
+    }
+    out.println("last good state kept in " + existing);
+    return new NonFiniteStepException(e.step(), e.quantity(), existing);
   }
 
   /** A resumed run must visit the data in the order the checkpoint's run did. */

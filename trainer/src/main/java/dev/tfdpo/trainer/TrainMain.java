@@ -44,7 +44,7 @@ public final class TrainMain {
     } catch (ConfigException e) {
       System.err.println("config error: " + e.getMessage());
       System.exit(2);
-    } catch (IOException | IllegalArgumentException e) {
+    } catch (IOException | IllegalArgumentException | NonFiniteStepException e) {
       System.err.println("error: " + e.getMessage());
       System.exit(1);
     }

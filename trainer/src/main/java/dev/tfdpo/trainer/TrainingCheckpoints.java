@@ -4,6 +4,10 @@ import dev.tfdpo.io.checkpoint.CheckpointLocator;
 import dev.tfdpo.io.checkpoint.CheckpointWriter;
 import dev.tfdpo.export.HfExport;
 import dev.tfdpo.io.hf.LlamaConfig;
+import dev.tfdpo.io.hf.LlamaWeights;
+import dev.tfdpo.io.safetensors.DType;
+import dev.tfdpo.io.safetensors.NamedTensor;
+import dev.tfdpo.io.safetensors.SafeTensorsWriter;
 import dev.tfdpo.trainer.config.TrainConfig;
 import dev.tfdpo.trainer.config.TrainingArgs;
 import java.io.IOException;
@@ -35,6 +39,9 @@ final class TrainingCheckpoints {
    */
   static final String KILL_DURING_SAVE_PROPERTY = "tfdpo.test.killDuringSave";
 
+  /** The synced reference's weights, by Hugging Face name, in checkpoints of runs that update it. */
+  static final String REFERENCE_FILE = "reference.safetensors";
+
   /** A checkpoint to resume from and its state. */
   record Resume(Path directory, TrainerState state) {}
 
@@ -46,6 +53,11 @@ final class TrainingCheckpoints {
     this.writer = new CheckpointWriter(outputDir, t.saveTotalLimit());
     this.strategy = t.saveStrategy();
     this.saveSteps = t.saveSteps();
+  }
+
+  /** Whether this run writes checkpoints at all. */
+  boolean enabled() {
+    return !strategy.equals("no");
   }
 
   /** Removes what saves interrupted by a crash left behind; returns how many were removed. */
@@ -74,6 +86,10 @@ final class TrainingCheckpoints {
       graph.saveState(dir.resolve(TF_STATE));
       killHereIfAsked(step);
       HfExport.write(dir, model, graph.policyWeights(), modelDir, Optional.empty(), HfExport.Options.DEFAULT);
+      if (graph.referenceSynced()) {
+        // For export's reward signature; resuming reads the reference from tf/state.
+        writeWeights(dir.resolve(REFERENCE_FILE), model, graph.referenceWeights());
+      }
       state.write(dir.resolve(TrainerState.FILE));
       config.save(dir.resolve(DpoTrainer.CONFIG_FILE));
       Files.copy(metricsFile, dir.resolve(DpoTrainer.METRICS_FILE), StandardCopyOption.REPLACE_EXISTING);
@@ -102,6 +118,15 @@ final class TrainingCheckpoints {
     out.printf("resume: from %s (step %d, epoch %d, micro-batch %d)%n",
         dir, state.globalStep(), state.epoch(), state.nextMicroBatch());
     return Optional.of(new Resume(dir, state));
+  }
+
+  private static void writeWeights(Path file, LlamaConfig model, java.util.Map<String, float[]> weights)
+      throws IOException {
+    java.util.List<NamedTensor> tensors = new java.util.ArrayList<>();
+    for (LlamaWeights.Entry e : LlamaWeights.of(model).entries()) {
+      tensors.add(new NamedTensor(e.hfName(), e.shape(), weights.get(e.hfName())));
+    }
+    SafeTensorsWriter.write(file, tensors, DType.F32, java.util.Map.of("format", "pt"));
   }
 
   private static void killHereIfAsked(long step) throws IOException {

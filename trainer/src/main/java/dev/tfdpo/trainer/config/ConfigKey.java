@@ -14,9 +14,11 @@ import java.util.Optional;
 public enum ConfigKey {
   // ---- model ----
   MODEL_NAME_OR_PATH(Section.MODEL, Kind.STRING, null,
-      "Hugging Face model directory (config.json, safetensors, tokenizer files) of the policy; the reference starts from the same weights"),
+      "Hugging Face model directory (config.json, safetensors, tokenizer files) of the policy; the reference starts from the same weights unless ref_model_name_or_path is set"),
   TOKENIZER_NAME_OR_PATH(Section.MODEL, Kind.STRING, "",
       "tokenizer file or directory overriding the model's (empty: the model directory's tokenizer.json, else tokenizer.model)"),
+  REF_MODEL_NAME_OR_PATH(Section.MODEL, Kind.STRING, "",
+      "MindSpeed --ref-model: Hugging Face model directory of the reference (same vocabulary as the policy); empty: the policy's starting weights"),
 
   // ---- data ----
   TRAIN_DATASET_PATH(Section.DATA, Kind.STRING, null,
@@ -95,7 +97,23 @@ public enum ConfigKey {
   LD_ALPHA(Section.DPO, Kind.NUMBER, 1.0, "LD-DPO: weight of tokens past min(n_c, n_r); 1 = off (TRL's None)"),
   F_DIVERGENCE_TYPE(Section.DPO, Kind.STRING, "reverse_kl",
       "reverse_kl, forward_kl, js_divergence or alpha_divergence (TRL loss types only)"),
-  F_ALPHA_DIVERGENCE_COEF(Section.DPO, Kind.NUMBER, 0.5, "alpha of alpha_divergence");
+  F_ALPHA_DIVERGENCE_COEF(Section.DPO, Kind.NUMBER, 0.5, "alpha of alpha_divergence"),
+
+  // ---- DPO: the reference model (see the README's "Reference model") ----
+  REFERENCE_FREE(Section.DPO, Kind.BOOL, false,
+      "PaddleNLP: no reference model, reference log-probs are 0; forced for simpo and orpo"),
+  PRECOMPUTE_REF_LOG_PROBS(Section.DPO, Kind.BOOL, false,
+      "TRL: compute the reference log-probs in one pass before training and cache them on disk; training holds no reference weights"),
+  PRECOMPUTE_REF_BATCH_SIZE(Section.DPO, Kind.INT, 0,
+      "TRL: pairs per batch of that pass; 0: per_device_train_batch_size"),
+  REF_CACHE_DIR(Section.DPO, Kind.STRING, "",
+      "where precomputed reference log-probs are cached; empty: $XDG_CACHE_HOME/tfdpo/ref_logps, else ~/.cache/tfdpo/ref_logps"),
+  REF_MODEL_UPDATE_STEPS(Section.DPO, Kind.INT, -1,
+      "PaddleNLP: copy the policy into the reference after every this many optimizer steps; -1: never"),
+  SYNC_REF_MODEL(Section.DPO, Kind.BOOL, false,
+      "TRL TR-DPO: every ref_model_sync_steps steps, reference := alpha * policy + (1 - alpha) * reference"),
+  REF_MODEL_MIXUP_ALPHA(Section.DPO, Kind.NUMBER, ReferenceOptions.DEFAULT_MIXUP_ALPHA, "TR-DPO alpha, in (0, 1]; needs sync_ref_model"),
+  REF_MODEL_SYNC_STEPS(Section.DPO, Kind.INT, ReferenceOptions.DEFAULT_SYNC_STEPS, "TR-DPO tau: optimizer steps between syncs; needs sync_ref_model");
 
   /** The record a key belongs to. */
   public enum Section {

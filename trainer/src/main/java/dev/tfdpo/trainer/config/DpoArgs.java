@@ -19,4 +19,12 @@ public record DpoArgs(
     @SerializedName("use_weighting") boolean useWeighting,
     @SerializedName("ld_alpha") double ldAlpha,
     @SerializedName("f_divergence_type") String fDivergenceType,
-    @SerializedName("f_alpha_divergence_coef") double fAlphaDivergenceCoef) {}
+    @SerializedName("f_alpha_divergence_coef") double fAlphaDivergenceCoef,
+    @SerializedName("reference_free") boolean referenceFree,
+    @SerializedName("precompute_ref_log_probs") boolean precomputeRefLogProbs,
+    @SerializedName("precompute_ref_batch_size") int precomputeRefBatchSize,
+    @SerializedName("ref_cache_dir") String refCacheDir,
+    @SerializedName("ref_model_update_steps") int refModelUpdateSteps,
+    @SerializedName("sync_ref_model") boolean syncRefModel,
+    @SerializedName("ref_model_mixup_alpha") double refModelMixupAlpha,
+    @SerializedName("ref_model_sync_steps") int refModelSyncSteps) {}

@@ -154,6 +154,12 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
     } catch (IllegalArgumentException e) {
       throw new ConfigException(s.where(ConfigKey.LOSS_TYPE) + ": " + e.getMessage());
     }
+    ReferenceOptions.check(this, s);
+  }
+
+  /** The reference-model options of this run. */
+  public ReferenceOptions reference() {
+    return ReferenceOptions.of(this);
   }
 
   /**

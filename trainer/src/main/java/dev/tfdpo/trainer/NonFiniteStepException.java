@@ -1,0 +1,89 @@
+package dev.tfdpo.trainer;
+
+/**
+ * A training step whose loss or gradient is NaN or infinite. It is thrown before the step's update
+ * runs, so the weights (and optimizer state) are still those after the previous step, and nothing has
+ * been written over earlier outputs.
+ */
+public final class NonFiniteStepException extends RuntimeException {
+
+  private final long step;
+  private final String quantity;
+
+  /**
+   * @param step the 1-based optimizer step that was not applied
+   * @param quantity the first non-finite quantity, e.g. {@code loss (NaN in micro-batch 1 of 2, ...)}
+   */
+  public NonFiniteStepException(long step, String quantity) {
+    this(step, quantity, null);
+  }
+
+  /**
+   * @param kept the checkpoint holding the last good state, or null when there is none (step 1, or
+   *     {@code save_strategy no})
+   */
+  public NonFiniteStepException(long step, String quantity, java.nio.file.Path kept) {
+    super("step " + step + ": non-finite " + quantity + "; the update was not applied and nothing was written over"
+        + " earlier outputs"
+        + (step > 1
+            ? "; the last good weights are those after step " + (step - 1)
+                + (kept != null ? ", saved in " + kept + " (resume or export from there)" : "")
+            : "; the last good weights are the starting ones"));
+    this.step = step;
+    this.quantity = quantity;
+  }
+
+  /** The step that was not applied. */
+  public long step() {
+    return step;
+  }
+
+  /** The first non-finite quantity, as in the message. */
+  public String quantity() {
+    return quantity;
+  }
+
+  /**
+   * The finiteness check of one optimizer step: micro-batch losses as they come, then the gradient norms
+   * before the update.
+   */
+  static final class Guard {
+    private final long step;
+    private final int microBatches;
+    private int seen;
+    private String firstLoss;
+
+    Guard(long step, int microBatches) {
+      this.step = step;
+      this.microBatches = microBatches;
+    }
+
+    /** Records one micro-batch's loss. */
+    void loss(float value, Batch batch) {
+      seen++;
+      if (firstLoss == null && !Float.isFinite(value)) {
+        firstLoss = "loss (" + value + " in micro-batch " + seen + " of " + microBatches + ", data rows "
+            + rows(batch.pairIndices()) + ")";
+      }
+    }
+
+    /** Throws when a loss or a gradient was not finite; the loss comes first (it is computed first). */
+    void check(DpoGraph.GradientNorm norm) {
+      if (firstLoss != null) {
+        throw new NonFiniteStepException(step, firstLoss);
+      }
+      String param = norm.firstNonFinite();
+      if (param != null) {
+        throw new NonFiniteStepException(step, "gradient (first: " + param + "; global norm " + norm.total() + ")");
+      }
+    }
+
+    private static String rows(long[] rows) {
+      StringBuilder b = new StringBuilder("[");
+      for (int i = 0; i < rows.length && i < 8; i++) {
+        b.append(i > 0 ? ", " : "").append(rows[i]);
+      }
+      return b.append(rows.length > 8 ? ", ...]" : "]").toString();
+    }
+  }
+}

@@ -1,0 +1,71 @@
+package dev.tfdpo.trainer;
+
+import dev.tfdpo.graphs.Llama;
+import dev.tfdpo.graphs.Tensors;
+import dev.tfdpo.graphs.WeightLoader;
+import dev.tfdpo.io.hf.LlamaConfig;
+import dev.tfdpo.io.safetensors.SafeTensorsReader;
+import dev.tfdpo.ops.CompletionLogProbs;
+import java.io.IOException;
+import java.util.List;
+import org.tensorflow.Graph;
+import org.tensorflow.Operand;
+import org.tensorflow.Session;
+import org.tensorflow.Tensor;
+import org.tensorflow.op.Ops;
+import org.tensorflow.types.TFloat32;
+
+/**
+ * A forward-only graph of the reference model: per-sequence completion log-probs of a batch, LD-weighted
+ * as the loss reads them. It has its own graph and session; closing it frees the reference weights.
+ *
+ * <p>It is built from the same pieces as {@link DpoGraph}'s live reference ({@link BatchInputs#logProbs},
+ * {@link CompletionLogProbs.Result#ldWeightedLogps}, {@link DpoGraph#sessionConfig}), so on the same
+ * batch it gives bitwise the numbers a live reference gives.
+ */
+final class ReferencePass implements AutoCloseable {
+
+  private final Graph graph;
+  private final Session session;
+  private final BatchInputs inputs;
+  private final WeightLoader loader;
+  private final Operand<TFloat32> logps;
+
+  /**
+   * @param model the reference architecture
+   * @param ldAlpha LD-DPO weight of the tail tokens (1 = plain sums)
+   * @param threads as {@code num_threads}
+   */
+  ReferencePass(LlamaConfig model, float ldAlpha, int threads) {
+    graph = new Graph();
+    Ops tf = Ops.create(graph);
+    inputs = new BatchInputs(tf);
+    Llama reference = Llama.create(tf, model, "reference");
+    loader = WeightLoader.create(tf, reference);
+    CompletionLogProbs.Result ref = inputs.logProbs(tf.withSubScope("reference_forward"), reference); // [S] each
+    logps = ref.ldWeightedLogps(tf.withSubScope("loss"), ldAlpha); // [S]
+    session = new Session(graph, DpoGraph.sessionConfig(threads));
+  }
+
+  /** Loads the reference weights. */
+  void load(SafeTensorsReader weights) throws IOException {
+    loader.load(session, weights);
+  }
+
+  /** The batch's reference log-probs {@code [2P]}, in its sequence order (chosen ones first). */
+  float[] run(Batch batch) {
+    Session.Runner runner = session.runner();
+    List<Tensor> fed = inputs.feed(runner, batch);
+    try (var result = runner.fetch(logps).run()) {
+      return Tensors.toFloats(result.get(0));
+    } finally {
+      BatchInputs.close(fed);
+    }
+  }
+
+  @Override
+  public void close() {
+    session.close();
+    graph.close();
+  }
+}
