@@ -247,8 +247,13 @@ class ReferenceRunTest {
     String rows = "[" + start + ", " + (start + 1) + ", " + (start + 2) + ", " + (start + 3) + "]";
     assertEquals(3, e.step());
     assertEquals("step 3: non-finite loss (NaN in micro-batch " + (micro + 1) + " of 2, data rows " + rows
-        + "); the update was not applied and nothing was written; the last good weights are those after step 2",
+        + "); the update was not applied and nothing was written over earlier outputs; the last good weights are"
+        + " those after step 2, saved in " + out.resolve("checkpoint-2") + " (resume or export from there)",
         e.getMessage());
+    // The state after step 2 (the graph still held it: step 3's update never ran) as a checkpoint.
+    assertTrue(dev.tfdpo.io.checkpoint.CheckpointVerifier.verify(out.resolve("checkpoint-2")).ok());
+    assertTrue(Files.readString(out.resolve("checkpoint-2").resolve("trainer_state.json"))
+        .contains("\"global_step\": 2"));
     List<JsonObject> logged = lines(out);
     assertEquals(2, logged.size(), "steps 1 and 2 are logged");
     for (JsonObject line : logged) {

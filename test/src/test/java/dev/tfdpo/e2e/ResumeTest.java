@@ -136,6 +136,41 @@ class ResumeTest {
     }
   }
 
+  @Test
+  void aSyncedReferenceIsPartOfTheCheckpoint() throws Exception {
+    // TR-DPO mixes the policy into the reference every 2 steps: resuming from checkpoint-4 must bring back
+    // the mixed reference, not the starting model.
+    List<String> trDpo = List.of("--sync_ref_model", "true", "--ref_model_sync_steps", "2",
+        "--ref_model_mixup_alpha", "0.5", "--max_steps", "6", "--logging_steps", "1");
+    Path whole = work.resolve("tr-dpo-whole");
+    run(whole, trDpo);
+    Path resumed = work.resolve("tr-dpo-resumed");
+    copyTree(whole, resumed);
+    for (String gone : List.of("checkpoint-6", "model.safetensors", "latest")) {
+      deleteTree(resumed.resolve(gone));
+    }
+    assertTrue(Files.exists(resumed.resolve("checkpoint-4/reference.safetensors")));
+    List<String> again = new ArrayList<>(trDpo);
+    again.addAll(List.of("--resume_from_checkpoint", "auto"));
+    String log = run(resumed, again);
+    assertTrue(log.contains("checkpoint-4 (step 4"), log);
+    assertEquals(Files.readString(whole.resolve(DpoTrainer.METRICS_FILE)),
+        Files.readString(resumed.resolve(DpoTrainer.METRICS_FILE)));
+    assertArrayEquals(Files.readAllBytes(whole.resolve("model.safetensors")),
+        Files.readAllBytes(resumed.resolve("model.safetensors")));
+  }
+
+  static void deleteTree(Path p) throws IOException {
+    if (!Files.exists(p)) {
+      return;
+    }
+    try (Stream<Path> all = Files.walk(p)) {
+      for (Path f : all.sorted(java.util.Comparator.reverseOrder()).toList()) {
+        Files.delete(f);
+      }
+    }
+  }
+
   /** metrics.jsonl and the final weights, byte for byte. */
   static void assertSameRun(Path dir) throws IOException {
     assertEquals(

@@ -219,7 +219,7 @@ class ReferenceGraphTest {
     assertNull(fine.firstNonFinite());
     NonFiniteStepException e = assertThrows(NonFiniteStepException.class, () -> lossGuard.check(fine));
     assertEquals("step 1: non-finite loss (NaN in micro-batch 2 of 2, data rows [0, 1, 2, 3]); the update was"
-        + " not applied and nothing was written; the last good weights are the starting ones",
+        + " not applied and nothing was written over earlier outputs; the last good weights are the starting ones",
         e.getMessage());
   }
 }
