@@ -72,13 +72,21 @@ public final class DpoGraph implements AutoCloseable {
    * @param adam AdamW betas and epsilon
    * @param maxGradNorm global-norm clipping threshold; 0 or less disables clipping
    * @param threads intra- and inter-op threads (0 = TensorFlow's default)
+   * @param useXla compile the graph with XLA's JIT ({@link Xla})
    */
   public record Settings(
       LlamaConfig model,
       LossSpec loss,
       AdamW.Hyper adam,
       double maxGradNorm,
-      int threads) {}
+      int threads,
+      boolean useXla) {
+
+    /** Settings without XLA. */
+    public Settings(LlamaConfig model, LossSpec loss, AdamW.Hyper adam, double maxGradNorm, int threads) {
+      this(model, loss, adam, maxGradNorm, threads, false);
+    }
+  }
 
   /**
    * What one micro-batch run returns.
@@ -214,6 +222,9 @@ public final class DpoGraph implements AutoCloseable {
     config.setGraphOptions(GraphOptions.newBuilder().setRewriteOptions(rewrite));
     if (s.threads() > 0) {
       config.setIntraOpParallelismThreads(s.threads()).setInterOpParallelismThreads(s.threads());
+    }
+    if (s.useXla()) {
+      Xla.configure(config);
     }
     session = new Session(graph, config.build());
   }
