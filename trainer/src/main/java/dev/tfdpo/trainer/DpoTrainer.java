@@ -67,7 +67,7 @@ public final class DpoTrainer {
     DpoGraph.Settings settings = new DpoGraph.Settings(
         model,
         config.lossSpec(),
-        adam, t.maxGradNorm(), t.numThreads());
+        adam, t.maxGradNorm(), t.numThreads(), t.useXla());
     List<Map<String, Double>> logged = new ArrayList<>();
     long runStart = System.nanoTime();
     long totalTokens = 0;
@@ -78,7 +78,9 @@ public final class DpoTrainer {
         SafeTensorsReader weights = SafeTensorsReader.open(modelDir)) {
       graph.policyLoader().load(graph.session(), weights);
       graph.referenceLoader().load(graph.session(), weights);
-      Collator collator = new Collator(model.eosTokenId());
+      BatchBuilder batches = BatchBuilder.of(config.data().packing(), model.eosTokenId(),
+          config.data().maxSeqLen(), config.data().greedyZeroPadding(),
+          t.useXla() ? ShapeBuckets.XLA : ShapeBuckets.NONE);
       out.printf("training: %d steps (%d per epoch), %d pairs per micro-batch, %d micro-batches per step%n",
           total, stepsPerEpoch, t.perDeviceTrainBatchSize(), accumulation);
 
@@ -94,7 +96,7 @@ public final class DpoTrainer {
             float scale = 1f / group.size();
             double stepLoss = 0;
             for (int[] positions : group) {
-              Batch batch = collator.padded(select(pairs, positions));
+              Batch batch = batches.build(select(pairs, positions));
               DpoGraph.MicroResult r = graph.micro(batch, scale);
               interval.addMicro(r.metrics(), batch.realTokens());
               stepLoss += r.metric("loss") / group.size();

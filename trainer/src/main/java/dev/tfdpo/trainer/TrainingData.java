@@ -34,7 +34,8 @@ final class TrainingData {
         d.maxSeqLen(),
         d.maxPromptLen(),
         TruncationMode.parse(d.truncationMode()),
-        OnBadRow.parse(d.onBadRow()));
+        OnBadRow.parse(d.onBadRow()),
+        d.packing());
     LoadedDataset loaded = DatasetLoader.load(options);
     Files.writeString(summaryFile, loaded.summary().toJson() + "\n");
     if (loaded.pairs().size() == 0) {

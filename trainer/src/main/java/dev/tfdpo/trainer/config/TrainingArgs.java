@@ -21,4 +21,5 @@ public record TrainingArgs(
     @SerializedName("seed") int seed,
     @SerializedName("bf16") boolean bf16,
     @SerializedName("report_to") String reportTo,
-    @SerializedName("num_threads") int numThreads) {}
+    @SerializedName("num_threads") int numThreads,
+    @SerializedName("use_xla") boolean useXla) {}
