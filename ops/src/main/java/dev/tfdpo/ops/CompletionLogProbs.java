@@ -6,6 +6,7 @@ import org.tensorflow.op.Ops;
 import org.tensorflow.op.core.ReduceMax;
 import org.tensorflow.op.linalg.MatMul;
 import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.TFloat64;
 import org.tensorflow.types.TInt32;
 
 /**
@@ -41,6 +42,8 @@ public final class CompletionLogProbs {
    * @param tailLogps summed log-probs of the completion tokens past {@code min(n_c, n_r)} of the
    *     sequence's pair, 1-based position {@code > min} (differentiable; LD-DPO's "verbose" part)
    * @param logSquaredProbSum sum over counted positions of {@code log sum_v p_v^2} (no gradient; WPO)
+   * @param logps64 {@link #logps} before its final rounding to float32 (for checks finer than a
+   *     float32 ulp of the sums)
    */
   public record Result(
       Operand<TFloat32> logps,
@@ -49,7 +52,8 @@ public final class CompletionLogProbs {
       Operand<TFloat32> entropySum,
       Operand<TFloat32> argmaxHits,
       Operand<TFloat32> tailLogps,
-      Operand<TFloat32> logSquaredProbSum) {
+      Operand<TFloat32> logSquaredProbSum,
+      Operand<TFloat64> logps64) {
 
     /**
      * LD-DPO (Liu et al. 2024, arXiv:2409.06411; TRL {@code ld_alpha}) sequence log-probs {@code [S]}:
@@ -118,9 +122,16 @@ public final class CompletionLogProbs {
 
     Operand<TFloat32> oneHot =
         tf.oneHot(sequence, numSequences, tf.constant(1f), tf.constant(0f)); // [Nc, S]
-    Operand<TFloat32> logpRow = tf.reshape(tokenLogps, tf.constant(new int[] {1, -1})); // [1, Nc]
-    Operand<TFloat32> logps =
-        tf.reshape(tf.linalg.matMul(logpRow, oneHot), tf.constant(new int[] {-1})); // [S]
+    // The sums are accumulated in float64 and rounded once: a float32 accumulation rounds at every
+    // step, so the same tokens listed in another order or layout (packed rows) could differ by several
+    // ulps of the ~1e3-sized sums instead of at most one.
+    Operand<TFloat64> logpRow =
+        tf.reshape(tf.dtypes.cast(tokenLogps, TFloat64.class), tf.constant(new int[] {1, -1})); // [1, Nc]
+    Operand<TFloat64> oneHot64 =
+        tf.oneHot(sequence, numSequences, tf.constant(1.0), tf.constant(0.0)); // [Nc, S]
+    Operand<TFloat64> logps64 =
+        tf.reshape(tf.linalg.matMul(logpRow, oneHot64), tf.constant(new int[] {-1})); // [S]
+    Operand<TFloat32> logps = tf.dtypes.cast(logps64, TFloat32.class); // [S]
     Operand<TFloat32> tokens = tf.reduceSum(oneHot, tf.constant(0)); // [S]
 
     // Metrics only: kept off the gradient path.
@@ -161,6 +172,6 @@ public final class CompletionLogProbs {
     Operand<TFloat32> tailRow = tf.reshape(tf.math.mul(tokenLogps, tailMask), tf.constant(new int[] {1, -1})); // [1, Nc]
     Operand<TFloat32> tailLogps =
         tf.reshape(tf.linalg.matMul(tailRow, frozenOneHot), tf.constant(new int[] {-1})); // [S]
-    return new Result(logps, tokens, rows.get(0), rows.get(1), rows.get(2), tailLogps, logSquaredSum);
+    return new Result(logps, tokens, rows.get(0), rows.get(1), rows.get(2), tailLogps, logSquaredSum, logps64);
   }
 }
