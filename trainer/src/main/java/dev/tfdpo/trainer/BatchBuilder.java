@@ -1,6 +1,8 @@
 package dev.tfdpo.trainer;
 
 import dev.tfdpo.data.TokenizedPair;
+import dev.tfdpo.io.hf.LlamaConfig;
+import dev.tfdpo.trainer.config.TrainConfig;
 import java.util.List;
 
 /**
@@ -24,5 +26,14 @@ public interface BatchBuilder {
    */
   static BatchBuilder of(boolean packing, int padId, int maxSeqLen, boolean greedy, ShapeBuckets buckets) {
     return packing ? new Packer(padId, maxSeqLen, greedy, buckets) : new Collator(padId, buckets);
+  }
+
+  /**
+   * The builder a run's config asks for: {@code packing}, {@code max_seq_len}, {@code greedy_zero_padding},
+   * shape buckets when {@code use_xla} is on; padding with the model's EOS id, as TRL does.
+   */
+  static BatchBuilder forConfig(TrainConfig config, LlamaConfig model) {
+    return of(config.data().packing(), model.eosTokenId(), config.data().maxSeqLen(),
+        config.data().greedyZeroPadding(), config.training().useXla() ? ShapeBuckets.XLA : ShapeBuckets.NONE);
   }
 }

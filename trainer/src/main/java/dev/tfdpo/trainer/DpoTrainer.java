@@ -78,9 +78,7 @@ public final class DpoTrainer {
         SafeTensorsReader weights = SafeTensorsReader.open(modelDir)) {
       graph.policyLoader().load(graph.session(), weights);
       graph.referenceLoader().load(graph.session(), weights);
-      BatchBuilder batches = BatchBuilder.of(config.data().packing(), model.eosTokenId(),
-          config.data().maxSeqLen(), config.data().greedyZeroPadding(),
-          t.useXla() ? ShapeBuckets.XLA : ShapeBuckets.NONE);
+      BatchBuilder batches = BatchBuilder.forConfig(config, model);
       out.printf("training: %d steps (%d per epoch), %d pairs per micro-batch, %d micro-batches per step%n",
           total, stepsPerEpoch, t.perDeviceTrainBatchSize(), accumulation);
 

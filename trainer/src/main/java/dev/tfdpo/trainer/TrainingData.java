@@ -12,12 +12,12 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 
 /** Loads the training pairs named by the config through the data layer, length limits applied. */
-final class TrainingData {
+public final class TrainingData {
 
   private TrainingData() {}
 
   /** Loads the training set; the data summary is written to {@code summaryFile}. */
-  static LoadedDataset load(TrainConfig config, Path modelDir, Path summaryFile) throws IOException {
+  public static LoadedDataset load(TrainConfig config, Path modelDir, Path summaryFile) throws IOException {
     DataArgs d = config.data();
     Path file = ProjectPaths.resolve(d.trainDatasetPath());
     if (!Files.isRegularFile(file)) {
