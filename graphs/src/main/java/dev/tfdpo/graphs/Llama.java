@@ -13,7 +13,6 @@ import org.tensorflow.Operand;
 import org.tensorflow.ndarray.Shape;
 import org.tensorflow.op.Ops;
 import org.tensorflow.op.core.Variable;
-import org.tensorflow.types.TBool;
 import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TInt32;
 
@@ -121,7 +120,7 @@ public final class Llama {
     Attention.Heads heads =
         new Attention.Heads(c.numAttentionHeads(), c.numKeyValueHeads(), c.headDim());
     Operand<TInt32> rowsAndLength = Shapes.leading(tf, in.inputIds(), 2); // [2] = (R, L)
-    Operand<TBool> mask = AttentionMask.build(tf, in.segmentIds(), in.branchIds()); // [R, 1, L, L]
+    Operand<TFloat32> maskBias = AttentionMask.bias(tf, in.segmentIds(), in.branchIds()); // [R, 1, L, L]
     Rope.Tables rope =
         Rope.tables(tf, in.positionIds(), c.rope().inverseFrequencies(c.headDim())); // [R, L, 1, D] x2
 
@@ -138,7 +137,7 @@ public final class Llama {
               w(p + "self_attn.v_proj.weight"), bias(p + "self_attn.v_proj.bias", c.attentionBias()),
               w(p + "self_attn.o_proj.weight"), bias(p + "self_attn.o_proj.bias", c.attentionBias()));
       Operand<TFloat32> attnOut =
-          Attention.selfAttention(tf, attnIn, rowsAndLength, aw, heads, rope, mask); // [N, H]
+          Attention.selfAttention(tf, attnIn, rowsAndLength, aw, heads, rope, maskBias); // [N, H]
       x = tf.math.add(x, attnOut); // [N, H]
 
       Operand<TFloat32> mlpIn = Layers.rmsNorm(tf, x, w(p + "post_attention_layernorm.weight"), eps); // [N, H]

@@ -2,12 +2,19 @@ package dev.tfdpo.ops;
 
 import org.tensorflow.Operand;
 import org.tensorflow.op.Ops;
+import java.util.List;
 import org.tensorflow.op.train.BatchMatMul;
-import org.tensorflow.types.TBool;
 import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TInt32;
 
-/** Grouped-query self-attention with rotary embeddings and an explicit boolean mask. */
+/**
+ * Grouped-query self-attention with rotary embeddings and an additive mask.
+ *
+ * <p>Query heads are grouped under their key/value head by a reshape instead of copying keys and
+ * values once per query head (transformers' {@code repeat_kv}): query head {@code j*G + g} attends
+ * with key/value head j, as in transformers, and neither the copies nor their gradient sums are ever
+ * built.
+ */
 public final class Attention {
 
   /** The projections of one attention block, weights in Hugging Face layout; biases may be null. */
@@ -26,7 +33,8 @@ public final class Attention {
 
   /**
    * A masked position's score: the lowest finite float, so a fully masked row (padding) stays finite
-   * and its uniform softmax does no harm; real rows always see at least themselves.
+   * and its uniform softmax does no harm; real rows always see at least themselves. Added to a score
+   * of ordinary size it stays exactly this value, so the sum equals what a select would give.
    */
   static final float MASKED_SCORE = -Float.MAX_VALUE;
 
@@ -35,7 +43,8 @@ public final class Attention {
   /**
    * @param x normalised hidden states {@code [N, H]} with {@code N = R * L}
    * @param rowsAndLength {@code [R, L]} as a shape tensor
-   * @param mask {@code [R, 1, L, L]} from {@link AttentionMask#build}
+   * @param maskBias {@code [R, 1, L, L]} from {@link AttentionMask#bias}: 0 where attention is
+   *     allowed, {@link #MASKED_SCORE} elsewhere
    * @return {@code [N, H]}
    */
   public static Operand<TFloat32> selfAttention(
@@ -45,55 +54,51 @@ public final class Attention {
       Weights w,
       Heads heads,
       Rope.Tables rope,
-      Operand<TBool> mask) {
+      Operand<TFloat32> maskBias) {
     int d = heads.dim();
-    int groups = heads.query() / heads.keyValue();
+    int kv = heads.keyValue();
+    int groups = heads.query() / kv;
 
     Operand<TFloat32> q = Layers.linear(tf, x, w.q(), w.qBias()); // [N, Hq*D]
     Operand<TFloat32> k = Layers.linear(tf, x, w.k(), w.kBias()); // [N, Hkv*D]
     Operand<TFloat32> v = Layers.linear(tf, x, w.v(), w.vBias()); // [N, Hkv*D]
     Operand<TFloat32> q4 = tf.reshape(q, Shapes.concat(tf, rowsAndLength, heads.query(), d)); // [R, L, Hq, D]
-    Operand<TFloat32> k4 = tf.reshape(k, Shapes.concat(tf, rowsAndLength, heads.keyValue(), d)); // [R, L, Hkv, D]
-    Operand<TFloat32> v4 = tf.reshape(v, Shapes.concat(tf, rowsAndLength, heads.keyValue(), d)); // [R, L, Hkv, D]
+    Operand<TFloat32> k4 = tf.reshape(k, Shapes.concat(tf, rowsAndLength, kv, d)); // [R, L, Hkv, D]
+    Operand<TFloat32> v4 = tf.reshape(v, Shapes.concat(tf, rowsAndLength, kv, d)); // [R, L, Hkv, D]
 
     Operand<TFloat32> qRot = Rope.apply(tf, q4, rope); // [R, L, Hq, D]
     Operand<TFloat32> kRot = Rope.apply(tf, k4, rope); // [R, L, Hkv, D]
+    Operand<TInt32> rows = tf.slice(rowsAndLength, tf.constant(new int[] {0}), tf.constant(new int[] {1})); // [1] = R
+    Operand<TInt32> length = tf.slice(rowsAndLength, tf.constant(new int[] {1}), tf.constant(new int[] {1})); // [1] = L
+    Operand<TFloat32> qGrouped =
+        tf.reshape(qRot, Shapes.concat(tf, rowsAndLength, kv, groups, d)); // [R, L, Hkv, G, D]
+    Operand<TFloat32> qByKv =
+        tf.linalg.transpose(qGrouped, tf.constant(new int[] {0, 2, 3, 1, 4})); // [R, Hkv, G, L, D]
+    Operand<TFloat32> qFlat = tf.reshape(qByKv, Shapes.concat(tf, rows, kv, -1, d)); // [R, Hkv, G*L, D]
     int[] toHeadsFirst = {0, 2, 1, 3};
-    Operand<TFloat32> qh = tf.linalg.transpose(qRot, tf.constant(toHeadsFirst)); // [R, Hq, L, D]
-    Operand<TFloat32> kh = repeatKeyValue(tf, tf.linalg.transpose(kRot, tf.constant(toHeadsFirst)), groups, d); // [R, Hq, L, D]
-    Operand<TFloat32> vh = repeatKeyValue(tf, tf.linalg.transpose(v4, tf.constant(toHeadsFirst)), groups, d); // [R, Hq, L, D]
+    Operand<TFloat32> kh = tf.linalg.transpose(kRot, tf.constant(toHeadsFirst)); // [R, Hkv, L, D]
+    Operand<TFloat32> vh = tf.linalg.transpose(v4, tf.constant(toHeadsFirst)); // [R, Hkv, L, D]
 
     Operand<TFloat32> scores =
-        tf.train.batchMatMul(qh, kh, TFloat32.class, BatchMatMul.adjY(true)); // [R, Hq, L, L]
-    Operand<TFloat32> scaled = tf.math.mul(scores, tf.constant((float) (1.0 / Math.sqrt(d)))); // [R, Hq, L, L]
-    Operand<TFloat32> masked = tf.select(mask, scaled, tf.constant(MASKED_SCORE)); // [R, Hq, L, L]
+        tf.train.batchMatMul(qFlat, kh, TFloat32.class, BatchMatMul.adjY(true)); // [R, Hkv, G*L, L]
+    Operand<TInt32> perHeadShape =
+        tf.concat(List.of(rows, tf.constant(new int[] {heads.query()}), length, length), tf.constant(0)); // [4]
+    Operand<TFloat32> perHead = tf.reshape(scores, perHeadShape); // [R, Hq, L, L]
+    Operand<TFloat32> scaled = tf.math.mul(perHead, tf.constant((float) (1.0 / Math.sqrt(d)))); // [R, Hq, L, L]
+    Operand<TFloat32> masked = tf.math.add(scaled, maskBias); // [R, Hq, L, L]
     Operand<TFloat32> probs = tf.nn.softmax(masked); // [R, Hq, L, L]
-    Operand<TFloat32> context = tf.train.batchMatMul(probs, vh, TFloat32.class); // [R, Hq, L, D]
+    Operand<TInt32> byKvShape =
+        tf.concat(List.of(rows, tf.constant(new int[] {kv, -1}), length), tf.constant(0)); // [4]
+    Operand<TFloat32> probsByKv = tf.reshape(probs, byKvShape); // [R, Hkv, G*L, L]
+    Operand<TFloat32> context = tf.train.batchMatMul(probsByKv, vh, TFloat32.class); // [R, Hkv, G*L, D]
 
-    Operand<TFloat32> contextRows = tf.linalg.transpose(context, tf.constant(toHeadsFirst)); // [R, L, Hq, D]
+    Operand<TInt32> groupedShape =
+        tf.concat(List.of(rows, tf.constant(new int[] {kv, groups}), length, tf.constant(new int[] {d})),
+            tf.constant(0)); // [5]
+    Operand<TFloat32> contextGrouped = tf.reshape(context, groupedShape); // [R, Hkv, G, L, D]
+    Operand<TFloat32> contextRows =
+        tf.linalg.transpose(contextGrouped, tf.constant(new int[] {0, 3, 1, 2, 4})); // [R, L, Hkv, G, D]
     Operand<TFloat32> merged = tf.reshape(contextRows, tf.constant(new int[] {-1, heads.query() * d})); // [N, Hq*D]
     return Layers.linear(tf, merged, w.o(), w.oBias()); // [N, H]
-  }
-
-  /**
-   * transformers' {@code repeat_kv}: key/value head j serves query heads {@code j*groups ..
-   * (j+1)*groups-1}.
-   *
-   * @param x {@code [R, Hkv, L, D]}
-   * @return {@code [R, Hkv*groups, L, D]}
-   */
-  static Operand<TFloat32> repeatKeyValue(Ops tf, Operand<TFloat32> x, int groups, int d) {
-    if (groups == 1) {
-      return x;
-    }
-    Operand<TFloat32> expanded = tf.expandDims(x, tf.constant(2)); // [R, Hkv, 1, L, D]
-    Operand<TFloat32> tiled = tf.tile(expanded, tf.constant(new int[] {1, 1, groups, 1, 1})); // [R, Hkv, G, L, D]
-    Operand<TInt32> rows = Shapes.leading(tf, x, 1); // [1] = R
-    Operand<TInt32> length = tf.slice(tf.shape(x), tf.constant(new int[] {2}), tf.constant(new int[] {1})); // [1] = L
-    Operand<TInt32> kvHeads = tf.slice(tf.shape(x), tf.constant(new int[] {1}), tf.constant(new int[] {1})); // [1]
-    Operand<TInt32> heads = tf.math.mul(kvHeads, tf.constant(new int[] {groups})); // [1]
-    Operand<TInt32> shape =
-        tf.concat(java.util.List.of(rows, heads, length, tf.constant(new int[] {d})), tf.constant(0));
-    return tf.reshape(tiled, shape); // [R, Hkv*G, L, D]
   }
 }

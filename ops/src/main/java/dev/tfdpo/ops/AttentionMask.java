@@ -3,6 +3,7 @@ package dev.tfdpo.ops;
 import org.tensorflow.Operand;
 import org.tensorflow.op.Ops;
 import org.tensorflow.types.TBool;
+import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TInt32;
 
 /**
@@ -50,5 +51,17 @@ public final class AttentionMask {
     visible = tf.math.logicalAnd(visible, branchVisible); // [R, L, L]
     visible = tf.math.logicalAnd(visible, causal); // [R, L, L]
     return tf.expandDims(visible, tf.constant(1)); // [R, 1, L, L]
+  }
+
+  /**
+   * The mask as an additive score bias, built once per forward pass and shared by every layer: adding
+   * it costs one broadcast add per layer, and unlike a select its gradient is the incoming gradient
+   * itself (no zeros tensor, no second select in the backward pass).
+   *
+   * @return {@code [R, 1, L, L]}, 0 where attention is allowed, {@link Attention#MASKED_SCORE} elsewhere
+   */
+  public static Operand<TFloat32> bias(Ops tf, Operand<TInt32> segmentIds, Operand<TInt32> branchIds) {
+    Operand<TBool> visible = build(tf, segmentIds, branchIds); // [R, 1, L, L]
+    return tf.select(visible, tf.constant(0f), tf.constant(Attention.MASKED_SCORE)); // [R, 1, L, L]
   }
 }

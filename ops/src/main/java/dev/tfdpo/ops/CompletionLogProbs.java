@@ -6,25 +6,28 @@ import org.tensorflow.op.Ops;
 import org.tensorflow.op.core.ReduceMax;
 import org.tensorflow.op.linalg.MatMul;
 import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.TFloat64;
 import org.tensorflow.types.TInt32;
-import org.tensorflow.types.TInt64;
 
 /**
  * Per-sequence summed log-probabilities of completion tokens, computing the vocabulary projection
  * only at the positions that predict a completion token.
  *
- * <p>{@code lossSeq[r, t]} is the index of the sequence whose completion token {@code t+1} of row r is
- * predicted at position t, or -1 when position t predicts nothing that counts (prompt, padding, the
- * last position). Gathering those positions first means prompts and padding never reach the
- * {@code [*, V]} logits: the full-vocabulary tensors are {@code [Nc, V]}, Nc = completion tokens.
+ * <p>The batch names each counted prediction by three compact vectors of equal length Nc: the
+ * predicting position (flat row-major index {@code r * L + t} into the {@code [R, L]} rows), the target
+ * token id, and the sequence it belongs to. A position may appear more than once: in a packed
+ * {@code [prompt, chosen, rejected]} segment the prompt's last position predicts the first token of
+ * both completions. Gathering those positions first means prompts and padding never reach the
+ * {@code [*, V]} logits: the full-vocabulary tensors are {@code [Nc, V]}. A sequence index of -1 marks
+ * a filler entry (used to round Nc up to a fixed bucket so compiled shapes repeat); it counts nowhere.
  *
  * <p>For each counted position: {@code logp = logits[target] - logsumexp(logits)} in float32, as TRL.
  *
  * <p>Two per-sequence extras serve TRL's options; TensorFlow only runs them when a fetch needs them.
  * {@link Result#tailLogps} (LD-DPO) needs each token's position within its completion: it is counted
- * in the graph, which relies on the batch contract that a sequence's counted positions lie in one row,
- * in completion order, and that sequences {@code s} and {@code s + S/2} are the chosen and rejected
- * completions of pair {@code s} (both true of {@code Collator}'s padded batches).
+ * in the graph, which relies on the batch contract that a sequence's entries come in completion order,
+ * and that sequences {@code s} and {@code s + S/2} are the chosen and rejected completions of pair
+ * {@code s} (both true of the padded and the packed batches).
  */
 public final class CompletionLogProbs {
 
@@ -39,6 +42,8 @@ public final class CompletionLogProbs {
    * @param tailLogps summed log-probs of the completion tokens past {@code min(n_c, n_r)} of the
    *     sequence's pair, 1-based position {@code > min} (differentiable; LD-DPO's "verbose" part)
    * @param logSquaredProbSum sum over counted positions of {@code log sum_v p_v^2} (no gradient; WPO)
+   * @param logps64 {@link #logps} before its final rounding to float32 (for checks finer than a
+   *     float32 ulp of the sums)
    */
   public record Result(
       Operand<TFloat32> logps,
@@ -47,7 +52,8 @@ public final class CompletionLogProbs {
       Operand<TFloat32> entropySum,
       Operand<TFloat32> argmaxHits,
       Operand<TFloat32> tailLogps,
-      Operand<TFloat32> logSquaredProbSum) {
+      Operand<TFloat32> logSquaredProbSum,
+      Operand<TFloat64> logps64) {
 
     /**
      * LD-DPO (Liu et al. 2024, arXiv:2409.06411; TRL {@code ld_alpha}) sequence log-probs {@code [S]}:
@@ -78,22 +84,23 @@ public final class CompletionLogProbs {
   /**
    * @param hidden final normalised hidden states {@code [R, L, H]}
    * @param lmHead {@code [V, H]}
-   * @param inputIds {@code [R, L]}
-   * @param lossSeq {@code [R, L]}
+   * @param positions {@code [Nc]} flat predicting positions {@code r * L + t}
+   * @param targets {@code [Nc]} the token id each position must predict
+   * @param sequence {@code [Nc]} the sequence each prediction counts for, -1 for filler entries
    * @param numSequences scalar S
    */
   public static Result compute(
       Ops tf,
       Operand<TFloat32> hidden,
       Operand<TFloat32> lmHead,
-      Operand<TInt32> inputIds,
-      Operand<TInt32> lossSeq,
+      Operand<TInt32> positions,
+      Operand<TInt32> targets,
+      Operand<TInt32> sequence,
       Operand<TInt32> numSequences) {
-    Operand<TInt64> positions = tf.where(tf.math.greaterEqual(lossSeq, tf.constant(0))); // [Nc, 2]
-    Operand<TInt64> nextPositions = tf.math.add(positions, tf.constant(new long[] {0, 1})); // [Nc, 2]
-    Operand<TFloat32> h = tf.gatherNd(hidden, positions); // [Nc, H]
-    Operand<TInt32> targets = tf.gatherNd(inputIds, nextPositions); // [Nc]
-    Operand<TInt32> sequence = tf.gatherNd(lossSeq, positions); // [Nc]
+    Operand<TInt32> hiddenSize = tf.slice(tf.shape(lmHead), tf.constant(new int[] {1}), tf.constant(new int[] {1})); // [1]
+    Operand<TInt32> flatShape = tf.concat(List.of(tf.constant(new int[] {-1}), hiddenSize), tf.constant(0)); // [2]
+    Operand<TFloat32> flatHidden = tf.reshape(hidden, flatShape); // [R*L, H]
+    Operand<TFloat32> h = tf.gather(flatHidden, positions, tf.constant(0)); // [Nc, H]
 
     Operand<TFloat32> logits = tf.linalg.matMul(h, lmHead, MatMul.transposeB(true)); // [Nc, V]
     Operand<TFloat32> rowMax =
@@ -115,9 +122,16 @@ public final class CompletionLogProbs {
 
     Operand<TFloat32> oneHot =
         tf.oneHot(sequence, numSequences, tf.constant(1f), tf.constant(0f)); // [Nc, S]
-    Operand<TFloat32> logpRow = tf.reshape(tokenLogps, tf.constant(new int[] {1, -1})); // [1, Nc]
-    Operand<TFloat32> logps =
-        tf.reshape(tf.linalg.matMul(logpRow, oneHot), tf.constant(new int[] {-1})); // [S]
+    // The sums are accumulated in float64 and rounded once: a float32 accumulation rounds at every
+    // step, so the same tokens listed in another order or layout (packed rows) could differ by several
+    // ulps of the ~1e3-sized sums instead of at most one.
+    Operand<TFloat64> logpRow =
+        tf.reshape(tf.dtypes.cast(tokenLogps, TFloat64.class), tf.constant(new int[] {1, -1})); // [1, Nc]
+    Operand<TFloat64> oneHot64 =
+        tf.oneHot(sequence, numSequences, tf.constant(1.0), tf.constant(0.0)); // [Nc, S]
+    Operand<TFloat64> logps64 =
+        tf.reshape(tf.linalg.matMul(logpRow, oneHot64), tf.constant(new int[] {-1})); // [S]
+    Operand<TFloat32> logps = tf.dtypes.cast(logps64, TFloat32.class); // [S]
     Operand<TFloat32> tokens = tf.reduceSum(oneHot, tf.constant(0)); // [S]
 
     // Metrics only: kept off the gradient path.
@@ -149,12 +163,15 @@ public final class CompletionLogProbs {
     Operand<TFloat32> byBranch = tf.reshape(tf.stopGradient(tokens), tf.constant(new int[] {2, -1})); // [2, P]
     Operand<TFloat32> shared = tf.reduceMin(byBranch, tf.constant(0)); // [P]
     Operand<TFloat32> sharedPerSequence = tf.tile(shared, tf.constant(new int[] {2})); // [S]
-    Operand<TFloat32> sharedAtToken = tf.gather(sharedPerSequence, sequence, tf.constant(0)); // [Nc]
+    // A matmul rather than a gather: filler entries (-1) have an all-zero one-hot row and get 0.
+    Operand<TFloat32> sharedColumn = tf.reshape(sharedPerSequence, tf.constant(new int[] {-1, 1})); // [S, 1]
+    Operand<TFloat32> sharedAtToken =
+        tf.reshape(tf.linalg.matMul(frozenOneHot, sharedColumn), tf.constant(new int[] {-1})); // [Nc]
     Operand<TFloat32> tailMask =
         tf.dtypes.cast(tf.math.greater(position, sharedAtToken), TFloat32.class); // [Nc]
     Operand<TFloat32> tailRow = tf.reshape(tf.math.mul(tokenLogps, tailMask), tf.constant(new int[] {1, -1})); // [1, Nc]
     Operand<TFloat32> tailLogps =
         tf.reshape(tf.linalg.matMul(tailRow, frozenOneHot), tf.constant(new int[] {-1})); // [S]
-    return new Result(logps, tokens, rows.get(0), rows.get(1), rows.get(2), tailLogps, logSquaredSum);
+    return new Result(logps, tokens, rows.get(0), rows.get(1), rows.get(2), tailLogps, logSquaredSum, logps64);
   }
 }

@@ -89,9 +89,27 @@ class CompletionLogProbsExtrasTest {
       Ops tf = Ops.create(g);
       Operand<TFloat32> hiddenT = tf.constant(Shape.of(S, L, H), DataBuffers.of(hidden));
       Operand<TFloat32> headT = tf.constant(Shape.of(V, H), DataBuffers.of(head));
-      Operand<TInt32> idsT = tf.constant(Shape.of(S, L), DataBuffers.of(ids));
-      Operand<TInt32> seqT = tf.constant(Shape.of(S, L), DataBuffers.of(lossSeq));
-      CompletionLogProbs.Result res = CompletionLogProbs.compute(tf, hiddenT, headT, idsT, seqT, tf.constant(S));
+      // The compact prediction list, row by row, plus two fillers (sequence -1) that must count nowhere.
+      java.util.List<int[]> entries = new java.util.ArrayList<>();
+      for (int i = 0; i < S * L; i++) {
+        if (lossSeq[i] >= 0) {
+          entries.add(new int[] {i, ids[i + 1], lossSeq[i]});
+        }
+      }
+      entries.add(new int[] {0, 0, -1});
+      entries.add(new int[] {3, 1, -1});
+      int n = entries.size();
+      int[][] cols = new int[3][n];
+      for (int k = 0; k < n; k++) {
+        for (int c = 0; c < 3; c++) {
+          cols[c][k] = entries.get(k)[c];
+        }
+      }
+      Operand<TInt32> positionsT = tf.constant(Shape.of(n), DataBuffers.of(cols[0]));
+      Operand<TInt32> targetsT = tf.constant(Shape.of(n), DataBuffers.of(cols[1]));
+      Operand<TInt32> seqT = tf.constant(Shape.of(n), DataBuffers.of(cols[2]));
+      CompletionLogProbs.Result res =
+          CompletionLogProbs.compute(tf, hiddenT, headT, positionsT, targetsT, seqT, tf.constant(S));
       Operand<TFloat32> ld = res.ldWeightedLogps(tf, alpha); // [S]
       Operand<TFloat32> wpo = res.wpoWeights(tf); // [S]
       try (Session s = new Session(g);

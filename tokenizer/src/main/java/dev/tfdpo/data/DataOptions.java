@@ -20,6 +20,8 @@ import java.util.TreeMap;
  * @param maxPromptLen {@code max_prompt_len}: limit on prompt tokens; 0 = none (keep_end: max_seq_len/2)
  * @param truncationMode {@code truncation_mode}
  * @param onBadRow {@code on_bad_row}
+ * @param packing {@code packing}: the pair is one packed {@code [prompt, chosen, rejected]} segment, so
+ *     {@code max_seq_len} limits prompt + chosen + rejected instead of each prompt + completion
  */
 public record DataOptions(
     Path path,
@@ -31,10 +33,27 @@ public record DataOptions(
     int maxSeqLen,
     int maxPromptLen,
     TruncationMode truncationMode,
-    OnBadRow onBadRow) {
+    OnBadRow onBadRow,
+    boolean packing) {
 
   /** TRL's default {@code max_length}. */
   public static final int DEFAULT_MAX_SEQ_LEN = 1024;
+
+  /** The options without packing (TRL's per-sequence limits). */
+  public DataOptions(
+      Path path,
+      Path modelDir,
+      Path tokenizerPath,
+      String datasetFormat,
+      String chatTemplate,
+      Map<String, String> mapKeys,
+      int maxSeqLen,
+      int maxPromptLen,
+      TruncationMode truncationMode,
+      OnBadRow onBadRow) {
+    this(path, modelDir, tokenizerPath, datasetFormat, chatTemplate, mapKeys, maxSeqLen, maxPromptLen,
+        truncationMode, onBadRow, false);
+  }
 
   public DataOptions {
     if (path == null) {
@@ -61,7 +80,7 @@ public record DataOptions(
   /** The option keys {@link #fromKeys} accepts. */
   public static final java.util.List<String> KEYS =
       java.util.List.of("model_name_or_path", "tokenizer_name_or_path", "dataset_format", "chat_template",
-          "map_keys", "max_seq_len", "max_prompt_len", "truncation_mode", "on_bad_row");
+          "map_keys", "max_seq_len", "max_prompt_len", "truncation_mode", "on_bad_row", "packing");
 
   /**
    * Options from flat string keys (command line or config file), {@link #KEYS}; {@code map_keys} is a
@@ -93,7 +112,16 @@ public record DataOptions(
         intKey(keys, "max_seq_len", DEFAULT_MAX_SEQ_LEN),
         intKey(keys, "max_prompt_len", 0),
         keys.containsKey("truncation_mode") ? TruncationMode.parse(keys.get("truncation_mode")) : null,
-        keys.containsKey("on_bad_row") ? OnBadRow.parse(keys.get("on_bad_row")) : null);
+        keys.containsKey("on_bad_row") ? OnBadRow.parse(keys.get("on_bad_row")) : null,
+        boolKey(keys, "packing"));
+  }
+
+  private static boolean boolKey(Map<String, String> keys, String key) {
+    String v = keys.getOrDefault(key, "false").trim();
+    if (!v.equals("true") && !v.equals("false")) {
+      throw new IllegalArgumentException(key + " must be true or false, got '" + v + "'");
+    }
+    return Boolean.parseBoolean(v);
   }
 
   private static int intKey(Map<String, String> keys, String key, int dflt) {
@@ -116,37 +144,43 @@ public record DataOptions(
   /** A copy with another chat template. */
   public DataOptions withChatTemplate(String template) {
     return new DataOptions(path, modelDir, tokenizerPath, datasetFormat, template, mapKeys, maxSeqLen,
-        maxPromptLen, truncationMode, onBadRow);
+        maxPromptLen, truncationMode, onBadRow, packing);
   }
 
   /** A copy with another format. */
   public DataOptions withFormat(String format) {
     return new DataOptions(path, modelDir, tokenizerPath, format, chatTemplate, mapKeys, maxSeqLen,
-        maxPromptLen, truncationMode, onBadRow);
+        maxPromptLen, truncationMode, onBadRow, packing);
   }
 
   /** A copy with other length settings. */
   public DataOptions withLengths(int seq, int prompt, TruncationMode mode) {
     return new DataOptions(path, modelDir, tokenizerPath, datasetFormat, chatTemplate, mapKeys, seq, prompt,
-        mode, onBadRow);
+        mode, onBadRow, packing);
   }
 
   /** A copy with another bad-row policy. */
   public DataOptions withOnBadRow(OnBadRow policy) {
     return new DataOptions(path, modelDir, tokenizerPath, datasetFormat, chatTemplate, mapKeys, maxSeqLen,
-        maxPromptLen, truncationMode, policy);
+        maxPromptLen, truncationMode, policy, packing);
   }
 
   /** A copy reading another file. */
   public DataOptions withPath(Path file) {
     return new DataOptions(file, modelDir, tokenizerPath, datasetFormat, chatTemplate, mapKeys, maxSeqLen,
-        maxPromptLen, truncationMode, onBadRow);
+        maxPromptLen, truncationMode, onBadRow, packing);
+  }
+
+  /** A copy with packing on or off. */
+  public DataOptions withPacking(boolean packed) {
+    return new DataOptions(path, modelDir, tokenizerPath, datasetFormat, chatTemplate, mapKeys, maxSeqLen,
+        maxPromptLen, truncationMode, onBadRow, packed);
   }
 
   /** A copy with a map_keys rename. */
   public DataOptions withMapKeys(Map<String, String> keys) {
     return new DataOptions(path, modelDir, tokenizerPath, datasetFormat, chatTemplate, keys, maxSeqLen,
-        maxPromptLen, truncationMode, onBadRow);
+        maxPromptLen, truncationMode, onBadRow, packing);
   }
 
   /**
@@ -161,6 +195,7 @@ public record DataOptions(
     s.put("max_seq_len", maxSeqLen);
     s.put("max_prompt_len", maxPromptLen);
     s.put("truncation_mode", truncationMode.optionName());
+    s.put("packing", packing);
     return s;
   }
 }

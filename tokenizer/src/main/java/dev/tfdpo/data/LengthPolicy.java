@@ -2,7 +2,14 @@ package dev.tfdpo.data;
 
 import java.util.Arrays;
 
-/** Applies {@code max_seq_len}, {@code max_prompt_len} and {@code truncation_mode} to tokenized rows. */
+/**
+ * Applies {@code max_seq_len}, {@code max_prompt_len} and {@code truncation_mode} to tokenized rows.
+ *
+ * <p>Unpacked (TRL), {@code max_seq_len} limits each sequence, prompt + completion. Packed (PaddleNLP's
+ * {@code [prompt, chosen, rejected]} segment), it limits the whole segment: when the completions do not
+ * fit, the room left by the prompt is shared between them in proportion to their lengths, each keeping
+ * its start, as PaddleNLP's preference preprocessing does.
+ */
 final class LengthPolicy {
 
   /**
@@ -19,6 +26,7 @@ final class LengthPolicy {
   private final int maxPrompt;
   private final TruncationMode mode;
   private final int bos;
+  private final boolean packed;
 
   LengthPolicy(DataOptions o, int bosId) {
     this.maxSeq = o.maxSeqLen();
@@ -27,9 +35,13 @@ final class LengthPolicy {
     this.maxPrompt = o.maxPromptLen() > 0 ? o.maxPromptLen()
         : mode == TruncationMode.KEEP_END ? Math.max(1, maxSeq / 2) : 0;
     this.bos = bosId;
+    this.packed = o.packing();
   }
 
   Result apply(int[] prompt, int[]... completions) {
+    if (packed && completions.length == 2) {
+      return packedPair(prompt, completions[0], completions[1]);
+    }
     return switch (mode) {
       case KEEP_START -> keepStart(prompt, completions);
       case KEEP_END -> keepEnd(prompt, completions);
@@ -98,5 +110,53 @@ final class LengthPolicy {
       }
     }
     return new Result(prompt, out, cut, null);
+  }
+
+  /** The packed rule: one segment prompt + chosen + rejected of at most {@code max_seq_len} tokens. */
+  private Result packedPair(int[] prompt, int[] chosen, int[] rejected) {
+    int total = prompt.length + chosen.length + rejected.length;
+    switch (mode) {
+      case DROP -> {
+        if (maxPrompt > 0 && prompt.length > maxPrompt) {
+          return new Result(prompt, new int[][] {chosen, rejected}, false, "prompt_over_max_prompt_len");
+        }
+        String reason = total > maxSeq ? "over_max_seq_len" : null;
+        return new Result(prompt, new int[][] {chosen, rejected}, false, reason);
+      }
+      case KEEP_START -> {
+        if (maxPrompt > 0 && prompt.length > maxPrompt) {
+          throw new BadRowException(
+              "prompt_too_long",
+              "prompt has " + prompt.length + " tokens, over max_prompt_len " + maxPrompt
+                  + "; raise max_prompt_len, use truncation_mode keep_end, or on_bad_row skip");
+        }
+        return shareRoom(prompt, chosen, rejected, false);
+      }
+      default -> {
+        Result cut = keepEnd(prompt, new int[][] {chosen, rejected});
+        int[] p = cut.prompt();
+        return shareRoom(p, chosen, rejected, p.length != prompt.length);
+      }
+    }
+  }
+
+  private Result shareRoom(int[] prompt, int[] chosen, int[] rejected, boolean alreadyCut) {
+    int room = maxSeq - prompt.length;
+    if (room < 2) {
+      throw new BadRowException(
+          "prompt_too_long",
+          "prompt has " + prompt.length + " tokens, leaving less than one token for each completion in a "
+              + "packed segment of max_seq_len " + maxSeq + "; raise max_seq_len, lower max_prompt_len, "
+              + "or on_bad_row skip");
+    }
+    if (chosen.length + rejected.length <= room) {
+      return new Result(prompt, new int[][] {chosen, rejected}, alreadyCut, null);
+    }
+    long both = chosen.length + rejected.length;
+    int keepChosen = (int) (chosen.length * (long) room / both);
+    keepChosen = Math.max(1, Math.min(keepChosen, Math.min(chosen.length, room - 1)));
+    int keepRejected = Math.min(rejected.length, room - keepChosen);
+    return new Result(prompt,
+        new int[][] {Arrays.copyOf(chosen, keepChosen), Arrays.copyOf(rejected, keepRejected)}, true, null);
   }
 }

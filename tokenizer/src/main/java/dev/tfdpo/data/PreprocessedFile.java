@@ -167,6 +167,8 @@ public final class PreprocessedFile {
     Map<String, Object> want = options.tokenSettings();
     Map<String, Object> have =
         GSON.fromJson(header.get("settings"), new TypeToken<LinkedHashMap<String, Object>>() {}.getType());
+    // Files written before packing existed were made with the per-sequence limits.
+    have.putIfAbsent("packing", false);
     StringBuilder diff = new StringBuilder();
     for (Map.Entry<String, Object> e : want.entrySet()) {
       String key = e.getKey();

@@ -19,6 +19,7 @@ import org.tensorflow.op.linalg.MatMul;
 import org.tensorflow.types.TBool;
 import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TInt32;
+import org.tensorflow.types.TInt64;
 
 /**
  * The inference graph a SavedModel is exported from: the policy and the reference ({@code VariableV2}s,
@@ -269,7 +270,16 @@ final class ServingGraph implements AutoCloseable {
     Operand<TFloat32> completionLogps(Ops tf, Llama model) {
       Llama.Inputs in = new Llama.Inputs(ids, positions, segments, tf.zerosLike(ids));
       Operand<TFloat32> hidden = model.hidden(tf, in); // [B, L, H]
-      return CompletionLogProbs.compute(tf, hidden, model.lmHead(), ids, lossSeq, rowCount).logps();
+      // The trainer's compact prediction list: flat predicting position, target id, sequence (= row).
+      Operand<TInt64> where = tf.where(tf.math.greaterEqual(lossSeq, tf.constant(0))); // [Nc, 2]
+      Operand<TInt64> next = tf.math.add(where, tf.constant(new long[] {0, 1})); // [Nc, 2]
+      Operand<TInt32> cell = tf.dtypes.cast(where, TInt32.class); // [Nc, 2]
+      Operand<TInt32> length = tf.gather(tf.shape(ids), tf.constant(1), tf.constant(0)); // [] = L
+      Operand<TInt32> stride = tf.stack(java.util.List.of(length, tf.constant(1))); // [2]
+      Operand<TInt32> flat = tf.reduceSum(tf.math.mul(cell, stride), tf.constant(1)); // [Nc]
+      Operand<TInt32> targets = tf.gatherNd(ids, next); // [Nc]
+      Operand<TInt32> sequence = tf.gatherNd(lossSeq, where); // [Nc]
+      return CompletionLogProbs.compute(tf, hidden, model.lmHead(), flat, targets, sequence, rowCount).logps();
     }
 
     private static Operand<TInt32> realTokens(Ops tf, Operand<TInt32> mask) {

@@ -1,10 +1,13 @@
 package dev.tfdpo.trainer;
 
 /**
- * One micro-batch as the graph consumes it: row-major {@code [rows, length]} int arrays plus counts.
+ * One micro-batch as the graph consumes it: row-major {@code [rows, length]} int arrays, the counted
+ * predictions as three parallel vectors, and counts.
  *
- * <p>Sequence {@code s < numPairs} is pair s's chosen completion, {@code numPairs + s} its rejected one;
- * {@code lossSeq[r, t]} names the sequence whose completion token {@code t+1} position t predicts, or -1.
+ * <p>Sequence {@code s < numPairs} is pair s's chosen completion, {@code numPairs + s} its rejected one.
+ * Prediction k says: flat position {@code lossPositions[k] = r * length + t} predicts token
+ * {@code lossTargets[k]} of sequence {@code lossSequences[k]}; each sequence's predictions come in
+ * completion order. A sequence of -1 marks a filler entry that counts nowhere (see {@link ShapeBuckets}).
  *
  * @param rows R
  * @param length L
@@ -12,9 +15,13 @@ package dev.tfdpo.trainer;
  * @param positionIds RoPE positions
  * @param segmentIds 0 on padding, else a per-row segment id
  * @param branchIds 0 on shared tokens, 1 chosen, 2 rejected (packed rows only)
- * @param lossSeq as above
+ * @param lossPositions predicting positions {@code [Nc]}
+ * @param lossTargets predicted token ids {@code [Nc]}
+ * @param lossSequences sequence of each prediction {@code [Nc]}, -1 for fillers
  * @param numPairs P
- * @param realTokens non-padding tokens of the rows (throughput counts these)
+ * @param realTokens tokens of the chosen and rejected sequences as TRL counts them (prompt + completion
+ *     for each, so the prompt twice per pair), whatever the layout: throughput counts these
+ * @param rowTokens non-padding tokens actually in the rows (a packed pair holds its prompt once)
  * @param pairIndices data-set positions of the pairs, in order
  */
 public record Batch(
@@ -24,13 +31,26 @@ public record Batch(
     int[] positionIds,
     int[] segmentIds,
     int[] branchIds,
-    int[] lossSeq,
+    int[] lossPositions,
+    int[] lossTargets,
+    int[] lossSequences,
     int numPairs,
     long realTokens,
+    long rowTokens,
     long[] pairIndices) {
 
   /** Shape {@code [rows, length]} of every per-token array. */
   public long[] shape() {
     return new long[] {rows, length};
+  }
+
+  /** Token slots of the rows, {@code rows * length}. */
+  public long slots() {
+    return (long) rows * length;
+  }
+
+  /** Fraction of the row slots holding padding. */
+  public double paddingFraction() {
+    return 1.0 - (double) rowTokens / slots();
   }
 }

@@ -11,6 +11,7 @@ import org.tensorflow.Tensor;
 import org.tensorflow.ndarray.Shape;
 import org.tensorflow.op.Ops;
 import org.tensorflow.op.core.Placeholder;
+import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TInt32;
 
 /**
@@ -18,18 +19,24 @@ import org.tensorflow.types.TInt32;
  * per-sequence completion log-probs of a model over them.
  *
  * <p>Every graph that consumes batches (training, a forward-only reference pass, evaluation) builds one
- * of these, so the batch layout is defined in one place.
+ * of these, so the batch layout is defined in one place. Padded (TRL) and packed (PaddleNLP) batches
+ * feed the same placeholders; the attention mask is built in the graph from the segment and branch ids.
  */
 public final class BatchInputs {
 
   /** Shape of every per-token input: rows and length vary from batch to batch. */
   private static final Shape ROWS_BY_LENGTH = Shape.of(Shape.UNKNOWN_SIZE, Shape.UNKNOWN_SIZE);
 
+  /** Shape of every per-prediction input. */
+  private static final Shape PREDICTIONS = Shape.of(Shape.UNKNOWN_SIZE);
+
   private final Placeholder<TInt32> inputIds;
   private final Placeholder<TInt32> positionIds;
   private final Placeholder<TInt32> segmentIds;
   private final Placeholder<TInt32> branchIds;
-  private final Placeholder<TInt32> lossSeq;
+  private final Placeholder<TInt32> lossPositions;
+  private final Placeholder<TInt32> lossTargets;
+  private final Placeholder<TInt32> lossSequences;
   private final Placeholder<TInt32> numPairs;
   private final Operand<TInt32> numSequences;
 
@@ -39,7 +46,9 @@ public final class BatchInputs {
     positionIds = tf.withName("position_ids").placeholder(TInt32.class, Placeholder.shape(ROWS_BY_LENGTH)); // [R, L]
     segmentIds = tf.withName("segment_ids").placeholder(TInt32.class, Placeholder.shape(ROWS_BY_LENGTH)); // [R, L]
     branchIds = tf.withName("branch_ids").placeholder(TInt32.class, Placeholder.shape(ROWS_BY_LENGTH)); // [R, L]
-    lossSeq = tf.withName("loss_seq").placeholder(TInt32.class, Placeholder.shape(ROWS_BY_LENGTH)); // [R, L]
+    lossPositions = tf.withName("loss_positions").placeholder(TInt32.class, Placeholder.shape(PREDICTIONS)); // [Nc]
+    lossTargets = tf.withName("loss_targets").placeholder(TInt32.class, Placeholder.shape(PREDICTIONS)); // [Nc]
+    lossSequences = tf.withName("loss_seq").placeholder(TInt32.class, Placeholder.shape(PREDICTIONS)); // [Nc]
     numPairs = tf.withName("num_pairs").placeholder(TInt32.class, Placeholder.shape(Shape.scalar())); // []
     numSequences = tf.math.mul(numPairs, tf.constant(2)); // [] = S
   }
@@ -57,8 +66,9 @@ public final class BatchInputs {
   /** Per-sequence completion log-probs {@code [S]} of {@code model} on the fed batch. */
   public CompletionLogProbs.Result logProbs(Ops tf, Llama model) {
     Llama.Inputs inputs = new Llama.Inputs(inputIds, positionIds, segmentIds, branchIds);
-    Operand<org.tensorflow.types.TFloat32> hidden = model.hidden(tf, inputs); // [R, L, H]
-    return CompletionLogProbs.compute(tf, hidden, model.lmHead(), inputIds, lossSeq, numSequences);
+    Operand<TFloat32> hidden = model.hidden(tf, inputs); // [R, L, H]
+    return CompletionLogProbs.compute(
+        tf, hidden, model.lmHead(), lossPositions, lossTargets, lossSequences, numSequences);
   }
 
   /**
@@ -66,12 +76,15 @@ public final class BatchInputs {
    */
   public List<Tensor> feed(Session.Runner runner, Batch batch) {
     long[] shape = batch.shape();
-    List<Tensor> fed = new ArrayList<>(6);
+    long[] predictions = {batch.lossPositions().length};
+    List<Tensor> fed = new ArrayList<>(8);
     feed(runner, fed, inputIds, Tensors.ints(shape, batch.inputIds()));
     feed(runner, fed, positionIds, Tensors.ints(shape, batch.positionIds()));
     feed(runner, fed, segmentIds, Tensors.ints(shape, batch.segmentIds()));
     feed(runner, fed, branchIds, Tensors.ints(shape, batch.branchIds()));
-    feed(runner, fed, lossSeq, Tensors.ints(shape, batch.lossSeq()));
+    feed(runner, fed, lossPositions, Tensors.ints(predictions, batch.lossPositions()));
+    feed(runner, fed, lossTargets, Tensors.ints(predictions, batch.lossTargets()));
+    feed(runner, fed, lossSequences, Tensors.ints(predictions, batch.lossSequences()));
     feed(runner, fed, numPairs, Tensors.scalar(batch.numPairs()));
     return fed;
   }

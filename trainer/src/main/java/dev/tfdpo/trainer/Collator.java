@@ -7,57 +7,115 @@ import java.util.List;
 /**
  * Builds TRL's unpacked micro-batch: rows {@code [chosen_0 .. chosen_{P-1}, rejected_0 ..
  * rejected_{P-1}]}, each {@code prompt + completion}, right-padded to the longest row, positions
- * {@code 0..L-1}.
+ * {@code 0..L-1}. Predictions are listed row by row, so they come in sequence and completion order.
  */
-public final class Collator {
+public final class Collator implements BatchBuilder {
 
   private final int padId;
+  private final ShapeBuckets buckets;
 
   /** @param padId token id written on padding (masked everywhere, so any valid id works) */
   public Collator(int padId) {
+    this(padId, ShapeBuckets.NONE);
+  }
+
+  /**
+   * @param padId token id written on padding
+   * @param buckets rounding of the row length and the prediction count
+   */
+  public Collator(int padId, ShapeBuckets buckets) {
     this.padId = padId;
+    this.buckets = buckets;
+  }
+
+  @Override
+  public Batch build(List<TokenizedPair> pairs) {
+    return padded(pairs);
   }
 
   /** Collates {@code pairs} (already within the length limit). */
   public Batch padded(List<TokenizedPair> pairs) {
     int p = pairs.size();
     int rows = 2 * p;
-    int length = 0;
+    int longest = 0;
+    int predictions = 0;
     for (TokenizedPair pair : pairs) {
-      length = Math.max(length, Math.max(pair.chosenLength(), pair.rejectedLength()));
+      longest = Math.max(longest, Math.max(pair.chosenLength(), pair.rejectedLength()));
+      predictions += counted(pair.promptIds().length, pair.chosenIds().length);
+      predictions += counted(pair.promptIds().length, pair.rejectedIds().length);
     }
+    int length = buckets.roundLength(longest, Integer.MAX_VALUE);
     int[] ids = new int[rows * length];
     int[] positions = new int[rows * length];
     int[] segments = new int[rows * length];
-    int[] lossSeq = new int[rows * length];
+    Predictions out = new Predictions(buckets.roundPredictions(predictions));
     Arrays.fill(ids, padId);
-    Arrays.fill(lossSeq, -1);
     long real = 0;
     long[] indices = new long[p];
     for (int i = 0; i < p; i++) {
       TokenizedPair pair = pairs.get(i);
       indices[i] = pair.index();
-      real += fillRow(ids, segments, lossSeq, i * length, pair.promptIds(), pair.chosenIds(), i);
-      real += fillRow(ids, segments, lossSeq, (p + i) * length, pair.promptIds(), pair.rejectedIds(), p + i);
+      real += fillRow(ids, segments, out, i, length, pair.promptIds(), pair.chosenIds(), i);
+    }
+    for (int i = 0; i < p; i++) {
+      TokenizedPair pair = pairs.get(i);
+      real += fillRow(ids, segments, out, p + i, length, pair.promptIds(), pair.rejectedIds(), p + i);
     }
     for (int r = 0; r < rows; r++) {
       for (int t = 0; t < length; t++) {
         positions[r * length + t] = t;
       }
     }
-    return new Batch(rows, length, ids, positions, segments, new int[rows * length], lossSeq, p, real, indices);
+    out.fillRest();
+    return new Batch(rows, length, ids, positions, segments, new int[rows * length],
+        out.positions, out.targets, out.sequences, p, real, real, indices);
+  }
+
+  /** Completion tokens that are predicted: all, except the first when there is no prompt token. */
+  static int counted(int promptLength, int completionLength) {
+    return promptLength > 0 ? completionLength : Math.max(completionLength - 1, 0);
   }
 
   /** Writes one row; returns its token count. */
   private static int fillRow(
-      int[] ids, int[] segments, int[] lossSeq, int offset, int[] prompt, int[] completion, int sequence) {
+      int[] ids, int[] segments, Predictions out, int row, int length, int[] prompt, int[] completion,
+      int sequence) {
+    int offset = row * length;
     System.arraycopy(prompt, 0, ids, offset, prompt.length);
     System.arraycopy(completion, 0, ids, offset + prompt.length, completion.length);
     int n = prompt.length + completion.length;
     Arrays.fill(segments, offset, offset + n, 1);
     // Position t predicts token t+1: completion tokens sit at prompt.length .. n-1.
-    int firstPredictor = Math.max(prompt.length - 1, 0);
-    Arrays.fill(lossSeq, offset + firstPredictor, offset + n - 1, sequence);
+    for (int t = Math.max(prompt.length - 1, 0); t < n - 1; t++) {
+      out.add(offset + t, ids[offset + t + 1], sequence);
+    }
     return n;
+  }
+
+  /** The three prediction vectors, filled in order, then padded with fillers. */
+  static final class Predictions {
+    final int[] positions;
+    final int[] targets;
+    final int[] sequences;
+    private int size;
+
+    Predictions(int capacity) {
+      positions = new int[capacity];
+      targets = new int[capacity];
+      sequences = new int[capacity];
+    }
+
+    void add(int position, int target, int sequence) {
+      positions[size] = position;
+      targets[size] = target;
+      sequences[size] = sequence;
+      size++;
+    }
+
+    /** Filler entries: position 0, target 0, sequence -1 (counted nowhere). */
+    void fillRest() {
+      Arrays.fill(sequences, size, sequences.length, -1);
+      size = sequences.length;
+    }
   }
 }

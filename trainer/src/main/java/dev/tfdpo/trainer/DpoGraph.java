@@ -77,6 +77,7 @@ public final class DpoGraph implements AutoCloseable {
    * @param maxGradNorm global-norm clipping threshold; 0 or less disables clipping
    * @param threads intra- and inter-op threads (0 = TensorFlow's default)
    * @param reference where the reference log-probs come from
+   * @param useXla compile the graph with XLA's JIT ({@link Xla})
    */
   public record Settings(
       LlamaConfig model,
@@ -84,11 +85,24 @@ public final class DpoGraph implements AutoCloseable {
       AdamW.Hyper adam,
       double maxGradNorm,
       int threads,
-      Reference reference) {
+      Reference reference,
+      boolean useXla) {
+
+    /** A live, never-synced reference with the policy's architecture, without XLA. */
+    public Settings(LlamaConfig model, LossSpec loss, AdamW.Hyper adam, double maxGradNorm, int threads) {
+      this(model, loss, adam, maxGradNorm, threads, Reference.live(model), false);
+    }
 
     /** A live, never-synced reference with the policy's architecture. */
-    public Settings(LlamaConfig model, LossSpec loss, AdamW.Hyper adam, double maxGradNorm, int threads) {
-      this(model, loss, adam, maxGradNorm, threads, Reference.live(model));
+    public Settings(
+        LlamaConfig model, LossSpec loss, AdamW.Hyper adam, double maxGradNorm, int threads, boolean useXla) {
+      this(model, loss, adam, maxGradNorm, threads, Reference.live(model), useXla);
+    }
+
+    /** Without XLA. */
+    public Settings(
+        LlamaConfig model, LossSpec loss, AdamW.Hyper adam, double maxGradNorm, int threads, Reference reference) {
+      this(model, loss, adam, maxGradNorm, threads, reference, false);
     }
   }
 
@@ -336,7 +350,11 @@ public final class DpoGraph implements AutoCloseable {
     checkpoint = new StateCheckpoint(tf.withSubScope("checkpoint"), state);
     referenceSynced = !mutableReference.isEmpty();
 
-    session = new Session(graph, sessionConfig(s.threads()));
+    ConfigProto.Builder options = sessionConfig(s.threads()).toBuilder();
+    if (s.useXla()) {
+      Xla.configure(options);
+    }
+    session = new Session(graph, options.build());
   }
 
   /**

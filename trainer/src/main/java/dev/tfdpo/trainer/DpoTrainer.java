@@ -73,8 +73,8 @@ public final class DpoTrainer {
     long warmup = LrSchedule.warmupSteps(t.warmupSteps(), total);
     AdamW.Hyper adam = new AdamW.Hyper((float) t.adamBeta1(), (float) t.adamBeta2(), (float) t.adamEpsilon());
 
-    Collator collator = new Collator(model.eosTokenId());
-    Function<int[], Batch> collate = positions -> collator.padded(select(pairs, positions));
+    BatchBuilder collator = BatchBuilder.forConfig(config, model);
+    Function<int[], Batch> collate = positions -> collator.build(select(pairs, positions));
     // Before the training graph exists: a precompute pass holds the reference weights only while it runs.
     ReferenceModel reference = ReferenceModel.resolve(config.reference(), modelDir, model);
     out.println(reference.describe());
@@ -83,7 +83,7 @@ public final class DpoTrainer {
     DpoGraph.Settings settings = new DpoGraph.Settings(
         model,
         config.lossSpec(),
-        adam, t.maxGradNorm(), t.numThreads(), reference.graph());
+        adam, t.maxGradNorm(), t.numThreads(), reference.graph(), t.useXla());
     List<Map<String, Double>> logged = new ArrayList<>();
     long runStart = System.nanoTime();
     long tokensThisRun = 0;

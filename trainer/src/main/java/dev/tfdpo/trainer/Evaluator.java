@@ -44,7 +44,7 @@ public final class Evaluator {
 
   private final DpoGraph graph;
   private final PairSource dev;
-  private final Collator collator;
+  private final BatchBuilder collator;
   private final int batchSize;
   private final String strategy;
   private final long every;
@@ -52,12 +52,12 @@ public final class Evaluator {
   /**
    * @param graph the training graph (evaluated with its current weights)
    * @param dev the dev pairs
-   * @param collator the training collator
+   * @param collator the training run's batch layout (padded or packed)
    * @param batchSize pairs per evaluation batch
    * @param strategy {@code steps} or {@code epoch}
    * @param every with {@code steps}: evaluate when the step is a multiple of this
    */
-  public Evaluator(DpoGraph graph, PairSource dev, Collator collator, int batchSize, String strategy, long every) {
+  public Evaluator(DpoGraph graph, PairSource dev, BatchBuilder collator, int batchSize, String strategy, long every) {
     if (!strategy.equals("steps") && !strategy.equals("epoch")) {
       throw new IllegalArgumentException("evaluation strategy must be steps or epoch, got " + strategy);
     }
@@ -85,7 +85,7 @@ public final class Evaluator {
   }
 
   /** The evaluator of a run, or null when {@code dev} is null (no evaluation). */
-  static Evaluator of(TrainConfig config, LoadedDataset dev, DpoGraph graph, Collator collator, long totalSteps) {
+  static Evaluator of(TrainConfig config, LoadedDataset dev, DpoGraph graph, BatchBuilder collator, long totalSteps) {
     if (dev == null) {
       return null;
     }
@@ -141,7 +141,7 @@ public final class Evaluator {
       for (int i = start; i < end; i++) {
         group.add(dev.get(i));
       }
-      float[] m = graph.evaluate(collator.padded(group)).metrics();
+      float[] m = graph.evaluate(collator.build(group)).metrics();
       for (int k = 0; k < m.length; k++) {
         batchMeans[k] += m[k];
       }

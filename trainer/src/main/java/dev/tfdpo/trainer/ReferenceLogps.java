@@ -185,7 +185,8 @@ public final class ReferenceLogps {
       Batch b = collate.apply(positions);
       ByteBuffer head = ByteBuffer.allocate(12).putInt(b.rows()).putInt(b.length()).putInt(b.numPairs());
       sha.update(head.array());
-      for (int[] a : List.of(b.inputIds(), b.positionIds(), b.segmentIds(), b.branchIds(), b.lossSeq())) {
+      for (int[] a : List.of(b.inputIds(), b.positionIds(), b.segmentIds(), b.branchIds(), b.lossPositions(),
+          b.lossTargets(), b.lossSequences())) {
         ByteBuffer buf = ByteBuffer.allocate(4 * a.length);
         buf.asIntBuffer().put(a);
         sha.update(buf.array());

@@ -13,12 +13,12 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 
 /** Loads the training pairs named by the config through the data layer, length limits applied. */
-final class TrainingData {
+public final class TrainingData {
 
   private TrainingData() {}
 
   /** Loads the training set; the data summary is written to {@code summaryFile}. */
-  static LoadedDataset load(TrainConfig config, Path modelDir, Path summaryFile) throws IOException {
+  public static LoadedDataset load(TrainConfig config, Path modelDir, Path summaryFile) throws IOException {
     return load(config, ConfigKey.TRAIN_DATASET_PATH, config.data().trainDatasetPath(), modelDir, summaryFile);
   }
 
@@ -45,7 +45,8 @@ final class TrainingData {
         d.maxSeqLen(),
         d.maxPromptLen(),
         TruncationMode.parse(d.truncationMode()),
-        OnBadRow.parse(d.onBadRow()));
+        OnBadRow.parse(d.onBadRow()),
+        d.packing());
     LoadedDataset loaded = DatasetLoader.load(options);
     Files.writeString(summaryFile, loaded.summary().toJson() + "\n");
     if (loaded.pairs().size() == 0) {

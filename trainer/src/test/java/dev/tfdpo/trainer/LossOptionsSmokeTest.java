@@ -58,7 +58,7 @@ class LossOptionsSmokeTest {
       for (int s = 0; s < 4; s++) {
         logps += r.policyLogps()[s];
       }
-      for (int v : batch.lossSeq()) {
+      for (int v : batch.lossSequences()) {
         tokens += v >= 0 && v < 4 ? 1 : 0;
       }
       double nll = -logps / tokens;

@@ -34,8 +34,13 @@ public enum ConfigKey {
   ON_BAD_ROW(Section.DATA, Kind.STRING, "error",
       "error: stop before training listing the first 20 bad rows and the total; skip: leave them out and count them"),
   MAX_SEQ_LEN(Section.DATA, Kind.INT, 1024,
-      "longest row the model sees (prompt + completion); TRL's max_length (accepted as an alias); longer completions are cut, pairs whose prompt alone reaches it are dropped",
+      "longest row the model sees: prompt + completion, or with packing prompt + chosen + rejected; TRL's max_length (accepted as an alias); longer pairs are cut or dropped by truncation_mode",
       "max_length"),
+  PACKING(Section.DATA, Kind.BOOL, false,
+      "pack each pair as one [prompt, chosen, rejected] segment (prompt computed once) into rows of max_seq_len tokens, PaddleNLP's layout; false: TRL's padded chosen and rejected rows",
+      "flash_mask"),
+  GREEDY_ZERO_PADDING(Section.DATA, Kind.BOOL, true,
+      "with packing: fill rows first-fit (each segment into the first row with room); false: strictly in data order, a new row whenever the next segment does not fit"),
   TRAIN_SAMPLING_STRATEGY(Section.DATA, Kind.STRING, "random",
       "random (shuffled every epoch, seeded by seed + epoch) or sequential (file order, every epoch)"),
   DEV_DATASET_PATH(Section.DATA, Kind.STRING, "",
@@ -77,6 +82,8 @@ public enum ConfigKey {
   SAVE_TOTAL_LIMIT(Section.TRAINING, Kind.INT, 0, "keep at most this many checkpoints, deleting the oldest; 0 keeps all"),
   RESUME_FROM_CHECKPOINT(Section.TRAINING, Kind.STRING, "",
       "a checkpoint directory, or auto: the newest checkpoint in output_dir that verifies (none: start from the model); empty: start from the model"),
+  USE_XLA(Section.TRAINING, Kind.BOOL, false,
+      "compile the training graph with XLA's JIT (auto-clustering, one compile per distinct batch shape; see Packing, XLA and benchmark)"),
 
   // ---- DPO ----
   BETA(Section.DPO, Kind.NUMBER, 0.1, "DPO temperature beta"),

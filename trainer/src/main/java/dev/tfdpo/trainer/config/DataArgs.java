@@ -13,5 +13,7 @@ public record DataArgs(
     @SerializedName("max_prompt_len") int maxPromptLen,
     @SerializedName("truncation_mode") String truncationMode,
     @SerializedName("on_bad_row") String onBadRow,
+    @SerializedName("packing") boolean packing,
+    @SerializedName("greedy_zero_padding") boolean greedyZeroPadding,
     @SerializedName("train_sampling_strategy") String trainSamplingStrategy,
     @SerializedName("dev_dataset_path") String devDatasetPath) {}

@@ -28,4 +28,5 @@ public record TrainingArgs(
     @SerializedName("save_strategy") String saveStrategy,
     @SerializedName("save_steps") int saveSteps,
     @SerializedName("save_total_limit") int saveTotalLimit,
-    @SerializedName("resume_from_checkpoint") String resumeFromCheckpoint) {}
+    @SerializedName("resume_from_checkpoint") String resumeFromCheckpoint,
+    @SerializedName("use_xla") boolean useXla) {}

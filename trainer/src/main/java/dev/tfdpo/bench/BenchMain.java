@@ -1,0 +1,370 @@
+package dev.tfdpo.bench;
+
+import com.google.gson.Gson;
+import com.google.gson.GsonBuilder;
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import dev.tfdpo.data.LoadedDataset;
+import dev.tfdpo.data.PairSource;
+import dev.tfdpo.data.TokenizedPair;
+import dev.tfdpo.io.hf.LlamaConfig;
+import dev.tfdpo.trainer.Batch;
+import dev.tfdpo.trainer.BatchBuilder;
+import dev.tfdpo.trainer.DpoTrainer;
+import dev.tfdpo.trainer.EpochSampler;
+import dev.tfdpo.trainer.ProjectPaths;
+import dev.tfdpo.trainer.TrainingData;
+import dev.tfdpo.trainer.config.ConfigException;
+import dev.tfdpo.trainer.config.ConfigKey;
+import dev.tfdpo.trainer.config.TrainConfig;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * {@code scripts/bench.sh [CONFIG] [--warmup N] [--steps N] [--variant "NAME: --key value ..."]...
+ * [--key value ...]}: the throughput benchmark.
+ *
+ * <p>Each variant is the named config plus its {@code --key value} overrides (plus any global ones
+ * given on the command line), trained for {@code warmup + steps} optimizer steps by the real trainer in
+ * a JVM of its own, so peak RSS and process-wide settings are per variant. A variant whose keys this
+ * build does not know is skipped with a note. Step times come from the trainer's own per-step
+ * throughput log; token, padding and FLOP counts from replaying the same micro-batches.
+ */
+public final class BenchMain {
+
+  static final String DEFAULT_CONFIG = "configs/bench/perf-256.json";
+  static final String DEFAULT_FIXTURE = "test/fixtures/perf-llama-256";
+  static final int DEFAULT_WARMUP = 3;
+  static final int DEFAULT_STEPS = 20;
+  static final int MATMUL_N = 2048;
+
+  /** A benchmark variant: a name and its config overrides. */
+  record Variant(String name, List<String> overrides) {
+
+    static Variant parse(String spec) {
+      int colon = spec.indexOf(':');
+      if (colon < 1) {
+        throw new ConfigException("--variant must be \"NAME: --key value ...\", got '" + spec + "'");
+      }
+      String rest = spec.substring(colon + 1).trim();
+      return new Variant(spec.substring(0, colon).trim(), rest.isEmpty() ? List.of() : List.of(rest.split("\\s+")));
+    }
+
+    String slug() {
+      return name.toLowerCase(Locale.ROOT).replaceAll("[^a-z0-9]+", "-").replaceAll("(^-|-$)", "");
+    }
+  }
+
+  /**
+   * The default comparison: packed vs padded, XLA on vs off, live vs precomputed reference log-probs.
+   */
+  static final List<Variant> DEFAULT_VARIANTS = List.of(
+      new Variant("packed", List.of("--packing", "true", "--use_xla", "false")),
+      new Variant("padded (TRL layout)", List.of("--packing", "false", "--use_xla", "false")),
+      new Variant("packed + XLA", List.of("--packing", "true", "--use_xla", "true")),
+      new Variant("padded + XLA", List.of("--packing", "false", "--use_xla", "true")),
+      new Variant("packed, precomputed ref", List.of("--packing", "true", "--use_xla", "false",
+          "--precompute_ref_log_probs", "true")));
+
+  private static final Gson GSON = new GsonBuilder().create();
+
+  private BenchMain() {}
+
+  public static void main(String[] args) {
+    try {
+      if (args.length > 0 && args[0].equals("--child")) {
+        child(Arrays.asList(args).subList(1, args.length));
+      } else {
+        parent(Arrays.asList(args), System.out);
+      }
+    } catch (ConfigException e) {
+      System.err.println("config error: " + e.getMessage());
+      System.exit(2);
+    } catch (IOException | IllegalArgumentException | IllegalStateException e) {
+      System.err.println("error: " + e.getMessage());
+      System.exit(1);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      System.exit(1);
+    }
+  }
+
+  // ---- parent: runs every variant, prints the table ----
+
+  static void parent(List<String> args, PrintStream out) throws IOException, InterruptedException {
+    if (args.contains("--help") || args.contains("-h")) {
+      out.println("usage: scripts/bench.sh [CONFIG] [--warmup N] [--steps N] [--variant \"NAME: --key value ...\"]..."
+          + " [--model_fixture DIR] [--key value ...]");
+      out.println("  CONFIG defaults to " + DEFAULT_CONFIG + "; see the README section 'Packing, XLA and benchmark'");
+      return;
+    }
+    List<String> rest = new ArrayList<>(args);
+    Path config = ProjectPaths.resolve(DEFAULT_CONFIG);
+    if (!rest.isEmpty() && !rest.get(0).startsWith("--")) {
+      config = ProjectPaths.resolve(rest.remove(0));
+    }
+    int warmup = DEFAULT_WARMUP;
+    int steps = DEFAULT_STEPS;
+    Path fixture = ProjectPaths.resolve(DEFAULT_FIXTURE);
+    List<Variant> variants = new ArrayList<>();
+    List<String> global = new ArrayList<>();
+    for (int i = 0; i < rest.size(); i++) {
+      String a = rest.get(i);
+      if (i + 1 >= rest.size()) {
+        throw new ConfigException("command line: " + a + " needs a value");
+      }
+      String v = rest.get(++i);
+      switch (a) {
+        case "--warmup" -> warmup = positiveInt(a, v, 0);
+        case "--steps" -> steps = positiveInt(a, v, 1);
+        case "--variant" -> variants.add(Variant.parse(v));
+        case "--model_fixture" -> fixture = ProjectPaths.resolve(v);
+        default -> {
+          global.add(a);
+          global.add(v);
+        }
+      }
+    }
+    if (variants.isEmpty()) {
+      variants.addAll(DEFAULT_VARIANTS);
+    }
+    TrainConfig base = TrainConfig.load(config, global);
+    Path modelDir = modelDir(base.model().modelNameOrPath());
+    if (BenchModel.ensure(modelDir, fixture)) {
+      out.printf("generated random weights (seed %d, normal std %.2f, norms 1) for %s into %s%n",
+          BenchModel.SEED, BenchModel.STD, fixture, modelDir);
+    }
+    LlamaConfig model = LlamaConfig.read(modelDir);
+    int threads = base.training().numThreads();
+    out.printf("bench: %s, %d warm-up + %d measured steps per variant%n", config, warmup, steps);
+    out.printf("model: %s (hidden %d, %d layers, %d heads, %d KV heads, intermediate %d, vocab %d), float32%n",
+        modelDir, model.hiddenSize(), model.numHiddenLayers(), model.numAttentionHeads(), model.numKeyValueHeads(),
+        model.intermediateSize(), model.vocabSize());
+    out.printf("data: %s, %d pairs per step, max_seq_len %d, %s threads%n", base.data().trainDatasetPath(),
+        base.training().perDeviceTrainBatchSize() * base.training().gradientAccumulationSteps(),
+        base.data().maxSeqLen(), threads == 0 ? "all" : String.valueOf(threads));
+    double peak = MatmulPeak.measure(MATMUL_N, threads);
+    out.printf("matmul peak: %.1f GFLOP/s (TensorFlow float32 MatMul, %d^3, %s intra-op threads, best of %d)%n%n",
+        peak, MATMUL_N, threads == 0 ? "default" : String.valueOf(threads), MatmulPeak.RUNS);
+
+    Path runs = ProjectPaths.root().resolve("output/bench");
+    Files.createDirectories(runs);
+    List<JsonObject> results = new ArrayList<>();
+    List<String> names = new ArrayList<>();
+    for (Variant v : variants) {
+      String unknown = unknownKey(v.overrides());
+      if (unknown != null) {
+        out.printf("%-26s skipped: this build has no key '%s'%n", v.name(), unknown);
+        continue;
+      }
+      Path result = runs.resolve(v.slug() + ".json");
+      Path log = runs.resolve(v.slug() + ".log");
+      Files.deleteIfExists(result);
+      List<String> command = new ArrayList<>(List.of(
+          Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+          "-Xmx4g", "-Dtfdpo.root=" + ProjectPaths.root(), "-cp", System.getProperty("java.class.path"),
+          BenchMain.class.getName(), "--child", result.toString(), config.toString(),
+          String.valueOf(warmup), String.valueOf(steps), runs.resolve(v.slug()).toString()));
+      command.addAll(global);
+      command.addAll(v.overrides());
+      out.printf("%-26s running (log: %s) ...%n", v.name(), ProjectPaths.root().relativize(log));
+      Process p = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+      int exit = p.waitFor();
+      if (exit != 0 || !Files.isRegularFile(result)) {
+        out.printf("%-26s failed (exit %d); see %s%n", v.name(), exit, log);
+        continue;
+      }
+      results.add(GSON.fromJson(Files.readString(result), JsonObject.class));
+      names.add(v.name());
+    }
+    out.println();
+    printTable(out, names, results, peak);
+  }
+
+  static void printTable(PrintStream out, List<String> names, List<JsonObject> results, double peak) {
+    out.printf("%-26s %8s %8s %9s %6s %7s %8s %7s %7s %7s %8s %5s%n", "variant", "s/step", "pairs/s",
+        "tokens/s", "fill", "GFLOP", "GFLOP/s", "%peak", "1st s", "mean s", "RSS MB", "load");
+    for (int i = 0; i < results.size(); i++) {
+      JsonObject r = results.get(i);
+      double median = r.get("median_step_s").getAsDouble();
+      double gflop = r.get("gflop_per_step").getAsDouble();
+      out.printf("%-26s %8.3f %8.2f %9.0f %6.3f %7.1f %8.1f %6.1f%% %7.2f %7.3f %8.0f %5.2f%n", names.get(i), median,
+          r.get("pairs_per_step").getAsDouble() / median, r.get("real_tokens_per_step").getAsDouble() / median,
+          r.get("fill").getAsDouble(), gflop, gflop / median, 100 * gflop / median / peak,
+          r.get("first_step_s").getAsDouble(), r.get("mean_step_s").getAsDouble(), r.get("peak_rss_mb").getAsDouble(),
+          r.get("load").getAsDouble());
+    }
+    out.println();
+    out.println("s/step: median optimizer step; pairs/s, tokens/s: per median step; tokens: chosen + rejected as TRL counts");
+    out.println("them (prompt once per sequence); fill: non-padding share of the token slots fed; GFLOP: matmul FLOPs");
+    out.println("executed per step (policy 3x forward, live reference 1x); %peak: GFLOP/s over the matmul peak;");
+    out.println("1st s: first step (graph executors, XLA compiles); load: 1-minute load average at the end.");
+  }
+
+  private static Path modelDir(String path) {
+    Path p = Path.of(path);
+    if (p.isAbsolute()) {
+      return p;
+    }
+    Path resolved = ProjectPaths.resolve(path);
+    return Files.exists(resolved) ? resolved : ProjectPaths.root().resolve(p).normalize();
+  }
+
+  private static String unknownKey(List<String> overrides) {
+    for (String o : overrides) {
+      if (o.startsWith("--") && ConfigKey.find(o.substring(2)).isEmpty()) {
+        return o.substring(2);
+      }
+    }
+    return null;
+  }
+
+  private static int positiveInt(String key, String value, int min) {
+    try {
+      int n = Integer.parseInt(value);
+      if (n >= min) {
+        return n;
+      }
+    } catch (NumberFormatException e) {
+      // reported below
+    }
+    throw new ConfigException("command line: " + key + " must be an integer >= " + min + ", got '" + value + "'");
+  }
+
+  // ---- child: one variant ----
+
+  /** {@code --child RESULT CONFIG WARMUP STEPS OUTPUT_DIR [--key value ...]}. */
+  static void child(List<String> args) throws IOException {
+    Path result = Path.of(args.get(0));
+    Path configFile = Path.of(args.get(1));
+    int warmup = Integer.parseInt(args.get(2));
+    int steps = Integer.parseInt(args.get(3));
+    String outputDir = args.get(4);
+    List<String> overrides = new ArrayList<>(args.subList(5, args.size()));
+    overrides.addAll(List.of("--max_steps", String.valueOf(warmup + steps), "--logging_steps", "1",
+        "--report_to", "none", "--output_dir", outputDir));
+    TrainConfig config = TrainConfig.load(configFile, overrides);
+    System.out.println("config: " + configFile + " " + String.join(" ", overrides));
+
+    DpoTrainer.Result run = DpoTrainer.run(config, System.out, false);
+    List<Map<String, Double>> logged = run.logged();
+    if (logged.size() != warmup + steps) {
+      throw new IllegalStateException("expected " + (warmup + steps) + " logged steps, got " + logged.size());
+    }
+    double[] seconds = new double[logged.size()];
+    double previous = 0;
+    for (int i = 0; i < logged.size(); i++) {
+      double tokens = logged.get(i).get("num_tokens") - previous;
+      previous = logged.get(i).get("num_tokens");
+      seconds[i] = tokens / logged.get(i).get("tokens_per_s");
+    }
+
+    StepStats stats = replay(config, warmup, steps);
+    double[] measured = Arrays.copyOfRange(seconds, warmup, seconds.length);
+    double[] sorted = measured.clone();
+    Arrays.sort(sorted);
+    double median = sorted.length % 2 == 1 ? sorted[sorted.length / 2]
+        : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2;
+    JsonObject out = new JsonObject();
+    out.addProperty("median_step_s", median);
+    out.addProperty("mean_step_s", Arrays.stream(measured).average().orElse(0));
+    out.addProperty("first_step_s", seconds[0]);
+    out.addProperty("pairs_per_step", stats.pairs / steps);
+    out.addProperty("real_tokens_per_step", stats.realTokens / steps);
+    out.addProperty("fill", stats.rowTokens / stats.slots);
+    out.addProperty("gflop_per_step", stats.flops / steps / 1e9);
+    out.addProperty("peak_rss_mb", peakRssMb());
+    out.addProperty("load", loadAverage());
+    out.add("step_s", GSON.toJsonTree(seconds));
+    Files.writeString(result, GSON.toJson(out), StandardCharsets.UTF_8);
+    System.out.println("result: " + GSON.toJson(out));
+  }
+
+  /** Sums over the measured steps. */
+  static final class StepStats {
+    double pairs;
+    double realTokens;
+    double rowTokens;
+    double slots;
+    double flops;
+  }
+
+  /** The micro-batches of steps {@code warmup+1 .. warmup+steps}, as the trainer builds them. */
+  static StepStats replay(TrainConfig config, int warmup, int steps) throws IOException {
+    Path modelDir = ProjectPaths.resolve(config.model().modelNameOrPath());
+    LlamaConfig model = LlamaConfig.read(modelDir);
+    Path summary = Files.createTempFile("bench-summary", ".json");
+    LoadedDataset data;
+    try {
+      data = TrainingData.load(config, modelDir, summary);
+    } finally {
+      Files.deleteIfExists(summary);
+    }
+    PairSource pairs = data.pairs();
+    BatchBuilder builder = BatchBuilder.forConfig(config, model);
+    boolean liveReference = !config.lossSpec().referenceFree() && !precomputedReference(config);
+    int accumulation = config.training().gradientAccumulationSteps();
+    EpochSampler sampler = new EpochSampler(pairs.size(), config.training().perDeviceTrainBatchSize(),
+        config.data().trainSamplingStrategy().equals("random"), config.training().seed());
+    StepStats s = new StepStats();
+    int step = 0;
+    for (int epoch = 0; step < warmup + steps; epoch++) {
+      List<int[]> micro = sampler.epoch(epoch);
+      for (int start = 0; start < micro.size() && step < warmup + steps; start += accumulation) {
+        step++;
+        if (step <= warmup) {
+          continue;
+        }
+        for (int[] positions : micro.subList(start, Math.min(start + accumulation, micro.size()))) {
+          List<TokenizedPair> group = new ArrayList<>();
+          for (int p : positions) {
+            group.add(pairs.get(p));
+          }
+          Batch b = builder.build(group);
+          s.pairs += b.numPairs();
+          s.realTokens += b.realTokens();
+          s.rowTokens += b.rowTokens();
+          s.slots += b.slots();
+          s.flops += FlopCount.trainingStep(model, b, liveReference);
+        }
+      }
+    }
+    return s;
+  }
+
+  /** Whether the reference log-probs are precomputed (a key of builds that have it). */
+  private static boolean precomputedReference(TrainConfig config) {
+    JsonElement e = config.toJson().get("precompute_ref_log_probs");
+    return e != null && e.isJsonPrimitive() && e.getAsJsonPrimitive().isBoolean() && e.getAsBoolean();
+  }
+
+  /** Peak resident set size of this process (VmHWM), in MB. */
+  static double peakRssMb() {
+    try {
+      for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+        if (line.startsWith("VmHWM:")) {
+          return Long.parseLong(line.replaceAll("[^0-9]", "")) / 1024.0;
+        }
+      }
+    } catch (IOException | NumberFormatException e) {
+      // not Linux: no figure
+    }
+    return Double.NaN;
+  }
+
+  private static double loadAverage() {
+    try {
+      return Double.parseDouble(Files.readString(Path.of("/proc/loadavg")).split(" ")[0]);
+    } catch (IOException | NumberFormatException e) {
+      return Double.NaN;
+    }
+  }
+}

@@ -1,0 +1,48 @@
+package dev.tfdpo.trainer;
+
+import org.tensorflow.internal.c_api.global.tensorflow;
+import org.tensorflow.proto.ConfigProto;
+import org.tensorflow.proto.GraphDef;
+import org.tensorflow.proto.NodeDef;
+import org.tensorflow.proto.OptimizerOptions;
+import org.tensorflow.proto.RunMetadata;
+
+/**
+ * XLA's JIT for graph sessions on CPU ({@code use_xla}).
+ *
+ * <p>TensorFlow auto-clusters the graph (every op XLA supports, fused into compiled kernels) only when
+ * the session's {@code global_jit_level} is on <em>and</em>, on CPU, the process-wide flag
+ * {@code tf_xla_cpu_global_jit} is set. That flag is normally read from {@code TF_XLA_FLAGS} before
+ * the native library starts; {@code TF_SetTfXlaCpuGlobalJit} of the C API sets it at run time, so no
+ * environment variable is needed (scripts/lib.sh still exports it, which is harmless).
+ *
+ * <p>XLA compiles one executable per distinct set of input shapes; {@link ShapeBuckets#XLA} keeps that
+ * set small. Ops XLA cannot compile stay ordinary TensorFlow ops.
+ */
+public final class Xla {
+
+  /** Op type of a compiled cluster's launch in a partitioned graph. */
+  public static final String RUN_OP = "_XlaRun";
+
+  private Xla() {}
+
+  /** Turns on auto-clustering for sessions created with {@code config}. */
+  public static void configure(ConfigProto.Builder config) {
+    tensorflow.TF_SetTfXlaCpuGlobalJit((byte) 1);
+    config.getGraphOptionsBuilder().getOptimizerOptionsBuilder()
+        .setGlobalJitLevel(OptimizerOptions.GlobalJitLevel.ON_1);
+  }
+
+  /** Compiled-cluster launches in the partition graphs of a run (fetched with {@code output_partition_graphs}). */
+  public static int compiledClusters(RunMetadata metadata) {
+    int n = 0;
+    for (GraphDef g : metadata.getPartitionGraphsList()) {
+      for (NodeDef node : g.getNodeList()) {
+        if (node.getOp().equals(RUN_OP)) {
+          n++;
+        }
+      }
+    }
+    return n;
+  }
+}
