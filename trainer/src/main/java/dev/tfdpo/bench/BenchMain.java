@@ -259,13 +259,7 @@ public final class BenchMain {
     if (logged.size() != warmup + steps) {
       throw new IllegalStateException("expected " + (warmup + steps) + " logged steps, got " + logged.size());
     }
-    double[] seconds = new double[logged.size()];
-    double previous = 0;
-    for (int i = 0; i < logged.size(); i++) {
-      double tokens = logged.get(i).get("num_tokens") - previous;
-      previous = logged.get(i).get("num_tokens");
-      seconds[i] = tokens / logged.get(i).get("tokens_per_s");
-    }
+    double[] seconds = run.stepSeconds().stream().mapToDouble(Double::doubleValue).toArray();
 
     StepStats stats = replay(config, warmup, steps);
     double[] measured = Arrays.copyOfRange(seconds, warmup, seconds.length);

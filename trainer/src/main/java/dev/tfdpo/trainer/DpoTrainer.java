@@ -38,8 +38,14 @@ public final class DpoTrainer {
 
   public static final String SUMMARY_FILE = "data_summary.json";
 
-  /** What a finished run reports. */
-  public record Result(Path outputDir, long steps, double tokensPerSecond, List<Map<String, Double>> logged) {}
+  /**
+   * What a finished run reports.
+   *
+   * @param stepSeconds wall time of each optimizer step run by this process (forward, backward,
+   *     update; not logging, evaluation or checkpoints), for benchmarks
+   */
+  public record Result(Path outputDir, long steps, double tokensPerSecond, List<Map<String, Double>> logged,
+      List<Double> stepSeconds) {}
 
   private DpoTrainer() {}
 
@@ -85,6 +91,7 @@ public final class DpoTrainer {
         config.lossSpec(),
         adam, t.maxGradNorm(), t.numThreads(), reference.graph(), t.useXla());
     List<Map<String, Double>> logged = new ArrayList<>();
+    List<Double> stepSeconds = new ArrayList<>();
     long runStart = System.nanoTime();
     long tokensThisRun = 0;
     Path metricsFile = outputDir.resolve(METRICS_FILE);
@@ -126,6 +133,7 @@ public final class DpoTrainer {
           for (int start = next; start < microBatches.size() && step < total; start += accumulation) {
             List<int[]> group = microBatches.subList(start, Math.min(start + accumulation, microBatches.size()));
             step++;
+            long stepStart = System.nanoTime();
             double lr = schedule.rate(t.learningRate(), step, total, warmup);
             float scale = 1f / group.size();
             double stepLoss = 0;
@@ -150,6 +158,7 @@ public final class DpoTrainer {
             }
             graph.apply(AdamW.stepScalars(lr, t.weightDecay(), adam, step), norm.total());
             reference.afterStep(graph, step);
+            stepSeconds.add((System.nanoTime() - stepStart) / 1e9);
             interval.addStep(stepLoss, norm.total(), lr);
             boolean epochEnd = start + accumulation >= microBatches.size();
             double epochProgress = epoch + (double) (start / accumulation + 1) / stepsPerEpoch;
@@ -195,7 +204,7 @@ public final class DpoTrainer {
       out.printf("outputs in %s: %s, %s, %s, %s, %s, config.json and tokenizer files%s%n",
           outputDir, METRICS_FILE, LOSS_CHART, CONFIG_FILE, SUMMARY_FILE, written.get(written.size() - 1).getFileName(),
           t.reportTo().equals("tensorboard") ? ", TensorBoard events in runs/" : "");
-      return new Result(outputDir, step, tokensPerSecond, logged);
+      return new Result(outputDir, step, tokensPerSecond, logged, stepSeconds);
     }
   }
 
