@@ -98,7 +98,7 @@ class ReferenceOptionsTest {
         .contains("'ref_model_sync_steps' is only used with 'sync_ref_model': true"));
     assertTrue(refused("--ref_model_mixup_alpha", "0.9").getMessage()
         .contains("'ref_model_mixup_alpha' is only used with 'sync_ref_model': true"));
-    assertTrue(refused("--ref_cache_dir", "/tmp/x").getMessage()
+    assertTrue(refused("--ref_cache_dir", "cache/x").getMessage()
         .contains("'ref_cache_dir' is only used with 'precompute_ref_log_probs': true"));
     assertTrue(refused("--precompute_ref_batch_size", "8").getMessage()
         .contains("'precompute_ref_batch_size' is only used with 'precompute_ref_log_probs': true"));
@@ -143,7 +143,7 @@ class ReferenceOptionsTest {
 
   @Test
   void aSavedConfigWithReferenceOptionsLoadsBack() throws IOException {
-    TrainConfig c = load("--precompute_ref_log_probs", "true", "--ref_cache_dir", "/tmp/cache",
+    TrainConfig c = load("--precompute_ref_log_probs", "true", "--ref_cache_dir", "cache/refs",
         "--ref_model_name_or_path", "ref");
     Path saved = dir.resolve("resolved.json");
     c.save(saved);
