@@ -120,6 +120,7 @@ public final class DpoTrainer {
         Files.copy(resume.get().directory().resolve(METRICS_FILE), metricsFile, StandardCopyOption.REPLACE_EXISTING);
       }
       long firstStep = step;
+      TrainerState.Run position = new TrainerState.Run(shuffle, t.seed(), total);
       out.printf("training: %d steps (%d per epoch), %d pairs per micro-batch, %d micro-batches per step%s%n",
           total, stepsPerEpoch, t.perDeviceTrainBatchSize(), accumulation,
           step > 0 ? ", continuing after step " + step : "");
@@ -138,8 +139,7 @@ public final class DpoTrainer {
             float scale = 1f / group.size();
             double stepLoss = 0;
             // What a checkpoint of the previous step holds, in case this step turns out non-finite.
-            TrainerState before = new TrainerState(TrainerState.FORMAT_VERSION, step - 1, epoch, start,
-                totalTokens, shuffle, t.seed(), total, interval.sums());
+            TrainerState before = position.at(step - 1, epoch, start, totalTokens, interval.sums());
             NonFiniteStepException.Guard guard = new NonFiniteStepException.Guard(step, group.size());
             for (int[] positions : group) {
               Batch batch = collate.apply(positions);
@@ -184,9 +184,8 @@ public final class DpoTrainer {
               interval.exclude(evaluator.log(step, epochProgress, totalTokens, metrics, board, out));
             }
             if (checkpoints.due(step, epochEnd, step == total)) {
-              TrainerState state = new TrainerState(TrainerState.FORMAT_VERSION, step,
-                  epochEnd ? epoch + 1 : epoch, epochEnd ? 0 : start + accumulation,
-                  totalTokens, shuffle, t.seed(), total, interval.sums());
+              TrainerState state = position.at(step, epochEnd ? epoch + 1 : epoch, epochEnd ? 0 : start + accumulation,
+                  totalTokens, interval.sums());
               Path saved = checkpoints.save(state, graph, config, modelDir, model, metricsFile);
               console.message("saved " + saved.getFileName());
             }
@@ -218,12 +217,9 @@ public final class DpoTrainer {
     if (lastGood.globalStep() == 0 || !checkpoints.enabled()) {
       return e;
     }
-    Path existing = metricsFile.resolveSibling(dev.tfdpo.io.checkpoint.Checkpoints.directoryName(lastGood.globalStep()));
-    if (!java.nio.file.Files.isDirectory(existing)) {
-      existing = checkpoints.save(lastGood, graph, config, modelDir, model, metricsFile);
-    }
-    out.println("last good state kept in " + existing);
-    return new NonFiniteStepException(e.step(), e.quantity(), existing);
+    Path kept = checkpoints.saveIfMissing(lastGood, graph, config, modelDir, model, metricsFile);
+    out.println("last good state kept in " + kept);
+    return new NonFiniteStepException(e.step(), e.quantity(), kept);
   }
 
   /** A resumed run must visit the data in the order the checkpoint's run did. */

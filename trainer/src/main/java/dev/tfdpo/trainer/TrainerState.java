@@ -38,6 +38,15 @@ public record TrainerState(
     @SerializedName("total_steps") long totalSteps,
     @SerializedName("log_interval") LogInterval.Sums interval) {
 
+  /** What stays the same in every state of one run. */
+  record Run(boolean shuffle, long seed, long totalSteps) {
+
+    /** The state after {@code globalStep}, with the next micro-batch at ({@code epoch}, {@code next}). */
+    TrainerState at(long globalStep, int epoch, int next, long numTokens, LogInterval.Sums interval) {
+      return new TrainerState(FORMAT_VERSION, globalStep, epoch, next, numTokens, shuffle, seed, totalSteps, interval);
+    }
+  }
+
   /** Version of this file's layout. */
   public static final int FORMAT_VERSION = 1;
 

@@ -1,12 +1,12 @@
 package dev.tfdpo.trainer;
 
 import dev.tfdpo.io.checkpoint.CheckpointLocator;
+import dev.tfdpo.io.checkpoint.Checkpoints;
 import dev.tfdpo.io.checkpoint.CheckpointWriter;
 import dev.tfdpo.export.HfExport;
 import dev.tfdpo.io.hf.LlamaConfig;
-import dev.tfdpo.io.hf.LlamaWeights;
+import dev.tfdpo.io.hf.HfModelWriter;
 import dev.tfdpo.io.safetensors.DType;
-import dev.tfdpo.io.safetensors.NamedTensor;
 import dev.tfdpo.io.safetensors.SafeTensorsWriter;
 import dev.tfdpo.trainer.config.TrainConfig;
 import dev.tfdpo.trainer.config.TrainingArgs;
@@ -15,6 +15,7 @@ import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.util.Map;
 import java.util.Optional;
 
 /**
@@ -88,7 +89,8 @@ final class TrainingCheckpoints {
       HfExport.write(dir, model, graph.policyWeights(), modelDir, Optional.empty(), HfExport.Options.DEFAULT);
       if (graph.referenceSynced()) {
         // For export's reward signature; resuming reads the reference from tf/state.
-        writeWeights(dir.resolve(REFERENCE_FILE), model, graph.referenceWeights());
+        SafeTensorsWriter.write(dir.resolve(REFERENCE_FILE), HfModelWriter.tensors(model, graph.referenceWeights()),
+            DType.F32, Map.of("format", "pt"));
       }
       state.write(dir.resolve(TrainerState.FILE));
       config.save(dir.resolve(DpoTrainer.CONFIG_FILE));
@@ -96,6 +98,16 @@ final class TrainingCheckpoints {
     });
     saved.warnings().forEach(w -> System.err.println("warning: " + w));
     return saved.directory();
+  }
+
+  /**
+   * The checkpoint of {@code state}'s step: the one already saved at that step, else a new one. Used
+   * after a non-finite step, when the graph still holds the previous step's state.
+   */
+  Path saveIfMissing(TrainerState state, DpoGraph graph, TrainConfig config, Path modelDir, LlamaConfig model,
+      Path metricsFile) throws IOException {
+    Path existing = writer.outputDir().resolve(Checkpoints.directoryName(state.globalStep()));
+    return Files.isDirectory(existing) ? existing : save(state, graph, config, modelDir, model, metricsFile);
   }
 
   /**
@@ -118,15 +130,6 @@ final class TrainingCheckpoints {
     out.printf("resume: from %s (step %d, epoch %d, micro-batch %d)%n",
         dir, state.globalStep(), state.epoch(), state.nextMicroBatch());
     return Optional.of(new Resume(dir, state));
-  }
-
-  private static void writeWeights(Path file, LlamaConfig model, java.util.Map<String, float[]> weights)
-      throws IOException {
-    java.util.List<NamedTensor> tensors = new java.util.ArrayList<>();
-    for (LlamaWeights.Entry e : LlamaWeights.of(model).entries()) {
-      tensors.add(new NamedTensor(e.hfName(), e.shape(), weights.get(e.hfName())));
-    }
-    SafeTensorsWriter.write(file, tensors, DType.F32, java.util.Map.of("format", "pt"));
   }
 
   private static void killHereIfAsked(long step) throws IOException {

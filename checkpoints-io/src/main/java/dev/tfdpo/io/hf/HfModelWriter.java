@@ -35,6 +35,26 @@ public final class HfModelWriter {
   private HfModelWriter() {}
 
   /**
+   * The tensors of {@code config}'s architecture in the weight table's order, with shapes, from
+   * {@code weights} (by Hugging Face name); a missing or unknown name is an error.
+   */
+  public static List<NamedTensor> tensors(LlamaConfig config, Map<String, float[]> weights) throws IOException {
+    LlamaWeights table = LlamaWeights.of(config);
+    List<NamedTensor> tensors = new ArrayList<>();
+    for (LlamaWeights.Entry e : table.entries()) {
+      float[] data = weights.get(e.hfName());
+      if (data == null) {
+        throw new IOException("cannot export: no value for tensor " + e.hfName());
+      }
+      tensors.add(new NamedTensor(e.hfName(), e.shape(), data));
+    }
+    for (String name : weights.keySet()) {
+      table.entry(name); // an unknown name is an error
+    }
+    return tensors;
+  }
+
+  /**
    * Writes {@code weights} (by Hugging Face name, all tensors of the architecture) into {@code outDir}.
    *
    * @param sourceModelDir the model the weights came from: its config and tokenizer files are copied
@@ -48,18 +68,7 @@ public final class HfModelWriter {
       long maxShardBytes)
       throws IOException {
     Files.createDirectories(outDir);
-    LlamaWeights table = LlamaWeights.of(config);
-    List<NamedTensor> tensors = new ArrayList<>();
-    for (LlamaWeights.Entry e : table.entries()) {
-      float[] data = weights.get(e.hfName());
-      if (data == null) {
-        throw new IOException("cannot export: no value for tensor " + e.hfName());
-      }
-      tensors.add(new NamedTensor(e.hfName(), e.shape(), data));
-    }
-    for (String name : weights.keySet()) {
-      table.entry(name); // an unknown name is an error
-    }
+    List<NamedTensor> tensors = tensors(config, weights);
     for (String side : SIDE_FILES) {
       Path src = sourceModelDir.resolve(side);
       if (Files.isRegularFile(src)) {
