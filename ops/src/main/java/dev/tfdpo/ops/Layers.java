@@ -60,8 +60,14 @@ public final class Layers {
       Operand<TFloat32> upB,
       Operand<TFloat32> downW,
       Operand<TFloat32> downB) {
-    Operand<TFloat32> gate = linear(tf, x, gateW, gateB); // [N, F]
-    Operand<TFloat32> up = linear(tf, x, upW, upB); // [N, F]
+    // One [N, H] x [H, 2F] product instead of two.
+    Operand<TFloat32> gateUpW = tf.concat(java.util.List.of(gateW, upW), tf.constant(0)); // [2F, H]
+    Operand<TFloat32> gateUpB =
+        gateB == null ? null : tf.concat(java.util.List.of(gateB, upB), tf.constant(0)); // [2F]
+    Operand<TFloat32> gateUp = linear(tf, x, gateUpW, gateUpB); // [N, 2F]
+    java.util.List<org.tensorflow.Output<TFloat32>> halves = tf.split(tf.constant(1), gateUp, 2L).output(); // 2 x [N, F]
+    Operand<TFloat32> gate = halves.get(0); // [N, F]
+    Operand<TFloat32> up = halves.get(1); // [N, F]
     Operand<TFloat32> activated = tf.math.mul(silu(tf, gate), up); // [N, F]
     return linear(tf, activated, downW, downB); // [N, H]
   }
