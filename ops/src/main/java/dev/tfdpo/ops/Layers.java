@@ -1,6 +1,8 @@
 package dev.tfdpo.ops;
 
+import java.util.List;
 import org.tensorflow.Operand;
+import org.tensorflow.Output;
 import org.tensorflow.op.Ops;
 import org.tensorflow.op.linalg.MatMul;
 import org.tensorflow.op.math.Mean;
@@ -60,8 +62,14 @@ public final class Layers {
       Operand<TFloat32> upB,
       Operand<TFloat32> downW,
       Operand<TFloat32> downB) {
-    Operand<TFloat32> gate = linear(tf, x, gateW, gateB); // [N, F]
-    Operand<TFloat32> up = linear(tf, x, upW, upB); // [N, F]
+    // One [N, H] x [H, 2F] product instead of two.
+    Operand<TFloat32> gateUpW = tf.concat(List.of(gateW, upW), tf.constant(0)); // [2F, H]
+    Operand<TFloat32> gateUpB =
+        gateB == null ? null : tf.concat(List.of(gateB, upB), tf.constant(0)); // [2F]
+    Operand<TFloat32> gateUp = linear(tf, x, gateUpW, gateUpB); // [N, 2F]
+    List<Output<TFloat32>> halves = tf.split(tf.constant(1), gateUp, 2L).output(); // 2 x [N, F]
+    Operand<TFloat32> gate = halves.get(0); // [N, F]
+    Operand<TFloat32> up = halves.get(1); // [N, F]
     Operand<TFloat32> activated = tf.math.mul(silu(tf, gate), up); // [N, F]
     return linear(tf, activated, downW, downB); // [N, H]
   }

@@ -46,16 +46,34 @@ public final class BenchMain {
   static final int DEFAULT_STEPS = 20;
   static final int MATMUL_N = 2048;
 
-  /** A benchmark variant: a name and its config overrides. */
-  record Variant(String name, List<String> overrides) {
+  /**
+   * A benchmark variant: a name, its config overrides, and environment variables for its JVM (for
+   * process-wide TensorFlow settings such as {@code TF_ENABLE_ONEDNN_OPTS}, read when TensorFlow starts).
+   */
+  record Variant(String name, List<String> overrides, Map<String, String> env) {
 
+    Variant(String name, List<String> overrides) {
+      this(name, overrides, Map.of());
+    }
+
+    /** {@code "NAME: --key value ... VAR=value ..."}. */
     static Variant parse(String spec) {
       int colon = spec.indexOf(':');
       if (colon < 1) {
-        throw new ConfigException("--variant must be \"NAME: --key value ...\", got '" + spec + "'");
+        throw new ConfigException("--variant must be \"NAME: --key value ... [VAR=value ...]\", got '" + spec + "'");
       }
+      List<String> overrides = new ArrayList<>();
+      Map<String, String> env = new java.util.LinkedHashMap<>();
       String rest = spec.substring(colon + 1).trim();
-      return new Variant(spec.substring(0, colon).trim(), rest.isEmpty() ? List.of() : List.of(rest.split("\\s+")));
+      for (String token : rest.isEmpty() ? new String[0] : rest.split("\\s+")) {
+        int eq = token.indexOf('=');
+        if (!token.startsWith("-") && eq > 0 && (overrides.isEmpty() || !overrides.get(overrides.size() - 1).startsWith("--"))) {
+          env.put(token.substring(0, eq), token.substring(eq + 1));
+        } else {
+          overrides.add(token);
+        }
+      }
+      return new Variant(spec.substring(0, colon).trim(), overrides, env);
     }
 
     String slug() {
@@ -63,8 +81,12 @@ public final class BenchMain {
     }
   }
 
+  /** TensorFlow's oneDNN kernels (off by default in TensorFlow 2.18's Linux build). */
+  static final Map<String, String> ONEDNN = Map.of("TF_ENABLE_ONEDNN_OPTS", "1");
+
   /**
-   * The default comparison: packed vs padded, XLA on vs off, live vs precomputed reference log-probs.
+   * The default comparison: packed vs padded, XLA on vs off, live vs precomputed reference log-probs,
+   * TensorFlow's default kernels vs oneDNN's.
    */
   static final List<Variant> DEFAULT_VARIANTS = List.of(
       new Variant("packed", List.of("--packing", "true", "--use_xla", "false")),
@@ -72,7 +94,9 @@ public final class BenchMain {
       new Variant("packed + XLA", List.of("--packing", "true", "--use_xla", "true")),
       new Variant("padded + XLA", List.of("--packing", "false", "--use_xla", "true")),
       new Variant("packed, precomputed ref", List.of("--packing", "true", "--use_xla", "false",
-          "--precompute_ref_log_probs", "true")));
+          "--precompute_ref_log_probs", "true")),
+      new Variant("packed + oneDNN", List.of("--packing", "true", "--use_xla", "false"), ONEDNN),
+      new Variant("padded + oneDNN", List.of("--packing", "false", "--use_xla", "false"), ONEDNN));
 
   private static final Gson GSON = new GsonBuilder().create();
 
@@ -151,9 +175,8 @@ public final class BenchMain {
     out.printf("data: %s, %d pairs per step, max_seq_len %d, %s threads%n", base.data().trainDatasetPath(),
         base.training().perDeviceTrainBatchSize() * base.training().gradientAccumulationSteps(),
         base.data().maxSeqLen(), threads == 0 ? "all" : String.valueOf(threads));
-    double peak = MatmulPeak.measure(MATMUL_N, threads);
-    out.printf("matmul peak: %.1f GFLOP/s (TensorFlow float32 MatMul, %d^3, %s intra-op threads, best of %d)%n%n",
-        peak, MATMUL_N, threads == 0 ? "default" : String.valueOf(threads), MatmulPeak.RUNS);
+    out.printf("matmul peak: measured in each variant's JVM (TensorFlow float32 MatMul, %d^3, %s intra-op "
+        + "threads, best of %d)%n%n", MATMUL_N, threads == 0 ? "default" : String.valueOf(threads), MatmulPeak.RUNS);
 
     Path runs = ProjectPaths.root().resolve("output/bench");
     Files.createDirectories(runs);
@@ -176,7 +199,9 @@ public final class BenchMain {
       command.addAll(global);
       command.addAll(v.overrides());
       out.printf("%-26s running (log: %s) ...%n", v.name(), ProjectPaths.root().relativize(log));
-      Process p = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+      ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile());
+      builder.environment().putAll(v.env());
+      Process p = builder.start();
       int exit = p.waitFor();
       if (exit != 0 || !Files.isRegularFile(result)) {
         out.printf("%-26s failed (exit %d); see %s%n", v.name(), exit, log);
@@ -186,26 +211,28 @@ public final class BenchMain {
       names.add(v.name());
     }
     out.println();
-    printTable(out, names, results, peak);
+    printTable(out, names, results);
   }
 
-  static void printTable(PrintStream out, List<String> names, List<JsonObject> results, double peak) {
-    out.printf("%-26s %8s %8s %9s %6s %7s %8s %7s %7s %7s %8s %5s%n", "variant", "s/step", "pairs/s",
-        "tokens/s", "fill", "GFLOP", "GFLOP/s", "%peak", "1st s", "mean s", "RSS MB", "load");
+  static void printTable(PrintStream out, List<String> names, List<JsonObject> results) {
+    out.printf("%-26s %7s %7s %8s %6s %6s %7s %6s %6s %6s %6s %6s %5s%n", "variant", "s/step", "pairs/s",
+        "tokens/s", "fill", "GFLOP", "GFLOP/s", "peak", "%peak", "1st s", "mean s", "RSS MB", "load");
     for (int i = 0; i < results.size(); i++) {
       JsonObject r = results.get(i);
       double median = r.get("median_step_s").getAsDouble();
       double gflop = r.get("gflop_per_step").getAsDouble();
-      out.printf("%-26s %8.3f %8.2f %9.0f %6.3f %7.1f %8.1f %6.1f%% %7.2f %7.3f %8.0f %5.2f%n", names.get(i), median,
-          r.get("pairs_per_step").getAsDouble() / median, r.get("real_tokens_per_step").getAsDouble() / median,
-          r.get("fill").getAsDouble(), gflop, gflop / median, 100 * gflop / median / peak,
+      double peak = r.get("matmul_peak_gflops").getAsDouble();
+      out.printf("%-26s %7.3f %7.2f %8.0f %6.3f %6.1f %7.1f %6.1f %5.1f%% %6.2f %6.3f %6.0f %5.2f%n", names.get(i),
+          median, r.get("pairs_per_step").getAsDouble() / median, r.get("real_tokens_per_step").getAsDouble() / median,
+          r.get("fill").getAsDouble(), gflop, gflop / median, peak, 100 * gflop / median / peak,
           r.get("first_step_s").getAsDouble(), r.get("mean_step_s").getAsDouble(), r.get("peak_rss_mb").getAsDouble(),
           r.get("load").getAsDouble());
     }
     out.println();
     out.println("s/step: median optimizer step; pairs/s, tokens/s: per median step; tokens: chosen + rejected as TRL counts");
     out.println("them (prompt once per sequence); fill: non-padding share of the token slots fed; GFLOP: matmul FLOPs");
-    out.println("executed per step (policy 3x forward, live reference 1x); %peak: GFLOP/s over the matmul peak;");
+    out.println("executed per step (policy 3x forward, live reference 1x); peak: this JVM's matmul GFLOP/s;");
+    out.println("%peak: GFLOP/s over that peak;");
     out.println("1st s: first step (graph executors, XLA compiles); load: 1-minute load average at the end.");
   }
 
@@ -255,6 +282,10 @@ public final class BenchMain {
     System.out.println("config: " + configFile + " " + String.join(" ", overrides));
 
     DpoTrainer.Result run = DpoTrainer.run(config, System.out, false);
+    // RSS before the matmul measurement, whose operands would count towards it.
+    double rss = peakRssMb();
+    double peak = MatmulPeak.measure(MATMUL_N, config.training().numThreads());
+    System.out.printf("matmul peak: %.1f GFLOP/s%n", peak);
     List<Map<String, Double>> logged = run.logged();
     if (logged.size() != warmup + steps) {
       throw new IllegalStateException("expected " + (warmup + steps) + " logged steps, got " + logged.size());
@@ -275,7 +306,8 @@ public final class BenchMain {
     out.addProperty("real_tokens_per_step", stats.realTokens / steps);
     out.addProperty("fill", stats.rowTokens / stats.slots);
     out.addProperty("gflop_per_step", stats.flops / steps / 1e9);
-    out.addProperty("peak_rss_mb", peakRssMb());
+    out.addProperty("matmul_peak_gflops", peak);
+    out.addProperty("peak_rss_mb", rss);
     out.addProperty("load", loadAverage());
     out.add("step_s", GSON.toJsonTree(seconds));
     Files.writeString(result, GSON.toJson(out), StandardCharsets.UTF_8);

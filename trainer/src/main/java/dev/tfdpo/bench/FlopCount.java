@@ -1,6 +1,7 @@
 package dev.tfdpo.bench;
 
 import dev.tfdpo.io.hf.LlamaConfig;
+import dev.tfdpo.ops.Attention;
 import dev.tfdpo.trainer.Batch;
 
 /**
@@ -9,8 +10,9 @@ import dev.tfdpo.trainer.Batch;
  * optimizer) is not counted.
  *
  * <p>Forward, with {@code N = R * L} token slots, per layer: projections {@code 2 N H (Hq D + 2 Hkv D)}
- * (q, k, v) + {@code 2 N Hq D H} (o), MLP {@code 3 * 2 N H F}, attention {@code 2 * 2 R Hq L^2 D}
- * (scores and context over the full rows); then the vocabulary projection at the Nc predicting
+ * (q, k, v) + {@code 2 N Hq D H} (o), MLP {@code 3 * 2 N H F}, attention {@code 2 * 2 R Hq D sum_i(Lq_i Lk_i)}
+ * over the causal query blocks of {@link Attention#CAUSAL_BLOCKS} (block i: its Lq_i queries against the
+ * Lk_i keys up to its end; about 2/3 of {@code L^2} for 3 blocks); then the vocabulary projection at the Nc predicting
  * positions, {@code 2 Nc H V}. A policy step is forward + backward = 3 forwards (every matmul has two
  * gradient matmuls of the same size); a live reference adds one forward.
  */
@@ -27,9 +29,22 @@ final class FlopCount {
     double kv = c.numKeyValueHeads() * d;
     double projections = 2 * n * h * (q + 2 * kv) + 2 * n * q * h;
     double mlp = 3 * 2 * n * h * c.intermediateSize();
-    double attention = 2 * 2.0 * b.rows() * c.numAttentionHeads() * (double) b.length() * b.length() * d;
+    double attention = 2 * 2.0 * b.rows() * c.numAttentionHeads() * blockedSquare(b.length()) * d;
     double head = 2.0 * b.lossPositions().length * h * c.vocabSize();
     return c.numHiddenLayers() * (projections + mlp + attention) + head;
+  }
+
+  /** Score entries per head and row: {@code sum_i Lq_i * Lk_i} over the causal blocks, as Attention cuts them. */
+  static double blockedSquare(int length) {
+    int blocks = Attention.CAUSAL_BLOCKS;
+    int size = (length + blocks - 1) / blocks;
+    double sum = 0;
+    for (int i = 0; i < blocks; i++) {
+      int begin = Math.min(i * size, length);
+      int end = Math.min((i + 1) * size, length);
+      sum += (double) (end - begin) * end;
+    }
+    return sum;
   }
 
   /** FLOPs of one micro-batch of training: policy forward and backward, plus the live reference. */

@@ -14,7 +14,10 @@ import org.tensorflow.proto.RunMetadata;
  * the session's {@code global_jit_level} is on <em>and</em>, on CPU, the process-wide flag
  * {@code tf_xla_cpu_global_jit} is set. That flag is normally read from {@code TF_XLA_FLAGS} before
  * the native library starts; {@code TF_SetTfXlaCpuGlobalJit} of the C API sets it at run time, so no
- * environment variable is needed.
+ * environment variable is needed, provided it runs before the process's first session starts: TensorFlow
+ * fixes the CPU clustering policy then ({@link DpoGraph} calls it before creating its session; a process
+ * that creates other sessions first needs {@code TF_XLA_FLAGS=--tf_xla_cpu_global_jit}, which is harmless
+ * for sessions without ON_1).
  *
  * <p>XLA compiles one executable per distinct set of input shapes; {@link ShapeBuckets#XLA} keeps that
  * set small. Ops XLA cannot compile stay ordinary TensorFlow ops.
