@@ -24,6 +24,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -63,7 +64,7 @@ public final class BenchMain {
         throw new ConfigException("--variant must be \"NAME: --key value ... [VAR=value ...]\", got '" + spec + "'");
       }
       List<String> overrides = new ArrayList<>();
-      Map<String, String> env = new java.util.LinkedHashMap<>();
+      Map<String, String> env = new LinkedHashMap<>();
       String rest = spec.substring(colon + 1).trim();
       for (String token : rest.isEmpty() ? new String[0] : rest.split("\\s+")) {
         int eq = token.indexOf('=');
