@@ -87,6 +87,17 @@ public record DataSummary(
     return skipped.values().stream().mapToLong(Long::longValue).sum();
   }
 
+  /**
+   * This summary as read back from a preprocessed file: {@code file} becomes that file, and the format
+   * names where the pairs came from ({@code preprocessed from FORMAT FILE}), so logs show the file
+   * actually read.
+   */
+  public DataSummary readFrom(String preprocessedFile) {
+    String source = "preprocessed from " + datasetFormat + " " + file;
+    return new DataSummary(preprocessedFile, source, tokenizer, tokenizerFingerprint, rowsRead, used, truncated,
+        dropped, skipped, promptNotPrefix, promptLengths, completionLengths);
+  }
+
   /** The summary as a JSON object (snake_case keys). */
   public String toJson() {
     return GSON.toJson(this);

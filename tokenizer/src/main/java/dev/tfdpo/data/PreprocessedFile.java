@@ -158,7 +158,7 @@ public final class PreprocessedFile {
         long from = i * CHUNK;
         chunks[i] = map(ch, idsAt + from, Math.min(CHUNK, ids * 4 - from));
       }
-      DataSummary summary = DataSummary.fromJson(header.get("summary").toString());
+      DataSummary summary = DataSummary.fromJson(header.get("summary").toString()).readFrom(file.toString());
       return new LoadedDataset(new Mapped((int) pairs, off, idx, chunks), summary);
     }
   }

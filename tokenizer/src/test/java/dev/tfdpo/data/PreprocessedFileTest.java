@@ -36,7 +36,10 @@ class PreprocessedFileTest {
       assertArrayEquals(x.chosenIds(), y.chosenIds());
       assertArrayEquals(x.rejectedIds(), y.rejectedIds());
     }
-    assertEquals(written, b.summary());
+    assertEquals(written.readFrom(out.toString()), b.summary());
+    assertEquals(out.toString(), b.summary().file());
+    assertEquals("preprocessed from trl_standard " + Fixtures.get("data/pref-en-64.jsonl"),
+        b.summary().datasetFormat());
     assertEquals(a.summary().truncated(), b.summary().truncated());
 
     IllegalArgumentException settings = assertThrows(IllegalArgumentException.class,

@@ -15,7 +15,6 @@ import dev.tfdpo.trainer.EpochSampler;
 import dev.tfdpo.trainer.ProjectPaths;
 import dev.tfdpo.trainer.TrainingData;
 import dev.tfdpo.trainer.config.ConfigException;
-import dev.tfdpo.trainer.config.ConfigKey;
 import dev.tfdpo.trainer.config.TrainConfig;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -97,7 +96,9 @@ public final class BenchMain {
       new Variant("packed, precomputed ref", List.of("--packing", "true", "--use_xla", "false",
           "--precompute_ref_log_probs", "true")),
       new Variant("packed + oneDNN", List.of("--packing", "true", "--use_xla", "false"), ONEDNN),
-      new Variant("padded + oneDNN", List.of("--packing", "false", "--use_xla", "false"), ONEDNN));
+      new Variant("padded + oneDNN", List.of("--packing", "false", "--use_xla", "false"), ONEDNN),
+      new Variant("packed, precomputed ref + oneDNN", List.of("--packing", "true", "--use_xla", "false",
+          "--precompute_ref_log_probs", "true"), ONEDNN));
 
   private static final Gson GSON = new GsonBuilder().create();
 
@@ -162,6 +163,7 @@ public final class BenchMain {
       variants.addAll(DEFAULT_VARIANTS);
     }
     TrainConfig base = TrainConfig.load(config, global);
+    checkVariants(config, global, variants);
     Path modelDir = modelDir(base.model().modelNameOrPath());
     if (BenchModel.ensure(modelDir, fixture)) {
       out.printf("generated random weights (seed %d, normal std %.2f, norms 1) for %s into %s%n",
@@ -184,11 +186,6 @@ public final class BenchMain {
     List<JsonObject> results = new ArrayList<>();
     List<String> names = new ArrayList<>();
     for (Variant v : variants) {
-      String unknown = unknownKey(v.overrides());
-      if (unknown != null) {
-        out.printf("%-26s skipped: this build has no key '%s'%n", v.name(), unknown);
-        continue;
-      }
       Path result = runs.resolve(v.slug() + ".json");
       Path log = runs.resolve(v.slug() + ".log");
       Files.deleteIfExists(result);
@@ -199,13 +196,13 @@ public final class BenchMain {
           String.valueOf(warmup), String.valueOf(steps), runs.resolve(v.slug()).toString()));
       command.addAll(global);
       command.addAll(v.overrides());
-      out.printf("%-26s running (log: %s) ...%n", v.name(), ProjectPaths.root().relativize(log));
+      out.printf("%-32s running (log: %s) ...%n", v.name(), ProjectPaths.root().relativize(log));
       ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile());
       builder.environment().putAll(v.env());
       Process p = builder.start();
       int exit = p.waitFor();
       if (exit != 0 || !Files.isRegularFile(result)) {
-        out.printf("%-26s failed (exit %d); see %s%n", v.name(), exit, log);
+        out.printf("%-32s failed (exit %d); see %s%n", v.name(), exit, log);
         continue;
       }
       results.add(GSON.fromJson(Files.readString(result), JsonObject.class));
@@ -216,14 +213,14 @@ public final class BenchMain {
   }
 
   static void printTable(PrintStream out, List<String> names, List<JsonObject> results) {
-    out.printf("%-26s %7s %7s %8s %6s %6s %7s %6s %6s %6s %6s %6s %5s%n", "variant", "s/step", "pairs/s",
+    out.printf("%-32s %7s %7s %8s %6s %6s %7s %6s %6s %6s %6s %6s %5s%n", "variant", "s/step", "pairs/s",
         "tokens/s", "fill", "GFLOP", "GFLOP/s", "peak", "%peak", "1st s", "mean s", "RSS MB", "load");
     for (int i = 0; i < results.size(); i++) {
       JsonObject r = results.get(i);
       double median = r.get("median_step_s").getAsDouble();
       double gflop = r.get("gflop_per_step").getAsDouble();
       double peak = r.get("matmul_peak_gflops").getAsDouble();
-      out.printf("%-26s %7.3f %7.2f %8.0f %6.3f %6.1f %7.1f %6.1f %5.1f%% %6.2f %6.3f %6.0f %5.2f%n", names.get(i),
+      out.printf("%-32s %7.3f %7.2f %8.0f %6.3f %6.1f %7.1f %6.1f %5.1f%% %6.2f %6.3f %6.0f %5.2f%n", names.get(i),
           median, r.get("pairs_per_step").getAsDouble() / median, r.get("real_tokens_per_step").getAsDouble() / median,
           r.get("fill").getAsDouble(), gflop, gflop / median, peak, 100 * gflop / median / peak,
           r.get("first_step_s").getAsDouble(), r.get("mean_step_s").getAsDouble(), r.get("peak_rss_mb").getAsDouble(),
@@ -246,13 +243,20 @@ public final class BenchMain {
     return Files.exists(resolved) ? resolved : ProjectPaths.root().resolve(p).normalize();
   }
 
-  private static String unknownKey(List<String> overrides) {
-    for (String o : overrides) {
-      if (o.startsWith("--") && ConfigKey.find(o.substring(2)).isEmpty()) {
-        return o.substring(2);
+  /**
+   * Loads the config with each variant's overrides before anything runs, so a mistyped key or value
+   * stops the benchmark at once, naming the variant, instead of after the variants before it.
+   */
+  static void checkVariants(Path config, List<String> global, List<Variant> variants) throws IOException {
+    for (Variant v : variants) {
+      List<String> overrides = new ArrayList<>(global);
+      overrides.addAll(v.overrides());
+      try {
+        TrainConfig.load(config, overrides);
+      } catch (ConfigException e) {
+        throw new ConfigException("--variant \"" + v.name() + "\": " + e.getMessage());
       }
     }
-    return null;
   }
 
   private static int positiveInt(String key, String value, int min) {
