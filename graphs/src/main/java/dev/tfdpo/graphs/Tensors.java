@@ -33,6 +33,13 @@ public final class Tensors {
     return out;
   }
 
+  /** All values of a float64 tensor, row-major; closes nothing. */
+  public static double[] toDoubles(Tensor t) {
+    double[] out = new double[(int) t.size()];
+    t.asRawTensor().data().asDoubles().read(out);
+    return out;
+  }
+
   /** All values of an int32 tensor, row-major; closes nothing. */
   public static int[] toInts(Tensor t) {
     int[] out = new int[(int) t.size()];

@@ -24,7 +24,6 @@ import org.tensorflow.Graph;
 import org.tensorflow.Session;
 import org.tensorflow.Tensor;
 import org.tensorflow.op.Ops;
-import org.tensorflow.types.TFloat64;
 
 /**
  * Packed micro-batches against the padded (TRL) layout on the same 8 pairs, for several row lengths
@@ -96,12 +95,7 @@ class PackedLogProbsTest {
     Session.Runner runner = forward.runner();
     List<Tensor> fed = forwardInputs.feed(runner, batch);
     try (var result = runner.fetch(forwardLogps.logps64()).run()) {
-      TFloat64 t = (TFloat64) result.get(0);
-      double[] out = new double[(int) t.size()];
-      for (int i = 0; i < out.length; i++) {
-        out[i] = t.getDouble(i);
-      }
-      return out;
+      return Tensors.toDoubles(result.get(0));
     } finally {
       BatchInputs.close(fed);
     }

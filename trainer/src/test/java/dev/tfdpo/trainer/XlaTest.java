@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.tfdpo.data.TokenIdsJsonl;
 import dev.tfdpo.data.TokenizedPair;
 import dev.tfdpo.graphs.Llama;
+import dev.tfdpo.graphs.Tensors;
 import dev.tfdpo.graphs.WeightLoader;
 import dev.tfdpo.io.hf.LlamaConfig;
 import dev.tfdpo.io.safetensors.SafeTensorsReader;
@@ -21,7 +22,6 @@ import org.tensorflow.op.Ops;
 import org.tensorflow.proto.ConfigProto;
 import org.tensorflow.proto.RunMetadata;
 import org.tensorflow.proto.RunOptions;
-import org.tensorflow.types.TFloat64;
 
 /**
  * {@code use_xla}: a session configured by {@link Xla#configure} really runs compiled clusters (launch
@@ -114,12 +114,7 @@ class XlaTest {
       if (metadata != null) {
         metadata[0] = result.getMetadata().orElseThrow();
       }
-      TFloat64 t = (TFloat64) result.get(0);
-      double[] out = new double[(int) t.size()];
-      for (int i = 0; i < out.length; i++) {
-        out[i] = t.getDouble(i);
-      }
-      return out;
+      return Tensors.toDoubles(result.get(0));
     } finally {
       BatchInputs.close(fed);
     }
