@@ -90,8 +90,8 @@ public final class Attention {
     // The 1/sqrt(D) score scale is applied to the queries ([R, L, Hq, D]) rather than to the scores
     // ([R, Hq, L, L], and again in the backward pass). For a power-of-two scale (D = 4^k) the result is
     // bitwise the same; otherwise scores may differ from transformers' order by an ulp.
-    Operand<TFloat32> qRot =
-        tf.math.mul(Rope.apply(tf, q4, rope), tf.constant((float) (1.0 / Math.sqrt(d)))); // [R, L, Hq, D]
+    Operand<TFloat32> qRotated = Rope.apply(tf, q4, rope); // [R, L, Hq, D]
+    Operand<TFloat32> qRot = tf.math.mul(qRotated, tf.constant((float) (1.0 / Math.sqrt(d)))); // [R, L, Hq, D]
     Operand<TFloat32> kRot = Rope.apply(tf, k4, rope); // [R, L, Hkv, D]
     Operand<TInt32> rows = tf.slice(rowsAndLength, tf.constant(new int[] {0}), tf.constant(new int[] {1})); // [1] = R
     Operand<TInt32> length = tf.slice(rowsAndLength, tf.constant(new int[] {1}), tf.constant(new int[] {1})); // [1] = L
@@ -114,35 +114,34 @@ public final class Attention {
       Operand<TInt32> begin = tf.math.minimum(tf.math.mul(blockSize, tf.constant(i)), len); // []
       Operand<TInt32> end = tf.math.minimum(tf.math.mul(blockSize, tf.constant(i + 1)), len); // []
       Operand<TInt32> size = tf.math.sub(end, begin); // []
+      Operand<TInt32> beginV = tf.reshape(begin, tf.constant(new int[] {1})); // [1]
       Operand<TInt32> sizeV = tf.reshape(size, tf.constant(new int[] {1})); // [1]
       Operand<TInt32> endV = tf.reshape(end, tf.constant(new int[] {1})); // [1]
-      Operand<TInt32> zero = tf.constant(new int[] {0});
+      Operand<TInt32> zero = tf.constant(new int[] {0}); // [1]
+      Operand<TInt32> all = tf.constant(new int[] {-1}); // [1]: a slice size meaning "to the end"
 
-      Operand<TFloat32> qBlock = tf.slice(qByKv,
-          tf.concat(List.of(tf.constant(new int[] {0, 0, 0}), tf.reshape(begin, tf.constant(new int[] {1})), zero), tf.constant(0)),
-          tf.concat(List.of(tf.constant(new int[] {-1, -1, -1}), sizeV, tf.constant(new int[] {-1})), tf.constant(0))); // [R, Hkv, G, Lq, D]
+      Operand<TInt32> qBlockBegin = Shapes.join(tf, tf.constant(new int[] {0, 0, 0}), beginV, zero); // [5]
+      Operand<TInt32> qBlockSize = Shapes.join(tf, tf.constant(new int[] {-1, -1, -1}), sizeV, all); // [5]
+      Operand<TFloat32> qBlock = tf.slice(qByKv, qBlockBegin, qBlockSize); // [R, Hkv, G, Lq, D]
       Operand<TFloat32> qFlat = tf.reshape(qBlock, Shapes.concat(tf, rows, kv, -1, d)); // [R, Hkv, G*Lq, D]
-      Operand<TInt32> prefix =
-          tf.concat(List.of(tf.constant(new int[] {-1, -1}), endV, tf.constant(new int[] {-1})), tf.constant(0)); // [4]
+      Operand<TInt32> prefix = Shapes.join(tf, tf.constant(new int[] {-1, -1}), endV, all); // [4]
       Operand<TFloat32> kPrefix = tf.slice(kh, tf.constant(new int[] {0, 0, 0, 0}), prefix); // [R, Hkv, Lk, D]
       Operand<TFloat32> vPrefix = tf.slice(vh, tf.constant(new int[] {0, 0, 0, 0}), prefix); // [R, Hkv, Lk, D]
 
-      Operand<TFloat32> scores =
-          batchMatMul(tf, qFlat, kPrefix, true); // [R, Hkv, G*Lq, Lk]
-      Operand<TInt32> perHeadShape = tf.concat(
-          List.of(rows, tf.constant(new int[] {heads.query()}), sizeV, endV), tf.constant(0)); // [4]
+      Operand<TFloat32> scores = batchMatMul(tf, qFlat, kPrefix, true); // [R, Hkv, G*Lq, Lk]
+      Operand<TInt32> perHeadShape =
+          Shapes.join(tf, rows, tf.constant(new int[] {heads.query()}), sizeV, endV); // [4]
       Operand<TFloat32> perHead = tf.reshape(scores, perHeadShape); // [R, Hq, Lq, Lk]
-      Operand<TFloat32> blockBias = tf.slice(maskBias,
-          tf.concat(List.of(tf.constant(new int[] {0, 0}), tf.reshape(begin, tf.constant(new int[] {1})), zero), tf.constant(0)),
-          tf.concat(List.of(tf.constant(new int[] {-1, -1}), sizeV, endV), tf.constant(0))); // [R, 1, Lq, Lk]
+      Operand<TInt32> biasBegin = Shapes.join(tf, tf.constant(new int[] {0, 0}), beginV, zero); // [4]
+      Operand<TInt32> biasSize = Shapes.join(tf, tf.constant(new int[] {-1, -1}), sizeV, endV); // [4]
+      Operand<TFloat32> blockBias = tf.slice(maskBias, biasBegin, biasSize); // [R, 1, Lq, Lk]
       Operand<TFloat32> masked = tf.math.add(perHead, blockBias); // [R, Hq, Lq, Lk]
       Operand<TFloat32> probs = tf.nn.softmax(masked); // [R, Hq, Lq, Lk]
-      Operand<TInt32> byKvShape =
-          tf.concat(List.of(rows, tf.constant(new int[] {kv, -1}), endV), tf.constant(0)); // [4]
+      Operand<TInt32> byKvShape = Shapes.join(tf, rows, tf.constant(new int[] {kv, -1}), endV); // [4]
       Operand<TFloat32> probsByKv = tf.reshape(probs, byKvShape); // [R, Hkv, G*Lq, Lk]
       Operand<TFloat32> context = batchMatMul(tf, probsByKv, vPrefix, false); // [R, Hkv, G*Lq, D]
-      Operand<TInt32> groupedShape = tf.concat(
-          List.of(rows, tf.constant(new int[] {kv, groups}), sizeV, tf.constant(new int[] {d})), tf.constant(0)); // [5]
+      Operand<TInt32> groupedShape =
+          Shapes.join(tf, rows, tf.constant(new int[] {kv, groups}), sizeV, tf.constant(new int[] {d})); // [5]
       contexts.add(tf.reshape(context, groupedShape)); // [R, Hkv, G, Lq, D]
     }
     Operand<TFloat32> contextGrouped =

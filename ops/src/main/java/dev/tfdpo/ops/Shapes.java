@@ -19,6 +19,12 @@ public final class Shapes {
     return tf.concat(parts, tf.constant(0));
   }
 
+  /** The 1-D int32 vectors {@code parts} joined end to end (begin and size vectors of slices). */
+  @SafeVarargs
+  public static Operand<TInt32> join(Ops tf, Operand<TInt32>... parts) {
+    return tf.concat(List.of(parts), tf.constant(0));
+  }
+
   /** The first {@code n} entries of {@code tf.shape(x)}. */
   public static Operand<TInt32> leading(Ops tf, Operand<?> x, int n) {
     Operand<TInt32> shape = tf.shape(x);
