@@ -39,22 +39,6 @@ public record DataOptions(
   /** TRL's default {@code max_length}. */
   public static final int DEFAULT_MAX_SEQ_LEN = 1024;
 
-  /** The options without packing (TRL's per-sequence limits). */
-  public DataOptions(
-      Path path,
-      Path modelDir,
-      Path tokenizerPath,
-      String datasetFormat,
-      String chatTemplate,
-      Map<String, String> mapKeys,
-      int maxSeqLen,
-      int maxPromptLen,
-      TruncationMode truncationMode,
-      OnBadRow onBadRow) {
-    this(path, modelDir, tokenizerPath, datasetFormat, chatTemplate, mapKeys, maxSeqLen, maxPromptLen,
-        truncationMode, onBadRow, false);
-  }
-
   public DataOptions {
     if (path == null) {
       throw new IllegalArgumentException("no data file given (train_dataset_path)");
@@ -138,7 +122,7 @@ public record DataOptions(
 
   /** Defaults for everything but the data file and model directory. */
   public static DataOptions of(Path path, Path modelDir) {
-    return new DataOptions(path, modelDir, null, "auto", null, Map.of(), DEFAULT_MAX_SEQ_LEN, 0, null, null);
+    return new DataOptions(path, modelDir, null, "auto", null, Map.of(), DEFAULT_MAX_SEQ_LEN, 0, null, null, false);
   }
 
   /** A copy with another chat template. */

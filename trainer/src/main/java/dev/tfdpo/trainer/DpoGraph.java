@@ -93,12 +93,6 @@ public final class DpoGraph implements AutoCloseable {
       this(model, loss, adam, maxGradNorm, threads, Reference.live(model), false);
     }
 
-    /** A live, never-synced reference with the policy's architecture. */
-    public Settings(
-        LlamaConfig model, LossSpec loss, AdamW.Hyper adam, double maxGradNorm, int threads, boolean useXla) {
-      this(model, loss, adam, maxGradNorm, threads, Reference.live(model), useXla);
-    }
-
     /** Without XLA. */
     public Settings(
         LlamaConfig model, LossSpec loss, AdamW.Hyper adam, double maxGradNorm, int threads, Reference reference) {

@@ -2,10 +2,7 @@ package dev.tfdpo.trainer;
 
 import org.tensorflow.internal.c_api.global.tensorflow;
 import org.tensorflow.proto.ConfigProto;
-import org.tensorflow.proto.GraphDef;
-import org.tensorflow.proto.NodeDef;
 import org.tensorflow.proto.OptimizerOptions;
-import org.tensorflow.proto.RunMetadata;
 
 /**
  * XLA's JIT for graph sessions on CPU ({@code use_xla}).
@@ -24,9 +21,6 @@ import org.tensorflow.proto.RunMetadata;
  */
 public final class Xla {
 
-  /** Op type of a compiled cluster's launch in a partitioned graph. */
-  public static final String RUN_OP = "_XlaRun";
-
   private Xla() {}
 
   /** Turns on auto-clustering for sessions created with {@code config}. */
@@ -34,18 +28,5 @@ public final class Xla {
     tensorflow.TF_SetTfXlaCpuGlobalJit((byte) 1);
     config.getGraphOptionsBuilder().getOptimizerOptionsBuilder()
         .setGlobalJitLevel(OptimizerOptions.GlobalJitLevel.ON_1);
-  }
-
-  /** Compiled-cluster launches in the partition graphs of a run (fetched with {@code output_partition_graphs}). */
-  public static int compiledClusters(RunMetadata metadata) {
-    int n = 0;
-    for (GraphDef g : metadata.getPartitionGraphsList()) {
-      for (NodeDef node : g.getNodeList()) {
-        if (node.getOp().equals(RUN_OP)) {
-          n++;
-        }
-      }
-    }
-    return n;
   }
 }
