@@ -79,6 +79,18 @@ public record LossSpec(
   /** One loss type and its weight. */
   public record Component(PreferenceLoss loss, float weight) {}
 
+  /**
+   * The valid range of {@code label_smoothing}, for every loss type and the config alike: a flip
+   * probability (cDPO, robust DPO; TRL documents [0, 0.5]), where 0.5 would make the robust loss divide by
+   * zero and more would prefer the rejected answer.
+   */
+  public static final String LABEL_SMOOTHING_RANGE = "in [0, 0.5)";
+
+  /** Whether {@code value} is {@link #LABEL_SMOOTHING_RANGE}. */
+  public static boolean labelSmoothingInRange(double value) {
+    return value >= 0 && value < 0.5;
+  }
+
   /** Validates; every problem is an {@link IllegalArgumentException} naming the option. */
   public LossSpec {
     components = List.copyOf(components);
@@ -89,9 +101,8 @@ public record LossSpec(
       require(Float.isFinite(c.weight()), "loss_weights: weight of '" + c.loss().configName() + "' must be finite");
     }
     require(Float.isFinite(beta) && beta > 0, "beta must be > 0, got " + beta);
-    require(labelSmoothing >= 0 && labelSmoothing < 1, "label_smoothing must be in [0, 1), got " + labelSmoothing);
-    require(!has(components, PreferenceLoss.ROBUST) || labelSmoothing < 0.5f,
-        "robust: label_smoothing is a flip probability and must be in [0, 0.5), got " + labelSmoothing);
+    require(labelSmoothingInRange(labelSmoothing),
+        "label_smoothing must be " + LABEL_SMOOTHING_RANGE + ", got " + labelSmoothing);
     require(!has(components, PreferenceLoss.EXO_PAIR) || labelSmoothing > 0,
         "exo_pair: label_smoothing must be > 0 (the EXO paper recommends 1e-3; TRL 1.x refuses 0 too)");
     require(Float.isFinite(discopopTau) && discopopTau > 0, "discopop_tau must be > 0, got " + discopopTau);

@@ -127,10 +127,18 @@ class LossFormulaTest {
   }
 
   @Test
+  void labelSmoothingHasOneRangeForEveryLossType() {
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> LossSpec.builder("sigmoid").labelSmoothing(0.7f).build());
+    assertTrue(e.getMessage().contains("label_smoothing must be in [0, 0.5), got 0.7"), e.getMessage());
+    assertEquals(0.49f, LossSpec.builder("robust").labelSmoothing(0.49f).build().labelSmoothing());
+  }
+
+  @Test
   void invalidSpecsAreRejectedWithTheOptionNamed() {
     Map<String, Function<LossSpec.Builder, LossSpec.Builder>> bad = Map.of(
         "exo_pair: label_smoothing", b -> b.lossTypes(List.of("exo_pair")),
-        "robust: label_smoothing", b -> b.lossTypes(List.of("robust")).labelSmoothing(0.5f),
+        "label_smoothing must be in [0, 0.5), got 0.5", b -> b.lossTypes(List.of("robust")).labelSmoothing(0.5f),
         "unknown loss_type 'dpo'", b -> b.lossTypes(List.of("dpo")),
         "loss_weights has 1 values for 2", b -> b.lossTypes(List.of("sigmoid", "sft")).lossWeights(List.of(1f)),
         "use_weighting (WPO) does not work with 'aot'", b -> b.lossTypes(List.of("aot")).useWeighting(true),

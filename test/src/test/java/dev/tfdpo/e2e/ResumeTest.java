@@ -70,7 +70,13 @@ class ResumeTest {
     waitFor(p, () -> lineCount(dir.resolve(DpoTrainer.METRICS_FILE)) >= 1);
     p.destroyForcibly().waitFor(60, TimeUnit.SECONDS);
     assertNotEquals(0, p.exitValue());
-    run(dir, List.of("--resume_from_checkpoint", "auto"));
+    // The run really resumes from the newest checkpoint the killed run completed, not from the model.
+    String latest = Files.readString(dir.resolve("latest")).trim();
+    int saved = Integer.parseInt(latest.substring("checkpoint-".length()));
+    assertTrue(saved >= 2 && saved < 7, latest);
+    String log = run(dir, List.of("--resume_from_checkpoint", "auto"));
+    assertTrue(log.contains("resume: from " + dir.resolve(latest) + " (step " + saved + ","), log);
+    assertTrue(log.contains("continuing after step " + saved), log);
     assertSameRun(dir);
   }
 

@@ -81,20 +81,23 @@ public final class BenchMain {
     }
   }
 
-  /** TensorFlow's oneDNN kernels (off by default in TensorFlow 2.18's Linux build). */
+  /** TensorFlow's oneDNN kernels, forced on (TensorFlow's default only on CPUs with VNNI, BF16 or AMX). */
   static final Map<String, String> ONEDNN = Map.of("TF_ENABLE_ONEDNN_OPTS", "1");
+
+  /** TensorFlow's own (Eigen) kernels, forced: the plain variants measure the same thing on every CPU. */
+  static final Map<String, String> EIGEN = Map.of("TF_ENABLE_ONEDNN_OPTS", "0");
 
   /**
    * The default comparison: packed vs padded, XLA on vs off, live vs precomputed reference log-probs,
    * TensorFlow's default kernels vs oneDNN's.
    */
   static final List<Variant> DEFAULT_VARIANTS = List.of(
-      new Variant("packed", List.of("--packing", "true", "--use_xla", "false")),
-      new Variant("padded (TRL layout)", List.of("--packing", "false", "--use_xla", "false")),
-      new Variant("packed + XLA", List.of("--packing", "true", "--use_xla", "true")),
-      new Variant("padded + XLA", List.of("--packing", "false", "--use_xla", "true")),
+      new Variant("packed", List.of("--packing", "true", "--use_xla", "false"), EIGEN),
+      new Variant("padded (TRL layout)", List.of("--packing", "false", "--use_xla", "false"), EIGEN),
+      new Variant("packed + XLA", List.of("--packing", "true", "--use_xla", "true"), EIGEN),
+      new Variant("padded + XLA", List.of("--packing", "false", "--use_xla", "true"), EIGEN),
       new Variant("packed, precomputed ref", List.of("--packing", "true", "--use_xla", "false",
-          "--precompute_ref_log_probs", "true")),
+          "--precompute_ref_log_probs", "true"), EIGEN),
       new Variant("packed + oneDNN", List.of("--packing", "true", "--use_xla", "false"), ONEDNN),
       new Variant("padded + oneDNN", List.of("--packing", "false", "--use_xla", "false"), ONEDNN),
       new Variant("packed, precomputed ref + oneDNN", List.of("--packing", "true", "--use_xla", "false",

@@ -1,5 +1,6 @@
 package dev.tfdpo.export;
 
+import dev.tfdpo.graphs.Sessions;
 import dev.tfdpo.io.safetensors.SafeTensorsReader;
 import java.io.IOException;
 import java.io.InputStream;
@@ -11,9 +12,7 @@ import java.util.stream.Collectors;
 import org.tensorflow.SavedModelBundle;
 import org.tensorflow.Signature;
 import org.tensorflow.proto.ConfigProto;
-import org.tensorflow.proto.GraphOptions;
 import org.tensorflow.proto.MetaGraphDef;
-import org.tensorflow.proto.RewriterConfig;
 import org.tensorflow.proto.SavedModel;
 import org.tensorflow.proto.SignatureDef;
 import org.tensorflow.proto.TensorInfo;
@@ -39,14 +38,12 @@ public final class SavedModelExport {
   private SavedModelExport() {}
 
   /**
-   * The session options training runs with: Grappler's arithmetic optimizer off. A SavedModel loaded
-   * with them gives the trainer's numbers bitwise; with TensorFlow's defaults the optimizer reorders a
-   * few float operations and sums of log-probs differ in the last bit or two (relative 1e-7).
+   * The session options training runs with ({@link Sessions#config}). A SavedModel loaded with them
+   * gives the trainer's numbers bitwise; with TensorFlow's defaults Grappler reorders and fuses a few
+   * float operations and sums of log-probs differ in the last bit or two (relative 1e-7).
    */
   public static ConfigProto trainerSessionConfig() {
-    RewriterConfig rewrite =
-        RewriterConfig.newBuilder().setArithmeticOptimization(RewriterConfig.Toggle.OFF).build();
-    return ConfigProto.newBuilder().setGraphOptions(GraphOptions.newBuilder().setRewriteOptions(rewrite)).build();
+    return Sessions.config(0);
   }
 
   /** Loads a SavedModel written by {@link #export} with {@link #trainerSessionConfig()}. */

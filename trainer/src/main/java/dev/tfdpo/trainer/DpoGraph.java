@@ -1,6 +1,7 @@
 package dev.tfdpo.trainer;
 
 import dev.tfdpo.graphs.Llama;
+import dev.tfdpo.graphs.Sessions;
 import dev.tfdpo.graphs.Tensors;
 import dev.tfdpo.graphs.WeightLoader;
 import dev.tfdpo.io.hf.LlamaConfig;
@@ -28,8 +29,8 @@ import org.tensorflow.op.core.Gradients;
 import org.tensorflow.op.core.Placeholder;
 import org.tensorflow.op.core.Variable;
 import org.tensorflow.proto.ConfigProto;
-import org.tensorflow.proto.GraphOptions;
-import org.tensorflow.proto.RewriterConfig;
+import org.tensorflow.proto.RunMetadata;
+import org.tensorflow.proto.RunOptions;
 import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TInt32;
 
@@ -220,6 +221,9 @@ public final class DpoGraph implements AutoCloseable {
   private final List<String> metricNames;
   private final StateCheckpoint checkpoint;
   private final boolean referenceSynced;
+  private final boolean useXla;
+  /** Compiled cluster launches of the first training micro-batch; -1 until then or without XLA. */
+  private int xlaClusters = -1;
 
   private DpoGraph(Settings s) {
     graph = new Graph();
@@ -344,29 +348,12 @@ public final class DpoGraph implements AutoCloseable {
     checkpoint = new StateCheckpoint(tf.withSubScope("checkpoint"), state);
     referenceSynced = !mutableReference.isEmpty();
 
-    ConfigProto.Builder options = sessionConfig(s.threads()).toBuilder();
-    if (s.useXla()) {
+    ConfigProto.Builder options = Sessions.config(s.threads()).toBuilder();
+    useXla = s.useXla();
+    if (useXla) {
       Xla.configure(options);
     }
     session = new Session(graph, options.build());
-  }
-
-  /**
-   * The session options of every graph that computes log-probs (this one and the forward-only
-   * reference pass), so that the same weights on the same batch give bitwise the same numbers.
-   */
-  static ConfigProto sessionConfig(int threads) {
-    ConfigProto.Builder config = ConfigProto.newBuilder();
-    // Grappler's arithmetic optimizer rewrites the policy's forward ops (which feed the gradient)
-    // differently from the reference's, so identical weights gave log-probs differing by 1e-4 and
-    // step-1 rewards that were not exactly 0 (TRL's are). With it off both paths are bitwise equal.
-    RewriterConfig rewrite =
-        RewriterConfig.newBuilder().setArithmeticOptimization(RewriterConfig.Toggle.OFF).build();
-    config.setGraphOptions(GraphOptions.newBuilder().setRewriteOptions(rewrite));
-    if (threads > 0) {
-      config.setIntraOpParallelismThreads(threads).setInterOpParallelismThreads(threads);
-    }
-    return config.build();
   }
 
   /** Builds the graph and its session. */
@@ -488,7 +475,14 @@ public final class DpoGraph implements AutoCloseable {
       if (accumulateGradients) {
         runner.addTarget(accumulate);
       }
-      try (var result = runner.run()) {
+      boolean checkXla = useXla && accumulateGradients && xlaClusters < 0;
+      if (checkXla) {
+        runner.setOptions(RunOptions.newBuilder().setOutputPartitionGraphs(true).build());
+      }
+      try (var result = checkXla ? runner.runAndFetchMetadata() : runner.run()) {
+        if (checkXla) {
+          checkCompiled(result.getMetadata().orElseThrow());
+        }
         float[] pol = Tensors.toFloats(result.get(1));
         float[] ref = switch (referenceMode) {
           case LIVE -> Tensors.toFloats(result.get(2));
@@ -501,6 +495,24 @@ public final class DpoGraph implements AutoCloseable {
       BatchInputs.close(fed);
       BatchInputs.close(own);
     }
+  }
+
+  /**
+   * {@code use_xla} must really compile: TensorFlow silently runs uncompiled when the process's CPU
+   * clustering policy was fixed by an earlier session before {@link Xla#enableForProcess}.
+   */
+  private void checkCompiled(RunMetadata metadata) {
+    xlaClusters = Xla.compiledClusters(metadata);
+    if (xlaClusters == 0) {
+      throw new IllegalStateException("use_xla is on but TensorFlow compiled no XLA cluster: a session was "
+          + "created in this process before Xla.enableForProcess(); call it first, or set "
+          + "TF_XLA_FLAGS=--tf_xla_cpu_global_jit before the JVM starts");
+    }
+  }
+
+  /** Compiled XLA cluster launches in the first training micro-batch: -1 before it or without XLA. */
+  public int xlaClusters() {
+    return xlaClusters;
   }
 
   /** The accumulated gradient's global and per-parameter norms (one run; changes nothing). */

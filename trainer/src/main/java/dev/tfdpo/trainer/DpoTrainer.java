@@ -4,6 +4,7 @@ import dev.tfdpo.data.LoadedDataset;
 import dev.tfdpo.data.PairSource;
 import dev.tfdpo.data.TokenizedPair;
 import dev.tfdpo.export.HfExport;
+import dev.tfdpo.graphs.OneDnn;
 import dev.tfdpo.io.hf.LlamaConfig;
 import dev.tfdpo.io.safetensors.SafeTensorsReader;
 import dev.tfdpo.ops.AdamW;
@@ -55,6 +56,10 @@ public final class DpoTrainer {
     Path modelDir = ProjectPaths.resolve(config.model().modelNameOrPath());
     Path outputDir = Path.of(t.outputDir()).toAbsolutePath().normalize();
     Files.createDirectories(outputDir);
+    out.println(OneDnn.detect().describe());
+    if (t.useXla()) {
+      Xla.enableForProcess(); // before the first session of the process, the reference pass's included
+    }
     TrainingCheckpoints checkpoints = new TrainingCheckpoints(outputDir, t);
     int cleaned = checkpoints.cleanUp();
     if (cleaned > 0) {
@@ -150,13 +155,15 @@ public final class DpoTrainer {
               totalTokens += batch.realTokens();
               tokensThisRun += batch.realTokens();
             }
-            DpoGraph.GradientNorm norm = graph.gradientNorm();
+            DpoGraph.GradientNorm norm;
             try {
-              guard.check(norm); // a non-finite step stops the run before anything changes
-            } catch (NonFiniteStepException e) {
+              norm = guard.update(graph, AdamW.stepScalars(lr, t.weightDecay(), adam, step));
+            } catch (NonFiniteStepException e) { // thrown before anything changed
               throw keepLastGood(e, before, checkpoints, graph, config, modelDir, model, metricsFile, out);
             }
-            graph.apply(AdamW.stepScalars(lr, t.weightDecay(), adam, step), norm.total());
+            if (step == firstStep + 1 && graph.xlaClusters() > 0) {
+              console.message(graph.xlaClusters() + " compiled XLA cluster launch(es) per micro-batch");
+            }
             reference.afterStep(graph, step);
             stepSeconds.add((System.nanoTime() - stepStart) / 1e9);
             interval.addStep(stepLoss, norm.total(), lr);

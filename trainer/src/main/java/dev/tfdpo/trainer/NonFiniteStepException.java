@@ -78,6 +78,20 @@ public final class NonFiniteStepException extends RuntimeException {
       }
     }
 
+    /**
+     * The end of a step: the accumulated gradient's norms, {@link #check}, and only then the update
+     * (clipping with those norms, AdamW, cleared accumulators). A non-finite step throws before
+     * anything changes.
+     *
+     * @return the norms before clipping
+     */
+    DpoGraph.GradientNorm update(DpoGraph graph, float[] optimizerScalars) {
+      DpoGraph.GradientNorm norm = graph.gradientNorm();
+      check(norm);
+      graph.apply(optimizerScalars, norm.total());
+      return norm;
+    }
+
     private static String rows(long[] rows) {
       StringBuilder b = new StringBuilder("[");
       for (int i = 0; i < rows.length && i < 8; i++) {

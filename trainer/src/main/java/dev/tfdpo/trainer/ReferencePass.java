@@ -1,6 +1,7 @@
 package dev.tfdpo.trainer;
 
 import dev.tfdpo.graphs.Llama;
+import dev.tfdpo.graphs.Sessions;
 import dev.tfdpo.graphs.Tensors;
 import dev.tfdpo.graphs.WeightLoader;
 import dev.tfdpo.io.hf.LlamaConfig;
@@ -20,7 +21,7 @@ import org.tensorflow.types.TFloat32;
  * as the loss reads them. It has its own graph and session; closing it frees the reference weights.
  *
  * <p>It is built from the same pieces as {@link DpoGraph}'s live reference ({@link BatchInputs#logProbs},
- * {@link CompletionLogProbs.Result#ldWeightedLogps}, {@link DpoGraph#sessionConfig}), so on the same
+ * {@link CompletionLogProbs.Result#ldWeightedLogps}, {@link Sessions#config}), so on the same
  * batch it gives bitwise the numbers a live reference gives.
  */
 final class ReferencePass implements AutoCloseable {
@@ -44,7 +45,7 @@ final class ReferencePass implements AutoCloseable {
     loader = WeightLoader.create(tf, reference);
     CompletionLogProbs.Result ref = inputs.logProbs(tf.withSubScope("reference_forward"), reference); // [S] each
     logps = ref.ldWeightedLogps(tf.withSubScope("loss"), ldAlpha); // [S]
-    session = new Session(graph, DpoGraph.sessionConfig(threads));
+    session = new Session(graph, Sessions.config(threads));
   }
 
   /** Loads the reference weights. */

@@ -14,6 +14,7 @@ import dev.tfdpo.io.safetensors.SafeTensorsReader;
 import dev.tfdpo.ops.AdamW;
 import dev.tfdpo.ops.LossSpec;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.BeforeAll;
@@ -202,7 +203,9 @@ class ReferenceGraphTest {
       DpoGraph.GradientNorm norm = g.gradientNorm();
       assertTrue(Float.isNaN(norm.total()));
       assertEquals("model.embed_tokens.weight", norm.firstNonFinite());
-      NonFiniteStepException e = assertThrows(NonFiniteStepException.class, () -> guard.check(norm));
+      // The trainer's end of step, with a learning rate that would move every weight.
+      float[] scalars = AdamW.stepScalars(1e-3, 0.0, new AdamW.Hyper(0.9f, 0.999f, 1e-8f), 3);
+      NonFiniteStepException e = assertThrows(NonFiniteStepException.class, () -> guard.update(g, scalars));
       assertEquals(3, e.step());
       assertTrue(e.getMessage().startsWith("step 3: non-finite gradient (first: model.embed_tokens.weight;"),
           e.getMessage());
@@ -210,6 +213,19 @@ class ReferenceGraphTest {
       Map<String, float[]> after = g.policyWeights();
       for (String name : before.keySet()) {
         assertArrayEquals(before.get(name), after.get(name), 0f, name);
+      }
+    }
+    // The same path with a finite gradient does update (so the check above could have failed).
+    try (DpoGraph g = build(spec, DpoGraph.Reference.live(config))) {
+      Map<String, float[]> before = g.policyWeights();
+      DpoGraph.MicroResult fine = g.micro(batch, 1f);
+      NonFiniteStepException.Guard healthy = new NonFiniteStepException.Guard(3, 1);
+      healthy.loss(fine.metric("loss"), batch);
+      float[] scalars = AdamW.stepScalars(1e-3, 0.0, new AdamW.Hyper(0.9f, 0.999f, 1e-8f), 3);
+      assertTrue(Float.isFinite(healthy.update(g, scalars).total()));
+      Map<String, float[]> after = g.policyWeights();
+      for (String name : before.keySet()) {
+        assertFalse(Arrays.equals(before.get(name), after.get(name)), name + " did not move");
       }
     }
     NonFiniteStepException.Guard lossGuard = new NonFiniteStepException.Guard(1, 2);

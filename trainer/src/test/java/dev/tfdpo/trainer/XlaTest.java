@@ -13,31 +13,68 @@ import dev.tfdpo.io.safetensors.SafeTensorsReader;
 import dev.tfdpo.ops.AdamW;
 import dev.tfdpo.ops.LossSpec;
 import dev.tfdpo.ops.CompletionLogProbs;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.file.Path;
 import java.util.List;
+import dev.tfdpo.trainer.config.TrainConfig;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.io.TempDir;
 import org.tensorflow.Graph;
 import org.tensorflow.Session;
 import org.tensorflow.Tensor;
 import org.tensorflow.op.Ops;
 import org.tensorflow.proto.ConfigProto;
-import org.tensorflow.proto.GraphDef;
-import org.tensorflow.proto.NodeDef;
 import org.tensorflow.proto.RunMetadata;
 import org.tensorflow.proto.RunOptions;
 
 /**
- * {@code use_xla}: a session configured by {@link Xla#configure} really runs compiled clusters (launch
- * ops in the partitioned graph), and the packed batch's per-sequence log-probs equal the uncompiled
- * session's within 1e-4. Run alone, this passes without any environment variable (the C API call is
- * enough when it precedes the process's first session, as in the trainer); in the module's test JVM
- * other tests start sessions first, so the pom sets {@code TF_XLA_FLAGS=--tf_xla_cpu_global_jit}.
- * The whole training graph (policy, reference, loss) with and without XLA gives the same metrics and
- * per-sequence log-probs (XLA fuses differently, so within float32 rounding of sums near 1100: 1e-3
- * absolute on log-probs, 1e-4 relative on metrics).
+ * {@code use_xla}, in a JVM of its own without {@code TF_XLA_FLAGS} (the trainer module's pom runs this
+ * class in a separate surefire execution), as a user's process is:
+ *
+ * <ol>
+ *   <li>a training run with a precomputed reference, whose reference pass opens a session before the
+ *       training graph exists, still compiles (the run fails if the training graph compiles no
+ *       cluster: {@link DpoGraph#xlaClusters()});
+ *   <li>a forward graph run with {@link Xla#configure} launches compiled clusters, and the packed
+ *       batch's per-sequence log-probs equal the uncompiled session's within 1e-4;
+ *   <li>the trainer's own training graph (policy, reference, loss, gradients) launches compiled
+ *       clusters and gives the uncompiled graph's metrics and log-probs.
+ * </ol>
+ *
+ * The order matters: TensorFlow fixes the CPU clustering policy at the process's first session, so
+ * the trainer run comes first. XLA fuses differently from TensorFlow's kernels, so the numbers agree
+ * within float32 rounding of sums near 1100: the forward graph's log-probs measured 3.1e-5 apart (bound
+ * 1e-4), the training graph's 1.2e-4 (one ulp of a sum in 1024-2048; bound 2 ulps, 2.5e-4); its metrics
+ * 1.1e-7 relative (bound 1e-6).
  */
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class XlaTest {
 
+  @TempDir static Path dir;
+
   @Test
+  @Order(1)
+  void precomputedReferenceRunCompiles() throws Exception {
+    TrainConfig c = TrainConfig.load(null, List.of(
+        "--model_name_or_path", Golden.TINY.toString(),
+        "--train_dataset_path", Golden.FIXTURES.resolve("data/pref-en-64.jsonl").toString(),
+        "--output_dir", dir.resolve("run").toString(),
+        "--train_sampling_strategy", "sequential",
+        "--per_device_train_batch_size", "2", "--max_steps", "2", "--max_seq_len", "256",
+        "--num_threads", "2", "--report_to", "none",
+        "--precompute_ref_log_probs", "true", "--ref_cache_dir", dir.resolve("cache").toString(),
+        "--use_xla", "true"));
+    ByteArrayOutputStream console = new ByteArrayOutputStream();
+    DpoTrainer.run(c, new PrintStream(console), false);
+    assertTrue(console.toString().contains("compiled XLA cluster"), console.toString());
+  }
+
+  @Test
+  @Order(2)
   void packedForwardRunsCompiledAndAgrees() throws Exception {
     LlamaConfig config = LlamaConfig.read(Golden.TINY);
     List<TokenizedPair> pairs = TokenIdsJsonl.read(Golden.TOKENS).subList(0, 4);
@@ -61,7 +98,7 @@ class XlaTest {
         for (int i = 0; i < 3; i++) { // compilation is lazy: a shape is compiled once it repeats
           actual = run(compiled, inputs, batch, logps, metadata);
         }
-        int clusters = compiledClusters(metadata[0]);
+        int clusters = Xla.compiledClusters(metadata[0]);
         assertEquals(expected.length, actual.length);
         double worst = 0;
         for (int s = 0; s < expected.length; s++) {
@@ -76,20 +113,27 @@ class XlaTest {
   }
 
   @Test
-  void trainingGraphGivesTheSameNumbers() throws Exception {
+  @Order(3)
+  void trainingGraphCompilesAndGivesTheSameNumbers() throws Exception {
     LlamaConfig config = LlamaConfig.read(Golden.TINY);
     List<TokenizedPair> pairs = TokenIdsJsonl.read(Golden.TOKENS).subList(0, 4);
     Batch batch = new Packer(2, 1024, true, ShapeBuckets.XLA).build(pairs);
     DpoGraph.MicroResult plain = microOnce(config, batch, false);
     DpoGraph.MicroResult xla = microOnce(config, batch, true);
+    double worstLogp = 0;
     for (int s = 0; s < plain.policyLogps().length; s++) {
-      assertEquals(plain.policyLogps()[s], xla.policyLogps()[s], 1e-3, "policy logp " + s);
-      assertEquals(plain.referenceLogps()[s], xla.referenceLogps()[s], 1e-3, "reference logp " + s);
+      worstLogp = Math.max(worstLogp, Math.abs(plain.policyLogps()[s] - xla.policyLogps()[s]));
+      worstLogp = Math.max(worstLogp, Math.abs(plain.referenceLogps()[s] - xla.referenceLogps()[s]));
     }
+    double worstMetric = 0;
     for (int k = 0; k < plain.metrics().length; k++) {
       float a = plain.metrics()[k];
-      assertEquals(a, xla.metrics()[k], 1e-4 * Math.max(1, Math.abs(a)), plain.names().get(k));
+      worstMetric = Math.max(worstMetric, Math.abs(a - xla.metrics()[k]) / Math.max(1, Math.abs(a)));
     }
+    System.out.printf("XLA training graph: max |dlogp| %.2e, max metric diff %.2e (relative above 1)%n",
+        worstLogp, worstMetric);
+    assertTrue(worstLogp <= 2.5e-4, "log-probs " + worstLogp);
+    assertTrue(worstMetric <= 1e-6, "metrics " + worstMetric);
   }
 
   private static DpoGraph.MicroResult microOnce(LlamaConfig config, Batch batch, boolean useXla)
@@ -100,21 +144,14 @@ class XlaTest {
         SafeTensorsReader weights = SafeTensorsReader.open(Golden.TINY)) {
       graph.policyLoader().load(graph.session(), weights);
       graph.referenceLoader().load(graph.session(), weights);
-      return graph.micro(batch, 1f);
-    }
-  }
-
-  /** Launches of compiled clusters ({@code _XlaRun} ops) in the partition graphs of a run. */
-  private static int compiledClusters(RunMetadata metadata) {
-    int n = 0;
-    for (GraphDef g : metadata.getPartitionGraphsList()) {
-      for (NodeDef node : g.getNodeList()) {
-        if (node.getOp().equals("_XlaRun")) {
-          n++;
-        }
+      DpoGraph.MicroResult r = graph.micro(batch, 1f);
+      if (useXla) {
+        assertTrue(graph.xlaClusters() > 0, "the training graph compiled no cluster");
+      } else {
+        assertEquals(-1, graph.xlaClusters());
       }
+      return r;
     }
-    return n;
   }
 
   private static double[] run(Session s, BatchInputs inputs, Batch batch, CompletionLogProbs.Result logps,

@@ -148,7 +148,7 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
         "false: bf16 training is not available in this version; the trainer computes in float32");
     check(s, ConfigKey.BETA, dpo.beta(), dpo.beta() > 0, "a positive number");
     check(s, ConfigKey.LABEL_SMOOTHING, dpo.labelSmoothing(),
-        dpo.labelSmoothing() >= 0 && dpo.labelSmoothing() < 0.5, "in [0, 0.5)");
+        LossSpec.labelSmoothingInRange(dpo.labelSmoothing()), LossSpec.LABEL_SMOOTHING_RANGE);
     try {
       lossSpec();
     } catch (IllegalArgumentException e) {
@@ -352,18 +352,51 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
     };
   }
 
-  private static int lineOf(String text, String key) {
-    int at = text.indexOf("\"" + key + "\"");
-    if (at < 0) {
-      return 1;
-    }
+  /**
+   * The line of the top-level member {@code key} in a JSON object's text, or 1 when it is not found.
+   * Only member names of the outermost object count: the same characters inside a string value or a
+   * nested object are skipped.
+   */
+  static int lineOf(String text, String key) {
     int line = 1;
-    for (int i = 0; i < at; i++) {
-      if (text.charAt(i) == '\n') {
+    int depth = 0;
+    for (int i = 0; i < text.length(); i++) {
+      char c = text.charAt(i);
+      if (c == '\n') {
         line++;
+      } else if (c == '{' || c == '[') {
+        depth++;
+      } else if (c == '}' || c == ']') {
+        depth--;
+      } else if (c == '"') {
+        int end = endOfString(text, i);
+        if (end <= i) {
+          break;
+        }
+        if (depth == 1 && text.substring(i + 1, end).equals(key) && nextIsColon(text, end + 1)) {
+          return line;
+        }
+        i = end;
       }
     }
-    return line;
+    return 1;
+  }
+
+  /** Index of the quote that closes the string opened at {@code open}, skipping escapes. */
+  private static int endOfString(String text, int open) {
+    int i = open + 1;
+    while (i < text.length() && text.charAt(i) != '"') {
+      i += text.charAt(i) == '\\' ? 2 : 1;
+    }
+    return Math.min(i, text.length() - 1);
+  }
+
+  private static boolean nextIsColon(String text, int from) {
+    int i = from;
+    while (i < text.length() && Character.isWhitespace(text.charAt(i))) {
+      i++;
+    }
+    return i < text.length() && text.charAt(i) == ':';
   }
 
   /** Runs a lookup that throws IllegalArgumentException on an unknown name, and reports it at the key. */

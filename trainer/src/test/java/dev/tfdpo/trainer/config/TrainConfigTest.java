@@ -72,6 +72,16 @@ class TrainConfigTest {
   }
 
   @Test
+  void errorsPointAtTheKeyNotAtTheSameWordInAValue() throws IOException {
+    // "beta" appears first inside a string value (line 3), then as a key (line 5).
+    Path f = write("{\n  \"model_name_or_path\": \"m\",\n  \"output_dir\": \"runs/\\\"beta\\\"\",\n"
+        + "  \"train_dataset_path\": \"beta\",\n  \"beta\": -1\n}");
+    ConfigException e = assertThrows(ConfigException.class, () -> TrainConfig.load(f, List.of()));
+    assertTrue(e.getMessage().contains(f + ":5"), e.getMessage());
+    assertEquals(1, TrainConfig.lineOf("{\"a\": {\"beta\": 1}}", "beta"), "nested members are not top-level keys");
+  }
+
+  @Test
   void unknownOverrideIsAnError() throws IOException {
     Path f = write(MINIMAL);
     ConfigException e = assertThrows(ConfigException.class, () -> TrainConfig.load(f, List.of("--bata", "1")));
@@ -95,7 +105,8 @@ class TrainConfigTest {
     record Case(List<String> args, String expected) {}
     for (Case c : List.of(
         new Case(List.of("--beta", "0"), "'beta' is 0.0; it must be a positive number"),
-        new Case(List.of("--label_smoothing", "0.5"), "'label_smoothing' is 0.5"),
+        new Case(List.of("--label_smoothing", "0.5"), "'label_smoothing' is 0.5; it must be in [0, 0.5)"),
+        new Case(List.of("--label_smoothing", "0.7", "--loss_type", "sigmoid"), "'label_smoothing' is 0.7"),
         new Case(List.of("--lr_scheduler_type", "cosin"), "one of [constant, constant_with_warmup, cosine, linear]"),
         new Case(List.of("--train_sampling_strategy", "shuffle"), "'train_sampling_strategy' is 'shuffle'"),
         new Case(List.of("--gradient_accumulation_steps", "0"), "'gradient_accumulation_steps' is 0"),
