@@ -112,10 +112,13 @@ class LossGoldenTest {
 
     SUMMARY.merge(specKey, String.format("%s loss %.1e rew %.1e grad %.1e total %.1e", file, lossDev,
         rewardDev, gradDev, totalDev), (a, b) -> a + " | " + b);
+    // Largest deviations measured over all 17 specs x 3 policies, oneDNN forced on and off: loss 1.9e-6
+    // (relative above 1), rewards 2.4e-5 (beta times 2 ulps of sums near -1100), per-parameter gradient
+    // norms 2.6e-5 relative, total 7.0e-6. Bounds: 4-5x those.
     assertTrue(lossDev <= 1e-5, "loss " + r.metric("loss") + " vs " + expectedLoss + ": " + lossDev);
     assertTrue(rewardDev <= 1e-4, "rewards within 1e-4: " + rewardDev);
     assertTrue(gradDev <= 1e-4, "per-parameter gradient norms within 1e-4 relative: " + gradDev);
-    assertTrue(totalDev <= 1e-4, "total gradient norm within 1e-4 relative: " + totalDev);
+    assertTrue(totalDev <= 3e-5, "total gradient norm within 3e-5 relative: " + totalDev);
     for (String name : g.metricNames().subList(DpoGraph.BASE_METRICS.size(), g.metricNames().size())) {
       assertTrue(Float.isFinite(r.metric(name)), name);
     }
