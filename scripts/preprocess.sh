@@ -4,4 +4,4 @@
 # Keys: tokenizer_name_or_path dataset_format chat_template map_keys max_seq_len max_prompt_len truncation_mode on_bad_row
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-tfdpo_java dev.tfdpo.data.PreprocessMain "$@"
+tfdpo_java dev.tfdpo.cli.PreprocessTool "$@"

@@ -105,22 +105,14 @@ public final class BenchMain {
   private BenchMain() {}
 
   public static void main(String[] args) {
-    try {
-      if (args.length > 0 && args[0].equals("--child")) {
-        child(Arrays.asList(args).subList(1, args.length));
+    dev.tfdpo.cli.Cli.main("bench", args, a -> {
+      if (a.length > 0 && a[0].equals("--child")) {
+        child(Arrays.asList(a).subList(1, a.length));
       } else {
-        parent(Arrays.asList(args), System.out);
+        parent(Arrays.asList(a), System.out);
       }
-    } catch (ConfigException e) {
-      System.err.println("config error: " + e.getMessage());
-      System.exit(2);
-    } catch (IOException | IllegalArgumentException | IllegalStateException e) {
-      System.err.println("error: " + e.getMessage());
-      System.exit(1);
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      System.exit(1);
-    }
+      return 0;
+    });
   }
 
   // ---- parent: runs every variant, prints the table ----

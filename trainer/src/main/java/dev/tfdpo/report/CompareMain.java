@@ -38,7 +38,7 @@ public final class CompareMain {
 
   /** Entry point; exits with the status of {@link #run}. */
   public static void main(String[] args) {
-    System.exit(run(args, System.out, System.err));
+    dev.tfdpo.cli.Cli.main("compare", args, a -> run(a, System.out, System.err));
   }
 
   /** Runs the tool; returns {@link #AGREE}, {@link #DIFFER} or {@link #UNUSABLE}. */

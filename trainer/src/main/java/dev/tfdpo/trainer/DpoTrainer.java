@@ -4,6 +4,7 @@ import dev.tfdpo.data.LoadedDataset;
 import dev.tfdpo.data.PairSource;
 import dev.tfdpo.data.TokenizedPair;
 import dev.tfdpo.export.HfExport;
+import dev.tfdpo.io.OutputDirLock;
 import dev.tfdpo.io.hf.LlamaConfig;
 import dev.tfdpo.io.safetensors.SafeTensorsReader;
 import dev.tfdpo.ops.AdamW;
@@ -49,12 +50,21 @@ public final class DpoTrainer {
 
   private DpoTrainer() {}
 
-  /** Trains; progress goes to {@code out}. */
+  /**
+   * Trains; progress goes to {@code out}. The output directory is locked for the whole run, so a second
+   * tool writing it is refused at once ({@link OutputDirLock}).
+   */
   public static Result run(TrainConfig config, PrintStream out, boolean terminal) throws IOException {
+    Path outputDir = Path.of(config.training().outputDir()).toAbsolutePath().normalize();
+    try (OutputDirLock lock = OutputDirLock.acquire(outputDir, "train", out::println)) {
+      return runLocked(config, out, terminal, outputDir);
+    }
+  }
+
+  private static Result runLocked(TrainConfig config, PrintStream out, boolean terminal, Path outputDir)
+      throws IOException {
     TrainingArgs t = config.training();
     Path modelDir = ProjectPaths.resolve(config.model().modelNameOrPath());
-    Path outputDir = Path.of(t.outputDir()).toAbsolutePath().normalize();
-    Files.createDirectories(outputDir);
     TrainingCheckpoints checkpoints = new TrainingCheckpoints(outputDir, t);
     int cleaned = checkpoints.cleanUp();
     if (cleaned > 0) {
