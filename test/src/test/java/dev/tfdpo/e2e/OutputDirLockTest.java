@@ -62,7 +62,7 @@ class OutputDirLockTest {
       first.destroyForcibly().waitFor(60, TimeUnit.SECONDS);
     }
     assertTrue(Files.readString(lockFile).contains("pid=" + first.pid()), "SIGKILL leaves the record behind");
-    String log = train(dir, List.of("--max_steps", "1"));
+    String log = train(dir, List.of("--max_steps", "1", "--overwrite_output_dir", "true"));
     assertTrue(log.contains("reclaimed the lock of " + dir + " left by train (PID " + first.pid()), log);
     assertEquals("", Files.readString(lockFile), "a finished run leaves the lock file empty");
     assertFalse(Files.exists(dir.resolve("data.tfdpo")));

@@ -274,7 +274,7 @@ public final class BenchMain {
     String outputDir = args.get(4);
     List<String> overrides = new ArrayList<>(args.subList(5, args.size()));
     overrides.addAll(List.of("--max_steps", String.valueOf(warmup + steps), "--logging_steps", "1",
-        "--report_to", "none", "--output_dir", outputDir));
+        "--report_to", "none", "--output_dir", outputDir, "--overwrite_output_dir", "true"));
     TrainConfig config = TrainConfig.load(configFile, overrides);
     System.out.println("config: " + configFile + " " + String.join(" ", overrides));
 

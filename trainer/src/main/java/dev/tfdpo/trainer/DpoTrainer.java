@@ -65,20 +65,27 @@ public final class DpoTrainer {
       throws IOException {
     TrainingArgs t = config.training();
     Path modelDir = ProjectPaths.resolve(config.model().modelNameOrPath());
-    TrainingCheckpoints checkpoints = new TrainingCheckpoints(outputDir, t);
+    // Inputs first, read-only: the directory, the checkpoint, the model's config and the data.
+    Optional<TrainingCheckpoints.Resume> resume =
+        TrainingCheckpoints.locate(t.resumeFromCheckpoint(), outputDir, out);
+    RunDirectory.checkStart(outputDir, t.overwriteOutputDir(), resume);
+    LlamaConfig model = LlamaConfig.read(modelDir);
+    LoadedDataset data = TrainingData.load(config, modelDir, null);
+    PairSource pairs = data.pairs();
+    out.println(data.summary().format());
+    LoadedDataset dev = Evaluator.loadDevSet(config, modelDir, out);
+
+    // Valid: from here on the run owns output_dir.
+    String runId = RunDirectory.begin(outputDir, config, t.overwriteOutputDir(), resume, out);
+    Files.writeString(outputDir.resolve(SUMMARY_FILE), data.summary().toJson() + "\n");
+    if (dev != null) {
+      Files.writeString(outputDir.resolve(Evaluator.SUMMARY_FILE), dev.summary().toJson() + "\n");
+    }
+    TrainingCheckpoints checkpoints = new TrainingCheckpoints(outputDir, t, runId);
     int cleaned = checkpoints.cleanUp();
     if (cleaned > 0) {
       out.printf("removed %d unfinished checkpoint write(s) left by an earlier crash%n", cleaned);
     }
-    Optional<TrainingCheckpoints.Resume> resume =
-        TrainingCheckpoints.locate(t.resumeFromCheckpoint(), outputDir, out);
-    config.save(outputDir.resolve(CONFIG_FILE));
-
-    LlamaConfig model = LlamaConfig.read(modelDir);
-    LoadedDataset data = TrainingData.load(config, modelDir, outputDir.resolve(SUMMARY_FILE));
-    PairSource pairs = data.pairs();
-    out.println(data.summary().format());
-    LoadedDataset dev = Evaluator.loadDevSet(config, modelDir, outputDir, out);
 
     int accumulation = t.gradientAccumulationSteps();
     boolean shuffle = config.data().trainSamplingStrategy().equals("random");
@@ -205,7 +212,7 @@ public final class DpoTrainer {
         }
       }
       List<Path> written = HfExport.write(outputDir, model, graph.policyWeights(), modelDir, Optional.empty(),
-          HfExport.Options.DEFAULT);
+          HfExport.Options.DEFAULT.withMetadata(Map.of(RunDirectory.RUN_ID, runId)));
       Plots.writeLossChart(metricsFile, outputDir.resolve(LOSS_CHART));
       double seconds = (System.nanoTime() - runStart) / 1e9;
       double tokensPerSecond = tokensThisRun / seconds;

@@ -49,6 +49,8 @@ public enum ConfigKey {
   // ---- training ----
   OUTPUT_DIR(Section.TRAINING, Kind.STRING, "output/dpo",
       "where metrics.jsonl, resolved_config.json and the trained model are written"),
+  OVERWRITE_OUTPUT_DIR(Section.TRAINING, Kind.BOOL, false,
+      "Hugging Face's: a new run into an output_dir holding another run's outputs removes them first; false: such a run is refused"),
   PER_DEVICE_TRAIN_BATCH_SIZE(Section.TRAINING, Kind.INT, 1, "preference pairs per micro-batch"),
   GRADIENT_ACCUMULATION_STEPS(Section.TRAINING, Kind.INT, 1, "micro-batches per optimizer step"),
   MAX_STEPS(Section.TRAINING, Kind.INT, -1, "optimizer steps to run; -1: num_train_epochs decides"),

@@ -48,6 +48,12 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
   /** Values of {@code save_strategy}, as in Hugging Face {@code TrainingArguments}. */
   public static final Set<String> SAVE_STRATEGIES = Set.of("no", "steps", "epoch");
 
+  /**
+   * The run fingerprint the trainer writes first into {@code resolved_config.json}; not a key, skipped
+   * when such a file is loaded as a config.
+   */
+  public static final String RUN_ID = "run_id";
+
   private static final Gson GSON = new GsonBuilder().create();
   private static final Gson PRETTY = new GsonBuilder().setPrettyPrinting().create();
 
@@ -65,6 +71,9 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
       JsonObject fromFile = parseObject(file, text);
       Map<ConfigKey, String> spelled = new LinkedHashMap<>();
       for (Map.Entry<String, JsonElement> e : fromFile.entrySet()) {
+        if (e.getKey().equals(RUN_ID)) {
+          continue;
+        }
         ConfigKey key = known(e.getKey(), file + ":" + lineOf(text, e.getKey()));
         String earlier = spelled.put(key, e.getKey());
         if (earlier != null) {
@@ -143,6 +152,10 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
     oneOf(s, ConfigKey.SAVE_STRATEGY, t.saveStrategy(), SAVE_STRATEGIES);
     positive(s, ConfigKey.SAVE_STEPS, t.saveSteps());
     check(s, ConfigKey.SAVE_TOTAL_LIMIT, t.saveTotalLimit(), t.saveTotalLimit() >= 0, "0 (keep all) or a positive integer");
+    check(s, ConfigKey.OVERWRITE_OUTPUT_DIR, t.overwriteOutputDir(),
+        !t.overwriteOutputDir() || t.resumeFromCheckpoint().isEmpty(),
+        "false when resume_from_checkpoint is set ('" + t.resumeFromCheckpoint() + "' from " + s.where(
+            ConfigKey.RESUME_FROM_CHECKPOINT) + "): overwriting would remove the checkpoints the run continues");
     check(s, ConfigKey.NUM_THREADS, t.numThreads(), t.numThreads() >= 0, "0 (TensorFlow's default) or a positive integer");
     check(s, ConfigKey.BF16, t.bf16(), !t.bf16(),
         "false: bf16 training is not available in this version; the trainer computes in float32");
