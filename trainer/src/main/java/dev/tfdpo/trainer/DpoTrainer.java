@@ -69,6 +69,9 @@ public final class DpoTrainer {
     Optional<TrainingCheckpoints.Resume> resume =
         TrainingCheckpoints.locate(t.resumeFromCheckpoint(), outputDir, out);
     RunDirectory.checkStart(outputDir, t.overwriteOutputDir(), resume);
+    if (resume.isPresent()) {
+      ResumeGuard.check(resume.get().directory(), config);
+    }
     LlamaConfig model = LlamaConfig.read(modelDir);
     LoadedDataset data = TrainingData.load(config, modelDir, null);
     PairSource pairs = data.pairs();

@@ -181,6 +181,21 @@ public enum ConfigKey {
     return doc;
   }
 
+  /**
+   * Whether a resumed run may give this key another value than the checkpoint's run. Only keys that
+   * change when the run ends, what is logged, saved or evaluated, or where files go may; every other key
+   * changes the data order or the math (batch sizes, accumulation, lengths, packing, loss, seed,
+   * sampling, model), so a checkpoint's position and optimizer state would mean something else under it.
+   */
+  public boolean mayChangeOnResume() {
+    return switch (this) {
+      case MAX_STEPS, NUM_TRAIN_EPOCHS, LOGGING_STEPS, SAVE_STRATEGY, SAVE_STEPS, SAVE_TOTAL_LIMIT, REPORT_TO,
+          RESUME_FROM_CHECKPOINT, OUTPUT_DIR, OVERWRITE_OUTPUT_DIR, NUM_THREADS, EVALUATION_STRATEGY, EVAL_STEPS,
+          PER_DEVICE_EVAL_BATCH_SIZE, DEV_DATASET_PATH, REF_CACHE_DIR -> true;
+      default -> false;
+    };
+  }
+
   /** True when the key has no default and must be given. */
   public boolean required() {
     return defaultValue == null;
