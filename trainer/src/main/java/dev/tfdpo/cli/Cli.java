@@ -41,6 +41,8 @@ public final class Cli {
     int run(String[] args) throws Exception;
   }
 
+  private static final String NO_SPACE = "No space left on device";
+
   private Cli() {}
 
   /** Runs {@code command} and exits the JVM with its status. */
@@ -88,6 +90,13 @@ public final class Cli {
   }
 
   private static String describeRuntime(Throwable t) {
+    String m = String.valueOf(t.getMessage());
+    if (m.contains(NO_SPACE)) {
+      // TensorFlow names the file it was writing; so do the project's own atomic writes.
+      return "error: no space left on the device: " + firstLine(m) + ". What was being written was a temporary"
+          + " file, so earlier checkpoints and outputs are intact; free space, then rerun with"
+          + " --resume_from_checkpoint auto";
+    }
     if (t instanceof TFResourceExhaustedException) {
       // TensorFlow's own text suggests report_tensor_allocations, which is about GPU memory, not disks.
       return "error: TensorFlow ran out of a resource (memory, or space on the disk it was writing): "

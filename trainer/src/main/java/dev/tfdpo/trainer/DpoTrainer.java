@@ -10,6 +10,7 @@ import dev.tfdpo.io.safetensors.SafeTensorsReader;
 import dev.tfdpo.ops.AdamW;
 import dev.tfdpo.report.Plots;
 import dev.tfdpo.report.TensorBoardWriter;
+import dev.tfdpo.trainer.config.ConfigKey;
 import dev.tfdpo.trainer.config.TrainConfig;
 import dev.tfdpo.trainer.config.TrainingArgs;
 import java.io.IOException;
@@ -77,6 +78,7 @@ public final class DpoTrainer {
     PairSource pairs = data.pairs();
     out.println(data.summary().format());
     LoadedDataset dev = Evaluator.loadDevSet(config, modelDir, out);
+    checkVocabulary(config, modelDir, model, data, dev);
 
     // Valid: from here on the run owns output_dir.
     String runId = RunDirectory.begin(outputDir, config, t.overwriteOutputDir(), resume, out);
@@ -240,6 +242,18 @@ public final class DpoTrainer {
     Path kept = checkpoints.saveIfMissing(lastGood, graph, config, modelDir, model, metricsFile);
     out.println("last good state kept in " + kept);
     return new NonFiniteStepException(e.step(), e.quantity(), kept);
+  }
+
+  private static void checkVocabulary(TrainConfig config, Path modelDir, LlamaConfig model, LoadedDataset data,
+      LoadedDataset dev) throws IOException {
+    String tokenizer = config.model().tokenizerNameOrPath();
+    VocabularyCheck.tokenizer(data, modelDir, tokenizer.isEmpty() ? null : ProjectPaths.resolve(tokenizer), model);
+    VocabularyCheck.ids(data.pairs(), ConfigKey.TRAIN_DATASET_PATH,
+        ProjectPaths.resolve(config.data().trainDatasetPath()), model);
+    if (dev != null) {
+      VocabularyCheck.ids(dev.pairs(), ConfigKey.DEV_DATASET_PATH, ProjectPaths.resolve(config.data().devDatasetPath()),
+          model);
+    }
   }
 
   /** A resumed run must visit the data in the order the checkpoint's run did. */
