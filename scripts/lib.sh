@@ -27,10 +27,24 @@ tfdpo_classpath() {
   echo "${cp#:}:$(cat "$TFDPO_ROOT/trainer/target/classpath.txt")"
 }
 
-# tfdpo_java MAIN_CLASS [ARGS...]: build if needed, then run.
+# TensorFlow's start-up lines, printed through absl before any log level applies (TF_CPP_MIN_LOG_LEVEL
+# does not silence them); exactly these two are filtered out unless --debug.
+TFDPO_TF_STARTUP='^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR|I0000 [0-9:. ]+ +[0-9]+ mlir_graph_optimization_pass\.cc:[0-9]+\] MLIR V1 optimization pass is not enabled)$'
+
+# tfdpo_java MAIN_CLASS [ARGS...]: build if needed, then run. --debug (or TFDPO_DEBUG=1) keeps TensorFlow's
+# log and makes the Java side print stack traces.
 tfdpo_java() {
   tfdpo_build || exit 1
   local main="$1"; shift
+  local debug="${TFDPO_DEBUG:-}"
+  for arg in "$@"; do
+    [ "$arg" = "--debug" ] && debug=1
+  done
+  local java_cmd=(java ${TFDPO_JAVA_OPTS:--Xmx8g} -Dtfdpo.root="$TFDPO_ROOT" -cp "$(tfdpo_classpath)" "$main" "$@")
+  if [ "$debug" = "1" ]; then
+    export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-0}"
+    exec "${java_cmd[@]}"
+  fi
   export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
-  exec java ${TFDPO_JAVA_OPTS:--Xmx8g} -Dtfdpo.root="$TFDPO_ROOT" -cp "$(tfdpo_classpath)" "$main" "$@"
+  exec "${java_cmd[@]}" 2> >(grep --line-buffered -v -E "$TFDPO_TF_STARTUP" >&2)
 }

@@ -122,6 +122,8 @@ public final class BenchMain {
       out.println("usage: scripts/bench.sh [CONFIG] [--warmup N] [--steps N] [--variant \"NAME: --key value ...\"]..."
           + " [--model_fixture DIR] [--key value ...]");
       out.println("  CONFIG defaults to " + DEFAULT_CONFIG + "; see the README section 'Packing, XLA and benchmark'");
+      out.println("keys (in --variant and on the command line, --key value or --key=value):");
+      out.print(dev.tfdpo.cli.KeyHelp.all());
       return;
     }
     List<String> rest = new ArrayList<>(args);

@@ -4,6 +4,7 @@ import dev.tfdpo.cli.Cli;
 import dev.tfdpo.io.DurableFiles;
 import dev.tfdpo.io.OutputDirLock;
 import dev.tfdpo.io.safetensors.DType;
+import dev.tfdpo.io.safetensors.SafeTensorsReader;
 import dev.tfdpo.trainer.config.ConfigException;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -133,9 +134,11 @@ public final class ExportMain {
             dtype == null ? DType.F32 : dtype,
             ShardSize.parse(shardSize == null ? ShardSize.DEFAULT : shardSize));
         List<Path> written = HfExport.export(state, staging, options);
-        out.printf("Hugging Face model (%s, %d weight file%s) -> %s%n",
-            options.dtype() == DType.F32 ? "float32" : "bfloat16", written.size(),
-            written.size() == 1 ? "" : "s", outDir);
+        // The index that goes with shards is not a weight file.
+        long weightFiles = written.stream().filter(p -> p.getFileName().toString().endsWith(".safetensors")).count();
+        out.printf("Hugging Face model (%s, %d weight file%s%s) -> %s%n",
+            options.dtype() == DType.F32 ? "float32" : "bfloat16", weightFiles, weightFiles == 1 ? "" : "s",
+            weightFiles < written.size() ? " and " + SafeTensorsReader.INDEX_FILE : "", outDir);
       } else {
         SavedModelExport.Exported done = SavedModelExport.export(state, staging);
         out.printf("SavedModel (tag %s, beta %s, reference %s) -> %s%n",
