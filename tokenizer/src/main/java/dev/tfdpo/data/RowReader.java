@@ -44,7 +44,12 @@ final class RowReader implements Closeable {
     this.file = file;
     InputStream in = new BufferedInputStream(Files.newInputStream(file), 1 << 16);
     if (file.getFileName().toString().endsWith(".gz")) {
-      in = new BufferedInputStream(new GZIPInputStream(in, 1 << 16), 1 << 16);
+      try {
+        in = new BufferedInputStream(new GZIPInputStream(in, 1 << 16), 1 << 16);
+      } catch (java.util.zip.ZipException e) {
+        in.close();
+        throw new DataFormatException(file, 0, "the name ends in .gz but the file is not gzip data (" + e.getMessage() + ")");
+      }
     }
     in.mark(1 << 12);
     int c;
@@ -62,7 +67,9 @@ final class RowReader implements Closeable {
       try {
         array.beginArray();
       } catch (IOException | IllegalStateException e) {
-        throw new DataFormatException(file, 1, "invalid JSON array: " + JsonText.clean(e.getMessage()));
+        throw new DataFormatException(file, 1, "invalid JSON array: " + (e instanceof java.nio.charset.CharacterCodingException
+            ? "invalid UTF-8 at byte offset " + firstInvalidUtf8(file) + "; the file must be UTF-8"
+            : JsonText.clean(e.getMessage())));
       }
     } else {
       this.bytes = in;

@@ -3,6 +3,8 @@ package dev.tfdpo.cli;
 import dev.tfdpo.data.BadRowsException;
 import dev.tfdpo.data.DataFormatException;
 import dev.tfdpo.io.OutputDirLock;
+import dev.tfdpo.io.checkpoint.CheckpointException;
+import dev.tfdpo.io.checkpoint.CheckpointSaveException;
 import dev.tfdpo.io.safetensors.SafeTensorsException;
 import dev.tfdpo.report.ReportInputException;
 import dev.tfdpo.trainer.config.ConfigException;
@@ -83,7 +85,8 @@ public final class Cli {
   static int status(Throwable t) {
     if (t instanceof ConfigException || t instanceof DataFormatException || t instanceof BadRowsException
         || t instanceof ReportInputException || t instanceof IllegalArgumentException
-        || t instanceof OutputDirLock.DirectoryInUseException || t instanceof SafeTensorsException) {
+        || t instanceof OutputDirLock.DirectoryInUseException || t instanceof SafeTensorsException
+        || (t instanceof CheckpointException && !(t instanceof CheckpointSaveException))) {
       return INPUT;
     }
     return RUNTIME;
@@ -117,6 +120,9 @@ public final class Cli {
     String m = t.getMessage();
     if (t instanceof java.nio.file.NoSuchFileException) {
       return "no such file: " + m;
+    }
+    if (t instanceof java.nio.file.FileAlreadyExistsException) {
+      return "exists and is not a directory: " + m;
     }
     if (t instanceof java.nio.file.AccessDeniedException) {
       return "permission denied: " + m;

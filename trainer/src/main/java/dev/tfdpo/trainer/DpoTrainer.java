@@ -10,6 +10,7 @@ import dev.tfdpo.io.safetensors.SafeTensorsReader;
 import dev.tfdpo.ops.AdamW;
 import dev.tfdpo.report.Plots;
 import dev.tfdpo.report.TensorBoardWriter;
+import dev.tfdpo.trainer.config.ConfigException;
 import dev.tfdpo.trainer.config.ConfigKey;
 import dev.tfdpo.trainer.config.TrainConfig;
 import dev.tfdpo.trainer.config.TrainingArgs;
@@ -57,6 +58,9 @@ public final class DpoTrainer {
    */
   public static Result run(TrainConfig config, PrintStream out, boolean terminal) throws IOException {
     Path outputDir = Path.of(config.training().outputDir()).toAbsolutePath().normalize();
+    if (Files.exists(outputDir) && !Files.isDirectory(outputDir)) {
+      throw new ConfigException("output_dir " + outputDir + " exists and is not a directory");
+    }
     try (OutputDirLock lock = OutputDirLock.acquire(outputDir, "train", out::println)) {
       return runLocked(config, out, terminal, outputDir);
     }
@@ -73,7 +77,11 @@ public final class DpoTrainer {
     if (resume.isPresent()) {
       ResumeGuard.check(resume.get().directory(), config);
     }
-    LlamaConfig model = LlamaConfig.read(modelDir);
+    LlamaConfig model = readModel(modelDir);
+    try (SafeTensorsReader headers = SafeTensorsReader.open(modelDir)) {
+      // Headers only: a missing, truncated or foreign weight file is refused before anything is written.
+    }
+    ReferenceModel reference = ReferenceModel.resolve(config.reference(), modelDir, model);
     LoadedDataset data = TrainingData.load(config, modelDir, null);
     PairSource pairs = data.pairs();
     out.println(data.summary().format());
@@ -104,7 +112,6 @@ public final class DpoTrainer {
     BatchBuilder collator = BatchBuilder.forConfig(config, model);
     Function<int[], Batch> collate = positions -> collator.build(select(pairs, positions));
     // Before the training graph exists: a precompute pass holds the reference weights only while it runs.
-    ReferenceModel reference = ReferenceModel.resolve(config.reference(), modelDir, model);
     out.println(reference.describe());
     reference.prepare(pairs, collate, config.lossSpec().ldAlpha(), t.numThreads(), out);
 
@@ -258,6 +265,15 @@ public final class DpoTrainer {
     Path kept = checkpoints.saveIfMissing(lastGood, graph, config, modelDir, model, metricsFile);
     out.println("last good state kept in " + kept);
     return new NonFiniteStepException(e.step(), e.quantity(), kept);
+  }
+
+  /** The model's config.json; a missing or unreadable one is the config's fault (model_name_or_path). */
+  private static LlamaConfig readModel(Path modelDir) {
+    try {
+      return LlamaConfig.read(modelDir);
+    } catch (IOException e) {
+      throw new ConfigException("model_name_or_path " + modelDir + ": " + e.getMessage());
+    }
   }
 
   /**

@@ -32,7 +32,7 @@ public final class TrainingData {
     DataArgs d = config.data();
     Path file = ProjectPaths.resolve(path);
     if (!Files.isRegularFile(file)) {
-      throw new IOException(key.jsonName() + " " + file + " does not exist or is not a file");
+      throw new dev.tfdpo.trainer.config.ConfigException(key.jsonName() + " " + file + " does not exist or is not a file");
     }
     String tokenizer = config.model().tokenizerNameOrPath();
     DataOptions options = new DataOptions(
