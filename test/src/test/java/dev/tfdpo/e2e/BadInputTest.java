@@ -85,6 +85,19 @@ class BadInputTest {
   }
 
   @Test
+  void duplicateKeysAndInvalidJsonInRowsAreBadRowsWithoutParserAdvice() throws Exception {
+    Path data = work.resolve("rows.jsonl");
+    List<String> lines = new ArrayList<>(Files.readAllLines(DATA).subList(0, 4));
+    lines.add("{\"prompt\": \"a\", \"chosen\": \" x\", \"chosen\": \" z\", \"rejected\": \" y\"}");
+    lines.add("{\"prompt\": \"a\", \"chosen\": \" x\" \"rejected\": \" y\"}");
+    Files.write(data, lines);
+    Tools.Result r = train(Tools.ROOT.resolve("configs/default.json"), List.of("--train_dataset_path", data.toString()));
+    assertInputError(r, data + ":5: key 'chosen' appears twice in the row");
+    assertTrue(r.output().contains(data + ":6: invalid JSON: "), r.output());
+    assertFalse(r.output().contains("setStrictness") || r.output().contains("Troubleshooting"), r.output());
+  }
+
+  @Test
   void tokenIdBeyondTheVocabularyIsRefusedAtLoadNamingTheRow() throws Exception {
     Path data = work.resolve("ids.jsonl");
     Files.writeString(data, "{\"prompt_input_ids\": [1, 5], \"chosen_input_ids\": [7, 2], \"rejected_input_ids\": [8, 2]}\n"
