@@ -19,7 +19,6 @@ import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -149,16 +148,12 @@ public final class DpoTrainer {
         Files.copy(resume.get().directory().resolve(METRICS_FILE), metricsFile, StandardCopyOption.REPLACE_EXISTING);
       }
       long firstStep = step;
-      long loopEnd;
       TrainerState.Run position = new TrainerState.Run(shuffle, t.seed(), total);
       out.printf("training: %d steps (%d per epoch), %d pairs per micro-batch, %s%s%n",
           total, stepsPerEpoch, t.perDeviceTrainBatchSize(), describeAccumulation(accumulation, sampler.batchesPerEpoch()),
           step > 0 ? ", continuing after step " + step : "");
-      long loopStart = System.nanoTime();
+      RunClock clock = new RunClock();
       interval.startClock();
-      long evalNanos = 0;
-      long firstStepEnd = 0;
-      long tokensInFirstStep = 0;
 
       try (MetricsLog metrics = new MetricsLog(metricsFile, resume.isPresent());
           TensorBoardWriter board =
@@ -195,10 +190,7 @@ public final class DpoTrainer {
             reference.afterStep(graph, step);
             stepSeconds.add((System.nanoTime() - stepStart) / 1e9);
             interval.addStep(stepLoss, norm.total(), lr);
-            if (step == firstStep + 1) {
-              firstStepEnd = System.nanoTime(); // the first step also builds kernels: the ETA starts after it
-              tokensInFirstStep = tokensThisRun;
-            }
+            clock.stepDone(tokensThisRun);
             boolean epochEnd = start + accumulation >= microBatches.size();
             double epochProgress = epoch + (double) (start / accumulation + 1) / stepsPerEpoch;
             if (step % t.loggingSteps() == 0 || step == total) {
@@ -212,7 +204,7 @@ public final class DpoTrainer {
               }
               logged.add(line);
               console.logged(step, line.get("loss"), line.get("rewards/accuracies"), tokensPerSecond,
-                  eta(firstStepEnd, step - firstStep, total - step));
+                  clock.eta(total - step));
             }
             // Before the checkpoint, so that the checkpoint's metrics.jsonl has the eval line too. An
             // epoch cut short by max_steps still ends with its evaluation, as in Hugging Face's Trainer.
@@ -221,7 +213,7 @@ public final class DpoTrainer {
             if (evaluate) {
               long evalTime = evaluator.log(step, epochProgress, totalTokens, metrics, board, out);
               interval.exclude(evalTime);
-              evalNanos += evalTime;
+              clock.evaluated(evalTime);
             }
             if (checkpoints.due(step, epochEnd, step == total)) {
               TrainerState state = position.at(step, epochEnd ? epoch + 1 : epoch, epochEnd ? 0 : start + accumulation,
@@ -233,18 +225,14 @@ public final class DpoTrainer {
           epoch++;
           next = 0;
         }
-        loopEnd = System.nanoTime();
+        clock.stop();
       }
       List<Path> written = HfExport.write(outputDir, model, graph.policyWeights(), modelDir, Optional.empty(),
           HfExport.Options.DEFAULT.withMetadata(Map.of(RunDirectory.RUN_ID, runId)));
       Plots.writeLossChart(metricsFile, outputDir.resolve(LOSS_CHART));
       double seconds = (System.nanoTime() - runStart) / 1e9;
-      // The console's one definition: real tokens per second of the training loop, evaluation left out.
-      double tokensPerSecond = tokensThisRun / ((loopEnd - loopStart - evalNanos) / 1e9);
-      out.printf("done: %d steps in %.1f s (%.1f s training loop), %,.0f tok/s%s%n", step - firstStep, seconds,
-          (loopEnd - loopStart) / 1e9, tokensPerSecond, step - firstStep < 2 ? ""
-              : String.format(" (%,.0f after step %d, which also sets up the kernels)",
-                  (tokensThisRun - tokensInFirstStep) / ((loopEnd - firstStepEnd - evalNanos) / 1e9), firstStep + 1));
+      double tokensPerSecond = clock.tokensPerSecond();
+      out.printf("done: %d steps in %.1f s %s%n", step - firstStep, seconds, clock.summary());
       out.printf("outputs in %s: %s, %s, %s, %s, %s, config.json and tokenizer files%s%n",
           outputDir, METRICS_FILE, LOSS_CHART, CONFIG_FILE, SUMMARY_FILE, written.get(written.size() - 1).getFileName(),
           t.reportTo().equals("tensorboard") ? ", TensorBoard events in runs/" : "");
@@ -288,15 +276,6 @@ public final class DpoTrainer {
     }
     return perEpoch + " micro-batches per step (gradient_accumulation_steps " + accumulation + " is more than the "
         + perEpoch + " micro-batches of an epoch; as in Hugging Face's Trainer, a step ends with its epoch)";
-  }
-
-  /** Time left, from the steps after the first (which includes one-off kernel setup); null after step 1. */
-  static Duration eta(long firstStepEnd, long stepsDone, long stepsLeft) {
-    if (stepsDone < 2) {
-      return null;
-    }
-    double perStep = (System.nanoTime() - firstStepEnd) / 1e6 / (stepsDone - 1);
-    return Duration.ofMillis((long) (perStep * stepsLeft));
   }
 
   private static void checkVocabulary(TrainConfig config, Path modelDir, LlamaConfig model, LoadedDataset data,
