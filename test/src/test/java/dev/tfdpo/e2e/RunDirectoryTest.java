@@ -103,6 +103,20 @@ class RunDirectoryTest {
   }
 
   @Test
+  void overwriteNeverRemovesTheRunsOwnInputs() throws Exception {
+    byte[] model = Files.readAllBytes(finished.resolve("checkpoint-1/model.safetensors"));
+    ConfigException e = assertThrows(ConfigException.class, () -> OutputDirLockTest.train(finished,
+        List.of("--overwrite_output_dir", "true", "--model_name_or_path", finished.resolve("checkpoint-1").toString())));
+    assertTrue(e.getMessage().contains("would remove the run's own input"), e.getMessage());
+    assertArrayEquals(model, Files.readAllBytes(finished.resolve("checkpoint-1/model.safetensors")));
+    Path modelDir = work.resolve("model-copy");
+    ResumeTest.copyTree(Tools.ROOT.resolve("test/fixtures/tiny-llama-a"), modelDir);
+    ConfigException same = assertThrows(ConfigException.class, () -> OutputDirLockTest.train(modelDir,
+        List.of("--overwrite_output_dir", "true", "--model_name_or_path", modelDir.toString())));
+    assertTrue(same.getMessage().contains("the run writes its final model there"), same.getMessage());
+  }
+
+  @Test
   void aRefusedStartLeavesNoDirectoryBehind() throws Exception {
     Path dir = work.resolve("never");
     assertThrows(Exception.class, () -> OutputDirLockTest.train(dir, List.of("--train_dataset_path", "missing.jsonl")));

@@ -73,6 +73,7 @@ public final class DpoTrainer {
     Optional<TrainingCheckpoints.Resume> resume =
         TrainingCheckpoints.locate(t.resumeFromCheckpoint(), outputDir, out);
     RunDirectory.checkStart(outputDir, t.overwriteOutputDir(), resume);
+    RunDirectory.checkInputsSurvive(outputDir, t.overwriteOutputDir(), inputs(config, modelDir));
     if (resume.isPresent()) {
       ResumeGuard.check(resume.get().directory(), config);
     }
@@ -253,6 +254,18 @@ public final class DpoTrainer {
     Path kept = checkpoints.saveIfMissing(lastGood, graph, config, modelDir, model, metricsFile);
     out.println("last good state kept in " + kept);
     return new NonFiniteStepException(e.step(), e.quantity(), kept);
+  }
+
+  /** The paths the run reads, which its own writes must not remove. */
+  private static List<Path> inputs(TrainConfig config, Path modelDir) {
+    List<Path> in = new ArrayList<>(List.of(modelDir, ProjectPaths.resolve(config.data().trainDatasetPath())));
+    for (String p : List.of(config.model().refModelNameOrPath(), config.model().tokenizerNameOrPath(),
+        config.data().devDatasetPath())) {
+      if (!p.isEmpty()) {
+        in.add(ProjectPaths.resolve(p));
+      }
+    }
+    return in;
   }
 
   /** The model's config.json; a missing or unreadable one is the config's fault (model_name_or_path). */

@@ -64,6 +64,24 @@ final class RunDirectory {
   }
 
   /**
+   * Refuses an output_dir that would destroy an input: the model directory itself (a run replaces the
+   * final model files at the top of output_dir), or, with {@code overwrite}, an input inside one of the
+   * old run's outputs (training from {@code output_dir/checkpoint-N} while removing it).
+   */
+  static void checkInputsSurvive(Path outputDir, boolean overwrite, List<Path> inputs) throws IOException {
+    List<Path> removable = overwrite ? outputs(outputDir) : List.of();
+    for (Path input : inputs) {
+      Path in = input.toAbsolutePath().normalize();
+      boolean inside = removable.stream().anyMatch(in::startsWith);
+      if (in.equals(outputDir) || inside) {
+        throw new ConfigException("output_dir " + outputDir + " would remove the run's own input " + in
+            + (inside ? " (overwrite_output_dir removes it before it is read)" : " (the run writes its final model there)")
+            + "; choose another output_dir");
+      }
+    }
+  }
+
+  /**
    * Starts writing, once the inputs are valid: removes the old run's outputs ({@code overwrite}) or the
    * previous final model (a resumed run writes its own at the end), then writes {@code
    * resolved_config.json} with the run's fingerprint. Returns the fingerprint: the checkpoint's when
