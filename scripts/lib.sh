@@ -15,6 +15,8 @@ tfdpo_build() {
     echo "error: the Maven build failed; run 'mvn -DskipTests -pl trainer -am package' to see why" >&2
     return 1
   }
+  # build-classpath leaves an unchanged file alone, so the stamp is renewed here.
+  touch "$stamp"
 }
 
 # Classpath: every module's classes plus the trainer's resolved dependencies.
