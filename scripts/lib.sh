@@ -15,6 +15,8 @@ tfdpo_build() {
     echo "error: the Maven build failed; run 'mvn -DskipTests -pl trainer -am package' to see why" >&2
     return 1
   }
+  # build-classpath leaves an unchanged file alone, so the stamp is renewed here.
+  touch "$stamp"
 }
 
 # Classpath: every module's classes plus the trainer's resolved dependencies.
@@ -27,13 +29,27 @@ tfdpo_classpath() {
   echo "${cp#:}:$(cat "$TFDPO_ROOT/trainer/target/classpath.txt")"
 }
 
-# tfdpo_java MAIN_CLASS [ARGS...]: build if needed, then run.
+# TensorFlow's start-up lines, printed through absl before any log level applies (TF_CPP_MIN_LOG_LEVEL
+# does not silence them); exactly these two are filtered out unless --debug.
+TFDPO_TF_STARTUP='^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR|I0000 [0-9:. ]+ +[0-9]+ mlir_graph_optimization_pass\.cc:[0-9]+\] MLIR V1 optimization pass is not enabled)$'
+
+# tfdpo_java MAIN_CLASS [ARGS...]: build if needed, then run. --debug (or TFDPO_DEBUG=1) keeps TensorFlow's
+# log and makes the Java side print stack traces.
 tfdpo_java() {
   tfdpo_build || exit 1
   local main="$1"; shift
-  export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
   # oneDNN's kernels are the faster set on every x86 CPU measured (TensorFlow only turns them on by itself
   # where VNNI, BF16 or AMX exist) and give the same numbers (README, "oneDNN"); the user's value wins.
   export TF_ENABLE_ONEDNN_OPTS="${TF_ENABLE_ONEDNN_OPTS:-1}"
-  exec java ${TFDPO_JAVA_OPTS:--Xmx8g} -Dtfdpo.root="$TFDPO_ROOT" -cp "$(tfdpo_classpath)" "$main" "$@"
+  local debug="${TFDPO_DEBUG:-}"
+  for arg in "$@"; do
+    [ "$arg" = "--debug" ] && debug=1
+  done
+  local java_cmd=(java ${TFDPO_JAVA_OPTS:--Xmx8g} -Dtfdpo.root="$TFDPO_ROOT" -cp "$(tfdpo_classpath)" "$main" "$@")
+  if [ "$debug" = "1" ]; then
+    export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-0}"
+    exec "${java_cmd[@]}"
+  fi
+  export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
+  exec "${java_cmd[@]}" 2> >(grep --line-buffered -v -E "$TFDPO_TF_STARTUP" >&2)
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# DPO training. Usage: scripts/train.sh [CONFIG.json] [--key value ...]
-# With no config, trains the tiny model shipped in the repo (configs/default.json).
+# DPO training. Usage: scripts/train.sh [CONFIG.json] [--key value | --key=value ...] [--debug]
+# With no config, trains the tiny model shipped in the repo (configs/default.json). --help lists the keys.
+# Exit status: 0 done, 1 failed while running, 2 bad config/data/output_dir, 130 interrupted.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 tfdpo_java dev.tfdpo.trainer.TrainMain "$@"

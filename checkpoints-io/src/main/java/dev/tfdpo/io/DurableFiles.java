@@ -50,7 +50,13 @@ public final class DurableFiles {
       moveAtomically(temp, target);
       renamed = true;
       fsyncDirectory(dir);
-    } catch (IOException | RuntimeException | Error e) {
+    } catch (IOException e) {
+      if (!renamed) {
+        deleteQuietly(temp, e);
+      }
+      // A bare IOException (a full disk is one) does not say which file; the user needs to know.
+      throw e.getClass() == IOException.class ? new IOException("writing " + target + ": " + e.getMessage(), e) : e;
+    } catch (RuntimeException | Error e) {
       if (!renamed) {
         deleteQuietly(temp, e);
       }

@@ -1,6 +1,7 @@
 package dev.tfdpo.graphs;
 
 import dev.tfdpo.io.hf.LlamaWeights;
+import dev.tfdpo.io.safetensors.SafeTensorsException;
 import dev.tfdpo.io.safetensors.SafeTensorsReader;
 import dev.tfdpo.io.safetensors.TensorInfo;
 import java.io.IOException;
@@ -55,9 +56,23 @@ public final class WeightLoader {
     checkNames(reader);
     Map<String, float[]> values = new LinkedHashMap<>();
     for (String name : feeds.keySet()) {
-      values.put(name, reader.readFloats(name));
+      values.put(name, finite(reader, name, reader.readFloats(name)));
     }
     assign(session, values);
+  }
+
+  /**
+   * A NaN or infinite weight would only show as a non-finite loss at step 1, blamed on the data; it is
+   * refused here, naming the file and the tensor.
+   */
+  private static float[] finite(SafeTensorsReader reader, String name, float[] values) throws IOException {
+    for (int i = 0; i < values.length; i++) {
+      if (!Float.isFinite(values[i])) {
+        throw new SafeTensorsException(reader.source(), name, "holds " + values[i] + " at element " + i
+            + "; the checkpoint is damaged or was saved from a diverged run: use another one");
+      }
+    }
+    return values;
   }
 
   /** Assigns in-memory values (by Hugging Face name; every variable must be present). */

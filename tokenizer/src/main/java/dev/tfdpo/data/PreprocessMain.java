@@ -8,25 +8,15 @@ import java.util.Map;
  * Command line: tokenizes a data file once into a {@link PreprocessedFile}.
  *
  * <p>{@code --input F --output F --model_name_or_path DIR [--key value ...]} with the keys of
- * {@link DataOptions#KEYS}. Prints the data summary; exits 1 on bad rows or options, with the reason.
+ * {@link DataOptions#KEYS}. Prints the data summary. The command line ({@code scripts/preprocess.sh}) is
+ * {@code dev.tfdpo.cli.PreprocessTool}, which resolves paths, locks the output directory and reports
+ * errors.
  */
 public final class PreprocessMain {
 
   private PreprocessMain() {}
 
-  public static void main(String[] args) {
-    try {
-      run(args);
-    } catch (IllegalArgumentException | BadRowsException | DataFormatException e) {
-      System.err.println("error: " + e.getMessage());
-      System.exit(1);
-    } catch (java.io.IOException e) {
-      System.err.println("error: " + e);
-      System.exit(1);
-    }
-  }
-
-  static DataSummary run(String[] args) throws java.io.IOException {
+  public static DataSummary run(String[] args) throws java.io.IOException {
     Map<String, String> keys = new LinkedHashMap<>();
     for (int i = 0; i < args.length; i++) {
       String a = args[i];

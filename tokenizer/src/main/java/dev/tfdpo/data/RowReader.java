@@ -12,7 +12,7 @@ import java.io.Closeable;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.InputStreamReader;
-import java.io.PushbackReader;
+import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -33,37 +33,46 @@ final class RowReader implements Closeable {
   private static final Pattern GSON_LINE = Pattern.compile("at line (\\d+)");
 
   private final Path file;
-  private final BufferedReader lines;
+  private final InputStream bytes;
   private final JsonReader array;
   private int lineNo;
+  private long offset;
   private boolean arrayDone;
+  private byte[] line = new byte[1 << 12];
 
   RowReader(Path file) throws IOException {
     this.file = file;
     InputStream in = new BufferedInputStream(Files.newInputStream(file), 1 << 16);
     if (file.getFileName().toString().endsWith(".gz")) {
-      in = new GZIPInputStream(in, 1 << 16);
+      try {
+        in = new BufferedInputStream(new GZIPInputStream(in, 1 << 16), 1 << 16);
+      } catch (java.util.zip.ZipException e) {
+        in.close();
+        throw new DataFormatException(file, 0, "the name ends in .gz but the file is not gzip data (" + e.getMessage() + ")");
+      }
     }
-    PushbackReader reader = new PushbackReader(new InputStreamReader(in, StandardCharsets.UTF_8), 1 << 12);
+    in.mark(1 << 12);
     int c;
-    StringBuilder leading = new StringBuilder();
-    while ((c = reader.read()) != -1 && Character.isWhitespace(c) && leading.length() < (1 << 12) - 1) {
-      leading.append((char) c);
+    int seen = 0;
+    while ((c = in.read()) != -1 && Character.isWhitespace(c) && ++seen < (1 << 12) - 1) {
+      // skip leading blanks to find the first character
     }
-    if (c != -1) {
-      reader.unread(c);
-    }
-    reader.unread(leading.toString().toCharArray());
+    in.reset();
     if (c == '[') {
-      this.array = new JsonReader(new BufferedReader(reader, 1 << 16));
-      this.lines = null;
+      // Strict decoding: a byte that is not UTF-8 stops the file (an array has no row boundary to skip to).
+      var decoder = StandardCharsets.UTF_8.newDecoder()
+          .onMalformedInput(CodingErrorAction.REPORT).onUnmappableCharacter(CodingErrorAction.REPORT);
+      this.array = new JsonReader(new BufferedReader(new InputStreamReader(in, decoder), 1 << 16));
+      this.bytes = null;
       try {
         array.beginArray();
       } catch (IOException | IllegalStateException e) {
-        throw new DataFormatException(file, 1, "invalid JSON array: " + e.getMessage());
+        throw new DataFormatException(file, 1, "invalid JSON array: " + (e instanceof java.nio.charset.CharacterCodingException
+            ? "invalid UTF-8 at byte offset " + firstInvalidUtf8(file) + "; the file must be UTF-8"
+            : JsonText.clean(e.getMessage())));
       }
     } else {
-      this.lines = new BufferedReader(reader, 1 << 16);
+      this.bytes = in;
       this.array = null;
     }
   }
@@ -78,24 +87,56 @@ final class RowReader implements Closeable {
     return array != null ? nextElement() : nextLine();
   }
 
+  // JSON lines are split as bytes, so that a line that is not UTF-8 is one bad row, named with its offset.
   private Row nextLine() throws IOException {
-    String line;
-    while ((line = lines.readLine()) != null) {
+    int length;
+    while ((length = readLine()) >= 0) {
       lineNo++;
-      if (line.isBlank()) {
+      long lineStart = offset - length - 1;
+      int end = length > 0 && line[length - 1] == '\r' ? length - 1 : length;
+      String text;
+      try {
+        text = JsonText.decode(line, 0, end, lineStart);
+      } catch (JsonText.InvalidUtf8 e) {
+        return new Row(lineNo, null, new BadRowException("invalid_utf8", e.getMessage()
+            + " (byte " + (e.offset() - lineStart + 1) + " of the line); the file must be UTF-8"));
+      }
+      if (text.isBlank()) {
         continue;
       }
       try {
-        JsonElement e = JsonParser.parseString(line);
+        JsonElement e = JsonParser.parseString(text);
         if (!e.isJsonObject()) {
           return new Row(lineNo, null, new BadRowException("not_an_object", "expected a JSON object, found " + Json.kind(e)));
         }
+        String duplicate = JsonText.firstDuplicateKey(text);
+        if (duplicate != null) {
+          return new Row(lineNo, null, new BadRowException("duplicate_key", "key " + duplicate.replaceAll(" at line \\d+", "")
+              + " appears twice in the row"));
+        }
         return new Row(lineNo, e.getAsJsonObject(), null);
       } catch (JsonParseException ex) {
-        return new Row(lineNo, null, new BadRowException("invalid_json", "invalid JSON: " + rootMessage(ex)));
+        return new Row(lineNo, null, new BadRowException("invalid_json", "invalid JSON: " + JsonText.clean(rootMessage(ex))));
       }
     }
     return null;
+  }
+
+  /** Reads the next line's bytes (without the newline) into {@link #line}; -1 at the end of the file. */
+  private int readLine() throws IOException {
+    int n = 0;
+    int c;
+    while ((c = bytes.read()) != -1 && c != '\n') {
+      if (n == line.length) {
+        line = java.util.Arrays.copyOf(line, n * 2);
+      }
+      line[n++] = (byte) c;
+    }
+    if (c == -1 && n == 0) {
+      return -1;
+    }
+    offset += n + 1;
+    return n;
   }
 
   // Inside an array a syntax error leaves no safe place to resume, so it ends the file with an error.
@@ -115,9 +156,11 @@ final class RowReader implements Closeable {
       }
       return new Row(line, e.getAsJsonObject(), null);
     } catch (JsonParseException | IllegalStateException | IOException ex) {
+      String why = ex.getCause() instanceof java.nio.charset.CharacterCodingException || ex instanceof java.nio.charset.CharacterCodingException
+          ? "invalid UTF-8 at byte offset " + firstInvalidUtf8(file) + "; the file must be UTF-8"
+          : JsonText.clean(rootMessage(ex));
       throw new DataFormatException(
-          file, currentLine(), "invalid JSON in the array; fix the file (no row after this point can be read): "
-              + rootMessage(ex));
+          file, currentLine(), "invalid JSON in the array; fix the file (no row after this point can be read): " + why);
     }
   }
 
@@ -125,6 +168,34 @@ final class RowReader implements Closeable {
   private int currentLine() {
     Matcher m = GSON_LINE.matcher(array.toString());
     return m.find() ? Integer.parseInt(m.group(1)) : 0;
+  }
+
+  /** Offset of the first byte of {@code file} (uncompressed) that is not UTF-8, or -1; read in chunks. */
+  static long firstInvalidUtf8(Path file) throws IOException {
+    var decoder = StandardCharsets.UTF_8.newDecoder()
+        .onMalformedInput(CodingErrorAction.REPORT).onUnmappableCharacter(CodingErrorAction.REPORT);
+    InputStream raw = Files.newInputStream(file);
+    try (InputStream in = file.getFileName().toString().endsWith(".gz") ? new GZIPInputStream(raw, 1 << 16) : raw) {
+      java.nio.ByteBuffer buffer = java.nio.ByteBuffer.allocate(1 << 16);
+      java.nio.CharBuffer chars = java.nio.CharBuffer.allocate(1 << 17);
+      long consumed = 0;
+      boolean end = false;
+      while (!end) {
+        int n = in.read(buffer.array(), buffer.position(), buffer.remaining());
+        end = n < 0;
+        buffer.position(buffer.position() + Math.max(n, 0));
+        buffer.flip();
+        int before = buffer.position();
+        var result = decoder.decode(buffer, chars, end);
+        if (result.isError()) {
+          return consumed + buffer.position() - before;
+        }
+        consumed += buffer.position() - before;
+        chars.clear();
+        buffer.compact();
+      }
+      return -1;
+    }
   }
 
   private static String rootMessage(Exception e) {
@@ -140,7 +211,7 @@ final class RowReader implements Closeable {
     if (array != null) {
       array.close();
     } else {
-      lines.close();
+      bytes.close();
     }
   }
 }

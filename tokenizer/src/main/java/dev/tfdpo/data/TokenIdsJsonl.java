@@ -71,7 +71,7 @@ public final class TokenIdsJsonl {
       }
       row = e.getAsJsonObject();
     } catch (JsonParseException ex) {
-      throw new DataFormatException(file, lineNo, "invalid JSON: " + ex.getMessage());
+      throw new DataFormatException(file, lineNo, "invalid JSON: " + JsonText.clean(ex.getMessage()));
     }
     int[] prompt = ids(file, lineNo, row, FIELDS.get(0));
     int[] chosen = ids(file, lineNo, row, FIELDS.get(1));

@@ -108,22 +108,14 @@ public final class BenchMain {
   private BenchMain() {}
 
   public static void main(String[] args) {
-    try {
-      if (args.length > 0 && args[0].equals("--child")) {
-        child(Arrays.asList(args).subList(1, args.length));
+    dev.tfdpo.cli.Cli.main("bench", args, a -> {
+      if (a.length > 0 && a[0].equals("--child")) {
+        child(Arrays.asList(a).subList(1, a.length));
       } else {
-        parent(Arrays.asList(args), System.out);
+        parent(Arrays.asList(a), System.out);
       }
-    } catch (ConfigException e) {
-      System.err.println("config error: " + e.getMessage());
-      System.exit(2);
-    } catch (IOException | IllegalArgumentException | IllegalStateException e) {
-      System.err.println("error: " + e.getMessage());
-      System.exit(1);
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      System.exit(1);
-    }
+      return 0;
+    });
   }
 
   // ---- parent: runs every variant, prints the table ----
@@ -133,6 +125,8 @@ public final class BenchMain {
       out.println("usage: scripts/bench.sh [CONFIG] [--warmup N] [--steps N] [--variant \"NAME: --key value ...\"]..."
           + " [--model_fixture DIR] [--key value ...]");
       out.println("  CONFIG defaults to " + DEFAULT_CONFIG + "; see the README section 'Packing, XLA and benchmark'");
+      out.println("keys (in --variant and on the command line, --key value or --key=value):");
+      out.print(dev.tfdpo.cli.KeyHelp.all());
       return;
     }
     List<String> rest = new ArrayList<>(args);
@@ -285,7 +279,7 @@ public final class BenchMain {
     String outputDir = args.get(4);
     List<String> overrides = new ArrayList<>(args.subList(5, args.size()));
     overrides.addAll(List.of("--max_steps", String.valueOf(warmup + steps), "--logging_steps", "1",
-        "--report_to", "none", "--output_dir", outputDir));
+        "--report_to", "none", "--output_dir", outputDir, "--overwrite_output_dir", "true"));
     TrainConfig config = TrainConfig.load(configFile, overrides);
     System.out.println("config: " + configFile + " " + String.join(" ", overrides));
 

@@ -1,7 +1,10 @@
 package dev.tfdpo.export;
 
+import dev.tfdpo.cli.Cli;
 import dev.tfdpo.io.DurableFiles;
+import dev.tfdpo.io.OutputDirLock;
 import dev.tfdpo.io.safetensors.DType;
+import dev.tfdpo.io.safetensors.SafeTensorsReader;
 import dev.tfdpo.trainer.config.ConfigException;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -46,9 +49,9 @@ public final class ExportMain {
 
   private ExportMain() {}
 
-  /** Entry point; exits with the status of {@link #run}. */
+  /** Entry point; exits with the status of {@link #run} (errors reported by {@link Cli}). */
   public static void main(String[] args) {
-    System.exit(run(args, System.out, System.err));
+    Cli.main("export", args, a -> run(a, System.out, System.err));
   }
 
   /** Runs the tool; returns the exit status (0 success, 1 export failed, 2 bad arguments). */
@@ -106,32 +109,9 @@ public final class ExportMain {
     Path outDir = target.toAbsolutePath().normalize();
     try {
       checkTarget(src.toAbsolutePath().normalize(), outDir, overwrite);
-      ModelStateDir state = ModelStateDir.resolve(src);
-      out.println("exporting " + state.origin());
-      Path parent = DurableFiles.parentOf(outDir);
-      Files.createDirectories(parent);
-      Path staging = DurableFiles.createTempDirectory(parent, "." + outDir.getFileName() + ".tmp-");
-      try {
-        if (format == Format.HF) {
-          HfExport.Options options = new HfExport.Options(
-              dtype == null ? DType.F32 : dtype,
-              ShardSize.parse(shardSize == null ? ShardSize.DEFAULT : shardSize));
-          List<Path> written = HfExport.export(state, staging, options);
-          out.printf("Hugging Face model (%s, %d weight file%s) -> %s%n",
-              options.dtype() == DType.F32 ? "float32" : "bfloat16", written.size(),
-              written.size() == 1 ? "" : "s", outDir);
-        } else {
-          SavedModelExport.Exported done = SavedModelExport.export(state, staging);
-          out.printf("SavedModel (tag %s, beta %s, reference %s) -> %s%n",
-              SavedModelExport.TAG, done.beta(), done.reference(), outDir);
-          out.print(SavedModelExport.describe(staging));
-        }
-        replace(staging, outDir);
-      } catch (IOException | RuntimeException failed) {
-        DurableFiles.deleteRecursively(staging);
-        throw failed;
+      try (OutputDirLock lock = OutputDirLock.acquire(outDir, "export", out::println)) {
+        return export(src, outDir, format, dtype, shardSize, out);
       }
-      return 0;
     } catch (ConfigException bad) {
       err.println("error: " + bad.getMessage());
       return 1;
@@ -139,6 +119,38 @@ public final class ExportMain {
       err.println("error: " + failed.getMessage());
       return 1;
     }
+  }
+
+  private static int export(Path src, Path outDir, Format format, DType dtype, String shardSize, PrintStream out)
+      throws IOException {
+    ModelStateDir state = ModelStateDir.resolve(src);
+    out.println("exporting " + state.origin());
+    Path parent = DurableFiles.parentOf(outDir);
+    Files.createDirectories(parent);
+    Path staging = DurableFiles.createTempDirectory(parent, "." + outDir.getFileName() + ".tmp-");
+    try {
+      if (format == Format.HF) {
+        HfExport.Options options = new HfExport.Options(
+            dtype == null ? DType.F32 : dtype,
+            ShardSize.parse(shardSize == null ? ShardSize.DEFAULT : shardSize));
+        List<Path> written = HfExport.export(state, staging, options);
+        // The index that goes with shards is not a weight file.
+        long weightFiles = written.stream().filter(p -> p.getFileName().toString().endsWith(".safetensors")).count();
+        out.printf("Hugging Face model (%s, %d weight file%s%s) -> %s%n",
+            options.dtype() == DType.F32 ? "float32" : "bfloat16", weightFiles, weightFiles == 1 ? "" : "s",
+            weightFiles < written.size() ? " and " + SafeTensorsReader.INDEX_FILE : "", outDir);
+      } else {
+        SavedModelExport.Exported done = SavedModelExport.export(state, staging);
+        out.printf("SavedModel (tag %s, beta %s, reference %s) -> %s%n",
+            SavedModelExport.TAG, done.beta(), done.reference(), outDir);
+        out.print(SavedModelExport.describe(staging));
+      }
+      replace(staging, outDir);
+    } catch (IOException | RuntimeException failed) {
+      DurableFiles.deleteRecursively(staging);
+      throw failed;
+    }
+    return 0;
   }
 
   /** Refuses an {@code OUT} that would destroy the source or existing files. */
@@ -153,7 +165,7 @@ public final class ExportMain {
       }
       boolean empty;
       try (Stream<Path> entries = Files.list(target)) {
-        empty = entries.findAny().isEmpty();
+        empty = entries.allMatch(p -> p.getFileName().toString().equals(OutputDirLock.FILE));
       }
       if (!empty && !overwrite) {
         throw new IOException("OUT " + target + " exists and is not empty; pass --overwrite to replace it"

@@ -39,8 +39,18 @@ public final class HfExport {
    *     .to(torch.bfloat16)})
    * @param maxShardBytes above this many bytes of weights, shards with an index (transformers' {@code
    *     max_shard_size})
+   * @param metadata entries added to the safetensors metadata (the trainer's run fingerprint)
    */
-  public record Options(DType dtype, long maxShardBytes) {
+  public record Options(DType dtype, long maxShardBytes, Map<String, String> metadata) {
+
+    public Options(DType dtype, long maxShardBytes) {
+      this(dtype, maxShardBytes, Map.of());
+    }
+
+    /** These options, the files also carrying {@code metadata}. */
+    public Options withMetadata(Map<String, String> metadata) {
+      return new Options(dtype, maxShardBytes, Map.copyOf(metadata));
+    }
 
     /** float32 in shards of at most 5 GB, what the trainer writes at the end of a run. */
     public static final Options DEFAULT = new Options(DType.F32, HfModelWriter.DEFAULT_MAX_SHARD_BYTES);
@@ -89,7 +99,8 @@ public final class HfExport {
       Options options)
       throws IOException {
     List<Path> written =
-        HfModelWriter.write(outDir, sourceDir, config, weights, options.dtype(), options.maxShardBytes());
+        HfModelWriter.write(outDir, sourceDir, config, weights, options.dtype(), options.maxShardBytes(),
+            options.metadata());
     if (fallbackDir.isPresent() && !fallbackDir.get().equals(sourceDir)) {
       for (String side : HfModelWriter.SIDE_FILES) {
         Path from = fallbackDir.get().resolve(side);

@@ -1,5 +1,8 @@
 package dev.tfdpo.export;
 
+import com.google.gson.JsonElement;
+import com.google.gson.JsonParseException;
+import com.google.gson.JsonParser;
 import dev.tfdpo.io.checkpoint.CheckpointLocator;
 import dev.tfdpo.io.checkpoint.CheckpointVerifier;
 import dev.tfdpo.io.checkpoint.Checkpoints;
@@ -78,6 +81,7 @@ public record ModelStateDir(
     }
     LlamaConfig config = LlamaConfig.read(dir);
     Path runFile = dir.resolve(DpoTrainer.CONFIG_FILE);
+    checkOneRun(dir, runFile);
     Optional<TrainConfig> run = Optional.empty();
     Optional<String> runProblem = Optional.empty();
     if (Files.isRegularFile(runFile)) {
@@ -90,6 +94,32 @@ public record ModelStateDir(
       }
     }
     return new ModelStateDir(dir, origin, config, run, runProblem);
+  }
+
+  /**
+   * The weights and {@code resolved_config.json} must come from the same run: both carry the trainer's
+   * run fingerprint ({@link TrainConfig#RUN_ID}). Files without one (older versions, other tools) pass.
+   */
+  static void checkOneRun(Path dir, Path runFile) throws IOException {
+    if (!Files.isRegularFile(runFile)) {
+      return;
+    }
+    String configRun;
+    try {
+      JsonElement e = JsonParser.parseString(Files.readString(runFile));
+      JsonElement id = e.isJsonObject() ? e.getAsJsonObject().get(TrainConfig.RUN_ID) : null;
+      configRun = id != null && id.isJsonPrimitive() ? id.getAsString() : null;
+    } catch (JsonParseException unreadable) {
+      return; // reported when something needs the run's config
+    }
+    String weightsRun;
+    try (SafeTensorsReader reader = SafeTensorsReader.open(dir)) {
+      weightsRun = reader.metadata().get(TrainConfig.RUN_ID);
+    }
+    if (configRun != null && weightsRun != null && !configRun.equals(weightsRun)) {
+      throw new IOException(dir + " mixes two runs: its weights come from run " + weightsRun + " but "
+          + runFile.getFileName() + " from run " + configRun + "; export one of its checkpoint-N directories");
+    }
   }
 
   /** Whether {@code dir} holds model weights (one file or an index of shards). */

@@ -23,7 +23,7 @@ public final class PlotMain {
 
   /** Entry point; exits with the status of {@link #run}. */
   public static void main(String[] args) {
-    System.exit(run(args, System.out, System.err));
+    dev.tfdpo.cli.Cli.main("plot", args, a -> run(a, System.out, System.err));
   }
 
   /** Runs the tool; returns the exit status (0 success, 2 unusable input or arguments). */

@@ -46,6 +46,9 @@ final class Console implements AutoCloseable {
   }
 
   static String format(Duration d) {
+    if (d == null) {
+      return "--";
+    }
     long s = Math.max(0, d.getSeconds());
     return s >= 3600
         ? String.format("%d:%02d:%02d", s / 3600, (s / 60) % 60, s % 60)

@@ -5,11 +5,14 @@ import dev.tfdpo.data.PairSource;
 import dev.tfdpo.data.TokenizedPair;
 import dev.tfdpo.export.HfExport;
 import dev.tfdpo.graphs.OneDnn;
+import dev.tfdpo.io.OutputDirLock;
 import dev.tfdpo.io.hf.LlamaConfig;
 import dev.tfdpo.io.safetensors.SafeTensorsReader;
 import dev.tfdpo.ops.AdamW;
 import dev.tfdpo.report.Plots;
 import dev.tfdpo.report.TensorBoardWriter;
+import dev.tfdpo.trainer.config.ConfigException;
+import dev.tfdpo.trainer.config.ConfigKey;
 import dev.tfdpo.trainer.config.TrainConfig;
 import dev.tfdpo.trainer.config.TrainingArgs;
 import java.io.IOException;
@@ -17,7 +20,6 @@ import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -50,30 +52,58 @@ public final class DpoTrainer {
 
   private DpoTrainer() {}
 
-  /** Trains; progress goes to {@code out}. */
+  /**
+   * Trains; progress goes to {@code out}. The output directory is locked for the whole run, so a second
+   * tool writing it is refused at once ({@link OutputDirLock}).
+   */
   public static Result run(TrainConfig config, PrintStream out, boolean terminal) throws IOException {
+    Path outputDir = Path.of(config.training().outputDir()).toAbsolutePath().normalize();
+    if (Files.exists(outputDir) && !Files.isDirectory(outputDir)) {
+      throw new ConfigException("output_dir " + outputDir + " exists and is not a directory");
+    }
+    try (OutputDirLock lock = OutputDirLock.acquire(outputDir, "train", out::println)) {
+      return runLocked(config, out, terminal, outputDir);
+    }
+  }
+
+  private static Result runLocked(TrainConfig config, PrintStream out, boolean terminal, Path outputDir)
+      throws IOException {
     TrainingArgs t = config.training();
     Path modelDir = ProjectPaths.resolve(config.model().modelNameOrPath());
-    Path outputDir = Path.of(t.outputDir()).toAbsolutePath().normalize();
-    Files.createDirectories(outputDir);
     out.println(OneDnn.detect().describe());
     if (t.useXla()) {
       Xla.enableForProcess(); // before the first session of the process, the reference pass's included
     }
-    TrainingCheckpoints checkpoints = new TrainingCheckpoints(outputDir, t);
+    // Inputs first, read-only: the directory, the checkpoint, the model's config and the data.
+    Optional<TrainingCheckpoints.Resume> resume =
+        TrainingCheckpoints.locate(t.resumeFromCheckpoint(), outputDir, out);
+    RunDirectory.checkStart(outputDir, t.overwriteOutputDir(), resume);
+    RunDirectory.checkInputsSurvive(outputDir, t.overwriteOutputDir(), inputs(config, modelDir));
+    if (resume.isPresent()) {
+      ResumeGuard.check(resume.get().directory(), config);
+    }
+    LlamaConfig model = readModel(modelDir);
+    try (SafeTensorsReader headers = SafeTensorsReader.open(modelDir)) {
+      // Headers only: a missing, truncated or foreign weight file is refused before anything is written.
+    }
+    ReferenceModel reference = ReferenceModel.resolve(config.reference(), modelDir, model);
+    LoadedDataset data = TrainingData.load(config, modelDir, null);
+    PairSource pairs = data.pairs();
+    out.println(data.summary().format());
+    LoadedDataset dev = Evaluator.loadDevSet(config, modelDir, out);
+    checkVocabulary(config, modelDir, model, data, dev);
+
+    // Valid: from here on the run owns output_dir.
+    String runId = RunDirectory.begin(outputDir, config, t.overwriteOutputDir(), resume, out);
+    Files.writeString(outputDir.resolve(SUMMARY_FILE), data.summary().toJson() + "\n");
+    if (dev != null) {
+      Files.writeString(outputDir.resolve(Evaluator.SUMMARY_FILE), dev.summary().toJson() + "\n");
+    }
+    TrainingCheckpoints checkpoints = new TrainingCheckpoints(outputDir, t, runId);
     int cleaned = checkpoints.cleanUp();
     if (cleaned > 0) {
       out.printf("removed %d unfinished checkpoint write(s) left by an earlier crash%n", cleaned);
     }
-    Optional<TrainingCheckpoints.Resume> resume =
-        TrainingCheckpoints.locate(t.resumeFromCheckpoint(), outputDir, out);
-    config.save(outputDir.resolve(CONFIG_FILE));
-
-    LlamaConfig model = LlamaConfig.read(modelDir);
-    LoadedDataset data = TrainingData.load(config, modelDir, outputDir.resolve(SUMMARY_FILE));
-    PairSource pairs = data.pairs();
-    out.println(data.summary().format());
-    LoadedDataset dev = Evaluator.loadDevSet(config, modelDir, outputDir, out);
 
     int accumulation = t.gradientAccumulationSteps();
     boolean shuffle = config.data().trainSamplingStrategy().equals("random");
@@ -87,7 +117,6 @@ public final class DpoTrainer {
     BatchBuilder collator = BatchBuilder.forConfig(config, model);
     Function<int[], Batch> collate = positions -> collator.build(select(pairs, positions));
     // Before the training graph exists: a precompute pass holds the reference weights only while it runs.
-    ReferenceModel reference = ReferenceModel.resolve(config.reference(), modelDir, model);
     out.println(reference.describe());
     reference.prepare(pairs, collate, config.lossSpec().ldAlpha(), t.numThreads(), out);
 
@@ -126,9 +155,11 @@ public final class DpoTrainer {
       }
       long firstStep = step;
       TrainerState.Run position = new TrainerState.Run(shuffle, t.seed(), total);
-      out.printf("training: %d steps (%d per epoch), %d pairs per micro-batch, %d micro-batches per step%s%n",
-          total, stepsPerEpoch, t.perDeviceTrainBatchSize(), accumulation,
+      out.printf("training: %d steps (%d per epoch), %d pairs per micro-batch, %s%s%n",
+          total, stepsPerEpoch, t.perDeviceTrainBatchSize(), describeAccumulation(accumulation, sampler.batchesPerEpoch()),
           step > 0 ? ", continuing after step " + step : "");
+      RunClock clock = new RunClock();
+      interval.startClock();
 
       try (MetricsLog metrics = new MetricsLog(metricsFile, resume.isPresent());
           TensorBoardWriter board =
@@ -167,6 +198,7 @@ public final class DpoTrainer {
             reference.afterStep(graph, step);
             stepSeconds.add((System.nanoTime() - stepStart) / 1e9);
             interval.addStep(stepLoss, norm.total(), lr);
+            clock.stepDone(tokensThisRun);
             boolean epochEnd = start + accumulation >= microBatches.size();
             double epochProgress = epoch + (double) (start / accumulation + 1) / stepsPerEpoch;
             if (step % t.loggingSteps() == 0 || step == total) {
@@ -179,16 +211,17 @@ public final class DpoTrainer {
                 board.flush();
               }
               logged.add(line);
-              double elapsed = (System.nanoTime() - runStart) / 1e9;
-              Duration eta = Duration.ofMillis((long) (1000 * elapsed / (step - firstStep) * (total - step)));
-              console.logged(step, line.get("loss"), line.get("rewards/accuracies"), tokensPerSecond, eta);
+              console.logged(step, line.get("loss"), line.get("rewards/accuracies"), tokensPerSecond,
+                  clock.eta(total - step));
             }
             // Before the checkpoint, so that the checkpoint's metrics.jsonl has the eval line too. An
             // epoch cut short by max_steps still ends with its evaluation, as in Hugging Face's Trainer.
             boolean evaluate = evaluator != null
                 && (evaluator.dueAfterStep(step) || ((epochEnd || step == total) && evaluator.dueAtEpochEnd()));
             if (evaluate) {
-              interval.exclude(evaluator.log(step, epochProgress, totalTokens, metrics, board, out));
+              long evalTime = evaluator.log(step, epochProgress, totalTokens, metrics, board, out);
+              interval.exclude(evalTime);
+              clock.evaluated(evalTime);
             }
             if (checkpoints.due(step, epochEnd, step == total)) {
               TrainerState state = position.at(step, epochEnd ? epoch + 1 : epoch, epochEnd ? 0 : start + accumulation,
@@ -200,13 +233,14 @@ public final class DpoTrainer {
           epoch++;
           next = 0;
         }
+        clock.stop();
       }
       List<Path> written = HfExport.write(outputDir, model, graph.policyWeights(), modelDir, Optional.empty(),
-          HfExport.Options.DEFAULT);
+          HfExport.Options.DEFAULT.withMetadata(Map.of(RunDirectory.RUN_ID, runId)));
       Plots.writeLossChart(metricsFile, outputDir.resolve(LOSS_CHART));
       double seconds = (System.nanoTime() - runStart) / 1e9;
-      double tokensPerSecond = tokensThisRun / seconds;
-      out.printf("done: %d steps in %.1f s, %,.0f real tokens/s%n", step - firstStep, seconds, tokensPerSecond);
+      double tokensPerSecond = clock.tokensPerSecond();
+      out.printf("done: %d steps in %.1f s %s%n", step - firstStep, seconds, clock.summary());
       out.printf("outputs in %s: %s, %s, %s, %s, %s, config.json and tokenizer files%s%n",
           outputDir, METRICS_FILE, LOSS_CHART, CONFIG_FILE, SUMMARY_FILE, written.get(written.size() - 1).getFileName(),
           t.reportTo().equals("tensorboard") ? ", TensorBoard events in runs/" : "");
@@ -227,6 +261,53 @@ public final class DpoTrainer {
     Path kept = checkpoints.saveIfMissing(lastGood, graph, config, modelDir, model, metricsFile);
     out.println("last good state kept in " + kept);
     return new NonFiniteStepException(e.step(), e.quantity(), kept);
+  }
+
+  /** The paths the run reads, which its own writes must not remove. */
+  private static List<Path> inputs(TrainConfig config, Path modelDir) {
+    List<Path> in = new ArrayList<>(List.of(modelDir, ProjectPaths.resolve(config.data().trainDatasetPath())));
+    for (String p : List.of(config.model().refModelNameOrPath(), config.model().tokenizerNameOrPath(),
+        config.data().devDatasetPath())) {
+      if (!p.isEmpty()) {
+        in.add(ProjectPaths.resolve(p));
+      }
+    }
+    return in;
+  }
+
+  /** The model's config.json; a missing or unreadable one is the config's fault (model_name_or_path). */
+  private static LlamaConfig readModel(Path modelDir) {
+    try {
+      return LlamaConfig.read(modelDir);
+    } catch (IOException e) {
+      throw new ConfigException("model_name_or_path " + modelDir + ": " + e.getMessage());
+    }
+  }
+
+  /**
+   * The micro-batches of a step as they really are: as in Hugging Face's Trainer, a step never spans two
+   * epochs, so an accumulation larger than an epoch's micro-batches gives steps of a whole epoch.
+   */
+  static String describeAccumulation(int accumulation, int perEpoch) {
+    if (accumulation <= perEpoch) {
+      String last = perEpoch % accumulation == 0 ? ""
+          : " (the last step of each epoch has " + perEpoch % accumulation + ", as in Hugging Face's Trainer)";
+      return accumulation + " micro-batches per step" + last;
+    }
+    return perEpoch + " micro-batches per step (gradient_accumulation_steps " + accumulation + " is more than the "
+        + perEpoch + " micro-batches of an epoch; as in Hugging Face's Trainer, a step ends with its epoch)";
+  }
+
+  private static void checkVocabulary(TrainConfig config, Path modelDir, LlamaConfig model, LoadedDataset data,
+      LoadedDataset dev) throws IOException {
+    String tokenizer = config.model().tokenizerNameOrPath();
+    VocabularyCheck.tokenizer(data, modelDir, tokenizer.isEmpty() ? null : ProjectPaths.resolve(tokenizer), model);
+    VocabularyCheck.ids(data.pairs(), ConfigKey.TRAIN_DATASET_PATH,
+        ProjectPaths.resolve(config.data().trainDatasetPath()), model);
+    if (dev != null) {
+      VocabularyCheck.ids(dev.pairs(), ConfigKey.DEV_DATASET_PATH, ProjectPaths.resolve(config.data().devDatasetPath()),
+          model);
+    }
   }
 
   /** A resumed run must visit the data in the order the checkpoint's run did. */

@@ -71,15 +71,15 @@ public final class Evaluator {
 
   /**
    * Loads the dev set when the config evaluates, with the training set's options, writes its summary to
-   * {@link #SUMMARY_FILE} and prints it; null when {@code evaluation_strategy} is {@code no}.
+   * prints its summary (the trainer writes it to {@link #SUMMARY_FILE} once the inputs are valid); null when {@code evaluation_strategy} is {@code no}.
    */
-  static LoadedDataset loadDevSet(TrainConfig config, Path modelDir, Path outputDir, PrintStream out)
+  static LoadedDataset loadDevSet(TrainConfig config, Path modelDir, PrintStream out)
       throws IOException {
     if (config.training().evaluationStrategy().equals("no")) {
       return null;
     }
     LoadedDataset dev = TrainingData.load(config, ConfigKey.DEV_DATASET_PATH, config.data().devDatasetPath(),
-        modelDir, outputDir.resolve(SUMMARY_FILE));
+        modelDir, null);
     out.println("dev " + dev.summary().format());
     return dev;
   }

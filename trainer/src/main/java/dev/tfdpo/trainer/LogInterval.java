@@ -57,6 +57,11 @@ final class LogInterval {
     lr = rate;
   }
 
+  /** Starts the throughput clock (at the training loop's start, so graph setup is not counted). */
+  void startClock() {
+    started = System.nanoTime();
+  }
+
   /** Leaves {@code nanos} (time spent evaluating) out of the training throughput. */
   void exclude(long nanos) {
     started += nanos;

@@ -1,5 +1,7 @@
 package dev.tfdpo.trainer;
 
+import dev.tfdpo.cli.Cli;
+import dev.tfdpo.cli.KeyHelp;
 import dev.tfdpo.trainer.config.ConfigException;
 import dev.tfdpo.trainer.config.TrainConfig;
 import java.io.IOException;
@@ -10,7 +12,8 @@ import java.util.List;
 
 /**
  * {@code scripts/train.sh [CONFIG.json] [--key value ...]}: with no config file, trains the embedded
- * default ({@code configs/default.json}: the tiny model and data shipped in the repository).
+ * default ({@code configs/default.json}: the tiny model and data shipped in the repository). Errors and
+ * exit status go through {@link Cli}.
  */
 public final class TrainMain {
 
@@ -20,12 +23,19 @@ public final class TrainMain {
   private TrainMain() {}
 
   public static void main(String[] args) {
+    Cli.main("train", args, TrainMain::run);
+  }
+
+  static int run(String[] args) throws IOException {
     List<String> rest = Arrays.asList(args);
     if (rest.contains("--help") || rest.contains("-h")) {
-      System.out.println("usage: scripts/train.sh [CONFIG.json] [--key value ...]");
+      System.out.println("usage: scripts/train.sh [CONFIG.json] [--key value | --key=value ...] [--debug]");
       System.out.println("  with no CONFIG, trains the tiny model shipped in the repository (" + DEFAULT_CONFIG + ")");
-      System.out.println("  every key and its default is listed in the README");
-      return;
+      System.out.println("  --debug: print the stack trace of an error (also TFDPO_DEBUG=1) and TensorFlow's log");
+      System.out.println("exit status: 0 done, 1 failed while running, 2 bad config, data or output_dir, 130 interrupted");
+      System.out.println("keys:");
+      System.out.print(KeyHelp.all());
+      return Cli.OK;
     }
     Path configFile;
     if (!rest.isEmpty() && !rest.get(0).startsWith("--")) {
@@ -35,18 +45,11 @@ public final class TrainMain {
       configFile = ProjectPaths.root().resolve(DEFAULT_CONFIG);
       System.out.println("no config given: training the embedded default " + configFile);
     }
-    try {
-      if (!Files.isRegularFile(configFile)) {
-        throw new ConfigException("config file " + configFile + " does not exist");
-      }
-      TrainConfig config = TrainConfig.load(configFile, rest);
-      DpoTrainer.run(config, System.out, System.console() != null);
-    } catch (ConfigException e) {
-      System.err.println("config error: " + e.getMessage());
-      System.exit(2);
-    } catch (IOException | IllegalArgumentException | NonFiniteStepException e) {
-      System.err.println("error: " + e.getMessage());
-      System.exit(1);
+    if (!Files.isRegularFile(configFile)) {
+      throw new ConfigException("config file " + configFile + " does not exist");
     }
+    TrainConfig config = TrainConfig.load(configFile, rest);
+    DpoTrainer.run(config, System.out, System.console() != null);
+    return Cli.OK;
   }
 }

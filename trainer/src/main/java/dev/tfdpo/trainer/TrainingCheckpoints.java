@@ -49,8 +49,10 @@ final class TrainingCheckpoints {
   private final CheckpointWriter writer;
   private final String strategy;
   private final int saveSteps;
+  private final String runId;
 
-  TrainingCheckpoints(Path outputDir, TrainingArgs t) {
+  TrainingCheckpoints(Path outputDir, TrainingArgs t, String runId) {
+    this.runId = runId;
     this.writer = new CheckpointWriter(outputDir, t.saveTotalLimit());
     this.strategy = t.saveStrategy();
     this.saveSteps = t.saveSteps();
@@ -86,14 +88,15 @@ final class TrainingCheckpoints {
       Files.createDirectories(dir.resolve(TF_STATE).getParent());
       graph.saveState(dir.resolve(TF_STATE));
       killHereIfAsked(step);
-      HfExport.write(dir, model, graph.policyWeights(), modelDir, Optional.empty(), HfExport.Options.DEFAULT);
+      HfExport.write(dir, model, graph.policyWeights(), modelDir, Optional.empty(),
+          HfExport.Options.DEFAULT.withMetadata(Map.of(RunDirectory.RUN_ID, runId)));
       if (graph.referenceSynced()) {
         // For export's reward signature; resuming reads the reference from tf/state.
         SafeTensorsWriter.write(dir.resolve(REFERENCE_FILE), HfModelWriter.tensors(model, graph.referenceWeights()),
             DType.F32, Map.of("format", "pt"));
       }
       state.write(dir.resolve(TrainerState.FILE));
-      config.save(dir.resolve(DpoTrainer.CONFIG_FILE));
+      RunDirectory.saveConfig(config, runId, dir.resolve(DpoTrainer.CONFIG_FILE));
       Files.copy(metricsFile, dir.resolve(DpoTrainer.METRICS_FILE), StandardCopyOption.REPLACE_EXISTING);
     });
     saved.warnings().forEach(w -> System.err.println("warning: " + w));

@@ -25,14 +25,14 @@ public final class TrainingData {
   /**
    * Loads the data set named by {@code key} ({@code train_dataset_path} or {@code dev_dataset_path})
    * with the run's tokenizer, format and length options; the data summary is written to
-   * {@code summaryFile}.
+   * {@code summaryFile} unless it is null.
    */
   static LoadedDataset load(TrainConfig config, ConfigKey key, String path, Path modelDir, Path summaryFile)
       throws IOException {
     DataArgs d = config.data();
     Path file = ProjectPaths.resolve(path);
     if (!Files.isRegularFile(file)) {
-      throw new IOException(key.jsonName() + " " + file + " does not exist or is not a file");
+      throw new dev.tfdpo.trainer.config.ConfigException(key.jsonName() + " " + file + " does not exist or is not a file");
     }
     String tokenizer = config.model().tokenizerNameOrPath();
     DataOptions options = new DataOptions(
@@ -48,9 +48,11 @@ public final class TrainingData {
         OnBadRow.parse(d.onBadRow()),
         d.packing());
     LoadedDataset loaded = DatasetLoader.load(options);
-    Files.writeString(summaryFile, loaded.summary().toJson() + "\n");
+    if (summaryFile != null) {
+      Files.writeString(summaryFile, loaded.summary().toJson() + "\n");
+    }
     if (loaded.pairs().size() == 0) {
-      throw new IOException(file + ": no usable pair; see " + summaryFile);
+      throw new IOException(file + ": no usable pair (" + loaded.summary().format() + ")");
     }
     return loaded;
   }

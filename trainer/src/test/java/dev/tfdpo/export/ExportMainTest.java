@@ -40,6 +40,11 @@ class ExportMainTest {
     assertTrue(r.out().contains("checkpoint-16"), r.out());
     assertTrue(Files.isRegularFile(out.resolve("model.safetensors.index.json")));
     assertTrue(Files.isRegularFile(out.resolve("tokenizer.json")));
+    try (Stream<Path> shards = Files.list(out)) {
+      long n = shards.filter(p -> p.getFileName().toString().endsWith(".safetensors")).count();
+      assertTrue(n > 1, "sharded");
+      assertTrue(r.out().contains(n + " weight files and model.safetensors.index.json"), "honest count: " + r.out());
+    }
     try (Stream<Path> siblings = Files.list(out.getParent())) {
       assertEquals(1, siblings.count(), "no temporary directory is left next to OUT");
     }

@@ -12,6 +12,7 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import javax.imageio.ImageIO;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -47,6 +48,18 @@ class CompareMainTest {
           .append(", \"grad_norm\": ").append(10.0 + i).append("}\n");
     }
     return Fixtures.write(dir, name, text.toString());
+  }
+
+  @Test
+  void withoutOutTheResultsGoNextToTheInputs() throws IOException {
+    for (String run : List.of("run-a", "run-b")) {
+      Files.createDirectories(dir.resolve(run));
+      Files.copy(Fixtures.resource("metrics.jsonl"), dir.resolve(run).resolve("metrics.jsonl"));
+    }
+    int status = compare(dir.resolve("run-a/metrics.jsonl").toString(), dir.resolve("run-b/metrics.jsonl").toString());
+    assertEquals(CompareMain.AGREE, status, stdout + stderr);
+    assertTrue(Files.isRegularFile(dir.resolve("run-a/compare-run-a-vs-run-b/comparison.json")), stdout);
+    assertEquals(Path.of("/w/compare-a-vs-b"), CompareMain.besideInputs(Path.of("/w/a"), Path.of("/x/b")));
   }
 
   @Test

@@ -67,6 +67,12 @@ public final class HfModelWriter {
       DType storeAs,
       long maxShardBytes)
       throws IOException {
+    return write(outDir, sourceModelDir, config, weights, storeAs, maxShardBytes, Map.of());
+  }
+
+  /** {@link #write(Path, Path, LlamaConfig, Map, DType, long)} with extra safetensors metadata. */
+  public static List<Path> write(Path outDir, Path sourceModelDir, LlamaConfig config, Map<String, float[]> weights,
+      DType storeAs, long maxShardBytes, Map<String, String> metadata) throws IOException {
     Files.createDirectories(outDir);
     List<NamedTensor> tensors = tensors(config, weights);
     for (String side : SIDE_FILES) {
@@ -75,6 +81,6 @@ public final class HfModelWriter {
         Files.copy(src, outDir.resolve(side), StandardCopyOption.REPLACE_EXISTING);
       }
     }
-    return SafeTensorsWriter.writeModel(outDir, tensors, storeAs, maxShardBytes);
+    return SafeTensorsWriter.writeModel(outDir, tensors, storeAs, maxShardBytes, metadata);
   }
 }

@@ -76,6 +76,14 @@ public final class SafeTensorsWriter {
    */
   public static List<Path> writeModel(Path dir, List<NamedTensor> tensors, DType storeAs, long maxShardBytes)
       throws IOException {
+    return writeModel(dir, tensors, storeAs, maxShardBytes, Map.of());
+  }
+
+  /** {@link #writeModel(Path, List, DType, long)} with {@code extra} entries added to every file's metadata. */
+  public static List<Path> writeModel(Path dir, List<NamedTensor> tensors, DType storeAs, long maxShardBytes,
+      Map<String, String> extra) throws IOException {
+    Map<String, String> metadata = new TreeMap<>(PT_METADATA);
+    metadata.putAll(extra);
     checkStorable(storeAs);
     if (maxShardBytes <= 0) {
       throw new IllegalArgumentException("maxShardBytes must be positive, got " + maxShardBytes);
@@ -89,7 +97,7 @@ public final class SafeTensorsWriter {
     List<Path> written = new ArrayList<>();
     if (totalBytes <= maxShardBytes) {
       Path file = dir.resolve(SafeTensorsReader.SINGLE_FILE);
-      write(file, sorted, storeAs, PT_METADATA);
+      write(file, sorted, storeAs, metadata);
       written.add(file);
     } else {
       List<List<NamedTensor>> shards = shard(sorted, storeAs, maxShardBytes);
@@ -97,7 +105,7 @@ public final class SafeTensorsWriter {
       for (int i = 0; i < shards.size(); i++) {
         String shardName = String.format("model-%05d-of-%05d.safetensors", i + 1, shards.size());
         Path file = dir.resolve(shardName);
-        write(file, shards.get(i), storeAs, PT_METADATA);
+        write(file, shards.get(i), storeAs, metadata);
         written.add(file);
         for (NamedTensor tensor : shards.get(i)) {
           weightMap.put(tensor.name(), shardName);

@@ -49,6 +49,8 @@ public enum ConfigKey {
   // ---- training ----
   OUTPUT_DIR(Section.TRAINING, Kind.STRING, "output/dpo",
       "where metrics.jsonl, resolved_config.json and the trained model are written"),
+  OVERWRITE_OUTPUT_DIR(Section.TRAINING, Kind.BOOL, false,
+      "Hugging Face's: a new run into an output_dir holding another run's outputs removes them first; false: such a run is refused"),
   PER_DEVICE_TRAIN_BATCH_SIZE(Section.TRAINING, Kind.INT, 1, "preference pairs per micro-batch"),
   GRADIENT_ACCUMULATION_STEPS(Section.TRAINING, Kind.INT, 1, "micro-batches per optimizer step"),
   MAX_STEPS(Section.TRAINING, Kind.INT, -1, "optimizer steps to run; -1: num_train_epochs decides"),
@@ -177,6 +179,21 @@ public enum ConfigKey {
   /** One-line meaning, for the README and error messages. */
   public String doc() {
     return doc;
+  }
+
+  /**
+   * Whether a resumed run may give this key another value than the checkpoint's run. Only keys that
+   * change when the run ends, what is logged, saved or evaluated, or where files go may; every other key
+   * changes the data order or the math (batch sizes, accumulation, lengths, packing, loss, seed,
+   * sampling, model), so a checkpoint's position and optimizer state would mean something else under it.
+   */
+  public boolean mayChangeOnResume() {
+    return switch (this) {
+      case MAX_STEPS, NUM_TRAIN_EPOCHS, LOGGING_STEPS, SAVE_STRATEGY, SAVE_STEPS, SAVE_TOTAL_LIMIT, REPORT_TO,
+          RESUME_FROM_CHECKPOINT, OUTPUT_DIR, OVERWRITE_OUTPUT_DIR, NUM_THREADS, EVALUATION_STRATEGY, EVAL_STEPS,
+          PER_DEVICE_EVAL_BATCH_SIZE, DEV_DATASET_PATH, REF_CACHE_DIR -> true;
+      default -> false;
+    };
   }
 
   /** True when the key has no default and must be given. */

@@ -10,6 +10,7 @@ import com.google.gson.JsonPrimitive;
 import com.google.gson.Strictness;
 import com.google.gson.stream.JsonReader;
 import dev.tfdpo.data.DatasetFormat;
+import dev.tfdpo.data.JsonText;
 import dev.tfdpo.data.OnBadRow;
 import dev.tfdpo.data.TruncationMode;
 import dev.tfdpo.ops.LossSpec;
@@ -48,6 +49,12 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
   /** Values of {@code save_strategy}, as in Hugging Face {@code TrainingArguments}. */
   public static final Set<String> SAVE_STRATEGIES = Set.of("no", "steps", "epoch");
 
+  /**
+   * The run fingerprint the trainer writes first into {@code resolved_config.json}; not a key, skipped
+   * when such a file is loaded as a config.
+   */
+  public static final String RUN_ID = "run_id";
+
   private static final Gson GSON = new GsonBuilder().create();
   private static final Gson PRETTY = new GsonBuilder().setPrettyPrinting().create();
 
@@ -61,10 +68,13 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
     Sources sources = new Sources();
     JsonObject merged = new JsonObject();
     if (file != null) {
-      String text = Files.readString(file, StandardCharsets.UTF_8);
+      String text = readUtf8(file);
       JsonObject fromFile = parseObject(file, text);
       Map<ConfigKey, String> spelled = new LinkedHashMap<>();
       for (Map.Entry<String, JsonElement> e : fromFile.entrySet()) {
+        if (e.getKey().equals(RUN_ID)) {
+          continue;
+        }
         ConfigKey key = known(e.getKey(), file + ":" + lineOf(text, e.getKey()));
         String earlier = spelled.put(key, e.getKey());
         if (earlier != null) {
@@ -88,6 +98,10 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
     }
     for (ConfigKey key : ConfigKey.values()) {
       JsonElement value = merged.has(key.jsonName()) ? merged.get(key.jsonName()) : key.defaultJson();
+      if (value.isJsonNull() && merged.has(key.jsonName())) {
+        throw new ConfigException(sources.where(key) + ": '" + key.jsonName() + "' is null; give it a value"
+            + (key.required() ? "" : ", or remove it for its default " + key.defaultJson()));
+      }
       if (value.isJsonNull()) {
         if (key.required()) {
           throw new ConfigException(
@@ -143,6 +157,10 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
     oneOf(s, ConfigKey.SAVE_STRATEGY, t.saveStrategy(), SAVE_STRATEGIES);
     positive(s, ConfigKey.SAVE_STEPS, t.saveSteps());
     check(s, ConfigKey.SAVE_TOTAL_LIMIT, t.saveTotalLimit(), t.saveTotalLimit() >= 0, "0 (keep all) or a positive integer");
+    check(s, ConfigKey.OVERWRITE_OUTPUT_DIR, t.overwriteOutputDir(),
+        !t.overwriteOutputDir() || t.resumeFromCheckpoint().isEmpty(),
+        "false when resume_from_checkpoint is set ('" + t.resumeFromCheckpoint() + "' from " + s.where(
+            ConfigKey.RESUME_FROM_CHECKPOINT) + "): overwriting would remove the checkpoints the run continues");
     check(s, ConfigKey.NUM_THREADS, t.numThreads(), t.numThreads() >= 0, "0 (TensorFlow's default) or a positive integer");
     check(s, ConfigKey.BF16, t.bf16(), !t.bf16(),
         "false: bf16 training is not available in this version; the trainer computes in float32");
@@ -234,7 +252,26 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
 
   // ---- parsing helpers ----
 
+  /** The file's text; bytes that are not UTF-8 are an error naming the line and byte offset. */
+  private static String readUtf8(Path file) throws IOException {
+    byte[] bytes = Files.readAllBytes(file);
+    try {
+      return JsonText.decode(bytes, 0, bytes.length, 0);
+    } catch (JsonText.InvalidUtf8 e) {
+      int line = 1;
+      for (int i = 0; i < e.offset(); i++) {
+        line += bytes[i] == '\n' ? 1 : 0;
+      }
+      throw new ConfigException(file + ":" + line + ": " + e.getMessage() + "; save the config as UTF-8");
+    }
+  }
+
   private static JsonObject parseObject(Path file, String text) {
+    String duplicate = JsonText.firstDuplicateKey(text);
+    if (duplicate != null) {
+      throw new ConfigException(file + ": key " + duplicate + " is given twice; keep one (JSON parsers differ on"
+          + " which one wins)");
+    }
     try {
       JsonReader reader = new JsonReader(new StringReader(text));
       reader.setStrictness(Strictness.STRICT);
@@ -244,24 +281,30 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
       }
       return e.getAsJsonObject();
     } catch (JsonParseException ex) {
-      throw new ConfigException(file + ": invalid JSON: " + ex.getMessage());
+      throw new ConfigException(file + ": invalid JSON: " + JsonText.clean(rootMessage(ex).getMessage()));
     }
   }
 
+  private static Throwable rootMessage(Throwable t) {
+    return t.getCause() != null && t.getCause().getMessage() != null ? t.getCause() : t;
+  }
+
+  /** {@code --key value} or {@code --key=value}, as Hugging Face's argument parser takes them. */
   private static void applyOverrides(List<String> args, JsonObject merged, Sources sources) {
     for (int i = 0; i < args.size(); i++) {
       String arg = args.get(i);
       if (!arg.startsWith("--")) {
-        throw new ConfigException(
-            "unexpected argument '" + arg + "': overrides are written --key value (e.g. --learning_rate 5e-4)");
+        throw new ConfigException("unexpected argument '" + arg
+            + "': overrides are written --key value or --key=value (e.g. --learning_rate 5e-4)");
       }
-      String name = arg.substring(2);
-      String where = "command line (" + arg + ")";
+      int eq = arg.indexOf('=');
+      String name = eq > 0 ? arg.substring(2, eq) : arg.substring(2);
+      String where = "command line (--" + name + ")";
       ConfigKey key = known(name, where);
-      if (i + 1 >= args.size()) {
+      if (eq < 0 && i + 1 >= args.size()) {
         throw new ConfigException(where + ": --" + name + " needs a value");
       }
-      String raw = args.get(++i);
+      String raw = eq > 0 ? arg.substring(eq + 1) : args.get(++i);
       merged.add(key.jsonName(), parseValue(key, raw, where));
       sources.put(key, where);
     }
@@ -330,7 +373,7 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
       case INT -> v.getAsJsonPrimitive().isNumber()
           && v.getAsDouble() == Math.rint(v.getAsDouble())
           && Math.abs(v.getAsDouble()) <= Integer.MAX_VALUE;
-      case NUMBER -> v.getAsJsonPrimitive().isNumber();
+      case NUMBER -> v.getAsJsonPrimitive().isNumber() && Double.isFinite(v.getAsDouble());
       case BOOL -> v.getAsJsonPrimitive().isBoolean();
       case STRING -> v.getAsJsonPrimitive().isString();
       case OBJECT, LIST -> false;
@@ -344,7 +387,7 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
   private static String describe(ConfigKey.Kind kind) {
     return switch (kind) {
       case INT -> "an integer";
-      case NUMBER -> "a number";
+      case NUMBER -> "a finite number";
       case BOOL -> "true or false";
       case STRING -> "a string";
       case OBJECT -> "a JSON object of strings";

@@ -29,4 +29,5 @@ public record TrainingArgs(
     @SerializedName("save_steps") int saveSteps,
     @SerializedName("save_total_limit") int saveTotalLimit,
     @SerializedName("resume_from_checkpoint") String resumeFromCheckpoint,
-    @SerializedName("use_xla") boolean useXla) {}
+    @SerializedName("use_xla") boolean useXla,
+    @SerializedName("overwrite_output_dir") boolean overwriteOutputDir) {}

@@ -96,7 +96,7 @@ class TrainConfigTest {
     assertTrue(e.getMessage().contains("'per_device_train_batch_size' must be an integer, got \"four\""), e.getMessage());
     ConfigException e2 = assertThrows(ConfigException.class,
         () -> TrainConfig.load(write(MINIMAL), List.of("--learning_rate", "fast")));
-    assertTrue(e2.getMessage().contains("'learning_rate' must be a number, got 'fast'"), e2.getMessage());
+    assertTrue(e2.getMessage().contains("'learning_rate' must be a finite number, got 'fast'"), e2.getMessage());
   }
 
   @Test
