@@ -38,7 +38,7 @@ class TrlCurveParityTest {
 
   /**
    * Absolute floor for values near zero, where a relative bound means nothing (early rewards and
-   * margins are ~1e-2; the golden README's float32 noise floor on margins is 8e-6).
+   * margins are ~1e-2; test/fixtures/golden/README.md gives the float32 noise floor on margins, 8e-6).
    */
   static final double NEAR_ZERO_FLOOR = 2e-5;
 

@@ -7,6 +7,7 @@ import dev.tfdpo.export.HfExport;
 import dev.tfdpo.io.hf.LlamaConfig;
 import dev.tfdpo.io.safetensors.SafeTensorsReader;
 import dev.tfdpo.ops.AdamW;
+import dev.tfdpo.ops.LrSchedule;
 import dev.tfdpo.report.Plots;
 import dev.tfdpo.report.TensorBoardWriter;
 import dev.tfdpo.trainer.config.TrainConfig;
