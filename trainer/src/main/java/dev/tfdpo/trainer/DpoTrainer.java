@@ -52,80 +52,150 @@ public final class DpoTrainer {
 
   /** Trains; progress goes to {@code out}. */
   public static Result run(TrainConfig config, PrintStream out, boolean terminal) throws IOException {
-    TrainingArgs t = config.training();
-    Path modelDir = ProjectPaths.resolve(config.model().modelNameOrPath());
-    Path outputDir = Path.of(t.outputDir()).toAbsolutePath().normalize();
-    Files.createDirectories(outputDir);
-    TrainingCheckpoints checkpoints = new TrainingCheckpoints(outputDir, t);
-    int cleaned = checkpoints.cleanUp();
-    if (cleaned > 0) {
-      out.printf("removed %d unfinished checkpoint write(s) left by an earlier crash%n", cleaned);
-    }
-    Optional<TrainingCheckpoints.Resume> resume =
-        TrainingCheckpoints.locate(t.resumeFromCheckpoint(), outputDir, out);
-    config.save(outputDir.resolve(CONFIG_FILE));
-
-    LlamaConfig model = LlamaConfig.read(modelDir);
-    LoadedDataset data = TrainingData.load(config, modelDir, outputDir.resolve(SUMMARY_FILE));
-    PairSource pairs = data.pairs();
-    out.println(data.summary().format());
-    LoadedDataset dev = Evaluator.loadDevSet(config, modelDir, outputDir, out);
-
-    int accumulation = t.gradientAccumulationSteps();
-    boolean shuffle = config.data().trainSamplingStrategy().equals("random");
-    EpochSampler sampler = new EpochSampler(pairs.size(), t.perDeviceTrainBatchSize(), shuffle, t.seed());
-    long stepsPerEpoch = (sampler.batchesPerEpoch() + accumulation - 1) / accumulation;
-    long total = t.maxSteps() > 0 ? t.maxSteps() : (long) Math.ceil(t.numTrainEpochs() * stepsPerEpoch);
-    LrSchedule schedule = LrSchedule.fromName(t.lrSchedulerType());
-    long warmup = LrSchedule.warmupSteps(t.warmupSteps(), total);
-    AdamW.Hyper adam = new AdamW.Hyper((float) t.adamBeta1(), (float) t.adamBeta2(), (float) t.adamEpsilon());
-
-    BatchBuilder collator = BatchBuilder.forConfig(config, model);
-    Function<int[], Batch> collate = positions -> collator.build(select(pairs, positions));
-    // Before the training graph exists: a precompute pass holds the reference weights only while it runs.
-    ReferenceModel reference = ReferenceModel.resolve(config.reference(), modelDir, model);
-    out.println(reference.describe());
-    reference.prepare(pairs, collate, config.lossSpec().ldAlpha(), t.numThreads(), out);
-
-    DpoGraph.Settings settings = new DpoGraph.Settings(
-        model,
-        config.lossSpec(),
-        adam, t.maxGradNorm(), t.numThreads(), reference.graph(), t.useXla());
-    List<Map<String, Double>> logged = new ArrayList<>();
-    List<Double> stepSeconds = new ArrayList<>();
-    long runStart = System.nanoTime();
-    long tokensThisRun = 0;
-    Path metricsFile = outputDir.resolve(METRICS_FILE);
+    Run run = new Run(config, out, terminal);
+    run.prepareOutput();
+    run.loadData();
+    run.plan();
+    run.prepareReference();
+    DpoGraph.Settings settings = run.graphSettings();
+    run.runStart = System.nanoTime(); // the run's time includes building the graph
     try (DpoGraph graph = DpoGraph.build(settings);
-        SafeTensorsReader weights = SafeTensorsReader.open(modelDir)) {
+        SafeTensorsReader weights = SafeTensorsReader.open(run.modelDir)) {
+      run.start(graph, weights);
+      run.train();
+      return run.finish();
+    }
+  }
+
+  /** One run's state, in the order the steps of {@link DpoTrainer#run} fill it. */
+  private static final class Run {
+    final TrainConfig config;
+    final TrainingArgs t;
+    final PrintStream out;
+    final boolean terminal;
+    final Path modelDir;
+    final Path outputDir;
+    final Path metricsFile;
+    final List<Map<String, Double>> logged = new ArrayList<>();
+    final List<Double> stepSeconds = new ArrayList<>();
+    TrainingCheckpoints checkpoints;
+    Optional<TrainingCheckpoints.Resume> resume;
+    LlamaConfig model;
+    PairSource pairs;
+    LoadedDataset dev;
+    boolean shuffle;
+    EpochSampler sampler;
+    long stepsPerEpoch;
+    long total;
+    LrSchedule schedule;
+    long warmup;
+    AdamW.Hyper adam;
+    BatchBuilder collator;
+    Function<int[], Batch> collate;
+    ReferenceModel reference;
+    DpoGraph graph;
+    LogInterval interval;
+    Evaluator evaluator;
+    TrainerState.Run position;
+    long runStart;
+    long tokensThisRun;
+    long step;
+    int epoch;
+    int next;
+    long totalTokens;
+    long firstStep;
+
+    Run(TrainConfig config, PrintStream out, boolean terminal) {
+      this.config = config;
+      this.t = config.training();
+      this.out = out;
+      this.terminal = terminal;
+      this.modelDir = ProjectPaths.resolve(config.model().modelNameOrPath());
+      this.outputDir = Path.of(t.outputDir()).toAbsolutePath().normalize();
+      this.metricsFile = outputDir.resolve(METRICS_FILE);
+    }
+
+    /** The output directory, leftovers of a crash, the checkpoint to resume from, the resolved config. */
+    void prepareOutput() throws IOException {
+      Files.createDirectories(outputDir);
+      checkpoints = new TrainingCheckpoints(outputDir, t);
+      int cleaned = checkpoints.cleanUp();
+      if (cleaned > 0) {
+        out.printf("removed %d unfinished checkpoint write(s) left by an earlier crash%n", cleaned);
+      }
+      resume = TrainingCheckpoints.locate(t.resumeFromCheckpoint(), outputDir, out);
+      config.save(outputDir.resolve(CONFIG_FILE));
+    }
+
+    /** The model's architecture, the training pairs and the dev set. */
+    void loadData() throws IOException {
+      model = LlamaConfig.read(modelDir);
+      LoadedDataset data = TrainingData.load(config, modelDir, outputDir.resolve(SUMMARY_FILE));
+      pairs = data.pairs();
+      out.println(data.summary().format());
+      dev = Evaluator.loadDevSet(config, modelDir, outputDir, out);
+    }
+
+    /** The data order, the number of steps, the schedule and the batch layout. */
+    void plan() {
+      int accumulation = t.gradientAccumulationSteps();
+      shuffle = config.data().trainSamplingStrategy().equals("random");
+      sampler = new EpochSampler(pairs.size(), t.perDeviceTrainBatchSize(), shuffle, t.seed());
+      stepsPerEpoch = (sampler.batchesPerEpoch() + accumulation - 1) / accumulation;
+      total = t.maxSteps() > 0 ? t.maxSteps() : (long) Math.ceil(t.numTrainEpochs() * stepsPerEpoch);
+      schedule = LrSchedule.fromName(t.lrSchedulerType());
+      warmup = LrSchedule.warmupSteps(t.warmupSteps(), total);
+      adam = new AdamW.Hyper((float) t.adamBeta1(), (float) t.adamBeta2(), (float) t.adamEpsilon());
+      collator = BatchBuilder.forConfig(config, model);
+      collate = positions -> collator.build(select(pairs, positions));
+    }
+
+    /** Before the training graph exists: a precompute pass holds the reference weights only while it runs. */
+    void prepareReference() throws IOException {
+      reference = ReferenceModel.resolve(config.reference(), modelDir, model);
+      out.println(reference.describe());
+      reference.prepare(pairs, collate, config.lossSpec().ldAlpha(), t.numThreads(), out);
+    }
+
+    DpoGraph.Settings graphSettings() {
+      return new DpoGraph.Settings(
+          model, config.lossSpec(), adam, t.maxGradNorm(), t.numThreads(), reference.graph(), t.useXla());
+    }
+
+    /** Loads the weights, then the checkpoint's state when resuming. */
+    void start(DpoGraph built, SafeTensorsReader weights) throws IOException {
+      graph = built;
       graph.policyLoader().load(graph.session(), weights);
       reference.load(graph, weights);
       out.printf("training graph: %.1f MB of variables (policy, gradient accumulators, Adam m and v%s)%n",
           graph.variableBytes() / 1e6, graph.referenceMode() == DpoGraph.ReferenceMode.LIVE ? ", reference" : "");
-      LogInterval interval = new LogInterval(graph.metricNames());
-      Evaluator evaluator = Evaluator.of(config, dev, graph, collator, total);
-
-      long step = 0;
-      int epoch = 0;
-      int next = 0;
-      long totalTokens = 0;
+      interval = new LogInterval(graph.metricNames());
+      evaluator = Evaluator.of(config, dev, graph, collator, total);
       if (resume.isPresent()) {
-        TrainerState saved = resume.get().state();
-        checkSameOrder(saved, shuffle, t.seed());
-        graph.restoreState(resume.get().directory().resolve(TrainingCheckpoints.TF_STATE));
-        interval.restore(saved.interval());
-        step = saved.globalStep();
-        epoch = saved.epoch();
-        next = saved.nextMicroBatch();
-        totalTokens = saved.numTokens();
-        Files.copy(resume.get().directory().resolve(METRICS_FILE), metricsFile, StandardCopyOption.REPLACE_EXISTING);
+        restore(resume.get());
       }
-      long firstStep = step;
-      TrainerState.Run position = new TrainerState.Run(shuffle, t.seed(), total);
+      firstStep = step;
+      position = new TrainerState.Run(shuffle, t.seed(), total);
       out.printf("training: %d steps (%d per epoch), %d pairs per micro-batch, %d micro-batches per step%s%n",
-          total, stepsPerEpoch, t.perDeviceTrainBatchSize(), accumulation,
+          total, stepsPerEpoch, t.perDeviceTrainBatchSize(), t.gradientAccumulationSteps(),
           step > 0 ? ", continuing after step " + step : "");
+    }
 
+    private void restore(TrainingCheckpoints.Resume from) throws IOException {
+      TrainerState saved = from.state();
+      checkSameOrder(saved, shuffle, t.seed());
+      graph.restoreState(from.directory().resolve(TrainingCheckpoints.TF_STATE));
+      interval.restore(saved.interval());
+      step = saved.globalStep();
+      epoch = saved.epoch();
+      next = saved.nextMicroBatch();
+      totalTokens = saved.numTokens();
+      Files.copy(from.directory().resolve(METRICS_FILE), metricsFile, StandardCopyOption.REPLACE_EXISTING);
+    }
+
+    /** The optimizer steps, epoch by epoch, with logging, evaluation and checkpoints after each. */
+    void train() throws IOException {
+      int accumulation = t.gradientAccumulationSteps();
       try (MetricsLog metrics = new MetricsLog(metricsFile, resume.isPresent());
           TensorBoardWriter board =
               t.reportTo().equals("tensorboard") ? new TensorBoardWriter(outputDir.resolve("runs")) : null;
@@ -134,67 +204,93 @@ public final class DpoTrainer {
           List<int[]> microBatches = sampler.epoch(epoch);
           for (int start = next; start < microBatches.size() && step < total; start += accumulation) {
             List<int[]> group = microBatches.subList(start, Math.min(start + accumulation, microBatches.size()));
-            step++;
-            long stepStart = System.nanoTime();
-            double lr = schedule.rate(t.learningRate(), step, total, warmup);
-            float scale = 1f / group.size();
-            double stepLoss = 0;
-            // What a checkpoint of the previous step holds, in case this step turns out non-finite.
-            TrainerState before = position.at(step - 1, epoch, start, totalTokens, interval.sums());
-            NonFiniteStepException.Guard guard = new NonFiniteStepException.Guard(step, group.size());
-            for (int[] positions : group) {
-              Batch batch = collate.apply(positions);
-              DpoGraph.MicroResult r = graph.micro(batch, scale, reference.fed(batch));
-              guard.loss(r.metric("loss"), batch);
-              interval.addMicro(r.metrics(), batch.realTokens());
-              stepLoss += r.metric("loss") / group.size();
-              totalTokens += batch.realTokens();
-              tokensThisRun += batch.realTokens();
-            }
-            DpoGraph.GradientNorm norm = graph.gradientNorm();
-            try {
-              guard.check(norm); // a non-finite step stops the run before anything changes
-            } catch (NonFiniteStepException e) {
-              throw keepLastGood(e, before, checkpoints, graph, config, modelDir, model, metricsFile, out);
-            }
-            graph.apply(AdamW.stepScalars(lr, t.weightDecay(), adam, step), norm.total());
-            reference.afterStep(graph, step);
-            stepSeconds.add((System.nanoTime() - stepStart) / 1e9);
-            interval.addStep(stepLoss, norm.total(), lr);
             boolean epochEnd = start + accumulation >= microBatches.size();
             double epochProgress = epoch + (double) (start / accumulation + 1) / stepsPerEpoch;
-            if (step % t.loggingSteps() == 0 || step == total) {
-              double tokensPerSecond = interval.tokensPerSecond();
-              Map<String, Double> line = interval.flush(epochProgress, totalTokens);
-              metrics.write(step, line);
-              if (board != null) {
-                board.metrics(step, line);
-                board.metrics(step, Map.of("tokens_per_s", tokensPerSecond));
-                board.flush();
-              }
-              logged.add(line);
-              double elapsed = (System.nanoTime() - runStart) / 1e9;
-              Duration eta = Duration.ofMillis((long) (1000 * elapsed / (step - firstStep) * (total - step)));
-              console.logged(step, line.get("loss"), line.get("rewards/accuracies"), tokensPerSecond, eta);
-            }
-            // Before the checkpoint, so that the checkpoint's metrics.jsonl has the eval line too. An
-            // epoch cut short by max_steps still ends with its evaluation, as in Hugging Face's Trainer.
-            boolean evaluate = evaluator != null
-                && (evaluator.dueAfterStep(step) || ((epochEnd || step == total) && evaluator.dueAtEpochEnd()));
-            if (evaluate) {
-              interval.exclude(evaluator.log(step, epochProgress, totalTokens, metrics, board, out));
-            }
-            if (checkpoints.due(step, epochEnd, step == total)) {
-              TrainerState state = position.at(step, epochEnd ? epoch + 1 : epoch, epochEnd ? 0 : start + accumulation,
-                  totalTokens, interval.sums());
-              Path saved = checkpoints.save(state, graph, config, modelDir, model, metricsFile);
-              console.message("saved " + saved.getFileName());
-            }
+            optimizerStep(group, start);
+            log(epochProgress, metrics, board, console);
+            evaluateIfDue(epochEnd, epochProgress, metrics, board);
+            checkpointIfDue(epochEnd, start + accumulation, console);
           }
           epoch++;
           next = 0;
         }
       }
+    }
+
+    /** One optimizer step over {@code group}'s micro-batches; a non-finite step stops before the update. */
+    private void optimizerStep(List<int[]> group, int start) throws IOException {
+      step++;
+      long stepStart = System.nanoTime();
+      double lr = schedule.rate(t.learningRate(), step, total, warmup);
+      float scale = 1f / group.size();
+      double stepLoss = 0;
+      // What a checkpoint of the previous step holds, in case this step turns out non-finite.
+      TrainerState before = position.at(step - 1, epoch, start, totalTokens, interval.sums());
+      NonFiniteStepException.Guard guard = new NonFiniteStepException.Guard(step, group.size());
+      for (int[] positions : group) {
+        Batch batch = collate.apply(positions);
+        DpoGraph.MicroResult r = graph.micro(batch, scale, reference.fed(batch));
+        guard.loss(r.metric("loss"), batch);
+        interval.addMicro(r.metrics(), batch.realTokens());
+        stepLoss += r.metric("loss") / group.size();
+        totalTokens += batch.realTokens();
+        tokensThisRun += batch.realTokens();
+      }
+      DpoGraph.GradientNorm norm = graph.gradientNorm();
+      try {
+        guard.check(norm); // a non-finite step stops the run before anything changes
+      } catch (NonFiniteStepException e) {
+        throw keepLastGood(e, before, checkpoints, graph, config, modelDir, model, metricsFile, out);
+      }
+      graph.apply(AdamW.stepScalars(lr, t.weightDecay(), adam, step), norm.total());
+      reference.afterStep(graph, step);
+      stepSeconds.add((System.nanoTime() - stepStart) / 1e9);
+      interval.addStep(stepLoss, norm.total(), lr);
+    }
+
+    private void log(double epochProgress, MetricsLog metrics, TensorBoardWriter board, Console console)
+        throws IOException {
+      if (step % t.loggingSteps() != 0 && step != total) {
+        return;
+      }
+      double tokensPerSecond = interval.tokensPerSecond();
+      Map<String, Double> line = interval.flush(epochProgress, totalTokens);
+      metrics.write(step, line);
+      if (board != null) {
+        board.metrics(step, line);
+        board.metrics(step, Map.of("tokens_per_s", tokensPerSecond));
+        board.flush();
+      }
+      logged.add(line);
+      double elapsed = (System.nanoTime() - runStart) / 1e9;
+      Duration eta = Duration.ofMillis((long) (1000 * elapsed / (step - firstStep) * (total - step)));
+      console.logged(step, line.get("loss"), line.get("rewards/accuracies"), tokensPerSecond, eta);
+    }
+
+    /**
+     * Before the checkpoint, so that the checkpoint's metrics.jsonl has the eval line too. An epoch cut
+     * short by max_steps still ends with its evaluation, as in Hugging Face's Trainer.
+     */
+    private void evaluateIfDue(boolean epochEnd, double epochProgress, MetricsLog metrics, TensorBoardWriter board)
+        throws IOException {
+      boolean evaluate = evaluator != null
+          && (evaluator.dueAfterStep(step) || ((epochEnd || step == total) && evaluator.dueAtEpochEnd()));
+      if (evaluate) {
+        interval.exclude(evaluator.log(step, epochProgress, totalTokens, metrics, board, out));
+      }
+    }
+
+    private void checkpointIfDue(boolean epochEnd, int nextStart, Console console) throws IOException {
+      if (checkpoints.due(step, epochEnd, step == total)) {
+        TrainerState state = position.at(step, epochEnd ? epoch + 1 : epoch, epochEnd ? 0 : nextStart,
+            totalTokens, interval.sums());
+        Path saved = checkpoints.save(state, graph, config, modelDir, model, metricsFile);
+        console.message("saved " + saved.getFileName());
+      }
+    }
+
+    /** The trained model, the loss chart and the closing summary. */
+    Result finish() throws IOException {
       List<Path> written = HfExport.write(outputDir, model, graph.policyWeights(), modelDir, Optional.empty(),
           HfExport.Options.DEFAULT);
       Plots.writeLossChart(metricsFile, outputDir.resolve(LOSS_CHART));
