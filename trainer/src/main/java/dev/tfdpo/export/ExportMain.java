@@ -1,6 +1,7 @@
 package dev.tfdpo.export;
 
 import dev.tfdpo.io.DurableFiles;
+import dev.tfdpo.io.hf.HfExport;
 import dev.tfdpo.io.safetensors.DType;
 import dev.tfdpo.trainer.config.ConfigException;
 import java.io.IOException;
@@ -116,7 +117,7 @@ public final class ExportMain {
           HfExport.Options options = new HfExport.Options(
               dtype == null ? DType.F32 : dtype,
               ShardSize.parse(shardSize == null ? ShardSize.DEFAULT : shardSize));
-          List<Path> written = HfExport.export(state, staging, options);
+          List<Path> written = state.exportHf(staging, options);
           out.printf("Hugging Face model (%s, %d weight file%s) -> %s%n",
               options.dtype() == DType.F32 ? "float32" : "bfloat16", written.size(),
               written.size() == 1 ? "" : "s", outDir);

@@ -1,5 +1,7 @@
 package dev.tfdpo.export;
 
+import dev.tfdpo.graphs.SessionOptions;
+import dev.tfdpo.graphs.serving.ServingGraph;
 import dev.tfdpo.io.safetensors.SafeTensorsReader;
 import java.io.IOException;
 import java.io.InputStream;
@@ -11,9 +13,7 @@ import java.util.stream.Collectors;
 import org.tensorflow.SavedModelBundle;
 import org.tensorflow.Signature;
 import org.tensorflow.proto.ConfigProto;
-import org.tensorflow.proto.GraphOptions;
 import org.tensorflow.proto.MetaGraphDef;
-import org.tensorflow.proto.RewriterConfig;
 import org.tensorflow.proto.SavedModel;
 import org.tensorflow.proto.SignatureDef;
 import org.tensorflow.proto.TensorInfo;
@@ -44,9 +44,7 @@ public final class SavedModelExport {
    * few float operations and sums of log-probs differ in the last bit or two (relative 1e-7).
    */
   public static ConfigProto trainerSessionConfig() {
-    RewriterConfig rewrite =
-        RewriterConfig.newBuilder().setArithmeticOptimization(RewriterConfig.Toggle.OFF).build();
-    return ConfigProto.newBuilder().setGraphOptions(GraphOptions.newBuilder().setRewriteOptions(rewrite)).build();
+    return SessionOptions.forLogProbs(0);
   }
 
   /** Loads a SavedModel written by {@link #export} with {@link #trainerSessionConfig()}. */

@@ -2,17 +2,20 @@ package dev.tfdpo.trainer;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-
 import dev.tfdpo.data.TokenIdsJsonl;
 import dev.tfdpo.data.TokenizedPair;
 import dev.tfdpo.graphs.Llama;
 import dev.tfdpo.graphs.Tensors;
 import dev.tfdpo.graphs.WeightLoader;
+import dev.tfdpo.graphs.training.Batch;
+import dev.tfdpo.graphs.training.BatchInputs;
+import dev.tfdpo.graphs.training.DpoGraph;
+import dev.tfdpo.graphs.training.Xla;
 import dev.tfdpo.io.hf.LlamaConfig;
 import dev.tfdpo.io.safetensors.SafeTensorsReader;
 import dev.tfdpo.ops.AdamW;
-import dev.tfdpo.ops.LossSpec;
 import dev.tfdpo.ops.CompletionLogProbs;
+import dev.tfdpo.ops.LossSpec;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.tensorflow.Graph;

@@ -1,6 +1,7 @@
-package dev.tfdpo.trainer;
+package dev.tfdpo.graphs.training;
 
 import dev.tfdpo.graphs.Llama;
+import dev.tfdpo.graphs.SessionOptions;
 import dev.tfdpo.graphs.Tensors;
 import dev.tfdpo.graphs.WeightLoader;
 import dev.tfdpo.io.hf.LlamaConfig;
@@ -28,8 +29,6 @@ import org.tensorflow.op.core.Gradients;
 import org.tensorflow.op.core.Placeholder;
 import org.tensorflow.op.core.Variable;
 import org.tensorflow.proto.ConfigProto;
-import org.tensorflow.proto.GraphOptions;
-import org.tensorflow.proto.RewriterConfig;
 import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TInt32;
 
@@ -262,17 +261,7 @@ public final class DpoGraph implements AutoCloseable {
    * reference pass), so that the same weights on the same batch give bitwise the same numbers.
    */
   static ConfigProto sessionConfig(int threads) {
-    ConfigProto.Builder config = ConfigProto.newBuilder();
-    // Grappler's arithmetic optimizer rewrites the policy's forward ops (which feed the gradient)
-    // differently from the reference's, so identical weights gave log-probs differing by 1e-4 and
-    // step-1 rewards that were not exactly 0 (TRL's are). With it off both paths are bitwise equal.
-    RewriterConfig rewrite =
-        RewriterConfig.newBuilder().setArithmeticOptimization(RewriterConfig.Toggle.OFF).build();
-    config.setGraphOptions(GraphOptions.newBuilder().setRewriteOptions(rewrite));
-    if (threads > 0) {
-      config.setIntraOpParallelismThreads(threads).setInterOpParallelismThreads(threads);
-    }
-    return config.build();
+    return SessionOptions.forLogProbs(threads);
   }
 
   /** Builds the graph and its session. */

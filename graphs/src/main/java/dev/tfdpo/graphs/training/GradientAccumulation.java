@@ -1,4 +1,4 @@
-package dev.tfdpo.trainer;
+package dev.tfdpo.graphs.training;
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;

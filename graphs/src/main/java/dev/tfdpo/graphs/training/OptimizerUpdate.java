@@ -1,4 +1,4 @@
-package dev.tfdpo.trainer;
+package dev.tfdpo.graphs.training;
 
 import dev.tfdpo.ops.AdamW;
 import java.util.ArrayList;

@@ -1,4 +1,4 @@
-package dev.tfdpo.trainer;
+package dev.tfdpo.graphs.training;
 
 import org.tensorflow.internal.c_api.global.tensorflow;
 import org.tensorflow.proto.ConfigProto;
@@ -16,7 +16,7 @@ import org.tensorflow.proto.OptimizerOptions;
  * that creates other sessions first needs {@code TF_XLA_FLAGS=--tf_xla_cpu_global_jit}, which is harmless
  * for sessions without ON_1).
  *
- * <p>XLA compiles one executable per distinct set of input shapes; {@link ShapeBuckets#XLA} keeps that
+ * <p>XLA compiles one executable per distinct set of input shapes; the trainer's {@code ShapeBuckets.XLA} keeps that
  * set small. Ops XLA cannot compile stay ordinary TensorFlow ops.
  */
 public final class Xla {
