@@ -129,7 +129,7 @@ public final class BenchMain {
     if (args.contains("--help") || args.contains("-h")) {
       out.println("usage: scripts/bench.sh [CONFIG] [--warmup N] [--steps N] [--variant \"NAME: --key value ...\"]..."
           + " [--model_fixture DIR] [--key value ...]");
-      out.println("  CONFIG defaults to " + DEFAULT_CONFIG + "; see the README section 'Packing, XLA and benchmark'");
+      out.println("  CONFIG defaults to " + DEFAULT_CONFIG + "; see docs/packing-and-performance.md");
       return;
     }
     List<String> rest = new ArrayList<>(args);

@@ -24,7 +24,7 @@ public final class TrainMain {
     if (rest.contains("--help") || rest.contains("-h")) {
       System.out.println("usage: scripts/train.sh [CONFIG.json] [--key value ...]");
       System.out.println("  with no CONFIG, trains the tiny model shipped in the repository (" + DEFAULT_CONFIG + ")");
-      System.out.println("  every key and its default is listed in the README");
+      System.out.println("  every key and its default is listed in docs/configuration.md");
       return;
     }
     Path configFile;

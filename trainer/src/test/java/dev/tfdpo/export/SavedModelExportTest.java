@@ -254,11 +254,11 @@ class SavedModelExportTest {
   }
 
   @Test
-  void readmeListsTheSignaturesAsSavedModelCliShowsThem() throws IOException {
+  void exportPageListsTheSignaturesAsSavedModelCliShowsThem() throws IOException {
     String listing = SavedModelExport.describe(exported);
     System.out.print(listing);
-    String readme = Files.readString(ExportFixtures.ROOT.resolve("README.md"));
-    assertTrue(readme.contains(listing), "README.md must contain the signature listing verbatim:\n" + listing);
+    String page = Files.readString(ExportFixtures.ROOT.resolve("docs/export.md"));
+    assertTrue(page.contains(listing), "docs/export.md must contain the signature listing verbatim:\n" + listing);
   }
 
   // ---- helpers ----

@@ -111,7 +111,7 @@ public enum ConfigKey {
   RESUME_FROM_CHECKPOINT(Section.TRAINING, Kind.STRING, "", Valid.ANY,
       "a checkpoint directory, or auto: the newest checkpoint in output_dir that verifies (none: start from the model); empty: start from the model"),
   USE_XLA(Section.TRAINING, Kind.BOOL, false, Valid.ANY,
-      "compile the training graph with XLA's JIT (auto-clustering, one compile per distinct batch shape; see Packing, XLA and benchmark)"),
+      "compile the training graph with XLA's JIT (auto-clustering, one compile per distinct batch shape; see docs/packing-and-performance.md)"),
 
   // ---- DPO ----
   BETA(Section.DPO, Kind.NUMBER, LossSpec.DEFAULT_BETA, Valid.number(v -> v > 0, "a positive number"),
@@ -218,7 +218,7 @@ public enum ConfigKey {
     return aliases;
   }
 
-  /** One-line meaning, for the README and error messages. */
+  /** One-line meaning, for docs/configuration.md and error messages. */
   public String doc() {
     return doc;
   }

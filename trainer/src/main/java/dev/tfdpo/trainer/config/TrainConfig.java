@@ -252,7 +252,7 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
   private static ConfigKey known(String name, String where) {
     return ConfigKey.find(name).orElseThrow(() -> new ConfigException(
         where + ": unknown key '" + name + "'; did you mean '" + ConfigKey.closest(name)
-            + "'? (the README lists every key)"));
+            + "'? (docs/configuration.md lists every key)"));
   }
 
   private static void checkType(ConfigKey key, JsonElement v, String where) {
