@@ -39,15 +39,24 @@ public record DataOptions(
   /** TRL's default {@code max_length} (the config table's default of {@code max_seq_len}). */
   public static final int DEFAULT_MAX_SEQ_LEN = 1024;
 
+  /** Default {@code dataset_format}: detect the format from the first row. */
+  public static final String DEFAULT_FORMAT = "auto";
+
+  /** Default {@code truncation_mode}, TRL's. */
+  public static final TruncationMode DEFAULT_TRUNCATION = TruncationMode.KEEP_START;
+
+  /** Default {@code on_bad_row}. */
+  public static final OnBadRow DEFAULT_ON_BAD_ROW = OnBadRow.ERROR;
+
   public DataOptions {
     if (path == null) {
       throw new IllegalArgumentException("no data file given (train_dataset_path)");
     }
-    datasetFormat = datasetFormat == null ? "auto" : datasetFormat;
+    datasetFormat = datasetFormat == null ? DEFAULT_FORMAT : datasetFormat;
     DatasetFormat.byName(datasetFormat);
     mapKeys = mapKeys == null ? Map.of() : Map.copyOf(mapKeys);
-    truncationMode = truncationMode == null ? TruncationMode.KEEP_START : truncationMode;
-    onBadRow = onBadRow == null ? OnBadRow.ERROR : onBadRow;
+    truncationMode = truncationMode == null ? DEFAULT_TRUNCATION : truncationMode;
+    onBadRow = onBadRow == null ? DEFAULT_ON_BAD_ROW : onBadRow;
     if (maxSeqLen < 1) {
       throw new IllegalArgumentException("max_seq_len must be at least 1, got " + maxSeqLen);
     }
@@ -63,7 +72,7 @@ public record DataOptions(
 
   /** Defaults for everything but the data file and model directory. */
   public static DataOptions of(Path path, Path modelDir) {
-    return new DataOptions(path, modelDir, null, "auto", null, Map.of(), DEFAULT_MAX_SEQ_LEN, 0, null, null, false);
+    return new DataOptions(path, modelDir, null, DEFAULT_FORMAT, null, Map.of(), DEFAULT_MAX_SEQ_LEN, 0, null, null, false);
   }
 
   /** A copy with another chat template. */
