@@ -5,6 +5,7 @@ import dev.tfdpo.data.PairSource;
 import dev.tfdpo.data.TokenizedPair;
 import dev.tfdpo.graphs.training.Batch;
 import dev.tfdpo.graphs.training.DpoGraph;
+import dev.tfdpo.graphs.training.DpoObjective;
 import dev.tfdpo.io.hf.HfExport;
 import dev.tfdpo.io.hf.LlamaConfig;
 import dev.tfdpo.io.safetensors.SafeTensorsReader;
@@ -160,8 +161,8 @@ public final class DpoTrainer {
     }
 
     DpoGraph.Settings graphSettings() {
-      return new DpoGraph.Settings(
-          model, config.lossSpec(), adam, t.maxGradNorm(), t.numThreads(), reference.graph(), t.useXla());
+      return new DpoGraph.Settings(model, new DpoObjective(config.lossSpec()), adam, t.maxGradNorm(),
+          t.numThreads(), reference.graph(), t.useXla());
     }
 
     /** Loads the weights, then the checkpoint's state when resuming. */

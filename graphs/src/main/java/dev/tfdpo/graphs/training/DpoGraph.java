@@ -53,7 +53,7 @@ public final class DpoGraph implements AutoCloseable {
    * Everything that shapes the graph.
    *
    * @param model architecture
-   * @param loss loss types, weights and parameters
+   * @param objective what the graph optimizes ({@link DpoObjective} for every DPO loss type)
    * @param adam AdamW betas and epsilon
    * @param maxGradNorm global-norm clipping threshold; 0 or less disables clipping
    * @param threads intra- and inter-op threads (0 = TensorFlow's default)
@@ -62,27 +62,28 @@ public final class DpoGraph implements AutoCloseable {
    */
   public record Settings(
       LlamaConfig model,
-      LossSpec loss,
+      Objective objective,
       AdamW.Hyper adam,
       double maxGradNorm,
       int threads,
       Reference reference,
       boolean useXla) {
 
-    /** A live, never-synced reference with the policy's architecture, without XLA. */
+    /** DPO with {@code loss}. */
+    public Settings(LlamaConfig model, LossSpec loss, AdamW.Hyper adam, double maxGradNorm, int threads,
+        Reference reference, boolean useXla) {
+      this(model, new DpoObjective(loss), adam, maxGradNorm, threads, reference, useXla);
+    }
+
+    /** DPO with {@code loss}, a live never-synced reference with the policy's architecture, without XLA. */
     public Settings(LlamaConfig model, LossSpec loss, AdamW.Hyper adam, double maxGradNorm, int threads) {
       this(model, loss, adam, maxGradNorm, threads, Reference.live(model), false);
     }
 
-    /** Without XLA. */
+    /** DPO with {@code loss}, without XLA. */
     public Settings(
         LlamaConfig model, LossSpec loss, AdamW.Hyper adam, double maxGradNorm, int threads, Reference reference) {
       this(model, loss, adam, maxGradNorm, threads, reference, false);
-    }
-
-    /** What the graph optimizes: DPO with {@link #loss}. */
-    public Objective objective() {
-      return new DpoObjective(loss);
     }
   }
 
