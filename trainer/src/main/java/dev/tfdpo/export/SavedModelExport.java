@@ -1,6 +1,6 @@
 package dev.tfdpo.export;
 
-import dev.tfdpo.graphs.SessionOptions;
+import dev.tfdpo.graphs.Sessions;
 import dev.tfdpo.graphs.serving.ServingGraph;
 import dev.tfdpo.io.safetensors.SafeTensorsReader;
 import java.io.IOException;
@@ -44,7 +44,7 @@ public final class SavedModelExport {
    * few float operations and sums of log-probs differ in the last bit or two (relative 1e-7).
    */
   public static ConfigProto trainerSessionConfig() {
-    return SessionOptions.forLogProbs(0);
+    return Sessions.config(0);
   }
 
   /** Loads a SavedModel written by {@link #export} with {@link #trainerSessionConfig()}. */

@@ -1,7 +1,7 @@
 package dev.tfdpo.graphs.serving;
 
 import dev.tfdpo.graphs.Llama;
-import dev.tfdpo.graphs.SessionOptions;
+import dev.tfdpo.graphs.Sessions;
 import dev.tfdpo.graphs.WeightLoader;
 import dev.tfdpo.io.hf.LlamaConfig;
 import dev.tfdpo.ops.CompletionLogProbs;
@@ -101,7 +101,7 @@ public final class ServingGraph implements AutoCloseable {
             .output("reward", rewardOut).output("policy_logps", policyOut)
             .output("reference_logps", referenceOut).build());
 
-    session = new Session(graph, SessionOptions.forLogProbs(0));
+    session = new Session(graph, Sessions.config(0));
   }
 
   /** Builds the graph for {@code config} with DPO temperature {@code beta}. */

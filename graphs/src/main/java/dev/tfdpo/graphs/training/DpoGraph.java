@@ -1,7 +1,7 @@
 package dev.tfdpo.graphs.training;
 
 import dev.tfdpo.graphs.Llama;
-import dev.tfdpo.graphs.SessionOptions;
+import dev.tfdpo.graphs.Sessions;
 import dev.tfdpo.graphs.Tensors;
 import dev.tfdpo.graphs.WeightLoader;
 import dev.tfdpo.io.hf.LlamaConfig;
@@ -262,7 +262,7 @@ public final class DpoGraph implements AutoCloseable {
    * reference pass), so that the same weights on the same batch give bitwise the same numbers.
    */
   static ConfigProto sessionConfig(int threads) {
-    return SessionOptions.forLogProbs(threads);
+    return Sessions.config(threads);
   }
 
   /** Builds the graph and its session. */

@@ -8,12 +8,12 @@ import org.tensorflow.proto.RewriterConfig;
  * The session options of every graph that computes log-probs (training, the forward-only reference
  * pass, serving), so that the same weights on the same batch give bitwise the same numbers.
  */
-public final class SessionOptions {
+public final class Sessions {
 
-  private SessionOptions() {}
+  private Sessions() {}
 
   /** Options with {@code threads} intra- and inter-op threads (0: TensorFlow's default). */
-  public static ConfigProto forLogProbs(int threads) {
+  public static ConfigProto config(int threads) {
     ConfigProto.Builder config = ConfigProto.newBuilder();
     // Grappler's arithmetic optimizer rewrites the policy's forward ops (which feed the gradient)
     // differently from the reference's, so identical weights gave log-probs differing by 1e-4 and
