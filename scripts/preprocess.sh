@@ -4,4 +4,4 @@
 # --help lists the keys. Relative input, model and tokenizer paths fall back to the project root, as in train.sh.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-tfdpo_java dev.tfdpo.cli.PreprocessTool "$@"
+tfdpo_java dev.tfdpo.trainer.PreprocessTool "$@"

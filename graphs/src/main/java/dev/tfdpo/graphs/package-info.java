@@ -1,5 +1,9 @@
 /**
  * Model graphs: a Llama-family decoder built from a Hugging Face {@code config.json} as a static
- * TensorFlow graph, and the plumbing that loads weights into its variables and reads them back.
+ * TensorFlow graph, the plumbing that loads weights into its variables and reads them back, and the
+ * session options every log-prob graph shares. The training graph is in {@link dev.tfdpo.graphs.training},
+ * the serving graph in {@link dev.tfdpo.graphs.serving}.
+ *
+ * <p>May import: {@code dev.tfdpo.ops}, {@code dev.tfdpo.io} (weights, {@code config.json}), TensorFlow.
  */
 package dev.tfdpo.graphs;

@@ -10,7 +10,7 @@ import org.tensorflow.types.TInt32;
 
 /**
  * Grouped-query self-attention with rotary embeddings and an additive mask, arranged for CPU speed
- * (each choice measured on the perf-llama-256 benchmark; see the README's benchmark section):
+ * (each choice measured on the perf-llama-256 benchmark; see docs/packing-and-performance.md):
  *
  * <ul>
  *   <li>q, k and v come from one fused projection;

@@ -51,30 +51,33 @@ public record LossSpec(
     FDivergence fDivergence,
     float fAlphaDivergenceCoef) {
 
+  // The defaults are doubles, as the config table holds them; the builder rounds them to float.
+  /** TRL default {@code loss_type}. */
+  public static final String DEFAULT_LOSS_TYPE = "sigmoid";
   /** TRL default {@code beta}. */
-  public static final float DEFAULT_BETA = 0.1f;
+  public static final double DEFAULT_BETA = 0.1;
   /** TRL / PaddleNLP default {@code label_smoothing}. */
-  public static final float DEFAULT_LABEL_SMOOTHING = 0f;
+  public static final double DEFAULT_LABEL_SMOOTHING = 0.0;
   /** TRL default {@code discopop_tau} (the paper's). */
-  public static final float DEFAULT_DISCOPOP_TAU = 0.05f;
+  public static final double DEFAULT_DISCOPOP_TAU = 0.05;
   /** PaddleNLP default {@code dpop_lambda} (the Smaug paper's). */
-  public static final float DEFAULT_DPOP_LAMBDA = 50f;
+  public static final double DEFAULT_DPOP_LAMBDA = 50.0;
   /** PaddleNLP default {@code simpo_gamma}. */
-  public static final float DEFAULT_SIMPO_GAMMA = 0.5f;
+  public static final double DEFAULT_SIMPO_GAMMA = 0.5;
   /** PaddleNLP default {@code pref_loss_ratio}. */
-  public static final float DEFAULT_PREF_LOSS_RATIO = 1f;
+  public static final double DEFAULT_PREF_LOSS_RATIO = 1.0;
   /** Default {@code sft_loss_ratio} without {@code orpo}. */
-  public static final float DEFAULT_SFT_LOSS_RATIO = 0f;
+  public static final double DEFAULT_SFT_LOSS_RATIO = 0.0;
   /** Default {@code sft_loss_ratio} when {@code orpo} is a loss type: ORPO's SFT term at ratio 1. */
-  public static final float DEFAULT_ORPO_SFT_LOSS_RATIO = 1f;
+  public static final double DEFAULT_ORPO_SFT_LOSS_RATIO = 1.0;
   /** Default {@code rpo_alpha} (off). */
-  public static final float DEFAULT_RPO_ALPHA = 0f;
+  public static final double DEFAULT_RPO_ALPHA = 0.0;
   /** Default {@code pref_ftx} (off). */
-  public static final float DEFAULT_PREF_FTX = 0f;
+  public static final double DEFAULT_PREF_FTX = 0.0;
   /** Default {@code ld_alpha}: 1 weighs every token fully (TRL's {@code None}). */
-  public static final float DEFAULT_LD_ALPHA = 1f;
+  public static final double DEFAULT_LD_ALPHA = 1.0;
   /** TRL default {@code f_alpha_divergence_coef}. */
-  public static final float DEFAULT_F_ALPHA_DIVERGENCE_COEF = 0.5f;
+  public static final double DEFAULT_F_ALPHA_DIVERGENCE_COEF = 0.5;
 
   /** One loss type and its weight. */
   public record Component(PreferenceLoss loss, float weight) {}
@@ -177,21 +180,21 @@ public record LossSpec(
 
   /** Mutable settings with defaults; {@link #build} validates. */
   public static final class Builder {
-    private List<String> lossTypes = List.of("sigmoid");
+    private List<String> lossTypes = List.of(DEFAULT_LOSS_TYPE);
     private List<Float> lossWeights;
-    private float beta = DEFAULT_BETA;
-    private float labelSmoothing = DEFAULT_LABEL_SMOOTHING;
-    private float discopopTau = DEFAULT_DISCOPOP_TAU;
-    private float dpopLambda = DEFAULT_DPOP_LAMBDA;
-    private float simpoGamma = DEFAULT_SIMPO_GAMMA;
-    private float prefLossRatio = DEFAULT_PREF_LOSS_RATIO;
+    private float beta = (float) DEFAULT_BETA;
+    private float labelSmoothing = (float) DEFAULT_LABEL_SMOOTHING;
+    private float discopopTau = (float) DEFAULT_DISCOPOP_TAU;
+    private float dpopLambda = (float) DEFAULT_DPOP_LAMBDA;
+    private float simpoGamma = (float) DEFAULT_SIMPO_GAMMA;
+    private float prefLossRatio = (float) DEFAULT_PREF_LOSS_RATIO;
     private Float sftLossRatio;
-    private float rpoAlpha = DEFAULT_RPO_ALPHA;
-    private float prefFtx = DEFAULT_PREF_FTX;
+    private float rpoAlpha = (float) DEFAULT_RPO_ALPHA;
+    private float prefFtx = (float) DEFAULT_PREF_FTX;
     private boolean useWeighting;
-    private float ldAlpha = DEFAULT_LD_ALPHA;
+    private float ldAlpha = (float) DEFAULT_LD_ALPHA;
     private FDivergence fDivergence = FDivergence.REVERSE_KL;
-    private float fAlphaDivergenceCoef = DEFAULT_F_ALPHA_DIVERGENCE_COEF;
+    private float fAlphaDivergenceCoef = (float) DEFAULT_F_ALPHA_DIVERGENCE_COEF;
 
     private Builder() {}
 
@@ -287,7 +290,7 @@ public record LossSpec(
         components.add(new Component(PreferenceLoss.fromName(lossTypes.get(k)), w));
       }
       boolean orpo = components.stream().anyMatch(c -> c.loss() == PreferenceLoss.ORPO);
-      float sft = sftLossRatio != null ? sftLossRatio : orpo ? DEFAULT_ORPO_SFT_LOSS_RATIO : DEFAULT_SFT_LOSS_RATIO;
+      float sft = sftLossRatio != null ? sftLossRatio : (float) (orpo ? DEFAULT_ORPO_SFT_LOSS_RATIO : DEFAULT_SFT_LOSS_RATIO);
       return new LossSpec(components, beta, labelSmoothing, discopopTau, dpopLambda, simpoGamma, prefLossRatio,
           sft, rpoAlpha, prefFtx, useWeighting, ldAlpha, fDivergence, fAlphaDivergenceCoef);
     }

@@ -17,8 +17,8 @@ import org.tensorflow.types.TFloat32;
  * {@code e} = label_smoothing, {@code s} = sigmoid, {@code ls(z) = log(sigmoid(z))} (stable, via
  * softplus). TRL's losses read the <em>scores</em> {@code f(dc), f(dr)} of the f-divergence
  * ({@link FDivergence}; identity by default), {@code ds = f(dc) - f(dr)}, where TRL does. Each function
- * returns the per-pair loss {@code [P]}; the batch value is its mean. Formulas and sources: {@code
- * ops/LOSSES.md}.
+ * returns the per-pair loss {@code [P]}; the batch value is its mean. Formulas and sources: the loss
+ * table of docs/losses.md.
  */
 public enum PreferenceLoss {
 

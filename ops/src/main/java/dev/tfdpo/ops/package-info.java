@@ -1,6 +1,7 @@
 /**
  * Graph building blocks shared by the model graphs and the trainer: normalisation, rotary embeddings,
- * the in-graph attention mask, completion log-probabilities, preference losses and the optimizer.
- * Every function takes the graph's {@code Ops} as {@code tf} and builds ops; none runs anything.
+ * the in-graph attention mask, completion log-probabilities, preference losses, the optimizer and its
+ * learning-rate schedule.
+ * Every function takes the graph's {@code Ops} as {@code tf} and builds ops; none runs anything. Imports TensorFlow only.
  */
 package dev.tfdpo.ops;

@@ -24,7 +24,7 @@ import org.tensorflow.types.TFloat32;
 
 /**
  * Every loss type and every ratio / term option on fed per-pair log-probs (no model), against a plain
- * Java (double) computation written from {@code shared/notes/losses.md}, plus a finite-difference check
+ * Java (double) computation written from the formulas of docs/losses.md, plus a finite-difference check
  * of the gradient with respect to {@code pi_c} and {@code pi_r}. A few values are derived by hand in the
  * comments of {@link #handDerivedValues}.
  */
@@ -218,7 +218,7 @@ class LossFormulaTest {
     return f;
   }
 
-  // ---- the plain-Java side, from losses.md ----
+  // ---- the plain-Java side, from docs/losses.md ----
 
   static double derivative(LossSpec spec, In in, int i, boolean chosen) {
     double[] plus = (chosen ? in.pc : in.pr).clone();

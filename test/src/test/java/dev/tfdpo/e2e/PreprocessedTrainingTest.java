@@ -10,6 +10,7 @@ import com.google.gson.JsonParser;
 import dev.tfdpo.data.DataOptions;
 import dev.tfdpo.data.DataSummary;
 import dev.tfdpo.data.PreprocessedFile;
+import dev.tfdpo.data.TruncationMode;
 import dev.tfdpo.io.safetensors.SafeTensorsReader;
 import dev.tfdpo.trainer.DpoTrainer;
 import dev.tfdpo.trainer.config.TrainConfig;
@@ -45,7 +46,7 @@ class PreprocessedTrainingTest {
   void preprocessedAndRawTrainIdentically() throws Exception {
     Path preprocessed = dir.resolve("pref-en-64.tfdpo");
     DataSummary summary = PreprocessedFile.write(
-        DataOptions.fromKeys(RAW, Map.of("model_name_or_path", TINY.toString(), "max_seq_len", "256")),
+        DataOptions.of(RAW, TINY).withLengths(256, 0, TruncationMode.KEEP_START),
         preprocessed);
     assertEquals(64, summary.used());
     assertTrue(PreprocessedFile.isPreprocessed(preprocessed));

@@ -18,7 +18,7 @@ final class Tools {
   static final Path ROOT = TrlCurveParityTest.ROOT;
   static final String TRAIN = "dev.tfdpo.trainer.TrainMain";
   static final String EXPORT = "dev.tfdpo.export.ExportMain";
-  static final String PREPROCESS = "dev.tfdpo.cli.PreprocessTool";
+  static final String PREPROCESS = "dev.tfdpo.trainer.PreprocessTool";
 
   /** What a finished tool left: its exit status and its stdout and stderr together. */
   record Result(int status, String output) {

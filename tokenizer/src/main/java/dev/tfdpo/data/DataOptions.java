@@ -36,18 +36,27 @@ public record DataOptions(
     OnBadRow onBadRow,
     boolean packing) {
 
-  /** TRL's default {@code max_length}. */
+  /** TRL's default {@code max_length} (the config table's default of {@code max_seq_len}). */
   public static final int DEFAULT_MAX_SEQ_LEN = 1024;
+
+  /** Default {@code dataset_format}: detect the format from the first row. */
+  public static final String DEFAULT_FORMAT = "auto";
+
+  /** Default {@code truncation_mode}, TRL's. */
+  public static final TruncationMode DEFAULT_TRUNCATION = TruncationMode.KEEP_START;
+
+  /** Default {@code on_bad_row}. */
+  public static final OnBadRow DEFAULT_ON_BAD_ROW = OnBadRow.ERROR;
 
   public DataOptions {
     if (path == null) {
       throw new IllegalArgumentException("no data file given (train_dataset_path)");
     }
-    datasetFormat = datasetFormat == null ? "auto" : datasetFormat;
+    datasetFormat = datasetFormat == null ? DEFAULT_FORMAT : datasetFormat;
     DatasetFormat.byName(datasetFormat);
     mapKeys = mapKeys == null ? Map.of() : Map.copyOf(mapKeys);
-    truncationMode = truncationMode == null ? TruncationMode.KEEP_START : truncationMode;
-    onBadRow = onBadRow == null ? OnBadRow.ERROR : onBadRow;
+    truncationMode = truncationMode == null ? DEFAULT_TRUNCATION : truncationMode;
+    onBadRow = onBadRow == null ? DEFAULT_ON_BAD_ROW : onBadRow;
     if (maxSeqLen < 1) {
       throw new IllegalArgumentException("max_seq_len must be at least 1, got " + maxSeqLen);
     }
@@ -61,68 +70,9 @@ public record DataOptions(
     }
   }
 
-  /** The option keys {@link #fromKeys} accepts. */
-  public static final java.util.List<String> KEYS =
-      java.util.List.of("model_name_or_path", "tokenizer_name_or_path", "dataset_format", "chat_template",
-          "map_keys", "max_seq_len", "max_prompt_len", "truncation_mode", "on_bad_row", "packing");
-
-  /**
-   * Options from flat string keys (command line or config file), {@link #KEYS}; {@code map_keys} is a
-   * JSON object. Unknown keys are an error, so typos do not go unnoticed.
-   */
-  public static DataOptions fromKeys(Path path, Map<String, String> keys) {
-    for (String k : keys.keySet()) {
-      if (!KEYS.contains(k)) {
-        throw new IllegalArgumentException("unknown data option '" + k + "'; known: " + String.join(", ", KEYS));
-      }
-    }
-    Map<String, String> mapKeys = Map.of();
-    if (keys.containsKey("map_keys")) {
-      try {
-        mapKeys = new com.google.gson.Gson().fromJson(keys.get("map_keys"),
-            new com.google.gson.reflect.TypeToken<Map<String, String>>() {}.getType());
-      } catch (com.google.gson.JsonParseException e) {
-        throw new IllegalArgumentException(
-            "map_keys must be a JSON object like {\"prompt\":\"question\",\"query\":\"\"}, got " + keys.get("map_keys"));
-      }
-    }
-    return new DataOptions(
-        path,
-        keys.containsKey("model_name_or_path") ? Path.of(keys.get("model_name_or_path")) : null,
-        keys.containsKey("tokenizer_name_or_path") ? Path.of(keys.get("tokenizer_name_or_path")) : null,
-        keys.getOrDefault("dataset_format", "auto"),
-        keys.get("chat_template"),
-        mapKeys,
-        intKey(keys, "max_seq_len", DEFAULT_MAX_SEQ_LEN),
-        intKey(keys, "max_prompt_len", 0),
-        keys.containsKey("truncation_mode") ? TruncationMode.parse(keys.get("truncation_mode")) : null,
-        keys.containsKey("on_bad_row") ? OnBadRow.parse(keys.get("on_bad_row")) : null,
-        boolKey(keys, "packing"));
-  }
-
-  private static boolean boolKey(Map<String, String> keys, String key) {
-    String v = keys.getOrDefault(key, "false").trim();
-    if (!v.equals("true") && !v.equals("false")) {
-      throw new IllegalArgumentException(key + " must be true or false, got '" + v + "'");
-    }
-    return Boolean.parseBoolean(v);
-  }
-
-  private static int intKey(Map<String, String> keys, String key, int dflt) {
-    String v = keys.get(key);
-    if (v == null) {
-      return dflt;
-    }
-    try {
-      return Integer.parseInt(v.trim());
-    } catch (NumberFormatException e) {
-      throw new IllegalArgumentException(key + " must be an integer, got '" + v + "'");
-    }
-  }
-
   /** Defaults for everything but the data file and model directory. */
   public static DataOptions of(Path path, Path modelDir) {
-    return new DataOptions(path, modelDir, null, "auto", null, Map.of(), DEFAULT_MAX_SEQ_LEN, 0, null, null, false);
+    return new DataOptions(path, modelDir, null, DEFAULT_FORMAT, null, Map.of(), DEFAULT_MAX_SEQ_LEN, 0, null, null, false);
   }
 
   /** A copy with another chat template. */

@@ -1,2 +1,4 @@
-/** Tokenizers: SentencePiece models and Hugging Face {@code tokenizer.json}, chosen from a model directory. */
+/** Tokenizers: SentencePiece models and Hugging Face {@code tokenizer.json}, chosen from a model directory. *
+ * <p>May import: the SentencePiece, tokenizers and Jinjava libraries, Gson. Nothing else of tfdpo.
+ */
 package dev.tfdpo.tokenizer;

@@ -18,13 +18,10 @@ class PreprocessedFileTest {
   void preprocessedEqualsRawAndMismatchesAreRefused() throws Exception {
     Path out = tmp.resolve("pref.tfdpo");
     String model = Fixtures.get("tiny-llama-a").toString();
-    DataSummary written =
-        PreprocessMain.run(new String[] {
-          "--input", Fixtures.get("data/pref-en-64.jsonl").toString(), "--output", out.toString(),
-          "--model_name_or_path", model, "--max_seq_len", "200"});
-    assertTrue(PreprocessedFile.isPreprocessed(out));
     DataOptions raw = DataOptions.of(Fixtures.get("data/pref-en-64.jsonl"), Path.of(model))
         .withLengths(200, 0, TruncationMode.KEEP_START);
+    DataSummary written = PreprocessedFile.write(raw, out);
+    assertTrue(PreprocessedFile.isPreprocessed(out));
     LoadedDataset a = DatasetLoader.load(raw);
     LoadedDataset b = DatasetLoader.load(raw.withPath(out));
     assertEquals(a.pairs().size(), b.pairs().size());
@@ -52,12 +49,5 @@ class PreprocessedFileTest {
     IllegalArgumentException tok = assertThrows(IllegalArgumentException.class,
         () -> DatasetLoader.load(DataOptions.of(out, other).withLengths(200, 0, TruncationMode.KEEP_START)));
     assertTrue(tok.getMessage().contains("another tokenizer"), tok.getMessage());
-  }
-
-  @Test
-  void unknownKeysAreRejected() {
-    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-        () -> PreprocessMain.run(new String[] {"--input", "a", "--output", "b", "--max_len", "5"}));
-    assertTrue(e.getMessage().contains("unknown data option 'max_len'"), e.getMessage());
   }
 }

@@ -32,7 +32,7 @@ class TokenizerTest {
       assertEquals(0, tok.unkId());
       assertEquals(-1, tok.padId());
       assertEquals("</s>", tok.specialTokens().eos());
-      // spm_encode vectors from the fixture README
+      // spm_encode vectors from test/fixtures/README.md ("Tokenizer test vectors")
       assertArrayEquals(new int[] {541, 291, 1927, 434, 310}, tok.encode("Hello world"));
       assertArrayEquals(new int[] {1924, 499, 1568, 480, 731}, tok.encode(" leading space"));
       assertArrayEquals(new int[] {1172, 397, 13, 1935, 393, 630}, tok.encode("line one\nline two"));

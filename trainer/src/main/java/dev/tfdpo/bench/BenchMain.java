@@ -7,8 +7,8 @@ import com.google.gson.JsonObject;
 import dev.tfdpo.data.LoadedDataset;
 import dev.tfdpo.data.PairSource;
 import dev.tfdpo.data.TokenizedPair;
+import dev.tfdpo.graphs.training.Batch;
 import dev.tfdpo.io.hf.LlamaConfig;
-import dev.tfdpo.trainer.Batch;
 import dev.tfdpo.trainer.BatchBuilder;
 import dev.tfdpo.trainer.DpoTrainer;
 import dev.tfdpo.trainer.EpochSampler;
@@ -124,7 +124,7 @@ public final class BenchMain {
     if (args.contains("--help") || args.contains("-h")) {
       out.println("usage: scripts/bench.sh [CONFIG] [--warmup N] [--steps N] [--variant \"NAME: --key value ...\"]..."
           + " [--model_fixture DIR] [--key value ...]");
-      out.println("  CONFIG defaults to " + DEFAULT_CONFIG + "; see the README section 'Packing, XLA and benchmark'");
+      out.println("  CONFIG defaults to " + DEFAULT_CONFIG + "; see docs/packing-and-performance.md");
       out.println("keys (in --variant and on the command line, --key value or --key=value):");
       out.print(dev.tfdpo.cli.KeyHelp.all());
       return;

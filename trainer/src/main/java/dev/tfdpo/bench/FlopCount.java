@@ -1,8 +1,8 @@
 package dev.tfdpo.bench;
 
+import dev.tfdpo.graphs.training.Batch;
 import dev.tfdpo.io.hf.LlamaConfig;
 import dev.tfdpo.ops.Attention;
-import dev.tfdpo.trainer.Batch;
 
 /**
  * Matmul FLOPs the training graph executes on a micro-batch, for the shapes actually fed (padding

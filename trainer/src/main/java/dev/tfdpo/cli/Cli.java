@@ -6,7 +6,6 @@ import dev.tfdpo.io.OutputDirLock;
 import dev.tfdpo.io.checkpoint.CheckpointException;
 import dev.tfdpo.io.checkpoint.CheckpointSaveException;
 import dev.tfdpo.io.safetensors.SafeTensorsException;
-import dev.tfdpo.report.ReportInputException;
 import dev.tfdpo.trainer.config.ConfigException;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
@@ -84,7 +83,7 @@ public final class Cli {
   /** {@link #INPUT} for what the user can fix in the command, {@link #RUNTIME} for everything else. */
   static int status(Throwable t) {
     if (t instanceof ConfigException || t instanceof DataFormatException || t instanceof BadRowsException
-        || t instanceof ReportInputException || t instanceof IllegalArgumentException
+        || t instanceof IllegalArgumentException
         || t instanceof OutputDirLock.DirectoryInUseException || t instanceof SafeTensorsException
         || (t instanceof CheckpointException && !(t instanceof CheckpointSaveException))) {
       return INPUT;
@@ -108,7 +107,7 @@ public final class Cli {
     if (t instanceof UncheckedIOException u) {
       return "error: " + message(u.getCause());
     }
-    if (t instanceof java.io.IOException || t instanceof dev.tfdpo.trainer.NonFiniteStepException
+    if (t instanceof java.io.IOException
         || t instanceof org.tensorflow.exceptions.TensorFlowException || t instanceof IllegalStateException) {
       return "error: " + message(t);
     }

@@ -3,6 +3,7 @@ package dev.tfdpo.export;
 import dev.tfdpo.cli.Cli;
 import dev.tfdpo.io.DurableFiles;
 import dev.tfdpo.io.OutputDirLock;
+import dev.tfdpo.io.hf.HfExport;
 import dev.tfdpo.io.safetensors.DType;
 import dev.tfdpo.io.safetensors.SafeTensorsReader;
 import dev.tfdpo.trainer.config.ConfigException;
@@ -133,7 +134,7 @@ public final class ExportMain {
         HfExport.Options options = new HfExport.Options(
             dtype == null ? DType.F32 : dtype,
             ShardSize.parse(shardSize == null ? ShardSize.DEFAULT : shardSize));
-        List<Path> written = HfExport.export(state, staging, options);
+        List<Path> written = state.exportHf(staging, options);
         // The index that goes with shards is not a weight file.
         long weightFiles = written.stream().filter(p -> p.getFileName().toString().endsWith(".safetensors")).count();
         out.printf("Hugging Face model (%s, %d weight file%s%s) -> %s%n",

@@ -6,7 +6,9 @@ import com.google.gson.JsonParser;
 import dev.tfdpo.io.checkpoint.CheckpointLocator;
 import dev.tfdpo.io.checkpoint.CheckpointVerifier;
 import dev.tfdpo.io.checkpoint.Checkpoints;
+import dev.tfdpo.io.hf.HfExport;
 import dev.tfdpo.io.hf.LlamaConfig;
+import dev.tfdpo.io.hf.LlamaWeights;
 import dev.tfdpo.io.safetensors.SafeTensorsReader;
 import dev.tfdpo.trainer.DpoTrainer;
 import dev.tfdpo.trainer.ProjectPaths;
@@ -16,7 +18,9 @@ import dev.tfdpo.trainer.config.TrainConfig;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 
 /**
@@ -176,5 +180,20 @@ public record ModelStateDir(
    */
   public Optional<Path> baseModel() {
     return run.map(r -> ProjectPaths.resolve(r.model().modelNameOrPath())).filter(Files::isDirectory);
+  }
+
+  /** Reads the policy and writes it into {@code outDir} (which must exist) as a Hugging Face model directory. */
+  public List<Path> exportHf(Path outDir, HfExport.Options options) throws IOException {
+    Map<String, float[]> weights = new LinkedHashMap<>();
+    try (SafeTensorsReader reader = openPolicy()) {
+      for (LlamaWeights.Entry e : LlamaWeights.of(config()).entries()) {
+        if (!reader.contains(e.hfName())) {
+          throw new IOException(reader.source() + ": missing tensor '" + e.hfName() + "' that "
+              + directory().resolve(HfExport.CONFIG) + " requires");
+        }
+        weights.put(e.hfName(), reader.readFloats(e.hfName()));
+      }
+    }
+    return HfExport.write(outDir, config(), weights, directory(), baseModel(), options);
   }
 }

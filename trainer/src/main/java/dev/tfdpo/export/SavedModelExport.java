@@ -1,6 +1,7 @@
 package dev.tfdpo.export;
 
 import dev.tfdpo.graphs.Sessions;
+import dev.tfdpo.graphs.serving.ServingGraph;
 import dev.tfdpo.io.safetensors.SafeTensorsReader;
 import java.io.IOException;
 import java.io.InputStream;

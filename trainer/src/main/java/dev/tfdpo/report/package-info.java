@@ -4,5 +4,7 @@
  * ({@link dev.tfdpo.report.Plots}, {@link dev.tfdpo.report.PlotMain}) and the comparison of two runs'
  * curves across frameworks ({@link dev.tfdpo.report.CompareMain}). Input formats are read by one small
  * class each, picked by {@link dev.tfdpo.report.CurveFormats}; see {@code trainer/REPORTS.md}.
+ *
+ * <p>May import: Gson, XChart and the JDK; nothing else of tfdpo (the trainer calls it, not the reverse).
  */
 package dev.tfdpo.report;

@@ -1,6 +1,7 @@
 package dev.tfdpo.trainer;
 
 import dev.tfdpo.data.TokenizedPair;
+import dev.tfdpo.graphs.training.Batch;
 import dev.tfdpo.io.hf.LlamaConfig;
 import dev.tfdpo.trainer.config.TrainConfig;
 import java.util.List;

@@ -1,6 +1,7 @@
 package dev.tfdpo.trainer;
 
 import dev.tfdpo.data.TokenizedPair;
+import dev.tfdpo.graphs.training.Batch;
 import java.util.Arrays;
 import java.util.List;
 

@@ -3,12 +3,17 @@ package dev.tfdpo.trainer;
 import dev.tfdpo.data.LoadedDataset;
 import dev.tfdpo.data.PairSource;
 import dev.tfdpo.data.TokenizedPair;
-import dev.tfdpo.export.HfExport;
+import dev.tfdpo.graphs.training.Batch;
+import dev.tfdpo.graphs.training.DpoGraph;
+import dev.tfdpo.graphs.training.DpoObjective;
+import dev.tfdpo.graphs.training.Xla;
 import dev.tfdpo.graphs.OneDnn;
 import dev.tfdpo.io.OutputDirLock;
+import dev.tfdpo.io.hf.HfExport;
 import dev.tfdpo.io.hf.LlamaConfig;
 import dev.tfdpo.io.safetensors.SafeTensorsReader;
 import dev.tfdpo.ops.AdamW;
+import dev.tfdpo.ops.LrSchedule;
 import dev.tfdpo.report.Plots;
 import dev.tfdpo.report.TensorBoardWriter;
 import dev.tfdpo.trainer.config.ConfigException;
@@ -62,179 +67,278 @@ public final class DpoTrainer {
       throw new ConfigException("output_dir " + outputDir + " exists and is not a directory");
     }
     try (OutputDirLock lock = OutputDirLock.acquire(outputDir, "train", out::println)) {
-      return runLocked(config, out, terminal, outputDir);
+      Run run = new Run(config, out, terminal, outputDir);
+      run.checkInputs();
+      run.claimOutput();
+      run.plan();
+      run.prepareReference();
+      DpoGraph.Settings settings = run.graphSettings();
+      run.runStart = System.nanoTime(); // the run's time includes building the graph
+      try (DpoGraph graph = DpoGraph.build(settings);
+          SafeTensorsReader weights = SafeTensorsReader.open(run.modelDir)) {
+        run.start(graph, weights);
+        run.train();
+        return run.finish();
+      }
     }
   }
 
-  private static Result runLocked(TrainConfig config, PrintStream out, boolean terminal, Path outputDir)
-      throws IOException {
-    TrainingArgs t = config.training();
-    Path modelDir = ProjectPaths.resolve(config.model().modelNameOrPath());
-    out.println(OneDnn.detect().describe());
-    if (t.useXla()) {
-      Xla.enableForProcess(); // before the first session of the process, the reference pass's included
-    }
-    // Inputs first, read-only: the directory, the checkpoint, the model's config and the data.
-    Optional<TrainingCheckpoints.Resume> resume =
-        TrainingCheckpoints.locate(t.resumeFromCheckpoint(), outputDir, out);
-    RunDirectory.checkStart(outputDir, t.overwriteOutputDir(), resume);
-    RunDirectory.checkInputsSurvive(outputDir, t.overwriteOutputDir(), inputs(config, modelDir));
-    if (resume.isPresent()) {
-      ResumeGuard.check(resume.get().directory(), config);
-    }
-    LlamaConfig model = readModel(modelDir);
-    try (SafeTensorsReader headers = SafeTensorsReader.open(modelDir)) {
-      // Headers only: a missing, truncated or foreign weight file is refused before anything is written.
-    }
-    ReferenceModel reference = ReferenceModel.resolve(config.reference(), modelDir, model);
-    LoadedDataset data = TrainingData.load(config, modelDir, null);
-    PairSource pairs = data.pairs();
-    out.println(data.summary().format());
-    LoadedDataset dev = Evaluator.loadDevSet(config, modelDir, out);
-    checkVocabulary(config, modelDir, model, data, dev);
+  /** One run's state, in the order the steps of {@link DpoTrainer#run} fill it. */
+  private static final class Run {
+    final TrainConfig config;
+    final TrainingArgs t;
+    final PrintStream out;
+    final boolean terminal;
+    final Path modelDir;
+    final Path outputDir;
+    final Path metricsFile;
+    final List<Map<String, Double>> logged = new ArrayList<>();
+    final List<Double> stepSeconds = new ArrayList<>();
+    TrainingCheckpoints checkpoints;
+    Optional<TrainingCheckpoints.Resume> resume;
+    LlamaConfig model;
+    LoadedDataset data;
+    PairSource pairs;
+    LoadedDataset dev;
+    String runId;
+    boolean shuffle;
+    EpochSampler sampler;
+    long stepsPerEpoch;
+    long total;
+    LrSchedule schedule;
+    long warmup;
+    AdamW.Hyper adam;
+    BatchBuilder collator;
+    Function<int[], Batch> collate;
+    ReferenceModel reference;
+    DpoGraph graph;
+    LogInterval interval;
+    Evaluator evaluator;
+    TrainerState.Run position;
+    long runStart;
+    long tokensThisRun;
+    long step;
+    int epoch;
+    int next;
+    long totalTokens;
+    long firstStep;
+    RunClock clock;
+    Console console;
 
-    // Valid: from here on the run owns output_dir.
-    String runId = RunDirectory.begin(outputDir, config, t.overwriteOutputDir(), resume, out);
-    Files.writeString(outputDir.resolve(SUMMARY_FILE), data.summary().toJson() + "\n");
-    if (dev != null) {
-      Files.writeString(outputDir.resolve(Evaluator.SUMMARY_FILE), dev.summary().toJson() + "\n");
-    }
-    TrainingCheckpoints checkpoints = new TrainingCheckpoints(outputDir, t, runId);
-    int cleaned = checkpoints.cleanUp();
-    if (cleaned > 0) {
-      out.printf("removed %d unfinished checkpoint write(s) left by an earlier crash%n", cleaned);
+    Run(TrainConfig config, PrintStream out, boolean terminal, Path outputDir) {
+      this.config = config;
+      this.t = config.training();
+      this.out = out;
+      this.terminal = terminal;
+      this.modelDir = ProjectPaths.resolve(config.model().modelNameOrPath());
+      this.outputDir = outputDir;
+      this.metricsFile = outputDir.resolve(METRICS_FILE);
     }
 
-    int accumulation = t.gradientAccumulationSteps();
-    boolean shuffle = config.data().trainSamplingStrategy().equals("random");
-    EpochSampler sampler = new EpochSampler(pairs.size(), t.perDeviceTrainBatchSize(), shuffle, t.seed());
-    long stepsPerEpoch = (sampler.batchesPerEpoch() + accumulation - 1) / accumulation;
-    long total = t.maxSteps() > 0 ? t.maxSteps() : (long) Math.ceil(t.numTrainEpochs() * stepsPerEpoch);
-    LrSchedule schedule = LrSchedule.fromName(t.lrSchedulerType());
-    long warmup = LrSchedule.warmupSteps(t.warmupSteps(), total);
-    AdamW.Hyper adam = new AdamW.Hyper((float) t.adamBeta1(), (float) t.adamBeta2(), (float) t.adamEpsilon());
+    /**
+     * Everything the run reads, read-only and before anything is written: the kernels (and XLA's
+     * process flag, before the first session), the checkpoint to resume and whether it fits this
+     * config, the model's config and weight headers, the reference, the data and the dev set.
+     */
+    void checkInputs() throws IOException {
+      out.println(OneDnn.detect().describe());
+      if (t.useXla()) {
+        Xla.enableForProcess(); // before the first session of the process, the reference pass's included
+      }
+      resume = TrainingCheckpoints.locate(t.resumeFromCheckpoint(), outputDir, out);
+      RunDirectory.checkStart(outputDir, t.overwriteOutputDir(), resume);
+      RunDirectory.checkInputsSurvive(outputDir, t.overwriteOutputDir(), inputs(config, modelDir));
+      if (resume.isPresent()) {
+        ResumeGuard.check(resume.get().directory(), config);
+      }
+      model = readModel(modelDir);
+      try (SafeTensorsReader headers = SafeTensorsReader.open(modelDir)) {
+        // Headers only: a missing, truncated or foreign weight file is refused before anything is written.
+      }
+      reference = ReferenceModel.resolve(config.reference(), modelDir, model);
+      data = TrainingData.load(config, modelDir, null);
+      pairs = data.pairs();
+      out.println(data.summary().format());
+      dev = Evaluator.loadDevSet(config, modelDir, out);
+      checkVocabulary(config, modelDir, model, data, dev);
+    }
 
-    BatchBuilder collator = BatchBuilder.forConfig(config, model);
-    Function<int[], Batch> collate = positions -> collator.build(select(pairs, positions));
-    // Before the training graph exists: a precompute pass holds the reference weights only while it runs.
-    out.println(reference.describe());
-    reference.prepare(pairs, collate, config.lossSpec().ldAlpha(), t.numThreads(), out);
+    /** Valid: from here on the run owns output_dir (its run id, config, data summaries, checkpoints). */
+    void claimOutput() throws IOException {
+      runId = RunDirectory.begin(outputDir, config, t.overwriteOutputDir(), resume, out);
+      Files.writeString(outputDir.resolve(SUMMARY_FILE), data.summary().toJson() + "\n");
+      if (dev != null) {
+        Files.writeString(outputDir.resolve(Evaluator.SUMMARY_FILE), dev.summary().toJson() + "\n");
+      }
+      checkpoints = new TrainingCheckpoints(outputDir, t, runId);
+      int cleaned = checkpoints.cleanUp();
+      if (cleaned > 0) {
+        out.printf("removed %d unfinished checkpoint write(s) left by an earlier crash%n", cleaned);
+      }
+    }
 
-    DpoGraph.Settings settings = new DpoGraph.Settings(
-        model,
-        config.lossSpec(),
-        adam, t.maxGradNorm(), t.numThreads(), reference.graph(), t.useXla());
-    List<Map<String, Double>> logged = new ArrayList<>();
-    List<Double> stepSeconds = new ArrayList<>();
-    long runStart = System.nanoTime();
-    long tokensThisRun = 0;
-    Path metricsFile = outputDir.resolve(METRICS_FILE);
-    try (DpoGraph graph = DpoGraph.build(settings);
-        SafeTensorsReader weights = SafeTensorsReader.open(modelDir)) {
+    /** The data order, the number of steps, the schedule and the batch layout. */
+    void plan() {
+      int accumulation = t.gradientAccumulationSteps();
+      shuffle = config.data().trainSamplingStrategy().equals("random");
+      sampler = new EpochSampler(pairs.size(), t.perDeviceTrainBatchSize(), shuffle, t.seed());
+      stepsPerEpoch = (sampler.batchesPerEpoch() + accumulation - 1) / accumulation;
+      total = t.maxSteps() > 0 ? t.maxSteps() : (long) Math.ceil(t.numTrainEpochs() * stepsPerEpoch);
+      schedule = LrSchedule.fromName(t.lrSchedulerType());
+      warmup = LrSchedule.warmupSteps(t.warmupSteps(), total);
+      adam = new AdamW.Hyper((float) t.adamBeta1(), (float) t.adamBeta2(), (float) t.adamEpsilon());
+      collator = BatchBuilder.forConfig(config, model);
+      collate = positions -> collator.build(select(pairs, positions));
+    }
+
+    /** Before the training graph exists: a precompute pass holds the reference weights only while it runs. */
+    void prepareReference() throws IOException {
+      out.println(reference.describe());
+      reference.prepare(pairs, collate, config.lossSpec().ldAlpha(), t.numThreads(), out);
+    }
+
+    DpoGraph.Settings graphSettings() {
+      return new DpoGraph.Settings(model, new DpoObjective(config.lossSpec()), adam, t.maxGradNorm(),
+          t.numThreads(), reference.graph(), t.useXla());
+    }
+
+    /** Loads the weights, then the checkpoint's state when resuming. */
+    void start(DpoGraph built, SafeTensorsReader weights) throws IOException {
+      graph = built;
       graph.policyLoader().load(graph.session(), weights);
       reference.load(graph, weights);
       out.printf("training graph: %.1f MB of variables (policy, gradient accumulators, Adam m and v%s)%n",
           graph.variableBytes() / 1e6, graph.referenceMode() == DpoGraph.ReferenceMode.LIVE ? ", reference" : "");
-      LogInterval interval = new LogInterval(graph.metricNames());
-      Evaluator evaluator = Evaluator.of(config, dev, graph, collator, total);
-
-      long step = 0;
-      int epoch = 0;
-      int next = 0;
-      long totalTokens = 0;
+      interval = new LogInterval(graph.metricNames());
+      evaluator = Evaluator.of(config, dev, graph, collator, total);
       if (resume.isPresent()) {
-        TrainerState saved = resume.get().state();
-        checkSameOrder(saved, shuffle, t.seed());
-        graph.restoreState(resume.get().directory().resolve(TrainingCheckpoints.TF_STATE));
-        interval.restore(saved.interval());
-        step = saved.globalStep();
-        epoch = saved.epoch();
-        next = saved.nextMicroBatch();
-        totalTokens = saved.numTokens();
-        Files.copy(resume.get().directory().resolve(METRICS_FILE), metricsFile, StandardCopyOption.REPLACE_EXISTING);
+        restore(resume.get());
       }
-      long firstStep = step;
-      TrainerState.Run position = new TrainerState.Run(shuffle, t.seed(), total);
+      firstStep = step;
+      position = new TrainerState.Run(shuffle, t.seed(), total);
       out.printf("training: %d steps (%d per epoch), %d pairs per micro-batch, %s%s%n",
-          total, stepsPerEpoch, t.perDeviceTrainBatchSize(), describeAccumulation(accumulation, sampler.batchesPerEpoch()),
+          total, stepsPerEpoch, t.perDeviceTrainBatchSize(),
+          describeAccumulation(t.gradientAccumulationSteps(), sampler.batchesPerEpoch()),
           step > 0 ? ", continuing after step " + step : "");
-      RunClock clock = new RunClock();
+      clock = new RunClock();
       interval.startClock();
+    }
 
+    private void restore(TrainingCheckpoints.Resume from) throws IOException {
+      TrainerState saved = from.state();
+      checkSameOrder(saved, shuffle, t.seed());
+      graph.restoreState(from.directory().resolve(TrainingCheckpoints.TF_STATE));
+      interval.restore(saved.interval());
+      step = saved.globalStep();
+      epoch = saved.epoch();
+      next = saved.nextMicroBatch();
+      totalTokens = saved.numTokens();
+      Files.copy(from.directory().resolve(METRICS_FILE), metricsFile, StandardCopyOption.REPLACE_EXISTING);
+    }
+
+    /** The optimizer steps, epoch by epoch, with logging, evaluation and checkpoints after each. */
+    void train() throws IOException {
+      int accumulation = t.gradientAccumulationSteps();
       try (MetricsLog metrics = new MetricsLog(metricsFile, resume.isPresent());
           TensorBoardWriter board =
               t.reportTo().equals("tensorboard") ? new TensorBoardWriter(outputDir.resolve("runs")) : null;
           Console console = new Console(out, total, terminal)) {
+        this.console = console;
         while (step < total) {
           List<int[]> microBatches = sampler.epoch(epoch);
           for (int start = next; start < microBatches.size() && step < total; start += accumulation) {
             List<int[]> group = microBatches.subList(start, Math.min(start + accumulation, microBatches.size()));
-            step++;
-            long stepStart = System.nanoTime();
-            double lr = schedule.rate(t.learningRate(), step, total, warmup);
-            float scale = 1f / group.size();
-            double stepLoss = 0;
-            // What a checkpoint of the previous step holds, in case this step turns out non-finite.
-            TrainerState before = position.at(step - 1, epoch, start, totalTokens, interval.sums());
-            NonFiniteStepException.Guard guard = new NonFiniteStepException.Guard(step, group.size());
-            for (int[] positions : group) {
-              Batch batch = collate.apply(positions);
-              DpoGraph.MicroResult r = graph.micro(batch, scale, reference.fed(batch));
-              guard.loss(r.metric("loss"), batch);
-              interval.addMicro(r.metrics(), batch.realTokens());
-              stepLoss += r.metric("loss") / group.size();
-              totalTokens += batch.realTokens();
-              tokensThisRun += batch.realTokens();
-            }
-            DpoGraph.GradientNorm norm;
-            try {
-              norm = guard.update(graph, AdamW.stepScalars(lr, t.weightDecay(), adam, step));
-            } catch (NonFiniteStepException e) { // thrown before anything changed
-              throw keepLastGood(e, before, checkpoints, graph, config, modelDir, model, metricsFile, out);
-            }
-            if (step == firstStep + 1 && graph.xlaClusters() > 0) {
-              console.message(graph.xlaClusters() + " compiled XLA cluster launch(es) per micro-batch");
-            }
-            reference.afterStep(graph, step);
-            stepSeconds.add((System.nanoTime() - stepStart) / 1e9);
-            interval.addStep(stepLoss, norm.total(), lr);
-            clock.stepDone(tokensThisRun);
             boolean epochEnd = start + accumulation >= microBatches.size();
             double epochProgress = epoch + (double) (start / accumulation + 1) / stepsPerEpoch;
-            if (step % t.loggingSteps() == 0 || step == total) {
-              double tokensPerSecond = interval.tokensPerSecond();
-              Map<String, Double> line = interval.flush(epochProgress, totalTokens);
-              metrics.write(step, line);
-              if (board != null) {
-                board.metrics(step, line);
-                board.metrics(step, Map.of("tokens_per_s", tokensPerSecond));
-                board.flush();
-              }
-              logged.add(line);
-              console.logged(step, line.get("loss"), line.get("rewards/accuracies"), tokensPerSecond,
-                  clock.eta(total - step));
-            }
-            // Before the checkpoint, so that the checkpoint's metrics.jsonl has the eval line too. An
-            // epoch cut short by max_steps still ends with its evaluation, as in Hugging Face's Trainer.
-            boolean evaluate = evaluator != null
-                && (evaluator.dueAfterStep(step) || ((epochEnd || step == total) && evaluator.dueAtEpochEnd()));
-            if (evaluate) {
-              long evalTime = evaluator.log(step, epochProgress, totalTokens, metrics, board, out);
-              interval.exclude(evalTime);
-              clock.evaluated(evalTime);
-            }
-            if (checkpoints.due(step, epochEnd, step == total)) {
-              TrainerState state = position.at(step, epochEnd ? epoch + 1 : epoch, epochEnd ? 0 : start + accumulation,
-                  totalTokens, interval.sums());
-              Path saved = checkpoints.save(state, graph, config, modelDir, model, metricsFile);
-              console.message("saved " + saved.getFileName());
-            }
+            optimizerStep(group, start);
+            log(epochProgress, metrics, board, console);
+            evaluateIfDue(epochEnd, epochProgress, metrics, board);
+            checkpointIfDue(epochEnd, start + accumulation, console);
           }
           epoch++;
           next = 0;
         }
         clock.stop();
       }
+    }
+
+    /** One optimizer step over {@code group}'s micro-batches; a non-finite step stops before the update. */
+    private void optimizerStep(List<int[]> group, int start) throws IOException {
+      step++;
+      long stepStart = System.nanoTime();
+      double lr = schedule.rate(t.learningRate(), step, total, warmup);
+      float scale = 1f / group.size();
+      double stepLoss = 0;
+      // What a checkpoint of the previous step holds, in case this step turns out non-finite.
+      TrainerState before = position.at(step - 1, epoch, start, totalTokens, interval.sums());
+      NonFiniteStepException.Guard guard = new NonFiniteStepException.Guard(step, group.size());
+      for (int[] positions : group) {
+        Batch batch = collate.apply(positions);
+        DpoGraph.MicroResult r = graph.micro(batch, scale, reference.fed(batch));
+        guard.loss(r.metric("loss"), batch);
+        interval.addMicro(r.metrics(), batch.realTokens());
+        stepLoss += r.metric("loss") / group.size();
+        totalTokens += batch.realTokens();
+        tokensThisRun += batch.realTokens();
+      }
+      DpoGraph.GradientNorm norm;
+      try {
+        norm = guard.update(graph, AdamW.stepScalars(lr, t.weightDecay(), adam, step));
+      } catch (NonFiniteStepException e) { // thrown before anything changed
+        throw keepLastGood(e, before, checkpoints, graph, config, modelDir, model, metricsFile, out);
+      }
+      if (step == firstStep + 1 && graph.xlaClusters() > 0) {
+        console.message(graph.xlaClusters() + " compiled XLA cluster launch(es) per micro-batch");
+      }
+      reference.afterStep(graph, step);
+      stepSeconds.add((System.nanoTime() - stepStart) / 1e9);
+      interval.addStep(stepLoss, norm.total(), lr);
+      clock.stepDone(tokensThisRun);
+    }
+
+    private void log(double epochProgress, MetricsLog metrics, TensorBoardWriter board, Console console)
+        throws IOException {
+      if (step % t.loggingSteps() != 0 && step != total) {
+        return;
+      }
+      double tokensPerSecond = interval.tokensPerSecond();
+      Map<String, Double> line = interval.flush(epochProgress, totalTokens);
+      metrics.write(step, line);
+      if (board != null) {
+        board.metrics(step, line);
+        board.metrics(step, Map.of("tokens_per_s", tokensPerSecond));
+        board.flush();
+      }
+      logged.add(line);
+      console.logged(step, line.get("loss"), line.get("rewards/accuracies"), tokensPerSecond, clock.eta(total - step));
+    }
+
+    /**
+     * Before the checkpoint, so that the checkpoint's metrics.jsonl has the eval line too. An epoch cut
+     * short by max_steps still ends with its evaluation, as in Hugging Face's Trainer.
+     */
+    private void evaluateIfDue(boolean epochEnd, double epochProgress, MetricsLog metrics, TensorBoardWriter board)
+        throws IOException {
+      boolean evaluate = evaluator != null
+          && (evaluator.dueAfterStep(step) || ((epochEnd || step == total) && evaluator.dueAtEpochEnd()));
+      if (evaluate) {
+        long evalTime = evaluator.log(step, epochProgress, totalTokens, metrics, board, out);
+        interval.exclude(evalTime);
+        clock.evaluated(evalTime);
+      }
+    }
+
+    private void checkpointIfDue(boolean epochEnd, int nextStart, Console console) throws IOException {
+      if (checkpoints.due(step, epochEnd, step == total)) {
+        TrainerState state = position.at(step, epochEnd ? epoch + 1 : epoch, epochEnd ? 0 : nextStart,
+            totalTokens, interval.sums());
+        Path saved = checkpoints.save(state, graph, config, modelDir, model, metricsFile);
+        console.message("saved " + saved.getFileName());
+      }
+    }
+
+    /** The trained model, the loss chart and the closing summary. */
+    Result finish() throws IOException {
       List<Path> written = HfExport.write(outputDir, model, graph.policyWeights(), modelDir, Optional.empty(),
           HfExport.Options.DEFAULT.withMetadata(Map.of(RunDirectory.RUN_ID, runId)));
       Plots.writeLossChart(metricsFile, outputDir.resolve(LOSS_CHART));

@@ -1,11 +1,14 @@
 package dev.tfdpo.trainer;
 
+import dev.tfdpo.graphs.training.Batch;
+import dev.tfdpo.graphs.training.DpoGraph;
+
 /**
  * A training step whose loss or gradient is NaN or infinite. It is thrown before the step's update
  * runs, so the weights (and optimizer state) are still those after the previous step, and nothing has
  * been written over earlier outputs.
  */
-public final class NonFiniteStepException extends RuntimeException {
+public final class NonFiniteStepException extends IllegalStateException {
 
   private final long step;
   private final String quantity;

@@ -1,6 +1,7 @@
 package dev.tfdpo.trainer;
 
 import dev.tfdpo.data.TokenizedPair;
+import dev.tfdpo.graphs.training.Batch;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -62,6 +63,50 @@ public final class Packer implements BatchBuilder {
 
   @Override
   public Batch build(List<TokenizedPair> pairs) {
+    Layout layout = layout(pairs);
+    int length = buckets.roundLength(layout.longest(), maxSeqLen);
+    int rows = layout.rows();
+    int[] ids = new int[rows * length];
+    int[] positions = new int[rows * length];
+    int[] segments = new int[rows * length];
+    int[] branches = new int[rows * length];
+    Arrays.fill(ids, padId);
+    long real = 0;
+    long inRows = 0;
+    long[] indices = new long[pairs.size()];
+    for (int i = 0; i < pairs.size(); i++) {
+      TokenizedPair pair = pairs.get(i);
+      indices[i] = pair.index();
+      int start = layout.start(i, length);
+      int prompt = pair.promptIds().length;
+      int at = put(ids, positions, branches, start, pair.promptIds(), 0, PROMPT);
+      at = put(ids, positions, branches, at, pair.chosenIds(), prompt, CHOSEN);
+      put(ids, positions, branches, at, pair.rejectedIds(), prompt, REJECTED);
+      Arrays.fill(segments, start, start + segmentLength(pair), i + 1);
+      real += pair.chosenLength() + pair.rejectedLength();
+      inRows += segmentLength(pair);
+    }
+    Collator.Predictions out = predictions(pairs, layout, length);
+    return new Batch(rows, length, ids, positions, segments, branches,
+        out.positions, out.targets, out.sequences, pairs.size(), real, inRows, indices);
+  }
+
+  /**
+   * Where each pair's segment goes.
+   *
+   * @param rowOf the row of pair i
+   * @param startOf its first slot in that row
+   * @param rows rows used
+   * @param longest the fullest row's length
+   * @param predictions completion tokens predicted (chosen and rejected, all pairs)
+   */
+  private record Layout(int[] rowOf, int[] startOf, int rows, int longest, int predictions) {
+    int start(int pair, int length) {
+      return rowOf[pair] * length + startOf[pair];
+    }
+  }
+
+  private Layout layout(List<TokenizedPair> pairs) {
     int p = pairs.size();
     int[] rowOf = new int[p];
     int[] startOf = new int[p];
@@ -82,36 +127,17 @@ public final class Packer implements BatchBuilder {
       predictions += Collator.counted(pair.promptIds().length, pair.chosenIds().length);
       predictions += Collator.counted(pair.promptIds().length, pair.rejectedIds().length);
     }
-    int rows = fill.size();
     int longest = fill.stream().mapToInt(f -> f[0]).max().orElse(0);
-    int length = buckets.roundLength(longest, maxSeqLen);
+    return new Layout(rowOf, startOf, fill.size(), longest, predictions);
+  }
 
-    int[] ids = new int[rows * length];
-    int[] positions = new int[rows * length];
-    int[] segments = new int[rows * length];
-    int[] branches = new int[rows * length];
-    Arrays.fill(ids, padId);
-    long real = 0;
-    long inRows = 0;
-    long[] indices = new long[p];
+  /** The completion predictions: every chosen sequence, then every rejected one (sequence p + i). */
+  private Collator.Predictions predictions(List<TokenizedPair> pairs, Layout layout, int length) {
+    int p = pairs.size();
+    Collator.Predictions out = new Collator.Predictions(buckets.roundPredictions(layout.predictions()));
     for (int i = 0; i < p; i++) {
       TokenizedPair pair = pairs.get(i);
-      indices[i] = pair.index();
-      int at = rowOf[i] * length + startOf[i];
-      int prompt = pair.promptIds().length;
-      at = put(ids, positions, branches, at, pair.promptIds(), 0, PROMPT);
-      at = put(ids, positions, branches, at, pair.chosenIds(), prompt, CHOSEN);
-      put(ids, positions, branches, at, pair.rejectedIds(), prompt, REJECTED);
-      int start = rowOf[i] * length + startOf[i];
-      Arrays.fill(segments, start, start + segmentLength(pair), i + 1);
-      real += pair.chosenLength() + pair.rejectedLength();
-      inRows += segmentLength(pair);
-    }
-
-    Collator.Predictions out = new Collator.Predictions(buckets.roundPredictions(predictions));
-    for (int i = 0; i < p; i++) {
-      TokenizedPair pair = pairs.get(i);
-      int start = rowOf[i] * length + startOf[i];
+      int start = layout.start(i, length);
       int prompt = pair.promptIds().length;
       int[] chosen = pair.chosenIds();
       for (int j = prompt > 0 ? 0 : 1; j < chosen.length; j++) {
@@ -120,7 +146,7 @@ public final class Packer implements BatchBuilder {
     }
     for (int i = 0; i < p; i++) {
       TokenizedPair pair = pairs.get(i);
-      int start = rowOf[i] * length + startOf[i];
+      int start = layout.start(i, length);
       int prompt = pair.promptIds().length;
       int rejectedStart = start + prompt + pair.chosenIds().length;
       int[] rejected = pair.rejectedIds();
@@ -133,8 +159,7 @@ public final class Packer implements BatchBuilder {
       }
     }
     out.fillRest();
-    return new Batch(rows, length, ids, positions, segments, branches,
-        out.positions, out.targets, out.sequences, p, real, inRows, indices);
+    return out;
   }
 
   /** The row a segment of {@code n} tokens goes into, opening a new one when none has room. */

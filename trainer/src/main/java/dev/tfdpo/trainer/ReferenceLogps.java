@@ -3,6 +3,8 @@ package dev.tfdpo.trainer;
 import com.google.gson.GsonBuilder;
 import com.google.gson.JsonObject;
 import dev.tfdpo.data.PairSource;
+import dev.tfdpo.graphs.training.Batch;
+import dev.tfdpo.graphs.training.ReferencePass;
 import dev.tfdpo.io.hf.LlamaConfig;
 import dev.tfdpo.io.safetensors.SafeTensorsReader;
 import java.io.IOException;

@@ -1,6 +1,8 @@
 package dev.tfdpo.trainer;
 
 import dev.tfdpo.data.PairSource;
+import dev.tfdpo.graphs.training.Batch;
+import dev.tfdpo.graphs.training.DpoGraph;
 import dev.tfdpo.io.hf.LlamaConfig;
 import dev.tfdpo.io.hf.LlamaWeights;
 import dev.tfdpo.io.safetensors.SafeTensorsReader;

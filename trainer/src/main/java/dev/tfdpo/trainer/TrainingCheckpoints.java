@@ -1,11 +1,12 @@
 package dev.tfdpo.trainer;
 
+import dev.tfdpo.graphs.training.DpoGraph;
 import dev.tfdpo.io.checkpoint.CheckpointLocator;
-import dev.tfdpo.io.checkpoint.Checkpoints;
 import dev.tfdpo.io.checkpoint.CheckpointWriter;
-import dev.tfdpo.export.HfExport;
-import dev.tfdpo.io.hf.LlamaConfig;
+import dev.tfdpo.io.checkpoint.Checkpoints;
+import dev.tfdpo.io.hf.HfExport;
 import dev.tfdpo.io.hf.HfModelWriter;
+import dev.tfdpo.io.hf.LlamaConfig;
 import dev.tfdpo.io.safetensors.DType;
 import dev.tfdpo.io.safetensors.SafeTensorsWriter;
 import dev.tfdpo.trainer.config.TrainConfig;

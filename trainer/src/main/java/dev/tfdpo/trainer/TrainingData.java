@@ -29,13 +29,30 @@ public final class TrainingData {
    */
   static LoadedDataset load(TrainConfig config, ConfigKey key, String path, Path modelDir, Path summaryFile)
       throws IOException {
-    DataArgs d = config.data();
     Path file = ProjectPaths.resolve(path);
     if (!Files.isRegularFile(file)) {
       throw new dev.tfdpo.trainer.config.ConfigException(key.jsonName() + " " + file + " does not exist or is not a file");
     }
+    LoadedDataset loaded = DatasetLoader.load(options(config, file, modelDir));
+    if (summaryFile != null) {
+      Files.writeString(summaryFile, loaded.summary().toJson() + "\n");
+    }
+    if (loaded.pairs().size() == 0) {
+      throw new IOException(file + ": no usable pair (" + loaded.summary().format() + ")");
+    }
+    return loaded;
+  }
+
+  /**
+   * The data layer's options for {@code file} from the config's model and data keys: the same for
+   * training, evaluation and {@code scripts/preprocess.sh}, so a preprocessed file matches the run.
+   *
+   * @param modelDir the tokenizer's model directory; null for token-id data without one
+   */
+  static DataOptions options(TrainConfig config, Path file, Path modelDir) {
+    DataArgs d = config.data();
     String tokenizer = config.model().tokenizerNameOrPath();
-    DataOptions options = new DataOptions(
+    return new DataOptions(
         file,
         modelDir,
         tokenizer.isEmpty() ? null : ProjectPaths.resolve(tokenizer),
@@ -47,13 +64,5 @@ public final class TrainingData {
         TruncationMode.parse(d.truncationMode()),
         OnBadRow.parse(d.onBadRow()),
         d.packing());
-    LoadedDataset loaded = DatasetLoader.load(options);
-    if (summaryFile != null) {
-      Files.writeString(summaryFile, loaded.summary().toJson() + "\n");
-    }
-    if (loaded.pairs().size() == 0) {
-      throw new IOException(file + ": no usable pair (" + loaded.summary().format() + ")");
-    }
-    return loaded;
   }
 }

@@ -5,9 +5,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
+import dev.tfdpo.io.hf.HfExport;
 import dev.tfdpo.io.hf.LlamaConfig;
 import dev.tfdpo.io.safetensors.DType;
 import dev.tfdpo.io.safetensors.FloatFormats;
@@ -58,7 +58,7 @@ class HfExportTest {
   void float32ExportReadsBackToIdenticalLogits(@TempDir Path tmp) throws IOException {
     Path state = ExportFixtures.stateDir(tmp.resolve("checkpoint-16"), ExportFixtures.TRAINED, 0.1);
     Path out = Files.createDirectories(tmp.resolve("hf"));
-    List<Path> written = HfExport.export(ModelStateDir.resolve(state), out, HfExport.Options.DEFAULT);
+    List<Path> written = ModelStateDir.resolve(state).exportHf(out, HfExport.Options.DEFAULT);
 
     assertEquals(List.of(out.resolve("model.safetensors")), written);
     assertEquals(ExportFixtures.readAll(ExportFixtures.TRAINED).keySet(), ExportFixtures.readAll(out).keySet());
@@ -81,7 +81,7 @@ class HfExportTest {
   void bfloat16ExportEqualsTheRoundedWeights(@TempDir Path tmp) throws IOException {
     Path state = ExportFixtures.stateDir(tmp.resolve("state"), ExportFixtures.TRAINED, 0.1);
     Path out = Files.createDirectories(tmp.resolve("hf"));
-    HfExport.export(ModelStateDir.resolve(state), out,
+    ModelStateDir.resolve(state).exportHf(out,
         new HfExport.Options(DType.BF16, HfExport.Options.DEFAULT.maxShardBytes()));
 
     Map<String, float[]> rounded = new LinkedHashMap<>();
@@ -122,7 +122,7 @@ class HfExportTest {
   void smallShardLimitWritesAnIndexAndShards(@TempDir Path tmp) throws IOException {
     Path state = ExportFixtures.stateDir(tmp.resolve("state"), ExportFixtures.TRAINED, 0.1);
     Path out = Files.createDirectories(tmp.resolve("hf"));
-    List<Path> written = HfExport.export(ModelStateDir.resolve(state), out,
+    List<Path> written = ModelStateDir.resolve(state).exportHf(out,
         new HfExport.Options(DType.F32, ShardSize.parse("300KB")));
 
     assertTrue(written.size() >= 4, "several shards and the index: " + written);
@@ -147,7 +147,7 @@ class HfExportTest {
     Path state = ExportFixtures.stateDir(tmp.resolve("state"), ExportFixtures.TRAINED, 0.1);
     Files.delete(state.resolve("generation_config.json"));
     Path fromBase = Files.createDirectories(tmp.resolve("from-base"));
-    HfExport.export(ModelStateDir.resolve(state), fromBase, HfExport.Options.DEFAULT);
+    ModelStateDir.resolve(state).exportHf(fromBase, HfExport.Options.DEFAULT);
     assertArrayEquals(Files.readAllBytes(ExportFixtures.TINY.resolve("generation_config.json")),
         Files.readAllBytes(fromBase.resolve("generation_config.json")), "the run's base model has one");
 
@@ -172,7 +172,7 @@ class HfExportTest {
       Files.delete(state.resolve(name));
     }
     Path out = Files.createDirectories(tmp.resolve("hf"));
-    HfExport.export(ModelStateDir.resolve(state), out, HfExport.Options.DEFAULT);
+    ModelStateDir.resolve(state).exportHf(out, HfExport.Options.DEFAULT);
     for (String name : ExportFixtures.TOKENIZER_FILES) {
       assertArrayEquals(Files.readAllBytes(ExportFixtures.TINY.resolve(name)), Files.readAllBytes(out.resolve(name)));
     }

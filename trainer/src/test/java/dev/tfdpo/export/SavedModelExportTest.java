@@ -3,17 +3,16 @@ package dev.tfdpo.export;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-
 import dev.tfdpo.data.TokenIdsJsonl;
 import dev.tfdpo.data.TokenizedPair;
 import dev.tfdpo.graphs.Tensors;
+import dev.tfdpo.graphs.training.Batch;
+import dev.tfdpo.graphs.training.DpoGraph;
 import dev.tfdpo.io.hf.LlamaConfig;
 import dev.tfdpo.io.safetensors.SafeTensorsReader;
 import dev.tfdpo.ops.AdamW;
 import dev.tfdpo.ops.LossSpec;
-import dev.tfdpo.trainer.Batch;
 import dev.tfdpo.trainer.Collator;
-import dev.tfdpo.trainer.DpoGraph;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -255,11 +254,11 @@ class SavedModelExportTest {
   }
 
   @Test
-  void readmeListsTheSignaturesAsSavedModelCliShowsThem() throws IOException {
+  void exportPageListsTheSignaturesAsSavedModelCliShowsThem() throws IOException {
     String listing = SavedModelExport.describe(exported);
     System.out.print(listing);
-    String readme = Files.readString(ExportFixtures.ROOT.resolve("README.md"));
-    assertTrue(readme.contains(listing), "README.md must contain the signature listing verbatim:\n" + listing);
+    String page = Files.readString(ExportFixtures.ROOT.resolve("docs/export.md"));
+    assertTrue(page.contains(listing), "docs/export.md must contain the signature listing verbatim:\n" + listing);
   }
 
   // ---- helpers ----

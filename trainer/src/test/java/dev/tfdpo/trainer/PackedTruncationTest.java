@@ -3,12 +3,12 @@ package dev.tfdpo.trainer;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-
 import dev.tfdpo.data.DataOptions;
 import dev.tfdpo.data.DatasetLoader;
 import dev.tfdpo.data.LoadedDataset;
 import dev.tfdpo.data.PairSource;
 import dev.tfdpo.data.TokenizedPair;
+import dev.tfdpo.graphs.training.Batch;
 import dev.tfdpo.trainer.config.TrainConfig;
 import java.nio.file.Files;
 import java.nio.file.Path;

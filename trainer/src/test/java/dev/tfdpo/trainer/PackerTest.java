@@ -4,8 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-
 import dev.tfdpo.data.TokenizedPair;
+import dev.tfdpo.graphs.training.Batch;
 import java.util.Arrays;
 import java.util.List;
 import org.junit.jupiter.api.Test;

@@ -7,5 +7,7 @@
  * dev.tfdpo.io.checkpoint.CheckpointVerifier} checks a directory against its manifest, and {@link
  * dev.tfdpo.io.checkpoint.CheckpointLocator} picks the checkpoint to resume from. Nothing here knows what
  * the files contain. One writer per output directory at a time.
+ *
+ * <p>May import: {@code dev.tfdpo.io}, Gson, the JDK.
  */
 package dev.tfdpo.io.checkpoint;

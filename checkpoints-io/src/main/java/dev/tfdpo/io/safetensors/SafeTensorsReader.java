@@ -2,13 +2,9 @@ package dev.tfdpo.io.safetensors;
 
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
-import com.google.gson.JsonParseException;
-import com.google.gson.JsonParser;
-import com.google.gson.Strictness;
-import com.google.gson.stream.JsonReader;
-import com.google.gson.stream.JsonToken;
+import dev.tfdpo.io.Names;
+import dev.tfdpo.io.StrictJson;
 import java.io.IOException;
-import java.io.StringReader;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.CharBuffer;
@@ -31,7 +27,6 @@ import java.util.Set;
 import java.util.SortedMap;
 import java.util.TreeMap;
 import java.util.regex.Pattern;
-import java.util.stream.Collectors;
 
 /**
  * Reads a safetensors file, or a model directory holding {@code model.safetensors} or a sharded {@code
@@ -332,40 +327,18 @@ public final class SafeTensorsReader implements AutoCloseable {
     }
   }
 
-  /** Parses one JSON document strictly: Gson's default leniency would accept unquoted names and junk. */
+  /** Parses one JSON document strictly ({@link StrictJson}). */
   private static JsonElement parseStrictJson(Path file, String what, String text)
       throws SafeTensorsException {
     try {
-      JsonReader reader = new JsonReader(new StringReader(text));
-      reader.setStrictness(Strictness.STRICT);
-      JsonElement element = JsonParser.parseReader(reader);
-      if (reader.peek() != JsonToken.END_DOCUMENT) {
-        throw new SafeTensorsException(file, what + " has text after its JSON value; the file is corrupt");
-      }
-      return element;
-    } catch (JsonParseException | IOException | IllegalStateException e) {
-      if (e instanceof SafeTensorsException ste) {
-        throw ste;
+      return StrictJson.parse(text);
+    } catch (StrictJson.Invalid e) {
+      if (e.getCause() == null) {
+        throw new SafeTensorsException(file, what + " has " + e.getMessage() + "; the file is corrupt");
       }
       throw new SafeTensorsException(
-          file, null, what + " is not valid JSON (" + jsonProblem(e) + "); the file is corrupt", e);
+          file, null, what + " is not valid JSON (" + e.getMessage() + "); the file is corrupt", e);
     }
-  }
-
-  /**
-   * Gson's message reduced to the problem and its position: its advice to switch to lenient parsing and
-   * its troubleshooting link are about Gson, not about the file.
-   */
-  private static String jsonProblem(Exception e) {
-    Throwable root = e;
-    while (root.getCause() != null) {
-      root = root.getCause();
-    }
-    String message = String.valueOf(root.getMessage());
-    int newline = message.indexOf('\n');
-    String firstLine = newline < 0 ? message : message.substring(0, newline);
-    String gsonAdvice = "Use JsonReader.setStrictness(Strictness.LENIENT) to accept malformed JSON ";
-    return firstLine.replace(gsonAdvice, "malformed JSON ").strip();
   }
 
   private static Map<String, String> headerMetadata(Path file, JsonElement value)
@@ -746,31 +719,8 @@ public final class SafeTensorsReader implements AutoCloseable {
     if (known.isEmpty()) {
       return " (there are none)";
     }
-    List<String> closest =
-        known.stream()
-            .sorted(Comparator.comparingInt((String n) -> editDistance(wanted, n)).thenComparing(n -> n))
-            .limit(SUGGESTIONS)
-            .collect(Collectors.toList());
+    List<String> closest = Names.nearest(wanted, known, SUGGESTIONS);
     return " (closest: " + String.join(", ", closest) + ")";
-  }
-
-  private static int editDistance(String a, String b) {
-    int[] previous = new int[b.length() + 1];
-    int[] current = new int[b.length() + 1];
-    for (int j = 0; j <= b.length(); j++) {
-      previous[j] = j;
-    }
-    for (int i = 1; i <= a.length(); i++) {
-      current[0] = i;
-      for (int j = 1; j <= b.length(); j++) {
-        int substitution = previous[j - 1] + (a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1);
-        current[j] = Math.min(substitution, Math.min(previous[j], current[j - 1]) + 1);
-      }
-      int[] swap = previous;
-      previous = current;
-      current = swap;
-    }
-    return previous[b.length()];
   }
 
   private static void readFully(FileChannel channel, ByteBuffer buffer, long position) throws IOException {

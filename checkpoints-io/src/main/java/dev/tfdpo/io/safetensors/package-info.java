@@ -6,5 +6,7 @@
  * <p>A file is an 8-byte little-endian header length {@code N}, {@code N} bytes of UTF-8 JSON mapping tensor
  * names to {@code dtype}, {@code shape} and {@code data_offsets} (relative to the first byte after the
  * header) plus an optional {@code __metadata__} string map, then the data buffer.
+ *
+ * <p>May import: {@code dev.tfdpo.io}, Gson, the JDK.
  */
 package dev.tfdpo.io.safetensors;

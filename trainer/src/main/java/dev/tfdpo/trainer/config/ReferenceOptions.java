@@ -46,11 +46,11 @@ public record ReferenceOptions(
       PreferenceLoss.EXO_PAIR, PreferenceLoss.AOT, PreferenceLoss.DISCOPOP, PreferenceLoss.SIGMOID_NORM,
       PreferenceLoss.ORPO, PreferenceLoss.SIMPO, PreferenceLoss.SFT);
 
-  /** TRL's default {@code ref_model_mixup_alpha}. */
-  public static final double DEFAULT_MIXUP_ALPHA = 0.6;
+  /** TRL's default {@code ref_model_mixup_alpha}, from the config table. */
+  public static final double DEFAULT_MIXUP_ALPHA = (Double) ConfigKey.REF_MODEL_MIXUP_ALPHA.defaultValue();
 
-  /** TRL's default {@code ref_model_sync_steps}. */
-  public static final int DEFAULT_SYNC_STEPS = 512;
+  /** TRL's default {@code ref_model_sync_steps}, from the config table. */
+  public static final int DEFAULT_SYNC_STEPS = (Integer) ConfigKey.REF_MODEL_SYNC_STEPS.defaultValue();
 
   /** Default of {@code ref_cache_dir} under the user's cache directory. */
   public static final String CACHE_SUBDIR = "tfdpo/ref_logps";
@@ -84,21 +84,12 @@ public record ReferenceOptions(
         .map(PreferenceLoss::configName).collect(Collectors.joining(" and "));
   }
 
-  /** Checks the combination; every error names the keys involved and where they were set. */
+  /**
+   * Checks the combination (each key's own range is in its {@link ConfigKey} entry); every error names
+   * the keys involved and where they were set.
+   */
   static void check(TrainConfig c, TrainConfig.Sources s) {
     DpoArgs d = c.dpo();
-    require(d.refModelUpdateSteps() == -1 || d.refModelUpdateSteps() > 0,
-        s.where(ConfigKey.REF_MODEL_UPDATE_STEPS) + ": 'ref_model_update_steps' is " + d.refModelUpdateSteps()
-            + "; it must be -1 (never) or a positive number of optimizer steps");
-    require(d.refModelMixupAlpha() > 0 && d.refModelMixupAlpha() <= 1,
-        s.where(ConfigKey.REF_MODEL_MIXUP_ALPHA) + ": 'ref_model_mixup_alpha' is " + d.refModelMixupAlpha()
-            + "; it must be in (0, 1] (1 copies the policy)");
-    require(d.refModelSyncSteps() > 0,
-        s.where(ConfigKey.REF_MODEL_SYNC_STEPS) + ": 'ref_model_sync_steps' is " + d.refModelSyncSteps()
-            + "; it must be a positive number of optimizer steps");
-    require(d.precomputeRefBatchSize() >= 0,
-        s.where(ConfigKey.PRECOMPUTE_REF_BATCH_SIZE) + ": 'precompute_ref_batch_size' is "
-            + d.precomputeRefBatchSize() + "; it must be 0 (per_device_train_batch_size) or a positive integer");
     // An option that would be parsed and ignored is refused.
     needs(s, ConfigKey.REF_MODEL_MIXUP_ALPHA, d.refModelMixupAlpha() != DEFAULT_MIXUP_ALPHA, ConfigKey.SYNC_REF_MODEL, d.syncRefModel());
     needs(s, ConfigKey.REF_MODEL_SYNC_STEPS, d.refModelSyncSteps() != DEFAULT_SYNC_STEPS, ConfigKey.SYNC_REF_MODEL, d.syncRefModel());

@@ -1,5 +1,6 @@
 package dev.tfdpo.trainer.config;
 
+import com.google.gson.FieldNamingPolicy;
 import com.google.gson.Gson;
 import com.google.gson.GsonBuilder;
 import com.google.gson.JsonElement;
@@ -7,15 +8,10 @@ import com.google.gson.JsonObject;
 import com.google.gson.JsonParseException;
 import com.google.gson.JsonParser;
 import com.google.gson.JsonPrimitive;
-import com.google.gson.Strictness;
-import com.google.gson.stream.JsonReader;
-import dev.tfdpo.data.DatasetFormat;
 import dev.tfdpo.data.JsonText;
-import dev.tfdpo.data.OnBadRow;
-import dev.tfdpo.data.TruncationMode;
+import dev.tfdpo.io.StrictJson;
 import dev.tfdpo.ops.LossSpec;
 import java.io.IOException;
-import java.io.StringReader;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -23,7 +19,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 
 /**
  * A resolved run configuration: defaults, then the JSON file, then {@code --key value} overrides.
@@ -34,28 +29,15 @@ import java.util.Set;
  */
 public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training, DpoArgs dpo) {
 
-  /** Values of {@code train_sampling_strategy}. */
-  public static final Set<String> SAMPLING_STRATEGIES = Set.of("random", "sequential");
-
-  /** Values of {@code lr_scheduler_type}. */
-  public static final Set<String> SCHEDULERS = Set.of("linear", "cosine", "constant", "constant_with_warmup");
-
-  /** Values of {@code evaluation_strategy} (Hugging Face's interval strategies). */
-  public static final Set<String> EVAL_STRATEGIES = Set.of("no", "steps", "epoch");
-
-  /** Values of {@code report_to}. */
-  public static final Set<String> REPORTERS = Set.of("tensorboard", "none");
-
-  /** Values of {@code save_strategy}, as in Hugging Face {@code TrainingArguments}. */
-  public static final Set<String> SAVE_STRATEGIES = Set.of("no", "steps", "epoch");
+  // A record component's JSON name is its snake_case spelling, the key's name in ConfigKey.
+  private static final Gson GSON =
+      new GsonBuilder().setFieldNamingPolicy(FieldNamingPolicy.LOWER_CASE_WITH_UNDERSCORES).create();
 
   /**
    * The run fingerprint the trainer writes first into {@code resolved_config.json}; not a key, skipped
    * when such a file is loaded as a config.
    */
   public static final String RUN_ID = "run_id";
-
-  private static final Gson GSON = new GsonBuilder().create();
   private static final Gson PRETTY = new GsonBuilder().setPrettyPrinting().create();
 
   /**
@@ -116,6 +98,7 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
         value = single;
       }
       checkType(key, value, sources.where(key));
+      checkValue(key, value, sources.where(key));
       sections.get(key.section()).add(key.jsonName(), value);
     }
     TrainConfig c = new TrainConfig(
@@ -127,46 +110,17 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
     return c;
   }
 
+  /** Checks across keys; each key's own range was checked against its table entry. */
   private void validate(Sources s) {
-    TrainingArgs t = training;
-    positive(s, ConfigKey.MAX_SEQ_LEN, data.maxSeqLen());
-    named(s, ConfigKey.DATASET_FORMAT, () -> DatasetFormat.byName(data.datasetFormat()));
-    named(s, ConfigKey.TRUNCATION_MODE, () -> TruncationMode.parse(data.truncationMode()));
-    named(s, ConfigKey.ON_BAD_ROW, () -> OnBadRow.parse(data.onBadRow()));
     check(s, ConfigKey.MAX_PROMPT_LEN, data.maxPromptLen(),
         data.maxPromptLen() >= 0 && data.maxPromptLen() < data.maxSeqLen(),
         "0 (no limit) or below max_seq_len (" + data.maxSeqLen() + ")");
-    oneOf(s, ConfigKey.TRAIN_SAMPLING_STRATEGY, data.trainSamplingStrategy(), SAMPLING_STRATEGIES);
-    positive(s, ConfigKey.PER_DEVICE_TRAIN_BATCH_SIZE, t.perDeviceTrainBatchSize());
-    positive(s, ConfigKey.GRADIENT_ACCUMULATION_STEPS, t.gradientAccumulationSteps());
-    check(s, ConfigKey.MAX_STEPS, t.maxSteps(), t.maxSteps() == -1 || t.maxSteps() > 0, "-1 or a positive integer");
-    check(s, ConfigKey.NUM_TRAIN_EPOCHS, t.numTrainEpochs(), t.numTrainEpochs() > 0, "a positive number");
-    check(s, ConfigKey.LEARNING_RATE, t.learningRate(), t.learningRate() >= 0, "a number >= 0");
-    check(s, ConfigKey.WARMUP_STEPS, t.warmupSteps(),
-        t.warmupSteps() >= 0 && (t.warmupSteps() < 1 || t.warmupSteps() == Math.rint(t.warmupSteps())),
-        "a whole number of steps, or a fraction in [0, 1)");
-    oneOf(s, ConfigKey.LR_SCHEDULER_TYPE, t.lrSchedulerType(), SCHEDULERS);
-    check(s, ConfigKey.WEIGHT_DECAY, t.weightDecay(), t.weightDecay() >= 0, "a number >= 0");
-    check(s, ConfigKey.MAX_GRAD_NORM, t.maxGradNorm(), t.maxGradNorm() >= 0, "a number >= 0 (0 disables clipping)");
-    check(s, ConfigKey.ADAM_BETA1, t.adamBeta1(), t.adamBeta1() >= 0 && t.adamBeta1() < 1, "in [0, 1)");
-    check(s, ConfigKey.ADAM_BETA2, t.adamBeta2(), t.adamBeta2() >= 0 && t.adamBeta2() < 1, "in [0, 1)");
-    check(s, ConfigKey.ADAM_EPSILON, t.adamEpsilon(), t.adamEpsilon() > 0, "a positive number");
-    positive(s, ConfigKey.LOGGING_STEPS, t.loggingSteps());
     validateEvaluation(s);
-    oneOf(s, ConfigKey.REPORT_TO, t.reportTo(), REPORTERS);
-    oneOf(s, ConfigKey.SAVE_STRATEGY, t.saveStrategy(), SAVE_STRATEGIES);
-    positive(s, ConfigKey.SAVE_STEPS, t.saveSteps());
-    check(s, ConfigKey.SAVE_TOTAL_LIMIT, t.saveTotalLimit(), t.saveTotalLimit() >= 0, "0 (keep all) or a positive integer");
+    TrainingArgs t = training;
     check(s, ConfigKey.OVERWRITE_OUTPUT_DIR, t.overwriteOutputDir(),
         !t.overwriteOutputDir() || t.resumeFromCheckpoint().isEmpty(),
         "false when resume_from_checkpoint is set ('" + t.resumeFromCheckpoint() + "' from " + s.where(
             ConfigKey.RESUME_FROM_CHECKPOINT) + "): overwriting would remove the checkpoints the run continues");
-    check(s, ConfigKey.NUM_THREADS, t.numThreads(), t.numThreads() >= 0, "0 (TensorFlow's default) or a positive integer");
-    check(s, ConfigKey.BF16, t.bf16(), !t.bf16(),
-        "false: bf16 training is not available in this version; the trainer computes in float32");
-    check(s, ConfigKey.BETA, dpo.beta(), dpo.beta() > 0, "a positive number");
-    check(s, ConfigKey.LABEL_SMOOTHING, dpo.labelSmoothing(),
-        LossSpec.labelSmoothingInRange(dpo.labelSmoothing()), LossSpec.LABEL_SMOOTHING_RANGE);
     try {
       lossSpec();
     } catch (IllegalArgumentException e) {
@@ -186,11 +140,6 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
    */
   private void validateEvaluation(Sources s) {
     TrainingArgs t = training;
-    oneOf(s, ConfigKey.EVALUATION_STRATEGY, t.evaluationStrategy(), EVAL_STRATEGIES);
-    positive(s, ConfigKey.PER_DEVICE_EVAL_BATCH_SIZE, t.perDeviceEvalBatchSize());
-    check(s, ConfigKey.EVAL_STEPS, t.evalSteps(),
-        t.evalSteps() >= 0 && (t.evalSteps() < 1 || t.evalSteps() == Math.rint(t.evalSteps())),
-        "0 (= logging_steps), a whole number of steps, or a fraction in (0, 1) of the total steps");
     boolean evaluates = !t.evaluationStrategy().equals("no");
     boolean hasDev = !data.devDatasetPath().isEmpty();
     if (evaluates && !hasDev) {
@@ -272,21 +221,16 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
       throw new ConfigException(file + ": key " + duplicate + " is given twice; keep one (JSON parsers differ on"
           + " which one wins)");
     }
+    JsonElement e;
     try {
-      JsonReader reader = new JsonReader(new StringReader(text));
-      reader.setStrictness(Strictness.STRICT);
-      JsonElement e = JsonParser.parseReader(reader);
-      if (!e.isJsonObject()) {
-        throw new ConfigException(file + ": the config must be one flat JSON object of \"key\": value pairs");
-      }
-      return e.getAsJsonObject();
-    } catch (JsonParseException ex) {
-      throw new ConfigException(file + ": invalid JSON: " + JsonText.clean(rootMessage(ex).getMessage()));
+      e = StrictJson.parse(text);
+    } catch (StrictJson.Invalid ex) {
+      throw new ConfigException(file + ": invalid JSON: " + JsonText.clean(ex.getMessage()));
     }
-  }
-
-  private static Throwable rootMessage(Throwable t) {
-    return t.getCause() != null && t.getCause().getMessage() != null ? t.getCause() : t;
+    if (!e.isJsonObject()) {
+      throw new ConfigException(file + ": the config must be one flat JSON object of \"key\": value pairs");
+    }
+    return e.getAsJsonObject();
   }
 
   /** {@code --key value} or {@code --key=value}, as Hugging Face's argument parser takes them. */
@@ -348,7 +292,7 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
   private static ConfigKey known(String name, String where) {
     return ConfigKey.find(name).orElseThrow(() -> new ConfigException(
         where + ": unknown key '" + name + "'; did you mean '" + ConfigKey.closest(name)
-            + "'? (the README lists every key)"));
+            + "'? (docs/configuration.md lists every key)"));
   }
 
   private static void checkType(ConfigKey key, JsonElement v, String where) {
@@ -381,6 +325,14 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
     if (!ok) {
       throw new ConfigException(
           where + ": '" + key.jsonName() + "' must be " + describe(key.kind()) + ", got " + v);
+    }
+  }
+
+  /** The key's own range, from its {@link ConfigKey} entry. */
+  private static void checkValue(ConfigKey key, JsonElement v, String where) {
+    String problem = key.valid().problem(key, v);
+    if (problem != null) {
+      throw new ConfigException(where + ": " + problem);
     }
   }
 
@@ -440,23 +392,6 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
       i++;
     }
     return i < text.length() && text.charAt(i) == ':';
-  }
-
-  /** Runs a lookup that throws IllegalArgumentException on an unknown name, and reports it at the key. */
-  private static void named(Sources s, ConfigKey key, Runnable lookup) {
-    try {
-      lookup.run();
-    } catch (IllegalArgumentException e) {
-      throw new ConfigException(s.where(key) + ": '" + key.jsonName() + "': " + e.getMessage());
-    }
-  }
-
-  private static void positive(Sources s, ConfigKey key, int value) {
-    check(s, key, value, value > 0, "a positive integer");
-  }
-
-  private static void oneOf(Sources s, ConfigKey key, String value, Set<String> allowed) {
-    check(s, key, "'" + value + "'", allowed.contains(value), "one of " + new java.util.TreeSet<>(allowed));
   }
 
   private static void check(Sources s, ConfigKey key, Object value, boolean ok, String expected) {

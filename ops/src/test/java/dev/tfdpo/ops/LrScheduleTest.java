@@ -1,4 +1,4 @@
-package dev.tfdpo.trainer;
+package dev.tfdpo.ops;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 

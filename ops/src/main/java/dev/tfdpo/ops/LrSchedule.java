@@ -1,4 +1,4 @@
-package dev.tfdpo.trainer;
+package dev.tfdpo.ops;
 
 /**
  * Learning-rate schedules with transformers' {@code LambdaLR} formulas. The rate used at optimizer
@@ -64,6 +64,11 @@ public enum LrSchedule {
   /** Warmup in steps: a value below 1 is a fraction of {@code total}, rounded up. */
   public static long warmupSteps(double configured, long total) {
     return configured < 1 ? (long) Math.ceil(configured * total) : (long) configured;
+  }
+
+  /** The names configs use ({@code lr_scheduler_type}), in declaration order. */
+  public static java.util.List<String> configNames() {
+    return java.util.Arrays.stream(values()).map(v -> v.configName).toList();
   }
 
   /** The schedule named {@code name} in configs. */

@@ -1,4 +1,4 @@
-package dev.tfdpo.trainer;
+package dev.tfdpo.graphs.training;
 
 /**
  * One micro-batch as the graph consumes it: row-major {@code [rows, length]} int arrays, the counted
@@ -7,7 +7,7 @@ package dev.tfdpo.trainer;
  * <p>Sequence {@code s < numPairs} is pair s's chosen completion, {@code numPairs + s} its rejected one.
  * Prediction k says: flat position {@code lossPositions[k] = r * length + t} predicts token
  * {@code lossTargets[k]} of sequence {@code lossSequences[k]}; each sequence's predictions come in
- * completion order. A sequence of -1 marks a filler entry that counts nowhere (see {@link ShapeBuckets}).
+ * completion order. A sequence of -1 marks a filler entry that counts nowhere (see the trainer's ShapeBuckets).
  *
  * @param rows R
  * @param length L

@@ -1,4 +1,4 @@
-package dev.tfdpo.trainer;
+package dev.tfdpo.graphs.training;
 
 import dev.tfdpo.graphs.Llama;
 import dev.tfdpo.graphs.Sessions;
@@ -48,32 +48,14 @@ import org.tensorflow.types.TInt32;
  */
 public final class DpoGraph implements AutoCloseable {
 
-  /**
-   * TRL's 11 micro-batch metrics, first in the fetched metric vector; {@link #metricNames()} appends the
-   * loss's own ({@link LossSpec#metricNames()}).
-   */
-  public static final List<String> BASE_METRICS =
-      List.of(
-          "loss",
-          "rewards/chosen",
-          "rewards/rejected",
-          "rewards/accuracies",
-          "rewards/margins",
-          "logps/chosen",
-          "logps/rejected",
-          "logits/chosen",
-          "logits/rejected",
-          "entropy",
-          "mean_token_accuracy");
-
-  /** torch's {@code clip_grad_norm_} adds this to the norm before dividing. */
-  static final float CLIP_EPSILON = 1e-6f;
+  /** TRL's 11 micro-batch metrics, first in {@link #metricNames()} ({@link DpoObjective#BASE_METRICS}). */
+  public static final List<String> BASE_METRICS = DpoObjective.BASE_METRICS;
 
   /**
    * Everything that shapes the graph.
    *
    * @param model architecture
-   * @param loss loss types, weights and parameters
+   * @param objective what the graph optimizes ({@link DpoObjective} for every DPO loss type)
    * @param adam AdamW betas and epsilon
    * @param maxGradNorm global-norm clipping threshold; 0 or less disables clipping
    * @param threads intra- and inter-op threads (0 = TensorFlow's default)
@@ -82,19 +64,25 @@ public final class DpoGraph implements AutoCloseable {
    */
   public record Settings(
       LlamaConfig model,
-      LossSpec loss,
+      Objective objective,
       AdamW.Hyper adam,
       double maxGradNorm,
       int threads,
       Reference reference,
       boolean useXla) {
 
-    /** A live, never-synced reference with the policy's architecture, without XLA. */
+    /** DPO with {@code loss}. */
+    public Settings(LlamaConfig model, LossSpec loss, AdamW.Hyper adam, double maxGradNorm, int threads,
+        Reference reference, boolean useXla) {
+      this(model, new DpoObjective(loss), adam, maxGradNorm, threads, reference, useXla);
+    }
+
+    /** DPO with {@code loss}, a live never-synced reference with the policy's architecture, without XLA. */
     public Settings(LlamaConfig model, LossSpec loss, AdamW.Hyper adam, double maxGradNorm, int threads) {
       this(model, loss, adam, maxGradNorm, threads, Reference.live(model), false);
     }
 
-    /** Without XLA. */
+    /** DPO with {@code loss}, without XLA. */
     public Settings(
         LlamaConfig model, LossSpec loss, AdamW.Hyper adam, double maxGradNorm, int threads, Reference reference) {
       this(model, loss, adam, maxGradNorm, threads, reference, false);
@@ -201,159 +189,78 @@ public final class DpoGraph implements AutoCloseable {
 
   private final Graph graph;
   private final Session session;
-  private final Llama policy;
-  private final WeightLoader policyLoader;
-  private final ReferenceMode referenceMode;
-  private final WeightLoader referenceLoader;
-  private final Placeholder<TFloat32> fedReference;
-  private final Op syncReference;
   private final BatchInputs inputs;
   private final Placeholder<TFloat32> gradScale;
   private final Placeholder<TFloat32> optimizerScalars;
-  private final Operand<TFloat32> metrics;
+  private final WeightLoader policyLoader;
   private final Operand<TFloat32> policyLogps;
-  private final Operand<TFloat32> referenceLogps;
-  private final Op accumulate;
-  private final Op apply;
+  private final ReferenceBranch reference;
+  private final List<String> metricNames;
+  private final Operand<TFloat32> metrics;
+  private final GradientAccumulation gradients;
   private final Operand<TFloat32> gradNorm;
   private final Operand<TFloat32> gradNorms;
-  private final Map<String, Variable<TFloat32>> accumulators = new LinkedHashMap<>();
-  private final List<String> metricNames;
+  private final Op apply;
   private final StateCheckpoint checkpoint;
-  private final boolean referenceSynced;
   private final boolean useXla;
   /** Compiled cluster launches of the first training micro-batch; -1 until then or without XLA. */
   private int xlaClusters = -1;
 
+  /**
+   * The graph in named parts: inputs, the policy forward pass over its trainable {@link ParameterSet},
+   * the reference branch, the objective, the gradient accumulation and the optimizer update (the replica
+   * seam between them), the checkpointed state and the session.
+   */
   private DpoGraph(Settings s) {
     graph = new Graph();
     Ops tf = Ops.create(graph);
-    LlamaConfig c = s.model();
-
     inputs = new BatchInputs(tf);
     gradScale = tf.withName("grad_scale").placeholder(TFloat32.class, Placeholder.shape(Shape.scalar())); // []
     optimizerScalars = tf.withName("optimizer_scalars").placeholder(TFloat32.class, Placeholder.shape(Shape.of(AdamW.SCALARS))); // [3]
 
-    policy = Llama.create(tf, c, "policy");
+    Llama policy = Llama.create(tf, s.model(), "policy");
     policyLoader = WeightLoader.create(tf, policy);
-    Ops fwd = tf.withSubScope("forward");
-    CompletionLogProbs.Result pol = inputs.logProbs(fwd, policy); // [S] each
-    policyLogps = pol.logps();
+    ParameterSet trainable = ParameterSet.wholeModel(policy);
+    CompletionLogProbs.Result pol = inputs.logProbs(tf.withSubScope("forward"), policy); // [S] each
+    policyLogps = pol.logps(); // [S]
 
     Ops lossOps = tf.withSubScope("loss");
-    LossSpec spec = s.loss();
-    Halves halves = new Halves(lossOps, inputs.numPairs());
-    Operand<TFloat32> policySeq = pol.ldWeightedLogps(lossOps, spec.ldAlpha()); // [S]
+    Objective objective = s.objective();
+    Operand<TFloat32> policyScores = objective.sequenceScores(lossOps, pol); // [S]
+    reference = ReferenceBranch.build(tf, lossOps, s.reference(), inputs, policy, pol, objective);
+    Objective.Part part = objective.build(lossOps, inputs.numPairs(), pol, policyScores, reference.scores());
+    metricNames = objective.metricNames();
+    metrics = part.metrics(); // [K]
 
-    // Zeros and ones are shaped from the token counts, which do not depend on the weights: OnesLike has
-    // no gradient and must stay off the policy's path.
-    Reference r = s.reference();
-    referenceMode = r.mode();
-    Operand<TFloat32> referenceSeq; // [S]
-    // A reference that syncs with the policy is training state: it goes into checkpoints.
-    Map<String, Variable<TFloat32>> mutableReference = Map.of();
-    if (r.mode() == ReferenceMode.LIVE) {
-      Llama reference = Llama.create(tf, r.model(), "reference");
-      if (r.syncAlpha() > 0) {
-        mutableReference = reference.variables();
-      }
-      referenceLoader = WeightLoader.create(tf, reference);
-      CompletionLogProbs.Result ref = inputs.logProbs(tf.withSubScope("reference_forward"), reference); // [S] each
-      referenceLogps = tf.stopGradient(ref.logps());
-      // A live reference with a loss that never reads it still feeds zeros, so metrics match NONE.
-      referenceSeq = spec.referenceFree()
-          ? lossOps.zerosLike(pol.tokens())
-          : lossOps.stopGradient(ref.ldWeightedLogps(lossOps, spec.ldAlpha()));
-      syncReference = r.syncAlpha() > 0 ? syncOp(tf.withSubScope("reference_sync"), policy, reference, r.syncAlpha()) : null;
-      fedReference = null;
-    } else if (r.mode() == ReferenceMode.FED) {
-      fedReference = tf.withName("reference_logps")
-          .placeholder(TFloat32.class, Placeholder.shape(Shape.of(Shape.UNKNOWN_SIZE))); // [S]
-      referenceLogps = fedReference;
-      referenceSeq = spec.referenceFree() ? lossOps.zerosLike(pol.tokens()) : fedReference;
-      referenceLoader = null;
-      syncReference = null;
-    } else {
-      referenceLogps = null;
-      referenceSeq = lossOps.zerosLike(pol.tokens());
-      referenceLoader = null;
-      fedReference = null;
-      syncReference = null;
-    }
-    Operand<TFloat32> sequenceWeights =
-        spec.useWeighting() ? pol.wpoWeights(lossOps) : lossOps.onesLike(pol.tokens()); // [S]
-    PairLogProbs pairs =
-        new PairLogProbs(
-            halves.chosen(policySeq), halves.rejected(policySeq),
-            halves.chosen(referenceSeq), halves.rejected(referenceSeq),
-            halves.chosen(pol.tokens()), halves.rejected(pol.tokens()),
-            halves.chosen(policyLogps),
-            lossOps.math.mul(halves.chosen(sequenceWeights), halves.rejected(sequenceWeights))); // [P] each
-    PreferenceObjective.Terms terms = PreferenceObjective.build(lossOps, spec, pairs);
-    Operand<TFloat32> loss = terms.total(); // []
-    metricNames = List.copyOf(concat(BASE_METRICS, terms.metrics().keySet()));
-    metrics = microMetrics(lossOps, loss, pairs, pol, halves, spec.beta(), terms.metrics().values()); // [K]
-
-    LlamaWeights weightTable = LlamaWeights.of(c);
-    List<Operand<TFloat32>> params = new ArrayList<>(policy.reads().values());
-    Gradients grads = tf.gradients(loss, params);
     Ops optOps = tf.withSubScope("optimizer");
-    List<Op> adds = new ArrayList<>();
-    List<Op> updates = new ArrayList<>();
-    List<Operand<TFloat32>> norms = new ArrayList<>();
-    Map<String, Operand<TFloat32>> accumulated = new LinkedHashMap<>();
-    int i = 0;
-    for (Map.Entry<String, Variable<TFloat32>> e : policy.variables().entrySet()) {
-      String name = e.getKey();
-      Shape shape = Shape.of(weightTable.entry(name).shape());
-      Variable<TFloat32> acc = zeros(optOps.withSubScope("grad_accum"), name, shape);
-      accumulators.put(name, acc);
-      Operand<TFloat32> g = grads.<TFloat32>dy(i++);
-      adds.add(optOps.assignAdd(acc, optOps.math.mul(g, gradScale)));
-      Operand<TFloat32> accRead = optOps.identity(acc);
-      accumulated.put(name, accRead);
-      norms.add(optOps.math.sqrt(optOps.reduceSum(optOps.math.square(accRead), allAxes(optOps, accRead))));
-    }
-    accumulate = optOps.withControlDependencies(adds).withName("accumulate").noOp();
+    gradients = GradientAccumulation.build(tf, optOps, part.loss(), trainable, gradScale);
+    OptimizerUpdate update = OptimizerUpdate.build(
+        optOps, trainable, gradients.combined(optOps), s.maxGradNorm(), s.adam(), optimizerScalars);
+    gradNorm = update.gradNorm(); // []
+    gradNorms = update.gradNorms(); // [#params]
+    apply = gradients.resetAfter(optOps, update.updates(), "apply");
 
-    gradNorms = optOps.stack(norms); // [#params]
-    gradNorm = optOps.math.sqrt(optOps.reduceSum(optOps.math.square(gradNorms), optOps.constant(0))); // []
-    Operand<TFloat32> clipCoef = clipCoefficient(optOps, gradNorm, s.maxGradNorm()); // []
-    Ops mOps = optOps.withSubScope("adam_m");
-    Ops vOps = optOps.withSubScope("adam_v");
-    Map<String, Variable<TFloat32>> moments = new LinkedHashMap<>();
-    for (Map.Entry<String, Variable<TFloat32>> e : policy.variables().entrySet()) {
-      String name = e.getKey();
-      LlamaWeights.Entry entry = weightTable.entry(name);
-      Shape shape = Shape.of(entry.shape());
-      Operand<TFloat32> clipped = optOps.math.mul(accumulated.get(name), clipCoef);
-      Variable<TFloat32> m = zeros(mOps, name, shape);
-      Variable<TFloat32> v = zeros(vOps, name, shape);
-      moments.put("adam_m/" + name, m);
-      moments.put("adam_v/" + name, v);
-      updates.addAll(
-          AdamW.update(optOps, e.getValue(), clipped, m, v, optimizerScalars, s.adam(), entry.kind().decays()));
-    }
-    Ops afterUpdate = optOps.withControlDependencies(updates);
-    List<Op> resets = new ArrayList<>();
-    for (Variable<TFloat32> acc : accumulators.values()) {
-      resets.add(afterUpdate.assign(acc, afterUpdate.zerosLike(acc)));
-    }
-    apply = optOps.withControlDependencies(resets).withName("apply").noOp();
-
-    Map<String, Variable<TFloat32>> state = new LinkedHashMap<>();
-    policy.variables().forEach((name, variable) -> state.put("policy/" + name, variable));
-    state.putAll(moments);
-    mutableReference.forEach((name, variable) -> state.put("reference/" + name, variable));
-    checkpoint = new StateCheckpoint(tf.withSubScope("checkpoint"), state);
-    referenceSynced = !mutableReference.isEmpty();
-
-    ConfigProto.Builder options = Sessions.config(s.threads()).toBuilder();
+    checkpoint = new StateCheckpoint(tf.withSubScope("checkpoint"), trainingState(trainable, update, reference));
     useXla = s.useXla();
-    if (useXla) {
+    session = new Session(graph, sessionOptions(s));
+  }
+
+  /** What a checkpoint holds: the trained weights, Adam's moments, and a reference that changes. */
+  private static Map<String, Variable<TFloat32>> trainingState(
+      ParameterSet trainable, OptimizerUpdate update, ReferenceBranch reference) {
+    Map<String, Variable<TFloat32>> state = new LinkedHashMap<>();
+    trainable.variables().forEach((name, variable) -> state.put("policy/" + name, variable));
+    state.putAll(update.moments());
+    reference.mutable().forEach((name, variable) -> state.put("reference/" + name, variable));
+    return state;
+  }
+
+  private static ConfigProto sessionOptions(Settings s) {
+    ConfigProto.Builder options = Sessions.config(s.threads()).toBuilder();
+    if (s.useXla()) {
       Xla.configure(options);
     }
-    session = new Session(graph, options.build());
+    return options.build();
   }
 
   /** Builds the graph and its session. */
@@ -373,15 +280,15 @@ public final class DpoGraph implements AutoCloseable {
 
   /** Where the reference log-probs come from. */
   public ReferenceMode referenceMode() {
-    return referenceMode;
+    return reference.mode();
   }
 
   /** Loader of the live reference; there is none in the other modes. */
   public WeightLoader referenceLoader() {
-    if (referenceLoader == null) {
-      throw new IllegalStateException("the graph has no reference variables (reference mode " + referenceMode + ")");
+    if (reference.loader() == null) {
+      throw new IllegalStateException("the graph has no reference variables (reference mode " + reference.mode() + ")");
     }
-    return referenceLoader;
+    return reference.loader();
   }
 
   /** Current live reference weights by Hugging Face name. */
@@ -394,10 +301,10 @@ public final class DpoGraph implements AutoCloseable {
    * PaddleNLP's copy); the graph must have been built with {@link Reference#synced}.
    */
   public void syncReference() {
-    if (syncReference == null) {
+    if (reference.sync() == null) {
       throw new IllegalStateException("the graph was built without reference sync ops");
     }
-    session.runner().addTarget(syncReference).run();
+    session.runner().addTarget(reference.sync()).run();
   }
 
   /**
@@ -449,6 +356,7 @@ public final class DpoGraph implements AutoCloseable {
   }
 
   private MicroResult run(Batch b, float scale, float[] referenceLogps, boolean accumulateGradients) {
+    ReferenceMode referenceMode = reference.mode();
     if ((referenceMode == ReferenceMode.FED) != (referenceLogps != null)) {
       throw new IllegalArgumentException(referenceMode == ReferenceMode.FED
           ? "reference mode FED: the reference log-probs of the batch must be given"
@@ -468,12 +376,12 @@ public final class DpoGraph implements AutoCloseable {
       if (referenceMode == ReferenceMode.FED) {
         Tensor ref = Tensors.floats(new long[] {referenceLogps.length}, referenceLogps);
         own.add(ref);
-        runner.feed(fedReference, ref);
+        runner.feed(reference.fed(), ref);
       } else if (referenceMode == ReferenceMode.LIVE) {
-        runner.fetch(this.referenceLogps);
+        runner.fetch(reference.logps());
       }
       if (accumulateGradients) {
-        runner.addTarget(accumulate);
+        runner.addTarget(gradients.accumulate());
       }
       boolean checkXla = useXla && accumulateGradients && xlaClusters < 0;
       if (checkXla) {
@@ -519,7 +427,8 @@ public final class DpoGraph implements AutoCloseable {
   public GradientNorm gradientNorm() {
     try (var result = session.runner().fetch(gradNorm).fetch(gradNorms).run()) {
       return new GradientNorm(
-          Tensors.toFloats(result.get(0))[0], List.copyOf(accumulators.keySet()), Tensors.toFloats(result.get(1)));
+          Tensors.toFloats(result.get(0))[0], List.copyOf(gradients.accumulators().keySet()),
+          Tensors.toFloats(result.get(1)));
     }
   }
 
@@ -560,6 +469,7 @@ public final class DpoGraph implements AutoCloseable {
   /** The accumulated gradients, by Hugging Face name (for tests and diagnostics). */
   public Map<String, float[]> accumulatedGradients() {
     Session.Runner runner = session.runner();
+    Map<String, Variable<TFloat32>> accumulators = gradients.accumulators();
     List<String> names = new ArrayList<>(accumulators.keySet());
     names.forEach(n -> runner.fetch(accumulators.get(n)));
     Map<String, float[]> out = new LinkedHashMap<>();
@@ -582,7 +492,7 @@ public final class DpoGraph implements AutoCloseable {
 
   /** Whether the reference changes during training (and so is part of {@link #saveState}). */
   public boolean referenceSynced() {
-    return referenceSynced;
+    return !reference.mutable().isEmpty();
   }
 
   /** Restores what {@link #saveState} wrote; every saved tensor must be present with its shape. */
@@ -599,99 +509,5 @@ public final class DpoGraph implements AutoCloseable {
   public void close() {
     session.close();
     graph.close();
-  }
-
-  /** Splits a {@code [2P]} per-sequence vector into its chosen and rejected halves. */
-  private record Halves(Ops tf, Operand<TInt32> numPairs) {
-    Operand<TFloat32> chosen(Operand<TFloat32> x) {
-      return tf.slice(x, tf.constant(new int[] {0}), tf.reshape(numPairs, tf.constant(new int[] {1})));
-    }
-
-    Operand<TFloat32> rejected(Operand<TFloat32> x) {
-      Operand<TInt32> start = tf.reshape(numPairs, tf.constant(new int[] {1}));
-      return tf.slice(x, start, start);
-    }
-  }
-
-  /** The micro-batch metrics, stacked in {@link #metricNames()} order: TRL's, then the loss's. */
-  private static Operand<TFloat32> microMetrics(
-      Ops tf,
-      Operand<TFloat32> loss,
-      PairLogProbs x,
-      CompletionLogProbs.Result pol,
-      Halves halves,
-      float beta,
-      Collection<Operand<TFloat32>> lossMetrics) {
-    Operand<TInt32> axis = tf.constant(0);
-    Operand<TFloat32> b = tf.constant(beta);
-    Operand<TFloat32> chosenRewards = tf.math.mul(b, tf.math.sub(x.policyChosen(), x.refChosen())); // [P]
-    Operand<TFloat32> rejectedRewards =
-        tf.math.mul(b, tf.math.sub(x.policyRejected(), x.refRejected())); // [P]
-    Operand<TFloat32> wins =
-        tf.dtypes.cast(tf.math.greater(chosenRewards, rejectedRewards), TFloat32.class); // [P]
-    Operand<TFloat32> chosenTokens = tf.reduceSum(halves.chosen(pol.tokens()), axis); // []
-    Operand<TFloat32> rejectedTokens = tf.reduceSum(halves.rejected(pol.tokens()), axis); // []
-    Operand<TFloat32> allTokens = tf.math.add(chosenTokens, rejectedTokens); // []
-    List<Operand<TFloat32>> values =
-        concat(List.of(
-            tf.stopGradient(loss),
-            tf.math.mean(chosenRewards, axis),
-            tf.math.mean(rejectedRewards, axis),
-            tf.math.mean(wins, axis),
-            tf.math.mean(tf.math.sub(chosenRewards, rejectedRewards), axis),
-            tf.math.mean(x.policyChosen(), axis),
-            tf.math.mean(x.policyRejected(), axis),
-            tf.math.div(tf.reduceSum(halves.chosen(pol.meanLogitSum()), axis), chosenTokens),
-            tf.math.div(tf.reduceSum(halves.rejected(pol.meanLogitSum()), axis), rejectedTokens),
-            tf.math.div(tf.reduceSum(pol.entropySum(), axis), allTokens),
-            tf.math.div(tf.reduceSum(halves.chosen(pol.argmaxHits()), axis), chosenTokens)),
-            lossMetrics);
-    return tf.stopGradient(tf.stack(values));
-  }
-
-  /** torch's {@code clip_grad_norm_} coefficient {@code min(1, max / (norm + 1e-6))}, or 1 when off. */
-  private static Operand<TFloat32> clipCoefficient(Ops tf, Operand<TFloat32> norm, double maxNorm) {
-    if (maxNorm <= 0) {
-      return tf.constant(1f);
-    }
-    Operand<TFloat32> coef =
-        tf.math.div(tf.constant((float) maxNorm), tf.math.add(norm, tf.constant(CLIP_EPSILON)));
-    return tf.math.minimum(coef, tf.constant(1f));
-  }
-
-  private static <T> List<T> concat(Collection<? extends T> first, Collection<? extends T> second) {
-    List<T> all = new ArrayList<>(first);
-    all.addAll(second);
-    return all;
-  }
-
-  /** One op that moves every reference weight towards the policy's: {@code a*p + (1-a)*r}. */
-  private static Op syncOp(Ops tf, Llama policy, Llama reference, double alpha) {
-    // The constants are rounded from double, as torch rounds TRL's Python floats.
-    Operand<TFloat32> a = tf.constant((float) alpha);
-    Operand<TFloat32> keep = tf.constant((float) (1.0 - alpha));
-    List<Op> assigns = new ArrayList<>();
-    for (Map.Entry<String, Variable<TFloat32>> e : reference.variables().entrySet()) {
-      Variable<TFloat32> ref = e.getValue();
-      Variable<TFloat32> pol = policy.variables().get(e.getKey());
-      if (pol == null) {
-        throw new IllegalArgumentException("the policy has no weight " + e.getKey() + " to sync the reference with");
-      }
-      Operand<TFloat32> value = alpha == 1.0
-          ? tf.identity(pol)
-          : tf.math.add(tf.math.mul(ref, keep), tf.math.mul(pol, a)); // same shape as the weight
-      assigns.add(tf.assign(ref, value));
-    }
-    return tf.withControlDependencies(assigns).withName("sync").noOp();
-  }
-
-  private static Variable<TFloat32> zeros(Ops tf, String name, Shape shape) {
-    Operand<TFloat32> init = tf.zeros(tf.constant(shape.asArray()), TFloat32.class);
-    return tf.withName(name).variable(init);
-  }
-
-  private static Operand<TInt32> allAxes(Ops tf, Operand<?> x) {
-    Operand<TInt32> rank = tf.rank(x);
-    return tf.range(tf.constant(0), rank, tf.constant(1));
   }
 }

@@ -1,11 +1,9 @@
-package dev.tfdpo.cli;
+package dev.tfdpo.trainer;
 
-import dev.tfdpo.data.DataOptions;
-import dev.tfdpo.data.PreprocessMain;
+import dev.tfdpo.cli.Cli;
+import dev.tfdpo.cli.KeyHelp;
 import dev.tfdpo.io.DurableFiles;
 import dev.tfdpo.io.OutputDirLock;
-import dev.tfdpo.trainer.ProjectPaths;
-import dev.tfdpo.trainer.config.ConfigKey;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
@@ -33,8 +31,7 @@ public final class PreprocessTool {
 
   static int run(String[] args) throws Exception {
     if (List.of(args).contains("--help") || List.of(args).contains("-h")) {
-      System.out.print(USAGE + KeyHelp.of(DataOptions.KEYS.stream()
-          .map(k -> ConfigKey.find(k).orElseThrow()).toList()));
+      System.out.print(USAGE + KeyHelp.of(PreprocessMain.KEYS));
       return Cli.OK;
     }
     List<String> normalized = new ArrayList<>();

@@ -1,4 +1,4 @@
-package dev.tfdpo.trainer;
+package dev.tfdpo.graphs.training;
 
 import java.nio.file.Path;
 import java.util.ArrayList;

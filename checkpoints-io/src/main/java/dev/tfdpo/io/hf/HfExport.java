@@ -1,4 +1,4 @@
-package dev.tfdpo.export;
+package dev.tfdpo.io.hf;
 
 import com.google.gson.Gson;
 import com.google.gson.GsonBuilder;
@@ -6,18 +6,13 @@ import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import dev.tfdpo.io.DurableFiles;
-import dev.tfdpo.io.hf.HfModelWriter;
-import dev.tfdpo.io.hf.LlamaConfig;
-import dev.tfdpo.io.hf.LlamaWeights;
 import dev.tfdpo.io.safetensors.DType;
-import dev.tfdpo.io.safetensors.SafeTensorsReader;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -27,8 +22,8 @@ import java.util.TreeMap;
  * Writes a Hugging Face model directory that {@code transformers.AutoModelForCausalLM.from_pretrained}
  * loads: {@code config.json} (its {@code dtype} set to the stored type), {@code model.safetensors} or
  * shards with {@code model.safetensors.index.json}, the tokenizer files and {@code
- * generation_config.json}. The end of training and {@code scripts/export.sh --format hf} both write
- * through {@link #write}.
+ * generation_config.json}. The end of training, checkpoints and {@code scripts/export.sh --format hf}
+ * all write through {@link #write}.
  */
 public final class HfExport {
 
@@ -67,12 +62,12 @@ public final class HfExport {
   }
 
   /** The files a tokenizer may need; copied from the source, else from the run's base model. */
-  static final List<String> TOKENIZER_FILES =
+  public static final List<String> TOKENIZER_FILES =
       List.of("tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json",
           "added_tokens.json", "chat_template.jinja");
 
-  static final String CONFIG = "config.json";
-  static final String GENERATION_CONFIG = "generation_config.json";
+  public static final String CONFIG = "config.json";
+  public static final String GENERATION_CONFIG = "generation_config.json";
 
   /** transformers' spelling of the stored types in {@code config.json}. */
   private static final Map<DType, String> TORCH_NAMES = Map.of(DType.F32, "float32", DType.BF16, "bfloat16");
@@ -118,21 +113,6 @@ public final class HfExport {
     return written;
   }
 
-  /** Reads the policy of {@code src} and writes it into {@code outDir} (which must exist). */
-  public static List<Path> export(ModelStateDir src, Path outDir, Options options) throws IOException {
-    Map<String, float[]> weights = new LinkedHashMap<>();
-    try (SafeTensorsReader reader = src.openPolicy()) {
-      for (LlamaWeights.Entry e : LlamaWeights.of(src.config()).entries()) {
-        if (!reader.contains(e.hfName())) {
-          throw new IOException(reader.source() + ": missing tensor '" + e.hfName() + "' that "
-              + src.directory().resolve(CONFIG) + " requires");
-        }
-        weights.put(e.hfName(), reader.readFloats(e.hfName()));
-      }
-    }
-    return write(outDir, src.config(), weights, src.directory(), src.baseModel(), options);
-  }
-
   /**
    * Sets {@code dtype} (transformers 4.56+; {@code torch_dtype} too when the file uses that older key), so
    * that {@code dtype="auto"} loads the weights in the type they are stored in. The file is rewritten
@@ -157,7 +137,7 @@ public final class HfExport {
    * What {@code GenerationConfig.from_model_config(config)} saves for a Llama config: the special token
    * ids the model config sets, marked {@code _from_model_config}.
    */
-  static JsonObject generationConfig(JsonObject modelConfig) {
+  public static JsonObject generationConfig(JsonObject modelConfig) {
     Map<String, JsonElement> sorted = new TreeMap<>();
     sorted.put("_from_model_config", new com.google.gson.JsonPrimitive(true));
     for (String key : List.of("bos_token_id", "eos_token_id", "pad_token_id", "transformers_version")) {

@@ -1,4 +1,4 @@
-package dev.tfdpo.trainer;
+package dev.tfdpo.graphs.training;
 
 import dev.tfdpo.graphs.Llama;
 import dev.tfdpo.graphs.Sessions;
@@ -24,7 +24,7 @@ import org.tensorflow.types.TFloat32;
  * {@link CompletionLogProbs.Result#ldWeightedLogps}, {@link Sessions#config}), so on the same
  * batch it gives bitwise the numbers a live reference gives.
  */
-final class ReferencePass implements AutoCloseable {
+public final class ReferencePass implements AutoCloseable {
 
   private final Graph graph;
   private final Session session;
@@ -37,7 +37,7 @@ final class ReferencePass implements AutoCloseable {
    * @param ldAlpha LD-DPO weight of the tail tokens (1 = plain sums)
    * @param threads as {@code num_threads}
    */
-  ReferencePass(LlamaConfig model, float ldAlpha, int threads) {
+  public ReferencePass(LlamaConfig model, float ldAlpha, int threads) {
     graph = new Graph();
     Ops tf = Ops.create(graph);
     inputs = new BatchInputs(tf);
@@ -49,12 +49,12 @@ final class ReferencePass implements AutoCloseable {
   }
 
   /** Loads the reference weights. */
-  void load(SafeTensorsReader weights) throws IOException {
+  public void load(SafeTensorsReader weights) throws IOException {
     loader.load(session, weights);
   }
 
   /** The batch's reference log-probs {@code [2P]}, in its sequence order (chosen ones first). */
-  float[] run(Batch batch) {
+  public float[] run(Batch batch) {
     Session.Runner runner = session.runner();
     List<Tensor> fed = inputs.feed(runner, batch);
     try (var result = runner.fetch(logps).run()) {

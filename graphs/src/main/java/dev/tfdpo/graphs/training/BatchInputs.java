@@ -1,4 +1,4 @@
-package dev.tfdpo.trainer;
+package dev.tfdpo.graphs.training;
 
 import dev.tfdpo.graphs.Llama;
 import dev.tfdpo.graphs.Tensors;

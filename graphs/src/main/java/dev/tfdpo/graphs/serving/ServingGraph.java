@@ -1,6 +1,7 @@
-package dev.tfdpo.export;
+package dev.tfdpo.graphs.serving;
 
 import dev.tfdpo.graphs.Llama;
+import dev.tfdpo.graphs.Sessions;
 import dev.tfdpo.graphs.WeightLoader;
 import dev.tfdpo.io.hf.LlamaConfig;
 import dev.tfdpo.ops.CompletionLogProbs;
@@ -43,14 +44,14 @@ import org.tensorflow.types.TInt64;
  * ({@link CompletionLogProbs}). With an empty prompt nothing predicts the first completion token, so it
  * is not counted, as in training.
  */
-final class ServingGraph implements AutoCloseable {
+public final class ServingGraph implements AutoCloseable {
 
-  static final String LOG_PROBS = "log_probs";
-  static final String SCORE = "score";
-  static final String REWARD = "reward";
+  public static final String LOG_PROBS = "log_probs";
+  public static final String SCORE = "score";
+  public static final String REWARD = "reward";
 
   /** TensorFlow Serving's method for signatures of named tensors in and out. */
-  static final String METHOD = "tensorflow/serving/predict";
+  public static final String METHOD = "tensorflow/serving/predict";
 
   private static final Shape ROWS_BY_LENGTH = Shape.of(Shape.UNKNOWN_SIZE, Shape.UNKNOWN_SIZE);
 
@@ -100,28 +101,28 @@ final class ServingGraph implements AutoCloseable {
             .output("reward", rewardOut).output("policy_logps", policyOut)
             .output("reference_logps", referenceOut).build());
 
-    session = new Session(graph, SavedModelExport.trainerSessionConfig());
+    session = new Session(graph, Sessions.config(0));
   }
 
   /** Builds the graph for {@code config} with DPO temperature {@code beta}. */
-  static ServingGraph build(LlamaConfig config, float beta) {
+  public static ServingGraph build(LlamaConfig config, float beta) {
     return new ServingGraph(config, beta);
   }
 
-  Session session() {
+  public Session session() {
     return session;
   }
 
-  WeightLoader policyLoader() {
+  public WeightLoader policyLoader() {
     return policyLoader;
   }
 
-  WeightLoader referenceLoader() {
+  public WeightLoader referenceLoader() {
     return referenceLoader;
   }
 
   /** The signatures, in the order above. */
-  List<Signature> signatures() {
+  public List<Signature> signatures() {
     return signatures;
   }
 

@@ -1,4 +1,4 @@
-package dev.tfdpo.trainer;
+package dev.tfdpo.graphs.training;
 
 import org.tensorflow.internal.c_api.global.tensorflow;
 import org.tensorflow.proto.ConfigProto;
@@ -21,7 +21,7 @@ import org.tensorflow.proto.RunMetadata;
  * clusters were really compiled ({@link #compiledClusters}) and fails otherwise, so XLA is never
  * silently off.
  *
- * <p>XLA compiles one executable per distinct set of input shapes; {@link ShapeBuckets#XLA} keeps that
+ * <p>XLA compiles one executable per distinct set of input shapes; the trainer's {@code ShapeBuckets.XLA} keeps that
  * set small. Ops XLA cannot compile stay ordinary TensorFlow ops.
  */
 public final class Xla {

@@ -1,0 +1,85 @@
+package dev.tfdpo.graphs.training;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.tensorflow.Operand;
+import org.tensorflow.ndarray.Shape;
+import org.tensorflow.op.Op;
+import org.tensorflow.op.Ops;
+import org.tensorflow.op.core.Gradients;
+import org.tensorflow.op.core.Variable;
+import org.tensorflow.types.TFloat32;
+
+/**
+ * The replica seam, first half: the gradient of one micro-batch's loss with respect to the trainable
+ * {@link ParameterSet}, added (times a fed scale) into one accumulator per parameter. {@link #combined}
+ * is the one place where accumulated gradients are read for the update ({@link OptimizerUpdate}); with
+ * several replicas, the all-reduce goes there and nowhere else.
+ */
+final class GradientAccumulation {
+
+  private final Map<String, Variable<TFloat32>> accumulators;
+  private final Op accumulate;
+
+  private GradientAccumulation(Map<String, Variable<TFloat32>> accumulators, Op accumulate) {
+    this.accumulators = accumulators;
+    this.accumulate = accumulate;
+  }
+
+  /**
+   * Builds {@code accumulators += d loss / d params * scale}; {@code tf} is the graph's root scope (the
+   * gradient ops), {@code optOps} the optimizer's.
+   */
+  static GradientAccumulation build(
+      Ops tf, Ops optOps, Operand<TFloat32> loss, ParameterSet params, Operand<TFloat32> scale) {
+    Gradients grads = tf.gradients(loss, params.reads());
+    Map<String, Variable<TFloat32>> accumulators = new LinkedHashMap<>();
+    List<Op> adds = new ArrayList<>();
+    int i = 0;
+    for (String name : params.names()) {
+      Variable<TFloat32> acc = zeros(optOps.withSubScope("grad_accum"), name, params.shapes().get(name));
+      accumulators.put(name, acc);
+      Operand<TFloat32> g = grads.<TFloat32>dy(i++); // same shape as the parameter
+      adds.add(optOps.assignAdd(acc, optOps.math.mul(g, scale)));
+    }
+    Op accumulate = optOps.withControlDependencies(adds).withName("accumulate").noOp();
+    return new GradientAccumulation(accumulators, accumulate);
+  }
+
+  /** The target that runs one micro-batch's backward pass into the accumulators. */
+  Op accumulate() {
+    return accumulate;
+  }
+
+  /** The accumulator variables by parameter name (for tests and diagnostics). */
+  Map<String, Variable<TFloat32>> accumulators() {
+    return accumulators;
+  }
+
+  /**
+   * The gradient the update applies, by parameter name: where replicas' gradients are combined. With one
+   * replica it is this replica's accumulated gradient, read as it is.
+   */
+  Map<String, Operand<TFloat32>> combined(Ops optOps) {
+    Map<String, Operand<TFloat32>> out = new LinkedHashMap<>();
+    accumulators.forEach((name, acc) -> out.put(name, optOps.identity(acc))); // same shape as the parameter
+    return out;
+  }
+
+  /** An op that zeroes every accumulator after {@code updates} ran. */
+  Op resetAfter(Ops optOps, List<Op> updates, String name) {
+    Ops afterUpdate = optOps.withControlDependencies(updates);
+    List<Op> resets = new ArrayList<>();
+    for (Variable<TFloat32> acc : accumulators.values()) {
+      resets.add(afterUpdate.assign(acc, afterUpdate.zerosLike(acc)));
+    }
+    return optOps.withControlDependencies(resets).withName(name).noOp();
+  }
+
+  static Variable<TFloat32> zeros(Ops tf, String name, Shape shape) {
+    Operand<TFloat32> init = tf.zeros(tf.constant(shape.asArray()), TFloat32.class);
+    return tf.withName(name).variable(init);
+  }
+}

@@ -1,0 +1,95 @@
+package dev.tfdpo.graphs.training;
+
+import dev.tfdpo.graphs.Llama;
+import dev.tfdpo.graphs.WeightLoader;
+import dev.tfdpo.ops.CompletionLogProbs;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.tensorflow.Operand;
+import org.tensorflow.ndarray.Shape;
+import org.tensorflow.op.Op;
+import org.tensorflow.op.Ops;
+import org.tensorflow.op.core.Placeholder;
+import org.tensorflow.op.core.Variable;
+import org.tensorflow.types.TFloat32;
+
+/**
+ * The reference's side of the training graph, for each {@link DpoGraph.ReferenceMode}: what the
+ * objective reads as reference scores, what a micro-batch run fetches or feeds, and for a live
+ * reference its frozen weights, loader and sync op. Nothing of the reference has a gradient.
+ *
+ * @param mode where the reference log-probs come from
+ * @param scores what the objective reads {@code [S]}: stopped-gradient scores, the fed values, or zeros
+ * @param logps plain per-sequence log-probs to fetch (LIVE), the fed placeholder (FED), or null (NONE)
+ * @param fed the placeholder fed per micro-batch (FED only, else null)
+ * @param loader loader of the live reference's weights (LIVE only, else null)
+ * @param sync the op that moves the reference towards the policy (a synced LIVE reference, else null)
+ * @param mutable the reference's variables when they change during training (so are checkpointed)
+ */
+record ReferenceBranch(
+    DpoGraph.ReferenceMode mode,
+    Operand<TFloat32> scores,
+    Operand<TFloat32> logps,
+    Placeholder<TFloat32> fed,
+    WeightLoader loader,
+    Op sync,
+    Map<String, Variable<TFloat32>> mutable) {
+
+  /**
+   * Builds the branch in {@code tf}'s graph; {@code lossOps} is the objective's scope, {@code pol} the
+   * policy's log-probs (their token counts shape the zeros).
+   */
+  static ReferenceBranch build(Ops tf, Ops lossOps, DpoGraph.Reference r, BatchInputs inputs, Llama policy,
+      CompletionLogProbs.Result pol, Objective objective) {
+    // Zeros are shaped from the token counts, which do not depend on the weights: ZerosLike of a
+    // weight-dependent value would sit on the policy's gradient path.
+    return switch (r.mode()) {
+      case LIVE -> live(tf, lossOps, r, inputs, policy, pol, objective);
+      case FED -> {
+        Placeholder<TFloat32> fed = tf.withName("reference_logps")
+            .placeholder(TFloat32.class, Placeholder.shape(Shape.of(Shape.UNKNOWN_SIZE))); // [S]
+        Operand<TFloat32> scores = objective.readsReference() ? fed : lossOps.zerosLike(pol.tokens()); // [S]
+        yield new ReferenceBranch(r.mode(), scores, fed, fed, null, null, Map.of());
+      }
+      case NONE -> new ReferenceBranch(
+          r.mode(), lossOps.zerosLike(pol.tokens()), null, null, null, null, Map.of()); // [S]
+    };
+  }
+
+  private static ReferenceBranch live(Ops tf, Ops lossOps, DpoGraph.Reference r, BatchInputs inputs, Llama policy,
+      CompletionLogProbs.Result pol, Objective objective) {
+    Llama reference = Llama.create(tf, r.model(), "reference");
+    // A reference that syncs with the policy is training state: it goes into checkpoints.
+    Map<String, Variable<TFloat32>> mutable = r.syncAlpha() > 0 ? reference.variables() : Map.of();
+    WeightLoader loader = WeightLoader.create(tf, reference);
+    CompletionLogProbs.Result ref = inputs.logProbs(tf.withSubScope("reference_forward"), reference); // [S] each
+    Operand<TFloat32> logps = tf.stopGradient(ref.logps()); // [S]
+    // A live reference with an objective that never reads it still feeds zeros, so metrics match NONE.
+    Operand<TFloat32> scores = objective.readsReference()
+        ? lossOps.stopGradient(objective.sequenceScores(lossOps, ref))
+        : lossOps.zerosLike(pol.tokens()); // [S]
+    Op sync = r.syncAlpha() > 0 ? syncOp(tf.withSubScope("reference_sync"), policy, reference, r.syncAlpha()) : null;
+    return new ReferenceBranch(r.mode(), scores, logps, null, loader, sync, mutable);
+  }
+
+  /** One op that moves every reference weight towards the policy's: {@code a*p + (1-a)*r}. */
+  private static Op syncOp(Ops tf, Llama policy, Llama reference, double alpha) {
+    // The constants are rounded from double, as torch rounds TRL's Python floats.
+    Operand<TFloat32> a = tf.constant((float) alpha);
+    Operand<TFloat32> keep = tf.constant((float) (1.0 - alpha));
+    List<Op> assigns = new ArrayList<>();
+    for (Map.Entry<String, Variable<TFloat32>> e : reference.variables().entrySet()) {
+      Variable<TFloat32> ref = e.getValue();
+      Variable<TFloat32> pol = policy.variables().get(e.getKey());
+      if (pol == null) {
+        throw new IllegalArgumentException("the policy has no weight " + e.getKey() + " to sync the reference with");
+      }
+      Operand<TFloat32> value = alpha == 1.0
+          ? tf.identity(pol)
+          : tf.math.add(tf.math.mul(ref, keep), tf.math.mul(pol, a)); // same shape as the weight
+      assigns.add(tf.assign(ref, value));
+    }
+    return tf.withControlDependencies(assigns).withName("sync").noOp();
+  }
+}

@@ -1,0 +1,27 @@
+/**
+ * The training graph, built once per run ({@link dev.tfdpo.graphs.training.DpoGraph}), and the batch
+ * contract it is fed through ({@link dev.tfdpo.graphs.training.Batch}, {@link
+ * dev.tfdpo.graphs.training.BatchInputs}). The graph is a short sequence of parts, each behind a seam
+ * that a later trainer plugs into:
+ *
+ * <ul>
+ *   <li><b>Objective seam</b> ({@link dev.tfdpo.graphs.training.Objective}): from per-sequence log-probs
+ *       of the policy (and of the reference, when {@code readsReference()}) to the micro-batch loss and
+ *       its named metrics. DPO with every loss type, padded or packed, is {@link
+ *       dev.tfdpo.graphs.training.DpoObjective}; KTO or a reward model is another implementation.
+ *   <li><b>Parameter seam</b> ({@link dev.tfdpo.graphs.training.ParameterSet}): the weights that get
+ *       gradients, accumulators, optimizer state and checkpoints. Today every policy weight; a LoRA
+ *       adapter set over a frozen base is another set. Everything else (the reference) is frozen.
+ *   <li><b>Replica seam</b>: {@code GradientAccumulation} (backward pass into per-parameter
+ *       accumulators) and {@code OptimizerUpdate} (norms, clipping, AdamW) are separate parts; {@code
+ *       GradientAccumulation.combined} is the one place the update reads gradients, where an all-reduce
+ *       across replicas goes.
+ *   <li><b>Reference</b>: {@code ReferenceBranch} is the reference's side of the graph (live, fed or
+ *       none); {@link dev.tfdpo.graphs.training.ReferencePass} the forward-only graph that precomputes
+ *       reference log-probs. The trainer reaches both through its ReferenceModel.
+ * </ul>
+ *
+ * <p>May import: {@code dev.tfdpo.graphs}, {@code dev.tfdpo.ops}, {@code dev.tfdpo.io}, TensorFlow.
+ * Nothing of the trainer, its config or the data pipeline: settings arrive as records.
+ */
+package dev.tfdpo.graphs.training;

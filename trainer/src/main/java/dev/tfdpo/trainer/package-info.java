@@ -1,0 +1,13 @@
+/**
+ * The training loop and what it needs around the graph: {@link dev.tfdpo.trainer.DpoTrainer} (the run
+ * as named steps: output, data, plan, reference, start, train, finish), batching ({@link
+ * dev.tfdpo.trainer.BatchBuilder}, {@code Collator}, {@code Packer}, {@code ShapeBuckets}, {@code
+ * EpochSampler}), the reference model's one entry point ({@link dev.tfdpo.trainer.ReferenceModel}, with
+ * its precomputed log-prob cache), checkpoints and resume ({@code TrainingCheckpoints}, {@code
+ * TrainerState}), logging and evaluation.
+ *
+ * <p>May import: {@code dev.tfdpo.graphs} and its subpackages, {@code dev.tfdpo.ops}, {@code
+ * dev.tfdpo.io}, {@code dev.tfdpo.data}, {@code dev.tfdpo.tokenizer}, {@code dev.tfdpo.trainer.config},
+ * {@code dev.tfdpo.report}. Not {@code dev.tfdpo.export} or {@code dev.tfdpo.bench}, which sit on top.
+ */
+package dev.tfdpo.trainer;
