@@ -1,5 +1,6 @@
 package dev.tfdpo.trainer;
 
+import dev.tfdpo.graphs.GraphScopes;
 import dev.tfdpo.graphs.Llama;
 import dev.tfdpo.graphs.Tensors;
 import dev.tfdpo.graphs.WeightLoader;
@@ -10,6 +11,7 @@ import dev.tfdpo.ops.CompletionLogProbs;
 import dev.tfdpo.ops.LossSpec;
 import dev.tfdpo.ops.PairLogProbs;
 import dev.tfdpo.ops.PreferenceObjective;
+import dev.tfdpo.ops.Shapes;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Iterator;
@@ -223,20 +225,21 @@ public final class DpoGraph implements AutoCloseable {
 
   private DpoGraph(Settings s) {
     graph = new Graph();
-    Ops tf = Ops.create(graph);
+    Ops tf = GraphScopes.root(graph);
+    GraphScopes scopes = GraphScopes.of(tf).reserve(scopeNames(s.reference()));
     LlamaConfig c = s.model();
 
     inputs = new BatchInputs(tf);
     gradScale = tf.withName("grad_scale").placeholder(TFloat32.class, Placeholder.shape(Shape.scalar())); // []
     optimizerScalars = tf.withName("optimizer_scalars").placeholder(TFloat32.class, Placeholder.shape(Shape.of(AdamW.SCALARS))); // [3]
 
-    policy = Llama.create(tf, c, "policy");
-    policyLoader = WeightLoader.create(tf, policy);
-    Ops fwd = tf.withSubScope("forward");
+    policy = Llama.create(scopes, c, "policy");
+    policyLoader = WeightLoader.create(scopes, policy);
+    Ops fwd = scopes.get("forward");
     CompletionLogProbs.Result pol = inputs.logProbs(fwd, policy); // [S] each
     policyLogps = pol.logps();
 
-    Ops lossOps = tf.withSubScope("loss");
+    Ops lossOps = scopes.get("loss");
     LossSpec spec = s.loss();
     Halves halves = new Halves(lossOps, inputs.numPairs());
     Operand<TFloat32> policySeq = pol.ldWeightedLogps(lossOps, spec.ldAlpha()); // [S]
@@ -249,18 +252,18 @@ public final class DpoGraph implements AutoCloseable {
     // A reference that syncs with the policy is training state: it goes into checkpoints.
     Map<String, Variable<TFloat32>> mutableReference = Map.of();
     if (r.mode() == ReferenceMode.LIVE) {
-      Llama reference = Llama.create(tf, r.model(), "reference");
+      Llama reference = Llama.create(scopes, r.model(), "reference");
       if (r.syncAlpha() > 0) {
         mutableReference = reference.variables();
       }
-      referenceLoader = WeightLoader.create(tf, reference);
-      CompletionLogProbs.Result ref = inputs.logProbs(tf.withSubScope("reference_forward"), reference); // [S] each
+      referenceLoader = WeightLoader.create(scopes, reference);
+      CompletionLogProbs.Result ref = inputs.logProbs(scopes.get("reference_forward"), reference); // [S] each
       referenceLogps = tf.stopGradient(ref.logps());
       // A live reference with a loss that never reads it still feeds zeros, so metrics match NONE.
       referenceSeq = spec.referenceFree()
           ? lossOps.zerosLike(pol.tokens())
           : lossOps.stopGradient(ref.ldWeightedLogps(lossOps, spec.ldAlpha()));
-      syncReference = r.syncAlpha() > 0 ? syncOp(tf.withSubScope("reference_sync"), policy, reference, r.syncAlpha()) : null;
+      syncReference = r.syncAlpha() > 0 ? syncOp(scopes.get("reference_sync"), policy, reference, r.syncAlpha()) : null;
       fedReference = null;
     } else if (r.mode() == ReferenceMode.FED) {
       fedReference = tf.withName("reference_logps")
@@ -293,7 +296,8 @@ public final class DpoGraph implements AutoCloseable {
     LlamaWeights weightTable = LlamaWeights.of(c);
     List<Operand<TFloat32>> params = new ArrayList<>(policy.reads().values());
     Gradients grads = tf.gradients(loss, params);
-    Ops optOps = tf.withSubScope("optimizer");
+    Ops optOps = scopes.get("optimizer");
+    Ops accOps = scopes.get("optimizer/grad_accum");
     List<Op> adds = new ArrayList<>();
     List<Op> updates = new ArrayList<>();
     List<Operand<TFloat32>> norms = new ArrayList<>();
@@ -302,7 +306,7 @@ public final class DpoGraph implements AutoCloseable {
     for (Map.Entry<String, Variable<TFloat32>> e : policy.variables().entrySet()) {
       String name = e.getKey();
       Shape shape = Shape.of(weightTable.entry(name).shape());
-      Variable<TFloat32> acc = zeros(optOps.withSubScope("grad_accum"), name, shape);
+      Variable<TFloat32> acc = zeros(accOps, name, shape);
       accumulators.put(name, acc);
       Operand<TFloat32> g = grads.<TFloat32>dy(i++);
       adds.add(optOps.assignAdd(acc, optOps.math.mul(g, gradScale)));
@@ -315,8 +319,8 @@ public final class DpoGraph implements AutoCloseable {
     gradNorms = optOps.stack(norms); // [#params]
     gradNorm = optOps.math.sqrt(optOps.reduceSum(optOps.math.square(gradNorms), optOps.constant(0))); // []
     Operand<TFloat32> clipCoef = clipCoefficient(optOps, gradNorm, s.maxGradNorm()); // []
-    Ops mOps = optOps.withSubScope("adam_m");
-    Ops vOps = optOps.withSubScope("adam_v");
+    Ops mOps = scopes.get("optimizer/adam_m");
+    Ops vOps = scopes.get("optimizer/adam_v");
     Map<String, Variable<TFloat32>> moments = new LinkedHashMap<>();
     for (Map.Entry<String, Variable<TFloat32>> e : policy.variables().entrySet()) {
       String name = e.getKey();
@@ -341,7 +345,7 @@ public final class DpoGraph implements AutoCloseable {
     policy.variables().forEach((name, variable) -> state.put("policy/" + name, variable));
     state.putAll(moments);
     mutableReference.forEach((name, variable) -> state.put("reference/" + name, variable));
-    checkpoint = new StateCheckpoint(tf.withSubScope("checkpoint"), state);
+    checkpoint = new StateCheckpoint(scopes.get("checkpoint"), state);
     referenceSynced = !mutableReference.isEmpty();
 
     ConfigProto.Builder options = sessionConfig(s.threads()).toBuilder();
@@ -349,6 +353,20 @@ public final class DpoGraph implements AutoCloseable {
       Xla.configure(options);
     }
     session = new Session(graph, options.build());
+  }
+
+  /**
+   * Every sub-scope the constructor uses, created before the graph grows ({@link GraphScopes}).
+   */
+  private static List<String> scopeNames(Reference r) {
+    List<String> names = new ArrayList<>(Llama.scopeNames("policy"));
+    if (r.mode() == ReferenceMode.LIVE) {
+      names.addAll(Llama.scopeNames("reference"));
+      names.addAll(List.of("reference_forward", "reference_sync"));
+    }
+    names.addAll(List.of("forward", "loss", "optimizer/grad_accum", "optimizer/adam_m", "optimizer/adam_v",
+        "checkpoint"));
+    return names;
   }
 
   /**
@@ -674,7 +692,7 @@ public final class DpoGraph implements AutoCloseable {
   }
 
   private static Variable<TFloat32> zeros(Ops tf, String name, Shape shape) {
-    Operand<TFloat32> init = tf.zeros(tf.constant(shape.asArray()), TFloat32.class);
+    Operand<TFloat32> init = Shapes.zeros(tf, tf.constant(shape.asArray()), TFloat32.class); // shape
     return tf.withName(name).variable(init);
   }
 

@@ -1,5 +1,6 @@
 package dev.tfdpo.trainer;
 
+import dev.tfdpo.graphs.GraphScopes;
 import dev.tfdpo.graphs.Llama;
 import dev.tfdpo.graphs.Tensors;
 import dev.tfdpo.graphs.WeightLoader;
@@ -7,6 +8,7 @@ import dev.tfdpo.io.hf.LlamaConfig;
 import dev.tfdpo.io.safetensors.SafeTensorsReader;
 import dev.tfdpo.ops.CompletionLogProbs;
 import java.io.IOException;
+import java.util.ArrayList;
 import java.util.List;
 import org.tensorflow.Graph;
 import org.tensorflow.Operand;
@@ -38,12 +40,15 @@ final class ReferencePass implements AutoCloseable {
    */
   ReferencePass(LlamaConfig model, float ldAlpha, int threads) {
     graph = new Graph();
-    Ops tf = Ops.create(graph);
+    Ops tf = GraphScopes.root(graph);
+    List<String> names = new ArrayList<>(Llama.scopeNames("reference"));
+    names.addAll(List.of("reference_forward", "loss"));
+    GraphScopes scopes = GraphScopes.of(tf).reserve(names);
     inputs = new BatchInputs(tf);
-    Llama reference = Llama.create(tf, model, "reference");
-    loader = WeightLoader.create(tf, reference);
-    CompletionLogProbs.Result ref = inputs.logProbs(tf.withSubScope("reference_forward"), reference); // [S] each
-    logps = ref.ldWeightedLogps(tf.withSubScope("loss"), ldAlpha); // [S]
+    Llama reference = Llama.create(scopes, model, "reference");
+    loader = WeightLoader.create(scopes, reference);
+    CompletionLogProbs.Result ref = inputs.logProbs(scopes.get("reference_forward"), reference); // [S] each
+    logps = ref.ldWeightedLogps(scopes.get("loss"), ldAlpha); // [S]
     session = new Session(graph, DpoGraph.sessionConfig(threads));
   }
 
