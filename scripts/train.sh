@@ -3,4 +3,6 @@
 # With no config, trains the tiny model shipped in the repo (configs/default.json).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# The JVM heap follows the model (tfdpo_train_heap in lib.sh); TFDPO_JAVA_OPTS overrides it.
+TFDPO_JAVA_OPTS="${TFDPO_JAVA_OPTS:-$(tfdpo_train_heap "$@")}"
 tfdpo_java dev.tfdpo.trainer.TrainMain "$@"

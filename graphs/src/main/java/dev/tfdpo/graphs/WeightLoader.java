@@ -12,6 +12,7 @@ import java.util.Map;
 import java.util.TreeSet;
 import org.tensorflow.Session;
 import org.tensorflow.Tensor;
+import org.tensorflow.ndarray.buffer.FloatDataBuffer;
 import org.tensorflow.op.Op;
 import org.tensorflow.op.Ops;
 import org.tensorflow.op.core.Placeholder;
@@ -30,18 +31,18 @@ public final class WeightLoader {
   private final Llama model;
   private final LlamaWeights table;
   private final Map<String, Placeholder<TFloat32>> feeds = new LinkedHashMap<>();
+  private final Map<String, Op> assigns = new LinkedHashMap<>();
   private final Op loadAll;
 
   private WeightLoader(Llama model, Ops scoped) {
     this.model = model;
     this.table = LlamaWeights.of(model.config());
-    List<Op> assigns = new ArrayList<>();
     for (Map.Entry<String, Variable<TFloat32>> e : model.variables().entrySet()) {
       Placeholder<TFloat32> value = scoped.placeholder(TFloat32.class);
       feeds.put(e.getKey(), value);
-      assigns.add(scoped.assign(e.getValue(), value));
+      assigns.put(e.getKey(), scoped.assign(e.getValue(), value));
     }
-    this.loadAll = scoped.withControlDependencies(assigns).noOp();
+    this.loadAll = scoped.withControlDependencies(List.copyOf(assigns.values())).noOp();
   }
 
   /** Builds the load ops of {@code model}; call while building the graph. */
@@ -59,14 +60,43 @@ public final class WeightLoader {
     return modelScope + "_load";
   }
 
-  /** Loads every variable from a safetensors file or Hugging Face model directory. */
+  /**
+   * Loads every variable from a safetensors file or Hugging Face model directory, one session run per
+   * shard: each tensor goes from the memory-mapped file into a native tensor in chunks of {@link
+   * #CHUNK_FLOATS} values, so the Java heap never holds a tensor, and native memory holds at most one
+   * shard's tensors besides the variables.
+   */
   public void load(Session session, SafeTensorsReader reader) throws IOException {
     checkNames(reader);
-    Map<String, float[]> values = new LinkedHashMap<>();
+    Map<java.nio.file.Path, List<String>> byShard = new LinkedHashMap<>();
     for (String name : feeds.keySet()) {
-      values.put(name, reader.readFloats(name));
+      byShard.computeIfAbsent(reader.fileOf(name), f -> new ArrayList<>()).add(name);
     }
-    assign(session, values);
+    float[] chunk = new float[CHUNK_FLOATS];
+    for (List<String> names : byShard.values()) {
+      loadShard(session, reader, names, chunk);
+    }
+  }
+
+  /** Values copied per step from the mapped file to a tensor: 4 MB of heap, whatever the model. */
+  static final int CHUNK_FLOATS = 1 << 20;
+
+  private void loadShard(Session session, SafeTensorsReader reader, List<String> names, float[] chunk)
+      throws IOException {
+    Session.Runner runner = session.runner();
+    List<Tensor> tensors = new ArrayList<>();
+    try {
+      for (String name : names) {
+        TFloat32 t = TFloat32.tensorOf(org.tensorflow.ndarray.Shape.of(table.entry(name).shape()));
+        tensors.add(t);
+        FloatDataBuffer data = t.asRawTensor().data().asFloats();
+        reader.readFloatChunks(name, chunk, (values, count, first) -> data.offset(first).write(values, 0, count));
+        runner.feed(feeds.get(name), t).addTarget(assigns.get(name));
+      }
+      runner.run();
+    } finally {
+      tensors.forEach(Tensor::close);
+    }
   }
 
   /** Assigns in-memory values (by Hugging Face name; every variable must be present). */

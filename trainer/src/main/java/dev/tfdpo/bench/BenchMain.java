@@ -139,7 +139,7 @@ public final class BenchMain {
     }
     int warmup = DEFAULT_WARMUP;
     int steps = DEFAULT_STEPS;
-    Path fixture = ProjectPaths.resolve(DEFAULT_FIXTURE);
+    Path fixture = null;
     List<Variant> variants = new ArrayList<>();
     List<String> global = new ArrayList<>();
     for (int i = 0; i < rest.size(); i++) {
@@ -162,10 +162,13 @@ public final class BenchMain {
     if (variants.isEmpty()) {
       variants.addAll(DEFAULT_VARIANTS);
     }
+    if (fixture == null) {
+      fixture = BenchModel.fixtureFor(config, ProjectPaths.resolve(DEFAULT_FIXTURE));
+    }
     TrainConfig base = TrainConfig.load(config, global);
     checkVariants(config, global, variants);
     Path modelDir = modelDir(base.model().modelNameOrPath());
-    if (BenchModel.ensure(modelDir, fixture)) {
+    if (BenchModel.ensure(modelDir, fixture, ProjectPaths.resolve(DEFAULT_FIXTURE))) {
       out.printf("generated random weights (seed %d, normal std %.2f, norms 1) for %s into %s%n",
           BenchModel.SEED, BenchModel.STD, fixture, modelDir);
     }
@@ -191,7 +194,7 @@ public final class BenchMain {
       Files.deleteIfExists(result);
       List<String> command = new ArrayList<>(List.of(
           Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-          "-Xmx4g", "-Dtfdpo.root=" + ProjectPaths.root(), "-cp", System.getProperty("java.class.path"),
+          heapFor(modelDir), "-Dtfdpo.root=" + ProjectPaths.root(), "-cp", System.getProperty("java.class.path"),
           BenchMain.class.getName(), "--child", result.toString(), config.toString(),
           String.valueOf(warmup), String.valueOf(steps), runs.resolve(v.slug()).toString()));
       command.addAll(global);
@@ -227,11 +230,56 @@ public final class BenchMain {
           r.get("load").getAsDouble());
     }
     out.println();
+    printStartup(out, names, results);
+    out.println();
     out.println("s/step: median optimizer step; pairs/s, tokens/s: per median step; tokens: chosen + rejected as TRL counts");
     out.println("them (prompt once per sequence); fill: non-padding share of the token slots fed; GFLOP: matmul FLOPs");
     out.println("executed per step (policy 3x forward, live reference 1x); peak: this JVM's matmul GFLOP/s;");
     out.println("%peak: GFLOP/s over that peak;");
     out.println("1st s: first step (graph executors, XLA compiles); load: 1-minute load average at the end.");
+  }
+
+  /** Where each variant's time before and including step 1 went (wall seconds; CPU seconds of all threads). */
+  static void printStartup(PrintStream out, List<String> names, List<JsonObject> results) {
+    out.printf("%-32s %13s %13s %13s %13s %13s %9s%n", "start-up (wall/CPU s)", "before graph", "graph build",
+        "weights", "first step", "total", "process s");
+    for (int i = 0; i < results.size(); i++) {
+      JsonObject r = results.get(i);
+      if (!r.has("startup")) {
+        continue;
+      }
+      JsonObject wall = r.getAsJsonObject("startup");
+      JsonObject cpu = r.has("startup_cpu") ? r.getAsJsonObject("startup_cpu") : new JsonObject();
+      StringBuilder line = new StringBuilder(String.format("%-32s", names.get(i)));
+      double total = 0;
+      double totalCpu = 0;
+      for (String phase : List.of("before_graph_s", "graph_build_s", "weights_s", "first_step_s")) {
+        double w = wall.has(phase) ? wall.get(phase).getAsDouble() : Double.NaN;
+        double c = cpu.has(phase) ? cpu.get(phase).getAsDouble() : Double.NaN;
+        total += w;
+        totalCpu += c;
+        line.append(String.format(" %6.1f/%6.1f", w, c));
+      }
+      line.append(String.format(" %6.1f/%6.1f %9.1f", total, totalCpu, r.get("process_s").getAsDouble()));
+      out.println(line);
+    }
+    out.println("before graph: JVM, data, tokenizer; graph build: the training graph in Java (and its session);");
+    out.println("weights: the first session run (TensorFlow receives the graph) and the weight load; first step:");
+    out.println("step 1's runs, each building its executor (Grappler, kernels) on first use; process s: whole run.");
+  }
+
+  /**
+   * The child's {@code -Xmx}, as scripts/train.sh sizes it (lib.sh's tfdpo_train_heap): the weight files'
+   * size (exports and checkpoints still hold the policy on the heap once) plus 1 GiB, at least 2 GiB.
+   */
+  static String heapFor(Path modelDir) throws IOException {
+    long bytes = 0;
+    try (var files = Files.list(modelDir)) {
+      for (Path f : files.filter(f -> f.toString().endsWith(".safetensors")).toList()) {
+        bytes += Files.size(f);
+      }
+    }
+    return "-Xmx" + Math.max(2048, bytes / (1 << 20) + 1024) + "m";
   }
 
   private static Path modelDir(String path) {
@@ -287,6 +335,7 @@ public final class BenchMain {
     System.out.println("config: " + configFile + " " + String.join(" ", overrides));
 
     DpoTrainer.Result run = DpoTrainer.run(config, System.out, false);
+    double processSeconds = java.lang.management.ManagementFactory.getRuntimeMXBean().getUptime() / 1e3;
     // RSS before the matmul measurement, whose operands would count towards it.
     double rss = peakRssMb();
     double peak = MatmulPeak.measure(MATMUL_N, config.training().numThreads());
@@ -314,6 +363,9 @@ public final class BenchMain {
     out.addProperty("matmul_peak_gflops", peak);
     out.addProperty("peak_rss_mb", rss);
     out.addProperty("load", loadAverage());
+    out.addProperty("process_s", processSeconds);
+    out.add("startup", GSON.toJsonTree(run.startup()));
+    out.add("startup_cpu", GSON.toJsonTree(run.startupCpu()));
     out.add("step_s", GSON.toJsonTree(seconds));
     Files.writeString(result, GSON.toJson(out), StandardCharsets.UTF_8);
     System.out.println("result: " + GSON.toJson(out));

@@ -334,7 +334,10 @@ public final class DpoGraph implements AutoCloseable {
       updates.addAll(
           AdamW.update(optOps, e.getValue(), clipped, m, v, optimizerScalars, s.adam(), entry.kind().decays()));
     }
-    Ops afterUpdate = optOps.withControlDependencies(updates);
+    // One op gathers the updates: every reset depending on each update directly gave #params^2 control
+    // edges (half a million at 30 layers), which Grappler and the session walked at every new run.
+    Op updated = optOps.withControlDependencies(updates).withName("updated").noOp();
+    Ops afterUpdate = optOps.withControlDependencies(List.of(updated));
     List<Op> resets = new ArrayList<>();
     for (Variable<TFloat32> acc : accumulators.values()) {
       resets.add(afterUpdate.assign(acc, afterUpdate.zerosLike(acc)));
@@ -378,8 +381,13 @@ public final class DpoGraph implements AutoCloseable {
     // Grappler's arithmetic optimizer rewrites the policy's forward ops (which feed the gradient)
     // differently from the reference's, so identical weights gave log-probs differing by 1e-4 and
     // step-1 rewards that were not exactly 0 (TRL's are). With it off both paths are bitwise equal.
-    RewriterConfig rewrite =
-        RewriterConfig.newBuilder().setArithmeticOptimization(RewriterConfig.Toggle.OFF).build();
+    RewriterConfig rewrite = RewriterConfig.newBuilder()
+        .setArithmeticOptimization(RewriterConfig.Toggle.OFF)
+        // Grappler optimizes the whole graph again for every new feed/fetch set: on a 30-layer model that
+        // was 42 CPU-seconds of step 1 (its three runs), for steady steps within noise of those without
+        // it (README, "Start-up"). oneDNN's own graph rewrites are not Grappler passes and still run.
+        .setDisableMetaOptimizer(true)
+        .build();
     config.setGraphOptions(GraphOptions.newBuilder().setRewriteOptions(rewrite));
     if (threads > 0) {
       config.setIntraOpParallelismThreads(threads).setInterOpParallelismThreads(threads);

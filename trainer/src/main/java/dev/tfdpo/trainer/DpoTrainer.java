@@ -43,9 +43,11 @@ public final class DpoTrainer {
    *
    * @param stepSeconds wall time of each optimizer step run by this process (forward, backward,
    *     update; not logging, evaluation or checkpoints), for benchmarks
+   * @param startup wall seconds of each phase up to the first step ({@link StartupTimes})
+   * @param startupCpu process CPU seconds of the same phases
    */
   public record Result(Path outputDir, long steps, double tokensPerSecond, List<Map<String, Double>> logged,
-      List<Double> stepSeconds) {}
+      List<Double> stepSeconds, Map<String, Double> startup, Map<String, Double> startupCpu) {}
 
   private DpoTrainer() {}
 
@@ -95,10 +97,13 @@ public final class DpoTrainer {
     long runStart = System.nanoTime();
     long tokensThisRun = 0;
     Path metricsFile = outputDir.resolve(METRICS_FILE);
+    StartupTimes startup = StartupTimes.start();
     try (DpoGraph graph = DpoGraph.build(settings);
         SafeTensorsReader weights = SafeTensorsReader.open(modelDir)) {
+      startup.mark("graph_build_s");
       graph.policyLoader().load(graph.session(), weights);
       reference.load(graph, weights);
+      startup.mark("weights_s");
       out.printf("training graph: %.1f MB of variables (policy, gradient accumulators, Adam m and v%s)%n",
           graph.variableBytes() / 1e6, graph.referenceMode() == DpoGraph.ReferenceMode.LIVE ? ", reference" : "");
       LogInterval interval = new LogInterval(graph.metricNames());
@@ -159,6 +164,7 @@ public final class DpoTrainer {
             graph.apply(AdamW.stepScalars(lr, t.weightDecay(), adam, step), norm.total());
             reference.afterStep(graph, step);
             stepSeconds.add((System.nanoTime() - stepStart) / 1e9);
+            startup.firstStep(stepSeconds.get(0), out);
             interval.addStep(stepLoss, norm.total(), lr);
             boolean epochEnd = start + accumulation >= microBatches.size();
             double epochProgress = epoch + (double) (start / accumulation + 1) / stepsPerEpoch;
@@ -203,7 +209,8 @@ public final class DpoTrainer {
       out.printf("outputs in %s: %s, %s, %s, %s, %s, config.json and tokenizer files%s%n",
           outputDir, METRICS_FILE, LOSS_CHART, CONFIG_FILE, SUMMARY_FILE, written.get(written.size() - 1).getFileName(),
           t.reportTo().equals("tensorboard") ? ", TensorBoard events in runs/" : "");
-      return new Result(outputDir, step, tokensPerSecond, logged, stepSeconds);
+      return new Result(outputDir, step, tokensPerSecond, logged, stepSeconds, startup.seconds(),
+          startup.cpuSeconds());
     }
   }
 

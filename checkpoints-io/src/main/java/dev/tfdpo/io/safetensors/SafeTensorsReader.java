@@ -597,6 +597,55 @@ public final class SafeTensorsReader implements AutoCloseable {
     return out;
   }
 
+  /** Receives a tensor's values a chunk at a time ({@link #readFloatChunks}). */
+  @FunctionalInterface
+  public interface FloatChunkConsumer {
+    /** {@code chunk[0..count)} are the values of elements {@code first .. first+count-1}. */
+    void accept(float[] chunk, int count, long first);
+  }
+
+  /**
+   * The tensor as floats, converted as {@link #readFloats} does, handed to {@code consumer} in chunks of
+   * at most {@code chunk.length} values written into {@code chunk} (reused between calls): the whole
+   * tensor is never on the Java heap at once, and tensors over 2^31 elements can be read.
+   */
+  public void readFloatChunks(String name, float[] chunk, FloatChunkConsumer consumer) throws IOException {
+    Located located = locate(name);
+    DType dtype = located.info().dtype();
+    if (!dtype.isFloatingPoint()) {
+      throw new SafeTensorsException(located.shard().file(), name,
+          "has integer dtype " + dtype + "; readFloatChunks reads F32, F16, BF16 or F64 tensors");
+    }
+    TensorInfo info = located.info();
+    int size = dtype.byteSize();
+    long total = info.byteLength();
+    for (long offset = 0; offset < total; offset += mapSliceBytes) {
+      ByteBuffer slice = map(located, offset, (int) Math.min(mapSliceBytes, total - offset));
+      long first = offset / size;
+      while (slice.hasRemaining()) {
+        int count = Math.min(chunk.length, slice.remaining() / size);
+        if (dtype == DType.F32) { // bulk copy: the common case runs at memory speed
+          slice.asFloatBuffer().get(chunk, 0, count);
+          slice.position(slice.position() + count * size);
+          consumer.accept(chunk, count, first);
+          first += count;
+          continue;
+        }
+        for (int i = 0; i < count; i++) {
+          chunk[i] = switch (dtype) {
+            case F32 -> slice.getFloat();
+            case F64 -> (float) slice.getDouble();
+            case BF16 -> FloatFormats.fromBFloat16(slice.getShort());
+            case F16 -> FloatFormats.fromFloat16(slice.getShort());
+            default -> throw new AssertionError(dtype);
+          };
+        }
+        consumer.accept(chunk, count, first);
+        first += count;
+      }
+    }
+  }
+
   /**
    * The tensor as longs: I64 as stored, narrower integers sign-extended (U8 and BOOL zero-extended). A
    * floating-point tensor is an error (use {@link #readFloats}).
