@@ -8,6 +8,7 @@ import dev.tfdpo.data.LoadedDataset;
 import dev.tfdpo.data.PairSource;
 import dev.tfdpo.data.TokenizedPair;
 import dev.tfdpo.io.hf.LlamaConfig;
+import dev.tfdpo.io.hf.LlamaWeights;
 import dev.tfdpo.trainer.Batch;
 import dev.tfdpo.trainer.BatchBuilder;
 import dev.tfdpo.trainer.DpoTrainer;
@@ -261,11 +262,18 @@ public final class BenchMain {
         line.append(String.format(" %6.1f/%6.1f", w, c));
       }
       line.append(String.format(" %6.1f/%6.1f %9.1f", total, totalCpu, r.get("process_s").getAsDouble()));
+      if (r.has("variables_mb")) {
+        line.append(String.format("  RSS %.0f MB = variables %.0f + JVM heap %.0f (peak committed) + rest %.0f",
+            r.get("peak_rss_mb").getAsDouble(), r.get("variables_mb").getAsDouble(),
+            r.get("jvm_heap_peak_committed_mb").getAsDouble(), r.get("peak_rss_mb").getAsDouble()
+                - r.get("variables_mb").getAsDouble() - r.get("jvm_heap_peak_committed_mb").getAsDouble()));
+      }
       out.println(line);
     }
     out.println("before graph: JVM, data, tokenizer; graph build: the training graph in Java (and its session);");
     out.println("weights: the first session run (TensorFlow receives the graph) and the weight load; first step:");
-    out.println("step 1's runs, each building its executor (Grappler, kernels) on first use; process s: whole run.");
+    out.println("step 1's runs, each building its executor on first use; process s: whole run. rest of RSS:");
+    out.println("activations and TensorFlow's working memory, native libraries, transient weight tensors.");
   }
 
   /**
@@ -366,6 +374,9 @@ public final class BenchMain {
     out.addProperty("process_s", processSeconds);
     out.add("startup", GSON.toJsonTree(run.startup()));
     out.add("startup_cpu", GSON.toJsonTree(run.startupCpu()));
+    out.addProperty("variables_mb", variableBytes(config) / 1e6);
+    out.addProperty("jvm_heap_peak_used_mb", heapPeak(false) / 1e6);
+    out.addProperty("jvm_heap_peak_committed_mb", heapPeak(true) / 1e6);
     out.add("step_s", GSON.toJsonTree(seconds));
     Files.writeString(result, GSON.toJson(out), StandardCharsets.UTF_8);
     System.out.println("result: " + GSON.toJson(out));
@@ -427,6 +438,32 @@ public final class BenchMain {
   private static boolean precomputedReference(TrainConfig config) {
     JsonElement e = config.toJson().get("precompute_ref_log_probs");
     return e != null && e.isJsonPrimitive() && e.getAsJsonPrimitive().isBoolean() && e.getAsBoolean();
+  }
+
+  /** Bytes of the training graph's variables: policy, accumulators, Adam m and v, and a live reference. */
+  static long variableBytes(TrainConfig config) throws IOException {
+    LlamaConfig model = LlamaConfig.read(ProjectPaths.resolve(config.model().modelNameOrPath()));
+    long params = 0;
+    for (LlamaWeights.Entry e : LlamaWeights.of(model).entries()) {
+      long n = 1;
+      for (long d : e.shape()) {
+        n *= d;
+      }
+      params += n;
+    }
+    boolean live = !config.lossSpec().referenceFree() && !precomputedReference(config);
+    return 4 * params * (live ? 5 : 4);
+  }
+
+  /** Peak used (or committed) bytes of the JVM's heap pools. */
+  static long heapPeak(boolean committed) {
+    long sum = 0;
+    for (var pool : java.lang.management.ManagementFactory.getMemoryPoolMXBeans()) {
+      if (pool.getType() == java.lang.management.MemoryType.HEAP && pool.getPeakUsage() != null) {
+        sum += committed ? pool.getPeakUsage().getCommitted() : pool.getPeakUsage().getUsed();
+      }
+    }
+    return sum;
   }
 
   /** Peak resident set size of this process (VmHWM), in MB. */

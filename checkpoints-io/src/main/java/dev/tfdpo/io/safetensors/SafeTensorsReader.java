@@ -607,7 +607,9 @@ public final class SafeTensorsReader implements AutoCloseable {
   /**
    * The tensor as floats, converted as {@link #readFloats} does, handed to {@code consumer} in chunks of
    * at most {@code chunk.length} values written into {@code chunk} (reused between calls): the whole
-   * tensor is never on the Java heap at once, and tensors over 2^31 elements can be read.
+   * tensor is never on the Java heap at once, and tensors over 2^31 elements can be read. The bytes come
+   * by positional reads, not a mapping, so the file's pages stay in the page cache and do not count
+   * towards this process's resident memory.
    */
   public void readFloatChunks(String name, float[] chunk, FloatChunkConsumer consumer) throws IOException {
     Located located = locate(name);
@@ -616,33 +618,39 @@ public final class SafeTensorsReader implements AutoCloseable {
       throw new SafeTensorsException(located.shard().file(), name,
           "has integer dtype " + dtype + "; readFloatChunks reads F32, F16, BF16 or F64 tensors");
     }
-    TensorInfo info = located.info();
+    if (closed) {
+      throw new IllegalStateException(this + " is closed");
+    }
     int size = dtype.byteSize();
-    long total = info.byteLength();
-    for (long offset = 0; offset < total; offset += mapSliceBytes) {
-      ByteBuffer slice = map(located, offset, (int) Math.min(mapSliceBytes, total - offset));
-      long first = offset / size;
-      while (slice.hasRemaining()) {
-        int count = Math.min(chunk.length, slice.remaining() / size);
-        if (dtype == DType.F32) { // bulk copy: the common case runs at memory speed
-          slice.asFloatBuffer().get(chunk, 0, count);
-          slice.position(slice.position() + count * size);
-          consumer.accept(chunk, count, first);
-          first += count;
-          continue;
-        }
-        for (int i = 0; i < count; i++) {
-          chunk[i] = switch (dtype) {
-            case F32 -> slice.getFloat();
-            case F64 -> (float) slice.getDouble();
-            case BF16 -> FloatFormats.fromBFloat16(slice.getShort());
-            case F16 -> FloatFormats.fromFloat16(slice.getShort());
-            default -> throw new AssertionError(dtype);
-          };
-        }
-        consumer.accept(chunk, count, first);
-        first += count;
+    long total = located.info().numElements();
+    long position = located.shard().dataStart() + located.info().begin();
+    ByteBuffer bytes = ByteBuffer.allocate(chunk.length * size).order(ByteOrder.LITTLE_ENDIAN);
+    for (long first = 0; first < total; first += chunk.length) {
+      int count = (int) Math.min(chunk.length, total - first);
+      bytes.clear().limit(count * size);
+      try {
+        readFully(located.shard().channel(), bytes, position + first * size);
+      } catch (IOException e) {
+        throw new SafeTensorsException(located.shard().file(), name, "cannot read its bytes: " + e.getMessage(), e);
       }
+      bytes.flip();
+      switch (dtype) {
+        case F32 -> bytes.asFloatBuffer().get(chunk, 0, count);
+        case F64 -> {
+          var doubles = bytes.asDoubleBuffer();
+          for (int i = 0; i < count; i++) {
+            chunk[i] = (float) doubles.get(i);
+          }
+        }
+        default -> {
+          var shorts = bytes.asShortBuffer();
+          for (int i = 0; i < count; i++) {
+            chunk[i] = dtype == DType.BF16
+                ? FloatFormats.fromBFloat16(shorts.get(i)) : FloatFormats.fromFloat16(shorts.get(i));
+          }
+        }
+      }
+      consumer.accept(chunk, count, first);
     }
   }
 
