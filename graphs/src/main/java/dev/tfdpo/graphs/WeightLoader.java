@@ -124,20 +124,36 @@ public final class WeightLoader {
     }
   }
 
-  /** Current values of every variable, by Hugging Face name, in forward order. */
+  /**
+   * Current values of every variable, by Hugging Face name, in forward order. Fetched a layer at a time
+   * (a fixed set of runs, so their executors are built once), so native memory holds one layer's copy
+   * besides the variables, not a second copy of the model.
+   */
   public Map<String, float[]> read(Session session) {
-    Session.Runner runner = session.runner();
-    List<String> names = new ArrayList<>(model.variables().keySet());
-    for (String name : names) {
-      runner.fetch(model.variables().get(name));
+    Map<String, List<String>> groups = new LinkedHashMap<>();
+    for (String name : model.variables().keySet()) {
+      groups.computeIfAbsent(group(name), g -> new ArrayList<>()).add(name);
     }
     Map<String, float[]> out = new LinkedHashMap<>();
-    try (var result = runner.run()) {
-      for (int i = 0; i < names.size(); i++) {
-        out.put(names.get(i), Tensors.toFloats(result.get(i)));
+    for (List<String> names : groups.values()) {
+      Session.Runner runner = session.runner();
+      names.forEach(n -> runner.fetch(model.variables().get(n)));
+      try (var result = runner.run()) {
+        for (int i = 0; i < names.size(); i++) {
+          out.put(names.get(i), Tensors.toFloats(result.get(i)));
+        }
       }
     }
     return out;
+  }
+
+  /** {@code model.layers.K} for a layer's weights, the name itself for the others. */
+  private static String group(String hfName) {
+    if (!hfName.startsWith("model.layers.")) {
+      return hfName;
+    }
+    int end = hfName.indexOf('.', "model.layers.".length());
+    return end < 0 ? hfName : hfName.substring(0, end);
   }
 
   private void checkNames(SafeTensorsReader reader) throws IOException {

@@ -313,7 +313,7 @@ public final class DpoGraph implements AutoCloseable {
       adds.add(optOps.assignAdd(acc, optOps.math.mul(g, gradScale)));
       Operand<TFloat32> accRead = optOps.identity(acc);
       accumulated.put(name, accRead);
-      norms.add(optOps.math.sqrt(optOps.reduceSum(optOps.math.square(accRead), allAxes(optOps, accRead))));
+      norms.add(optOps.math.sqrt(optOps.reduceSum(optOps.math.square(accRead), allAxes(optOps, shape))));
     }
     accumulate = optOps.withControlDependencies(adds).withName("accumulate").noOp();
 
@@ -323,6 +323,7 @@ public final class DpoGraph implements AutoCloseable {
     Ops mOps = scopes.get("optimizer/adam_m");
     Ops vOps = scopes.get("optimizer/adam_v");
     Map<String, Variable<TFloat32>> moments = new LinkedHashMap<>();
+    AdamW.Shared adamScalars = AdamW.shared(optOps, optimizerScalars, s.adam());
     for (Map.Entry<String, Variable<TFloat32>> e : policy.variables().entrySet()) {
       String name = e.getKey();
       LlamaWeights.Entry entry = weightTable.entry(name);
@@ -333,7 +334,7 @@ public final class DpoGraph implements AutoCloseable {
       moments.put("adam_m/" + name, m);
       moments.put("adam_v/" + name, v);
       updates.addAll(
-          AdamW.update(optOps, e.getValue(), clipped, m, v, optimizerScalars, s.adam(), entry.kind().decays()));
+          AdamW.update(optOps, e.getValue(), clipped, m, v, adamScalars, entry.kind().decays()));
     }
     // One op gathers the updates: every reset depending on each update directly gave #params^2 control
     // edges (half a million at 30 layers), which Grappler and the session walked at every new run.
@@ -708,8 +709,12 @@ public final class DpoGraph implements AutoCloseable {
     return tf.withName(name).variable(init);
   }
 
-  private static Operand<TInt32> allAxes(Ops tf, Operand<?> x) {
-    Operand<TInt32> rank = tf.rank(x);
-    return tf.range(tf.constant(0), rank, tf.constant(1));
+  /** Every axis of a tensor of static {@code shape}, as one constant. */
+  private static Operand<TInt32> allAxes(Ops tf, Shape shape) {
+    int[] axes = new int[shape.numDimensions()];
+    for (int k = 0; k < axes.length; k++) {
+      axes[k] = k;
+    }
+    return tf.constant(axes); // [rank]
   }
 }

@@ -609,7 +609,7 @@ public final class SafeTensorsReader implements AutoCloseable {
    * at most {@code chunk.length} values written into {@code chunk} (reused between calls): the whole
    * tensor is never on the Java heap at once, and tensors over 2^31 elements can be read. The bytes come
    * by positional reads, not a mapping, so the file's pages stay in the page cache and do not count
-   * towards this process's resident memory.
+   * towards this process's resident memory. One chunked read at a time per reader (it reuses a buffer).
    */
   public void readFloatChunks(String name, float[] chunk, FloatChunkConsumer consumer) throws IOException {
     Located located = locate(name);
@@ -624,7 +624,7 @@ public final class SafeTensorsReader implements AutoCloseable {
     int size = dtype.byteSize();
     long total = located.info().numElements();
     long position = located.shard().dataStart() + located.info().begin();
-    ByteBuffer bytes = ByteBuffer.allocate(chunk.length * size).order(ByteOrder.LITTLE_ENDIAN);
+    ByteBuffer bytes = chunkBuffer(chunk.length * size);
     for (long first = 0; first < total; first += chunk.length) {
       int count = (int) Math.min(chunk.length, total - first);
       bytes.clear().limit(count * size);
@@ -652,6 +652,16 @@ public final class SafeTensorsReader implements AutoCloseable {
       }
       consumer.accept(chunk, count, first);
     }
+  }
+
+  private ByteBuffer chunkBuffer;
+
+  /** A reused direct buffer: its float view copies in bulk, where a heap buffer's converts one by one. */
+  private ByteBuffer chunkBuffer(int bytes) {
+    if (chunkBuffer == null || chunkBuffer.capacity() < bytes) {
+      chunkBuffer = ByteBuffer.allocateDirect(bytes).order(ByteOrder.LITTLE_ENDIAN);
+    }
+    return chunkBuffer;
   }
 
   /**
