@@ -46,7 +46,7 @@ class OutputDirLockTest {
       Tools.Result export = Tools.run(Tools.EXPORT,
           List.of(Tools.ROOT.resolve("test/fixtures/tiny-llama-a").toString(), dir.toString(), "--format", "hf",
               "--overwrite"), work.resolve("export.log")).noTrace();
-      assertEquals(1, export.status(), export.output());
+      assertEquals(2, export.status(), export.output());
       assertTrue(export.output().contains(pid), export.output());
 
       Tools.Result preprocess = Tools.run(Tools.PREPROCESS,

@@ -116,6 +116,9 @@ public final class ExportMain {
     } catch (ConfigException bad) {
       err.println("error: " + bad.getMessage());
       return 1;
+    } catch (OutputDirLock.DirectoryInUseException busy) {
+      err.println("error: " + busy.getMessage());
+      return 2; // the command cannot run as given, as for the other tools (docs/troubleshooting.md)
     } catch (IOException | IllegalArgumentException | TensorFlowException failed) {
       err.println("error: " + failed.getMessage());
       return 1;
