@@ -35,7 +35,7 @@ class OutputDirLockTest {
     Process first = Tools.start(Tools.TRAIN, Tools.trainArgs(dir, List.of("--max_steps", "400", "--save_steps", "1000")),
         work.resolve("first.log"), Map.of());
     Path lockFile = dir.resolve(OutputDirLock.FILE);
-    waitFor(first, () -> Files.exists(lockFile) && Files.readString(lockFile).contains("pid=" + first.pid()));
+    ResumeTest.waitFor(first, () -> Files.exists(lockFile) && Files.readString(lockFile).contains("pid=" + first.pid()));
     try {
       String pid = "PID " + first.pid();
       Tools.Result second = Tools.run(Tools.TRAIN, Tools.trainArgs(dir, List.of()), work.resolve("second.log"))
@@ -76,18 +76,5 @@ class OutputDirLockTest {
     ByteArrayOutputStream log = new ByteArrayOutputStream();
     DpoTrainer.run(config, new PrintStream(log, true, StandardCharsets.UTF_8), false);
     return log.toString(StandardCharsets.UTF_8);
-  }
-
-  interface Condition {
-    boolean holds() throws IOException;
-  }
-
-  static void waitFor(Process p, Condition c) throws Exception {
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
-    while (!c.holds()) {
-      assertTrue(p.isAlive(), "the first run ended early");
-      assertTrue(System.nanoTime() < deadline, "timed out");
-      Thread.sleep(50);
-    }
   }
 }
