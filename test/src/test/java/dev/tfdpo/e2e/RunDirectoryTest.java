@@ -76,7 +76,7 @@ class RunDirectoryTest {
     Process p = Tools.start(Tools.TRAIN, Tools.trainArgs(dir, List.of("--max_steps", "400", "--save_steps", "3",
         "--overwrite_output_dir", "true")), work.resolve("killed.log"), Map.of());
     try {
-      OutputDirLockTest.waitFor(p, () -> Files.isDirectory(dir.resolve("checkpoint-3")));
+      ResumeTest.waitFor(p, () -> Files.isDirectory(dir.resolve("checkpoint-3")));
     } finally {
       p.destroyForcibly().waitFor(60, TimeUnit.SECONDS);
     }
