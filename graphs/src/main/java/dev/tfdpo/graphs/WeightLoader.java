@@ -33,10 +33,9 @@ public final class WeightLoader {
   private final Map<String, Placeholder<TFloat32>> feeds = new LinkedHashMap<>();
   private final Op loadAll;
 
-  private WeightLoader(Llama model, Ops tf) {
+  private WeightLoader(Llama model, Ops scoped) {
     this.model = model;
     this.table = LlamaWeights.of(model.config());
-    Ops scoped = tf.withSubScope(model.scope() + "_load");
     List<Op> assigns = new ArrayList<>();
     for (Map.Entry<String, Variable<TFloat32>> e : model.variables().entrySet()) {
       Placeholder<TFloat32> value = scoped.placeholder(TFloat32.class);
@@ -48,7 +47,17 @@ public final class WeightLoader {
 
   /** Builds the load ops of {@code model}; call while building the graph. */
   public static WeightLoader create(Ops tf, Llama model) {
-    return new WeightLoader(model, tf);
+    return create(GraphScopes.of(tf), model);
+  }
+
+  /** Builds the load ops of {@code model} in its reserved scope ({@link Llama#scopeNames}). */
+  public static WeightLoader create(GraphScopes scopes, Llama model) {
+    return new WeightLoader(model, scopes.get(scopeName(model.scope())));
+  }
+
+  /** The sub-scope of the load ops of the model in {@code modelScope}. */
+  static String scopeName(String modelScope) {
+    return modelScope + "_load";
   }
 
   /** Loads every variable from a safetensors file or Hugging Face model directory. */
