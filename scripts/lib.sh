@@ -29,6 +29,38 @@ tfdpo_classpath() {
   echo "${cp#:}:$(cat "$TFDPO_ROOT/trainer/target/classpath.txt")"
 }
 
+# tfdpo_train_heap [CONFIG.json] [--key value | --key=value ...]: JVM options sized for training that model.
+# Weights load from the safetensors files into TensorFlow's native memory without passing through the Java
+# heap, but exports and checkpoints still read the policy's weights into the heap once: so the heap is the
+# model's float32 size (its safetensors files; bf16 and f16 files count twice) plus 1 GiB for data and
+# tokenizer, at least 2 GiB. JavaCPP would cap the resident memory at 4x that heap, and TensorFlow's
+# variables alone (policy, reference, accumulators, Adam's m and v) are 5x the model: the cap is off.
+tfdpo_train_heap() {
+  local config="" model="" prev=""
+  if [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; then config="$1"; fi
+  for a in "$@"; do
+    [ "$prev" = "--model_name_or_path" ] && model="$a"
+    case "$a" in --model_name_or_path=*) model="${a#--model_name_or_path=}" ;; esac
+    prev="$a"
+  done
+  [ -z "$config" ] && config="$TFDPO_ROOT/configs/default.json"
+  [ -f "$config" ] || config="$TFDPO_ROOT/$config"
+  if [ -z "$model" ] && [ -f "$config" ]; then
+    model="$(sed -n 's/.*"model_name_or_path"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' "$config" | head -n 1)"
+  fi
+  [ -n "$model" ] && [ ! -d "$model" ] && [ -d "$TFDPO_ROOT/$model" ] && model="$TFDPO_ROOT/$model"
+  local bytes=0
+  if [ -n "$model" ] && [ -d "$model" ]; then
+    bytes=$(find "$model" -maxdepth 1 -name '*.safetensors' -printf '%s\n' | awk '{s+=$1} END {printf "%.0f\n", s}')
+    if grep -qsE '"(torch_dtype|dtype)"[[:space:]]*:[[:space:]]*"(bfloat16|float16)"' "$model/config.json"; then
+      bytes=$((bytes * 2))
+    fi
+  fi
+  local mb=$(( bytes / 1048576 + 1024 ))
+  [ "$mb" -lt 2048 ] && mb=2048
+  echo "-Xmx${mb}m -Dorg.bytedeco.javacpp.maxPhysicalBytes=0"
+}
+
 # TensorFlow's start-up lines, printed through absl before any log level applies (TF_CPP_MIN_LOG_LEVEL
 # does not silence them); exactly these two are filtered out unless --debug.
 TFDPO_TF_STARTUP='^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR|I0000 [0-9:. ]+ +[0-9]+ mlir_graph_optimization_pass\.cc:[0-9]+\] MLIR V1 optimization pass is not enabled)$'

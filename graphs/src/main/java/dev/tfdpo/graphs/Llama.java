@@ -8,6 +8,7 @@ import dev.tfdpo.ops.Layers;
 import dev.tfdpo.ops.Rope;
 import dev.tfdpo.ops.Shapes;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import org.tensorflow.Operand;
 import org.tensorflow.ndarray.Shape;
@@ -56,10 +57,26 @@ public final class Llama {
     this.reads = reads;
   }
 
-  /** Creates the model's variables, named {@code scope/<Hugging Face name>}. */
+  /**
+   * The sub-scopes a model named {@code scope} and its {@link WeightLoader} use: reserve them with
+   * {@link GraphScopes#reserve} before the graph grows.
+   */
+  public static List<String> scopeNames(String scope) {
+    return List.of(scope, scope + "_read", WeightLoader.scopeName(scope));
+  }
+
+  /**
+   * Creates the model's variables, named {@code scope/<Hugging Face name>}, in a graph whose scopes
+   * are created on first use (for small graphs and tests; see {@link GraphScopes}).
+   */
   public static Llama create(Ops tf, LlamaConfig config, String scope) {
-    Ops scoped = tf.withSubScope(scope);
-    Ops readScope = tf.withSubScope(scope + "_read");
+    return create(GraphScopes.of(tf), config, scope);
+  }
+
+  /** Creates the model's variables, named {@code scope/<Hugging Face name>}. */
+  public static Llama create(GraphScopes scopes, LlamaConfig config, String scope) {
+    Ops scoped = scopes.get(scope);
+    Ops readScope = scopes.get(scope + "_read");
     Map<String, Variable<TFloat32>> vars = new LinkedHashMap<>();
     Map<String, Operand<TFloat32>> reads = new LinkedHashMap<>();
     for (LlamaWeights.Entry e : LlamaWeights.of(config).entries()) {

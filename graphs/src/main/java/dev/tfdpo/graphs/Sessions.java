@@ -2,6 +2,7 @@ package dev.tfdpo.graphs;
 
 import org.tensorflow.proto.ConfigProto;
 import org.tensorflow.proto.GraphOptions;
+import org.tensorflow.proto.OptimizerOptions;
 import org.tensorflow.proto.RewriterConfig;
 
 /** The session options of every graph that computes log-probs: training, reference pass, serving. */
@@ -23,6 +24,14 @@ public final class Sessions {
    * off every path runs the same kernels in the same order. oneDNN's own kernels stay: its layout pass
    * (not Grappler) swaps MatMul, BatchMatMul and Einsum for oneDNN ones on every path alike.
    *
+   * <p>The rest of Grappler is off too ({@code disable_meta_optimizer}), and the classic graph optimizer
+   * runs at {@code L0}, for start-up: Grappler optimizes the whole graph again for every new feed/fetch
+   * set, which on the 30-layer SmolLM2-135M shape was most of step 1 (42 CPU-seconds), with steady steps
+   * within noise of those with it; the classic optimizer's constant folding ran thousands of small shape
+   * subgraphs in the first run of each (about 20 CPU-seconds). The arithmetic and remapper toggles above
+   * stay set, so the bitwise-equal paths do not rest on this switch alone. With these options {@code
+   * use_xla} still compiles its clusters (XlaTest, oneDNN on and off).
+   *
    * @param threads intra- and inter-op threads; 0 = TensorFlow's default
    */
   public static ConfigProto config(int threads) {
@@ -31,8 +40,10 @@ public final class Sessions {
         RewriterConfig.newBuilder()
             .setArithmeticOptimization(RewriterConfig.Toggle.OFF)
             .setRemapping(RewriterConfig.Toggle.OFF)
+            .setDisableMetaOptimizer(true)
             .build();
-    config.setGraphOptions(GraphOptions.newBuilder().setRewriteOptions(rewrite));
+    OptimizerOptions classic = OptimizerOptions.newBuilder().setOptLevel(OptimizerOptions.Level.L0).build();
+    config.setGraphOptions(GraphOptions.newBuilder().setRewriteOptions(rewrite).setOptimizerOptions(classic));
     if (threads > 0) {
       config.setIntraOpParallelismThreads(threads).setInterOpParallelismThreads(threads);
     }

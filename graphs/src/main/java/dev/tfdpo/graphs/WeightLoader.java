@@ -5,6 +5,7 @@ import dev.tfdpo.io.safetensors.SafeTensorsException;
 import dev.tfdpo.io.safetensors.SafeTensorsReader;
 import dev.tfdpo.io.safetensors.TensorInfo;
 import java.io.IOException;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -13,6 +14,8 @@ import java.util.Map;
 import java.util.TreeSet;
 import org.tensorflow.Session;
 import org.tensorflow.Tensor;
+import org.tensorflow.ndarray.Shape;
+import org.tensorflow.ndarray.buffer.FloatDataBuffer;
 import org.tensorflow.op.Op;
 import org.tensorflow.op.Ops;
 import org.tensorflow.op.core.Placeholder;
@@ -22,57 +25,99 @@ import org.tensorflow.types.TFloat32;
 /**
  * Moves weights between Hugging Face safetensors and a model's graph variables.
  *
- * <p>The assign ops are built once with the graph; loading then is one session run that feeds every
- * tensor. Names go through {@link LlamaWeights}, so a file with a missing, unexpected or misshaped
- * tensor is refused with the file and tensor named.
+ * <p>The assign ops are built once with the graph. Loading from files streams each tensor from disk
+ * into a native tensor, one session run per shard; {@link #assign} feeds in-memory values in one run.
+ * Names go through {@link LlamaWeights}, so a file with a missing, unexpected or misshaped tensor is
+ * refused with the file and tensor named.
  */
 public final class WeightLoader {
 
   private final Llama model;
   private final LlamaWeights table;
   private final Map<String, Placeholder<TFloat32>> feeds = new LinkedHashMap<>();
+  private final Map<String, Op> assigns = new LinkedHashMap<>();
   private final Op loadAll;
 
-  private WeightLoader(Llama model, Ops tf) {
+  private WeightLoader(Llama model, Ops scoped) {
     this.model = model;
     this.table = LlamaWeights.of(model.config());
-    Ops scoped = tf.withSubScope(model.scope() + "_load");
-    List<Op> assigns = new ArrayList<>();
     for (Map.Entry<String, Variable<TFloat32>> e : model.variables().entrySet()) {
-      Placeholder<TFloat32> value = scoped.placeholder(TFloat32.class);
+      Placeholder<TFloat32> value = scoped.placeholder(TFloat32.class); // the weight's shape
       feeds.put(e.getKey(), value);
-      assigns.add(scoped.assign(e.getValue(), value));
+      assigns.put(e.getKey(), scoped.assign(e.getValue(), value));
     }
-    this.loadAll = scoped.withControlDependencies(assigns).noOp();
+    this.loadAll = scoped.withControlDependencies(List.copyOf(assigns.values())).noOp();
   }
 
   /** Builds the load ops of {@code model}; call while building the graph. */
   public static WeightLoader create(Ops tf, Llama model) {
-    return new WeightLoader(model, tf);
+    return create(GraphScopes.of(tf), model);
   }
 
-  /** Loads every variable from a safetensors file or Hugging Face model directory. */
+  /** Builds the load ops of {@code model} in its reserved scope ({@link Llama#scopeNames}). */
+  public static WeightLoader create(GraphScopes scopes, Llama model) {
+    return new WeightLoader(model, scopes.get(scopeName(model.scope())));
+  }
+
+  /** The sub-scope of the load ops of the model in {@code modelScope}. */
+  static String scopeName(String modelScope) {
+    return modelScope + "_load";
+  }
+
+  /** Values copied per step from the file to a tensor: 4 MB of heap, whatever the model. */
+  static final int CHUNK_FLOATS = 1 << 20;
+
+  /**
+   * Loads every variable from a safetensors file or Hugging Face model directory, one session run per
+   * shard: each tensor goes from the file into a native tensor in chunks of {@link #CHUNK_FLOATS}
+   * values, so the Java heap never holds a tensor, and native memory holds at most one shard's tensors
+   * besides the variables.
+   */
   public void load(Session session, SafeTensorsReader reader) throws IOException {
     checkNames(reader);
-    Map<String, float[]> values = new LinkedHashMap<>();
+    Map<Path, List<String>> byShard = new LinkedHashMap<>();
     for (String name : feeds.keySet()) {
-      values.put(name, finite(reader, name, reader.readFloats(name)));
+      byShard.computeIfAbsent(reader.fileOf(name), f -> new ArrayList<>()).add(name);
     }
-    assign(session, values);
+    float[] chunk = new float[CHUNK_FLOATS];
+    for (List<String> names : byShard.values()) {
+      loadShard(session, reader, names, chunk);
+    }
+  }
+
+  private void loadShard(Session session, SafeTensorsReader reader, List<String> names, float[] chunk)
+      throws IOException {
+    Session.Runner runner = session.runner();
+    List<Tensor> tensors = new ArrayList<>();
+    try {
+      for (String name : names) {
+        TFloat32 t = TFloat32.tensorOf(Shape.of(table.entry(name).shape()));
+        tensors.add(t);
+        copyFinite(reader, name, chunk, t);
+        runner.feed(feeds.get(name), t).addTarget(assigns.get(name));
+      }
+      runner.run();
+    } finally {
+      tensors.forEach(Tensor::close);
+    }
   }
 
   /**
-   * A NaN or infinite weight would only show as a non-finite loss at step 1, blamed on the data; it is
-   * refused here, naming the file and the tensor.
+   * Copies tensor {@code name} into {@code target}. A NaN or infinite weight would only show as a
+   * non-finite loss at step 1, blamed on the data; it is refused here, naming the file and the tensor.
    */
-  private static float[] finite(SafeTensorsReader reader, String name, float[] values) throws IOException {
-    for (int i = 0; i < values.length; i++) {
-      if (!Float.isFinite(values[i])) {
-        throw new SafeTensorsException(reader.source(), name, "holds " + values[i] + " at element " + i
-            + "; the checkpoint is damaged or was saved from a diverged run: use another one");
+  private static void copyFinite(SafeTensorsReader reader, String name, float[] chunk, TFloat32 target)
+      throws IOException {
+    FloatDataBuffer data = target.asRawTensor().data().asFloats();
+    reader.readFloatChunks(name, chunk, (values, count, first) -> {
+      for (int i = 0; i < count; i++) {
+        if (!Float.isFinite(values[i])) {
+          throw new SafeTensorsException(reader.fileOf(name), name, "holds " + values[i] + " at element "
+              + (first + i) + "; the checkpoint is damaged or was saved from a diverged run: use another one");
+        }
       }
-    }
-    return values;
+      data.offset(first).write(values, 0, count);
+    });
   }
 
   /** Assigns in-memory values (by Hugging Face name; every variable must be present). */
@@ -100,20 +145,36 @@ public final class WeightLoader {
     }
   }
 
-  /** Current values of every variable, by Hugging Face name, in forward order. */
+  /**
+   * Current values of every variable, by Hugging Face name, in forward order. Fetched a layer at a time
+   * (a fixed set of runs, so their executors are built once), so native memory holds one layer's copy
+   * besides the variables, not a second copy of the model.
+   */
   public Map<String, float[]> read(Session session) {
-    Session.Runner runner = session.runner();
-    List<String> names = new ArrayList<>(model.variables().keySet());
-    for (String name : names) {
-      runner.fetch(model.variables().get(name));
+    Map<String, List<String>> groups = new LinkedHashMap<>();
+    for (String name : model.variables().keySet()) {
+      groups.computeIfAbsent(group(name), g -> new ArrayList<>()).add(name);
     }
     Map<String, float[]> out = new LinkedHashMap<>();
-    try (var result = runner.run()) {
-      for (int i = 0; i < names.size(); i++) {
-        out.put(names.get(i), Tensors.toFloats(result.get(i)));
+    for (List<String> names : groups.values()) {
+      Session.Runner runner = session.runner();
+      names.forEach(n -> runner.fetch(model.variables().get(n)));
+      try (var result = runner.run()) {
+        for (int i = 0; i < names.size(); i++) {
+          out.put(names.get(i), Tensors.toFloats(result.get(i)));
+        }
       }
     }
     return out;
+  }
+
+  /** {@code model.layers.K} for a layer's weights, the name itself for the others. */
+  private static String group(String hfName) {
+    if (!hfName.startsWith("model.layers.")) {
+      return hfName;
+    }
+    int end = hfName.indexOf('.', "model.layers.".length());
+    return end < 0 ? hfName : hfName.substring(0, end);
   }
 
   private void checkNames(SafeTensorsReader reader) throws IOException {

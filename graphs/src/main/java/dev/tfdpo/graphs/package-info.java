@@ -1,7 +1,9 @@
 /**
  * Model graphs: a Llama-family decoder built from a Hugging Face {@code config.json} as a static
- * TensorFlow graph, the plumbing that loads weights into its variables and reads them back, and the
- * session options every log-prob graph shares. The training graph is in {@link dev.tfdpo.graphs.training},
+ * TensorFlow graph, the plumbing that loads weights into its variables and reads them back ({@link
+ * dev.tfdpo.graphs.WeightLoader}), the session options every log-prob graph shares, and {@link
+ * dev.tfdpo.graphs.GraphScopes}, through which every graph creates its named sub-scopes so that building
+ * stays linear in the graph's size. The training graph is in {@link dev.tfdpo.graphs.training},
  * the serving graph in {@link dev.tfdpo.graphs.serving}.
  *
  * <p>May import: {@code dev.tfdpo.ops}, {@code dev.tfdpo.io} (weights, {@code config.json}), TensorFlow.

@@ -49,9 +49,37 @@ public final class AdamW {
   }
 
   /**
-   * The update ops of one tensor.
+   * The scalar operands every tensor's update reads, built once per graph: built per tensor they were a
+   * dozen operations each (gathers and constants), thousands in a deep model's graph.
    *
-   * @param scalars {@code [SCALARS]} from {@link #stepScalars}
+   * @param decayFactor {@code []} of {@link #DECAY_FACTOR}
+   * @param stepSize {@code []} of {@link #STEP_SIZE}
+   * @param bc2Sqrt {@code []} of {@link #BIAS_CORRECTION2_SQRT}
+   */
+  public record Shared(
+      Operand<TFloat32> decayFactor,
+      Operand<TFloat32> stepSize,
+      Operand<TFloat32> bc2Sqrt,
+      Operand<TFloat32> oneMinusBeta1,
+      Operand<TFloat32> oneMinusBeta2,
+      Operand<TFloat32> beta2,
+      Operand<TFloat32> epsilon) {}
+
+  /** The shared scalars from the fed vector {@code scalars} ({@code [SCALARS]}). */
+  public static Shared shared(Ops tf, Operand<TFloat32> scalars, Hyper h) {
+    return new Shared(
+        tf.gather(scalars, tf.constant(DECAY_FACTOR), tf.constant(0)), // []
+        tf.gather(scalars, tf.constant(STEP_SIZE), tf.constant(0)), // []
+        tf.gather(scalars, tf.constant(BIAS_CORRECTION2_SQRT), tf.constant(0)), // []
+        tf.constant(1f - h.beta1()), // []
+        tf.constant(1f - h.beta2()), // []
+        tf.constant(h.beta2()), // []
+        tf.constant(h.epsilon())); // []
+  }
+
+  /**
+   * The update ops of one tensor, reading the scalars built once ({@link #shared}).
+   *
    * @param decays whether weight decay applies to this tensor
    * @return assignments of the parameter and both moments
    */
@@ -61,23 +89,15 @@ public final class AdamW {
       Operand<TFloat32> grad,
       Variable<TFloat32> m,
       Variable<TFloat32> v,
-      Operand<TFloat32> scalars,
-      Hyper h,
+      Shared s,
       boolean decays) {
-    Operand<TFloat32> decayFactor = tf.gather(scalars, tf.constant(DECAY_FACTOR), tf.constant(0));
-    Operand<TFloat32> stepSize = tf.gather(scalars, tf.constant(STEP_SIZE), tf.constant(0));
-    Operand<TFloat32> bc2Sqrt = tf.gather(scalars, tf.constant(BIAS_CORRECTION2_SQRT), tf.constant(0));
-
-    Operand<TFloat32> decayed = decays ? tf.math.mul(param, decayFactor) : param;
-    Operand<TFloat32> mNew =
-        tf.math.add(m, tf.math.mul(tf.constant(1f - h.beta1()), tf.math.sub(grad, m)));
-    Operand<TFloat32> gradScaled = tf.math.mul(tf.constant(1f - h.beta2()), grad);
-    Operand<TFloat32> vNew =
-        tf.math.add(tf.math.mul(v, tf.constant(h.beta2())), tf.math.mul(gradScaled, grad));
-    Operand<TFloat32> denom =
-        tf.math.add(tf.math.div(tf.math.sqrt(vNew), bc2Sqrt), tf.constant(h.epsilon()));
-    Operand<TFloat32> step = tf.math.mul(stepSize, tf.math.div(mNew, denom));
-    Operand<TFloat32> pNew = tf.math.sub(decayed, step);
+    Operand<TFloat32> decayed = decays ? tf.math.mul(param, s.decayFactor()) : param; // like param
+    Operand<TFloat32> mNew = tf.math.add(m, tf.math.mul(s.oneMinusBeta1(), tf.math.sub(grad, m))); // like param
+    Operand<TFloat32> gradScaled = tf.math.mul(s.oneMinusBeta2(), grad); // like param
+    Operand<TFloat32> vNew = tf.math.add(tf.math.mul(v, s.beta2()), tf.math.mul(gradScaled, grad)); // like param
+    Operand<TFloat32> denom = tf.math.add(tf.math.div(tf.math.sqrt(vNew), s.bc2Sqrt()), s.epsilon()); // like param
+    Operand<TFloat32> step = tf.math.mul(s.stepSize(), tf.math.div(mNew, denom)); // like param
+    Operand<TFloat32> pNew = tf.math.sub(decayed, step); // like param
     return List.of(tf.assign(param, pNew), tf.assign(m, mNew), tf.assign(v, vNew));
   }
 }

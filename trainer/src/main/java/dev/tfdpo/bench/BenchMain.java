@@ -9,6 +9,7 @@ import dev.tfdpo.data.PairSource;
 import dev.tfdpo.data.TokenizedPair;
 import dev.tfdpo.graphs.training.Batch;
 import dev.tfdpo.io.hf.LlamaConfig;
+import dev.tfdpo.io.hf.LlamaWeights;
 import dev.tfdpo.trainer.BatchBuilder;
 import dev.tfdpo.trainer.DpoTrainer;
 import dev.tfdpo.trainer.EpochSampler;
@@ -18,6 +19,8 @@ import dev.tfdpo.trainer.config.ConfigException;
 import dev.tfdpo.trainer.config.TrainConfig;
 import java.io.IOException;
 import java.io.PrintStream;
+import java.lang.management.ManagementFactory;
+import java.lang.management.MemoryType;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -136,7 +139,7 @@ public final class BenchMain {
     }
     int warmup = DEFAULT_WARMUP;
     int steps = DEFAULT_STEPS;
-    Path fixture = ProjectPaths.resolve(DEFAULT_FIXTURE);
+    Path fixture = null;
     List<Variant> variants = new ArrayList<>();
     List<String> global = new ArrayList<>();
     for (int i = 0; i < rest.size(); i++) {
@@ -159,10 +162,13 @@ public final class BenchMain {
     if (variants.isEmpty()) {
       variants.addAll(DEFAULT_VARIANTS);
     }
+    if (fixture == null) {
+      fixture = BenchModel.fixtureFor(config, ProjectPaths.resolve(DEFAULT_FIXTURE));
+    }
     TrainConfig base = TrainConfig.load(config, global);
     checkVariants(config, global, variants);
     Path modelDir = modelDir(base.model().modelNameOrPath());
-    if (BenchModel.ensure(modelDir, fixture)) {
+    if (BenchModel.ensure(modelDir, fixture, ProjectPaths.resolve(DEFAULT_FIXTURE))) {
       out.printf("generated random weights (seed %d, normal std %.2f, norms 1) for %s into %s%n",
           BenchModel.SEED, BenchModel.STD, fixture, modelDir);
     }
@@ -186,9 +192,10 @@ public final class BenchMain {
       Path result = runs.resolve(v.slug() + ".json");
       Path log = runs.resolve(v.slug() + ".log");
       Files.deleteIfExists(result);
-      List<String> command = new ArrayList<>(List.of(
-          Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-          "-Xmx4g", "-Dtfdpo.root=" + ProjectPaths.root(), "-cp", System.getProperty("java.class.path"),
+      List<String> command = new ArrayList<>();
+      command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+      command.addAll(heapOptions(modelDir));
+      command.addAll(List.of("-Dtfdpo.root=" + ProjectPaths.root(), "-cp", System.getProperty("java.class.path"),
           BenchMain.class.getName(), "--child", result.toString(), config.toString(),
           String.valueOf(warmup), String.valueOf(steps), runs.resolve(v.slug()).toString()));
       command.addAll(global);
@@ -224,11 +231,75 @@ public final class BenchMain {
           r.get("load").getAsDouble());
     }
     out.println();
+    printStartup(out, names, results);
+    out.println();
     out.println("s/step: median optimizer step; pairs/s, tokens/s: per median step; tokens: chosen + rejected as TRL counts");
     out.println("them (prompt once per sequence); fill: non-padding share of the token slots fed; GFLOP: matmul FLOPs");
     out.println("executed per step (policy 3x forward, live reference 1x); peak: this JVM's matmul GFLOP/s;");
     out.println("%peak: GFLOP/s over that peak;");
     out.println("1st s: first step (graph executors, XLA compiles); load: 1-minute load average at the end.");
+  }
+
+  /** Where each variant's time before and including step 1 went (wall seconds; CPU seconds of all threads). */
+  static void printStartup(PrintStream out, List<String> names, List<JsonObject> results) {
+    out.printf("%-32s %13s %13s %13s %13s %13s %9s%n", "start-up (wall/CPU s)", "before graph", "graph build",
+        "weights", "first step", "total", "process s");
+    for (int i = 0; i < results.size(); i++) {
+      if (results.get(i).has("startup")) {
+        out.println(String.format("%-32s", names.get(i)) + startupColumns(results.get(i)) + rssSplit(results.get(i)));
+      }
+    }
+    out.println("before graph: JVM, data, tokenizer, reference precompute; graph build: the training graph in Java");
+    out.println("(and its session); weights: the first session run (TensorFlow receives the graph) and the weight");
+    out.println("load; first step: step 1's runs, each building its executor on first use; process s: whole run.");
+    out.println("rest of RSS: activations and TensorFlow's working memory, native libraries, transient weight");
+    out.println("tensors.");
+  }
+
+  private static String startupColumns(JsonObject r) {
+    JsonObject wall = r.getAsJsonObject("startup");
+    JsonObject cpu = r.has("startup_cpu") ? r.getAsJsonObject("startup_cpu") : new JsonObject();
+    StringBuilder line = new StringBuilder();
+    double total = 0;
+    double totalCpu = 0;
+    for (String phase : List.of("before_graph_s", "graph_build_s", "weights_s", "first_step_s")) {
+      double w = wall.has(phase) ? wall.get(phase).getAsDouble() : Double.NaN;
+      double c = cpu.has(phase) ? cpu.get(phase).getAsDouble() : Double.NaN;
+      total += w;
+      totalCpu += c;
+      line.append(String.format(" %6.1f/%6.1f", w, c));
+    }
+    return line.append(String.format(" %6.1f/%6.1f %9.1f", total, totalCpu, r.get("process_s").getAsDouble()))
+        .toString();
+  }
+
+  /** Peak RSS as the graph's variables, the JVM heap and the rest. */
+  private static String rssSplit(JsonObject r) {
+    if (!r.has("variables_mb")) {
+      return "";
+    }
+    double rss = r.get("peak_rss_mb").getAsDouble();
+    double variables = r.get("variables_mb").getAsDouble();
+    double heap = r.get("jvm_heap_peak_committed_mb").getAsDouble();
+    return String.format("  RSS %.0f MB = variables %.0f + JVM heap %.0f (peak committed) + rest %.0f",
+        rss, variables, heap, rss - variables - heap);
+  }
+
+  /**
+   * The child's heap options, as scripts/train.sh sizes them (lib.sh's tfdpo_train_heap): the weight
+   * files' size (exports and checkpoints still hold the policy on the heap once) plus 1 GiB, at least 2
+   * GiB, and JavaCPP's resident-memory cap (4x the heap) off: the graph's variables alone are 4-5x the
+   * model.
+   */
+  static List<String> heapOptions(Path modelDir) throws IOException {
+    long bytes = 0;
+    try (var files = Files.list(modelDir)) {
+      for (Path f : files.filter(f -> f.toString().endsWith(".safetensors")).toList()) {
+        bytes += Files.size(f);
+      }
+    }
+    long megabytes = Math.max(2048, bytes / (1 << 20) + 1024);
+    return List.of("-Xmx" + megabytes + "m", "-Dorg.bytedeco.javacpp.maxPhysicalBytes=0");
   }
 
   private static Path modelDir(String path) {
@@ -284,6 +355,7 @@ public final class BenchMain {
     System.out.println("config: " + configFile + " " + String.join(" ", overrides));
 
     DpoTrainer.Result run = DpoTrainer.run(config, System.out, false);
+    double processSeconds = ManagementFactory.getRuntimeMXBean().getUptime() / 1e3;
     // RSS before the matmul measurement, whose operands would count towards it.
     double rss = peakRssMb();
     double peak = MatmulPeak.measure(MATMUL_N, config.training().numThreads());
@@ -311,6 +383,12 @@ public final class BenchMain {
     out.addProperty("matmul_peak_gflops", peak);
     out.addProperty("peak_rss_mb", rss);
     out.addProperty("load", loadAverage());
+    out.addProperty("process_s", processSeconds);
+    out.add("startup", GSON.toJsonTree(run.startup()));
+    out.add("startup_cpu", GSON.toJsonTree(run.startupCpu()));
+    out.addProperty("variables_mb", variableBytes(config) / 1e6);
+    out.addProperty("jvm_heap_peak_used_mb", heapPeak(false) / 1e6);
+    out.addProperty("jvm_heap_peak_committed_mb", heapPeak(true) / 1e6);
     out.add("step_s", GSON.toJsonTree(seconds));
     Files.writeString(result, GSON.toJson(out), StandardCharsets.UTF_8);
     System.out.println("result: " + GSON.toJson(out));
@@ -372,6 +450,32 @@ public final class BenchMain {
   private static boolean precomputedReference(TrainConfig config) {
     JsonElement e = config.toJson().get("precompute_ref_log_probs");
     return e != null && e.isJsonPrimitive() && e.getAsJsonPrimitive().isBoolean() && e.getAsBoolean();
+  }
+
+  /** Bytes of the training graph's variables: policy, accumulators, Adam m and v, and a live reference. */
+  static long variableBytes(TrainConfig config) throws IOException {
+    LlamaConfig model = LlamaConfig.read(ProjectPaths.resolve(config.model().modelNameOrPath()));
+    long params = 0;
+    for (LlamaWeights.Entry e : LlamaWeights.of(model).entries()) {
+      long n = 1;
+      for (long d : e.shape()) {
+        n *= d;
+      }
+      params += n;
+    }
+    boolean live = !config.lossSpec().referenceFree() && !precomputedReference(config);
+    return 4 * params * (live ? 5 : 4);
+  }
+
+  /** Peak used (or committed) bytes of the JVM's heap pools. */
+  static long heapPeak(boolean committed) {
+    long sum = 0;
+    for (var pool : ManagementFactory.getMemoryPoolMXBeans()) {
+      if (pool.getType() == MemoryType.HEAP && pool.getPeakUsage() != null) {
+        sum += committed ? pool.getPeakUsage().getCommitted() : pool.getPeakUsage().getUsed();
+      }
+    }
+    return sum;
   }
 
   /** Peak resident set size of this process (VmHWM), in MB. */

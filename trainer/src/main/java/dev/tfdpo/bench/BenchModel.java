@@ -7,6 +7,7 @@ import dev.tfdpo.io.safetensors.DType;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.SplittableRandom;
@@ -27,13 +28,26 @@ final class BenchModel {
   private BenchModel() {}
 
   /**
-   * Makes sure {@code modelDir} holds a model: when it has no {@code model.safetensors}, writes the
-   * architecture of {@code fixture} there with random weights.
+   * The architecture of a benchmark config {@code configs/bench/NAME.json}: the folder {@code
+   * configs/bench/NAME/} when it holds a {@code config.json} (real-size shapes keep only that file in
+   * the repository), else {@code fallback}.
+   */
+  static Path fixtureFor(Path config, Path fallback) {
+    String file = config.getFileName().toString();
+    Path sibling = config.resolveSibling(file.endsWith(".json") ? file.substring(0, file.length() - 5) : file);
+    return Files.isRegularFile(sibling.resolve("config.json")) ? sibling : fallback;
+  }
+
+  /**
+   * Makes sure {@code modelDir} holds a model: when it has no weights, writes the architecture of
+   * {@code fixture} there with random weights, and the tokenizer files of {@code fixture}, or of
+   * {@code tokenizerFixture} where {@code fixture} has none.
    *
    * @return true when the weights were generated now
    */
-  static boolean ensure(Path modelDir, Path fixture) throws IOException {
-    if (Files.isRegularFile(modelDir.resolve("model.safetensors"))) {
+  static boolean ensure(Path modelDir, Path fixture, Path tokenizerFixture) throws IOException {
+    if (Files.isRegularFile(modelDir.resolve("model.safetensors"))
+        || Files.isRegularFile(modelDir.resolve("model.safetensors.index.json"))) {
       return false;
     }
     if (!Files.isRegularFile(fixture.resolve("config.json"))) {
@@ -58,6 +72,14 @@ final class BenchModel {
       weights.put(e.hfName(), w);
     }
     HfModelWriter.write(modelDir, fixture, config, weights, DType.F32, HfModelWriter.DEFAULT_MAX_SHARD_BYTES);
+    if (!Files.isRegularFile(modelDir.resolve("tokenizer.json")) && !Files.isRegularFile(modelDir.resolve("tokenizer.model"))) {
+      for (String side : HfModelWriter.SIDE_FILES) {
+        Path src = tokenizerFixture.resolve(side);
+        if (side.startsWith("tokenizer") && Files.isRegularFile(src)) {
+          Files.copy(src, modelDir.resolve(side), StandardCopyOption.REPLACE_EXISTING);
+        }
+      }
+    }
     return true;
   }
 

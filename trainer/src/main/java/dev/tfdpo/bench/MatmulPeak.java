@@ -1,5 +1,6 @@
 package dev.tfdpo.bench;
 
+import dev.tfdpo.graphs.GraphScopes;
 import java.util.ArrayList;
 import java.util.List;
 import org.tensorflow.Graph;
@@ -24,7 +25,7 @@ final class MatmulPeak {
   /** GFLOP/s of {@code 2 n^3} per product. */
   static double measure(int n, int threads) {
     try (Graph g = new Graph()) {
-      Ops tf = Ops.create(g);
+      Ops tf = GraphScopes.root(g);
       Operand<TFloat32> b = tf.variable(tf.random.randomStandardNormal(tf.constant(new long[] {n, n}), TFloat32.class)); // [n, n]
       List<Operand<TFloat32>> sums = new ArrayList<>();
       for (int i = 0; i < PRODUCTS; i++) {

@@ -51,9 +51,11 @@ public final class DpoTrainer {
    *
    * @param stepSeconds wall time of each optimizer step run by this process (forward, backward,
    *     update; not logging, evaluation or checkpoints), for benchmarks
+   * @param startup wall seconds of each phase up to the first step ({@link StartupTimes})
+   * @param startupCpu process CPU seconds of the same phases
    */
   public record Result(Path outputDir, long steps, double tokensPerSecond, List<Map<String, Double>> logged,
-      List<Double> stepSeconds) {}
+      List<Double> stepSeconds, Map<String, Double> startup, Map<String, Double> startupCpu) {}
 
   private DpoTrainer() {}
 
@@ -74,8 +76,10 @@ public final class DpoTrainer {
       run.prepareReference();
       DpoGraph.Settings settings = run.graphSettings();
       run.runStart = System.nanoTime(); // the run's time includes building the graph
+      run.startup = StartupTimes.start();
       try (DpoGraph graph = DpoGraph.build(settings);
           SafeTensorsReader weights = SafeTensorsReader.open(run.modelDir)) {
+        run.startup.mark("graph_build_s");
         run.start(graph, weights);
         run.train();
         return run.finish();
@@ -116,6 +120,7 @@ public final class DpoTrainer {
     Evaluator evaluator;
     TrainerState.Run position;
     long runStart;
+    StartupTimes startup;
     long tokensThisRun;
     long step;
     int epoch;
@@ -207,6 +212,7 @@ public final class DpoTrainer {
       graph = built;
       graph.policyLoader().load(graph.session(), weights);
       reference.load(graph, weights);
+      startup.mark("weights_s");
       out.printf("training graph: %.1f MB of variables (policy, gradient accumulators, Adam m and v%s)%n",
           graph.variableBytes() / 1e6, graph.referenceMode() == DpoGraph.ReferenceMode.LIVE ? ", reference" : "");
       interval = new LogInterval(graph.metricNames());
@@ -292,6 +298,10 @@ public final class DpoTrainer {
       }
       reference.afterStep(graph, step);
       stepSeconds.add((System.nanoTime() - stepStart) / 1e9);
+      String startupLine = startup.firstStep(stepSeconds.get(0));
+      if (startupLine != null) {
+        console.message(startupLine);
+      }
       interval.addStep(stepLoss, norm.total(), lr);
       clock.stepDone(tokensThisRun);
     }
@@ -348,7 +358,8 @@ public final class DpoTrainer {
       out.printf("outputs in %s: %s, %s, %s, %s, %s, config.json and tokenizer files%s%n",
           outputDir, METRICS_FILE, LOSS_CHART, CONFIG_FILE, SUMMARY_FILE, written.get(written.size() - 1).getFileName(),
           t.reportTo().equals("tensorboard") ? ", TensorBoard events in runs/" : "");
-      return new Result(outputDir, step, tokensPerSecond, logged, stepSeconds);
+      return new Result(outputDir, step, tokensPerSecond, logged, stepSeconds, startup.seconds(),
+          startup.cpuSeconds());
     }
   }
 

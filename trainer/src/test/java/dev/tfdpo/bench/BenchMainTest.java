@@ -40,4 +40,15 @@ class BenchMainTest {
     assertTrue(e.getMessage().startsWith("--variant \"typo\": "), e.getMessage());
     assertTrue(e.getMessage().contains("pakcing"), e.getMessage());
   }
+
+  @Test
+  void realSizeConfigsUseTheirOwnArchitectureAndTakeEveryDefaultVariant() {
+    Path fallback = Path.of("fallback");
+    for (String name : List.of("smollm2-135m", "qwen25-05b")) {
+      Path config = CONFIG.resolveSibling(name + ".json");
+      assertEquals(CONFIG.resolveSibling(name), BenchModel.fixtureFor(config, fallback), name);
+      assertDoesNotThrow(() -> BenchMain.checkVariants(config, List.of(), BenchMain.DEFAULT_VARIANTS), name);
+    }
+    assertEquals(fallback, BenchModel.fixtureFor(CONFIG, fallback), "perf-256 has no architecture folder");
+  }
 }

@@ -61,6 +61,8 @@ public final class SafeTensorsReader implements AutoCloseable {
   private final Map<String, String> metadata;
   private final int mapSliceBytes;
   private volatile boolean closed;
+  /** The buffer of {@link #readFloatChunks}, grown on demand. */
+  private ByteBuffer chunkBuffer;
 
   /** One opened safetensors file with its validated header. */
   private record Shard(
@@ -568,6 +570,85 @@ public final class SafeTensorsReader implements AutoCloseable {
           }
         });
     return out;
+  }
+
+  /** Receives a tensor's values a chunk at a time ({@link #readFloatChunks}). */
+  @FunctionalInterface
+  public interface FloatChunkConsumer {
+    /**
+     * {@code chunk[0..count)} are the values of elements {@code first .. first+count-1}; an exception
+     * ends the read.
+     */
+    void accept(float[] chunk, int count, long first) throws IOException;
+  }
+
+  /**
+   * The tensor as floats, converted as {@link #readFloats} does, handed to {@code consumer} in chunks of
+   * at most {@code chunk.length} values written into {@code chunk} (reused between calls): the whole
+   * tensor is never on the Java heap at once, and tensors over 2^31 elements can be read. The bytes come
+   * by positional reads, not a mapping, so the file's pages stay in the page cache and do not count
+   * towards this process's resident memory. Chunked reads of one reader take turns (they share a buffer).
+   */
+  public synchronized void readFloatChunks(String name, float[] chunk, FloatChunkConsumer consumer)
+      throws IOException {
+    Located located = locate(name);
+    DType dtype = located.info().dtype();
+    if (!dtype.isFloatingPoint()) {
+      throw new SafeTensorsException(located.shard().file(), name,
+          "has integer dtype " + dtype + "; readFloatChunks reads F32, F16, BF16 or F64 tensors");
+    }
+    if (closed) {
+      throw new IllegalStateException(this + " is closed");
+    }
+    int size = dtype.byteSize();
+    long total = located.info().numElements();
+    long position = located.shard().dataStart() + located.info().begin();
+    ByteBuffer bytes = chunkBuffer(chunk.length * size);
+    for (long first = 0; first < total; first += chunk.length) {
+      int count = (int) Math.min(chunk.length, total - first);
+      bytes.clear().limit(count * size);
+      try {
+        readFully(located.shard().channel(), bytes, position + first * size);
+      } catch (IOException e) {
+        throw new SafeTensorsException(located.shard().file(), name, "cannot read its bytes: " + e.getMessage(), e);
+      }
+      decodeFloats(bytes.flip(), dtype, chunk, count);
+      consumer.accept(chunk, count, first);
+    }
+  }
+
+  /** Converts {@code count} stored values of {@code dtype} from {@code bytes} into {@code out[0..count)}. */
+  private static void decodeFloats(ByteBuffer bytes, DType dtype, float[] out, int count) {
+    switch (dtype) {
+      case F32 -> bytes.asFloatBuffer().get(out, 0, count);
+      case F64 -> {
+        var doubles = bytes.asDoubleBuffer();
+        for (int i = 0; i < count; i++) {
+          out[i] = (float) doubles.get(i);
+        }
+      }
+      case BF16 -> {
+        var shorts = bytes.asShortBuffer();
+        for (int i = 0; i < count; i++) {
+          out[i] = FloatFormats.fromBFloat16(shorts.get(i));
+        }
+      }
+      case F16 -> {
+        var shorts = bytes.asShortBuffer();
+        for (int i = 0; i < count; i++) {
+          out[i] = FloatFormats.fromFloat16(shorts.get(i));
+        }
+      }
+      default -> throw new IllegalArgumentException(dtype + " is not a float format");
+    }
+  }
+
+  /** A reused direct buffer: its float view copies in bulk, where a heap buffer's converts one by one. */
+  private ByteBuffer chunkBuffer(int bytes) {
+    if (chunkBuffer == null || chunkBuffer.capacity() < bytes) {
+      chunkBuffer = ByteBuffer.allocateDirect(bytes).order(ByteOrder.LITTLE_ENDIAN);
+    }
+    return chunkBuffer;
   }
 
   /**

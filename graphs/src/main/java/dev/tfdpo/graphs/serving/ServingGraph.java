@@ -1,11 +1,13 @@
 package dev.tfdpo.graphs.serving;
 
+import dev.tfdpo.graphs.GraphScopes;
 import dev.tfdpo.graphs.Llama;
 import dev.tfdpo.graphs.Sessions;
 import dev.tfdpo.graphs.WeightLoader;
 import dev.tfdpo.io.hf.LlamaConfig;
 import dev.tfdpo.ops.CompletionLogProbs;
 import dev.tfdpo.ops.Shapes;
+import java.util.ArrayList;
 import java.util.List;
 import org.tensorflow.Graph;
 import org.tensorflow.Operand;
@@ -63,24 +65,25 @@ public final class ServingGraph implements AutoCloseable {
 
   private ServingGraph(LlamaConfig c, float beta) {
     graph = new Graph();
-    Ops tf = Ops.create(graph);
-    Llama policy = Llama.create(tf, c, "policy");
-    Llama reference = Llama.create(tf, c, "reference");
-    policyLoader = WeightLoader.create(tf, policy);
-    referenceLoader = WeightLoader.create(tf, reference);
+    Ops tf = GraphScopes.root(graph);
+    GraphScopes scopes = GraphScopes.of(tf).reserve(scopeNames());
+    Llama policy = Llama.create(scopes, c, "policy");
+    Llama reference = Llama.create(scopes, c, "reference");
+    policyLoader = WeightLoader.create(scopes, policy);
+    referenceLoader = WeightLoader.create(scopes, reference);
 
     Placeholder<TInt32> inputIds = input(tf, "input_ids"); // [B, L]
     Placeholder<TInt32> attentionMask = input(tf, "attention_mask"); // [B, L]
-    Operand<TFloat32> tokenLogps = tokenLogProbs(tf.withSubScope("log_probs_graph"), policy, inputIds, attentionMask); // [B, L]
+    Operand<TFloat32> tokenLogps = tokenLogProbs(scopes.get("log_probs_graph"), policy, inputIds, attentionMask); // [B, L]
     Operand<TFloat32> logProbsOut = tf.withName("log_probs").identity(tokenLogps); // [B, L]
 
     Placeholder<TInt32> promptIds = input(tf, "prompt_ids"); // [B, P]
     Placeholder<TInt32> promptMask = input(tf, "prompt_mask"); // [B, P]
     Placeholder<TInt32> completionIds = input(tf, "completion_ids"); // [B, C]
     Placeholder<TInt32> completionMask = input(tf, "completion_mask"); // [B, C]
-    Rows rows = Rows.build(tf.withSubScope("rows"), promptIds, promptMask, completionIds, completionMask);
-    Operand<TFloat32> policySeq = rows.completionLogps(tf.withSubScope("policy_forward"), policy); // [B]
-    Operand<TFloat32> referenceSeq = rows.completionLogps(tf.withSubScope("reference_forward"), reference); // [B]
+    Rows rows = Rows.build(scopes.get("rows"), promptIds, promptMask, completionIds, completionMask);
+    Operand<TFloat32> policySeq = rows.completionLogps(scopes.get("policy_forward"), policy); // [B]
+    Operand<TFloat32> referenceSeq = rows.completionLogps(scopes.get("reference_forward"), reference); // [B]
     Operand<TFloat32> reward =
         tf.math.mul(tf.constant(beta), tf.math.sub(policySeq, referenceSeq)); // [B]
     Operand<TFloat32> policyOut = tf.withName("policy_logps").identity(policySeq); // [B]
@@ -102,6 +105,14 @@ public final class ServingGraph implements AutoCloseable {
             .output("reference_logps", referenceOut).build());
 
     session = new Session(graph, Sessions.config(0));
+  }
+
+  /** Every sub-scope of this graph, created while it is empty ({@link GraphScopes}). */
+  private static List<String> scopeNames() {
+    List<String> names = new ArrayList<>(Llama.scopeNames("policy"));
+    names.addAll(Llama.scopeNames("reference"));
+    names.addAll(List.of("log_probs_graph", "rows", "policy_forward", "reference_forward"));
+    return names;
   }
 
   /** Builds the graph for {@code config} with DPO temperature {@code beta}. */
@@ -185,14 +196,14 @@ public final class ServingGraph implements AutoCloseable {
 
   /** {@code out[:, t] = x[:, t+1]}, 0 in the last column. */
   private static <T extends org.tensorflow.types.family.TNumber> Operand<T> shiftLeft(Ops tf, Operand<T> x) {
-    Operand<T> column = tf.zeros(Shapes.concat(tf, Shapes.leading(tf, x, 1), 1), x.type()); // [B, 1]
+    Operand<T> column = Shapes.zeros(tf, Shapes.concat(tf, Shapes.leading(tf, x, 1), 1), x.type()); // [B, 1]
     Operand<T> padded = tf.concat(List.of(x, column), tf.constant(1)); // [B, L+1]
     return tf.slice(padded, tf.constant(new int[] {0, 1}), tf.constant(new int[] {-1, -1})); // [B, L]
   }
 
   /** {@code out[:, t] = x[:, t-1]}, 0 in the first column. */
   private static <T extends org.tensorflow.types.family.TNumber> Operand<T> shiftRight(Ops tf, Operand<T> x) {
-    Operand<T> column = tf.zeros(Shapes.concat(tf, Shapes.leading(tf, x, 1), 1), x.type()); // [B, 1]
+    Operand<T> column = Shapes.zeros(tf, Shapes.concat(tf, Shapes.leading(tf, x, 1), 1), x.type()); // [B, 1]
     Operand<T> padded = tf.concat(List.of(column, x), tf.constant(1)); // [B, L+1]
     return tf.slice(padded, tf.constant(new int[] {0, 0}), tf.shape(x)); // [B, L]
   }

@@ -1,5 +1,6 @@
 package dev.tfdpo.graphs.training;
 
+import dev.tfdpo.graphs.GraphScopes;
 import dev.tfdpo.graphs.Llama;
 import dev.tfdpo.graphs.Sessions;
 import dev.tfdpo.graphs.Tensors;
@@ -213,36 +214,52 @@ public final class DpoGraph implements AutoCloseable {
    */
   private DpoGraph(Settings s) {
     graph = new Graph();
-    Ops tf = Ops.create(graph);
+    Ops tf = GraphScopes.root(graph);
+    GraphScopes scopes = GraphScopes.of(tf).reserve(scopeNames(s.reference()));
     inputs = new BatchInputs(tf);
     gradScale = tf.withName("grad_scale").placeholder(TFloat32.class, Placeholder.shape(Shape.scalar())); // []
     optimizerScalars = tf.withName("optimizer_scalars").placeholder(TFloat32.class, Placeholder.shape(Shape.of(AdamW.SCALARS))); // [3]
 
-    Llama policy = Llama.create(tf, s.model(), "policy");
-    policyLoader = WeightLoader.create(tf, policy);
+    Llama policy = Llama.create(scopes, s.model(), "policy");
+    policyLoader = WeightLoader.create(scopes, policy);
     ParameterSet trainable = ParameterSet.wholeModel(policy);
-    CompletionLogProbs.Result pol = inputs.logProbs(tf.withSubScope("forward"), policy); // [S] each
+    CompletionLogProbs.Result pol = inputs.logProbs(scopes.get("forward"), policy); // [S] each
     policyLogps = pol.logps(); // [S]
 
-    Ops lossOps = tf.withSubScope("loss");
+    Ops lossOps = scopes.get("loss");
     Objective objective = s.objective();
     Operand<TFloat32> policyScores = objective.sequenceScores(lossOps, pol); // [S]
-    reference = ReferenceBranch.build(tf, lossOps, s.reference(), inputs, policy, pol, objective);
+    reference = ReferenceBranch.build(scopes, lossOps, s.reference(), inputs, policy, pol, objective);
     Objective.Part part = objective.build(lossOps, inputs.numPairs(), pol, policyScores, reference.scores());
     metricNames = objective.metricNames();
     metrics = part.metrics(); // [K]
 
-    Ops optOps = tf.withSubScope("optimizer");
-    gradients = GradientAccumulation.build(tf, optOps, part.loss(), trainable, gradScale);
+    Ops optOps = scopes.get("optimizer");
+    gradients = GradientAccumulation.build(tf, optOps, scopes, part.loss(), trainable, gradScale);
     OptimizerUpdate update = OptimizerUpdate.build(
-        optOps, trainable, gradients.combined(optOps), s.maxGradNorm(), s.adam(), optimizerScalars);
+        optOps, scopes, trainable, gradients.combined(optOps), s.maxGradNorm(), s.adam(), optimizerScalars);
     gradNorm = update.gradNorm(); // []
     gradNorms = update.gradNorms(); // [#params]
     apply = gradients.resetAfter(optOps, update.updates(), "apply");
 
-    checkpoint = new StateCheckpoint(tf.withSubScope("checkpoint"), trainingState(trainable, update, reference));
+    checkpoint = new StateCheckpoint(scopes.get("checkpoint"), trainingState(trainable, update, reference));
     useXla = s.useXla();
     session = new Session(graph, sessionOptions(s));
+  }
+
+  /**
+   * Every sub-scope the parts use, created while the graph is empty ({@link GraphScopes}): a scope
+   * created later walks every operation already there, and per variable that made building quadratic.
+   */
+  private static List<String> scopeNames(Reference r) {
+    List<String> names = new ArrayList<>(Llama.scopeNames("policy"));
+    names.addAll(List.of("forward", "loss"));
+    names.addAll(ReferenceBranch.scopeNames(r));
+    names.add("optimizer");
+    names.add(GradientAccumulation.SCOPE);
+    names.addAll(OptimizerUpdate.SCOPES);
+    names.add("checkpoint");
+    return names;
   }
 
   /** What a checkpoint holds: the trained weights, Adam's moments, and a reference that changes. */

@@ -1,5 +1,7 @@
 package dev.tfdpo.graphs.training;
 
+import dev.tfdpo.graphs.GraphScopes;
+import dev.tfdpo.ops.Shapes;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -20,6 +22,9 @@ import org.tensorflow.types.TFloat32;
  */
 final class GradientAccumulation {
 
+  /** The sub-scope of the accumulator variables ({@link GraphScopes}). */
+  static final String SCOPE = "optimizer/grad_accum";
+
   private final Map<String, Variable<TFloat32>> accumulators;
   private final Op accumulate;
 
@@ -30,16 +35,18 @@ final class GradientAccumulation {
 
   /**
    * Builds {@code accumulators += d loss / d params * scale}; {@code tf} is the graph's root scope (the
-   * gradient ops), {@code optOps} the optimizer's.
+   * gradient ops), {@code optOps} the optimizer's, and the accumulators go into {@link #SCOPE} of
+   * {@code scopes}.
    */
-  static GradientAccumulation build(
-      Ops tf, Ops optOps, Operand<TFloat32> loss, ParameterSet params, Operand<TFloat32> scale) {
+  static GradientAccumulation build(Ops tf, Ops optOps, GraphScopes scopes, Operand<TFloat32> loss,
+      ParameterSet params, Operand<TFloat32> scale) {
     Gradients grads = tf.gradients(loss, params.reads());
+    Ops accOps = scopes.get(SCOPE);
     Map<String, Variable<TFloat32>> accumulators = new LinkedHashMap<>();
     List<Op> adds = new ArrayList<>();
     int i = 0;
     for (String name : params.names()) {
-      Variable<TFloat32> acc = zeros(optOps.withSubScope("grad_accum"), name, params.shapes().get(name));
+      Variable<TFloat32> acc = zeroVariable(accOps, name, params.shapes().get(name));
       accumulators.put(name, acc);
       Operand<TFloat32> g = grads.<TFloat32>dy(i++); // same shape as the parameter
       adds.add(optOps.assignAdd(acc, optOps.math.mul(g, scale)));
@@ -70,16 +77,20 @@ final class GradientAccumulation {
 
   /** An op that zeroes every accumulator after {@code updates} ran. */
   Op resetAfter(Ops optOps, List<Op> updates, String name) {
-    Ops afterUpdate = optOps.withControlDependencies(updates);
+    // One op gathers the updates: every reset depending on each update directly gave #params^2 control
+    // edges (half a million at 30 layers), which Grappler and the session walked at every new run.
+    Op updated = optOps.withControlDependencies(updates).withName("updated").noOp();
+    Ops afterUpdate = optOps.withControlDependencies(List.of(updated));
     List<Op> resets = new ArrayList<>();
     for (Variable<TFloat32> acc : accumulators.values()) {
-      resets.add(afterUpdate.assign(acc, afterUpdate.zerosLike(acc)));
+      resets.add(afterUpdate.assign(acc, afterUpdate.zerosLike(acc))); // like acc
     }
     return optOps.withControlDependencies(resets).withName(name).noOp();
   }
 
-  static Variable<TFloat32> zeros(Ops tf, String name, Shape shape) {
-    Operand<TFloat32> init = tf.zeros(tf.constant(shape.asArray()), TFloat32.class);
+  /** A variable {@code name} initialized to zeros of {@code shape} (Shapes.zeros: no sub-scope, no graph walk). */
+  static Variable<TFloat32> zeroVariable(Ops tf, String name, Shape shape) {
+    Operand<TFloat32> init = Shapes.zeros(tf, tf.constant(shape.asArray()), TFloat32.class); // shape
     return tf.withName(name).variable(init);
   }
 }

@@ -1,11 +1,13 @@
 package dev.tfdpo.graphs.training;
 
+import dev.tfdpo.graphs.GraphScopes;
 import dev.tfdpo.ops.AdamW;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.tensorflow.Operand;
+import org.tensorflow.ndarray.Shape;
 import org.tensorflow.op.Op;
 import org.tensorflow.op.Ops;
 import org.tensorflow.op.core.Variable;
@@ -29,34 +31,39 @@ record OptimizerUpdate(
   /** torch's {@code clip_grad_norm_} adds this to the norm before dividing. */
   static final float CLIP_EPSILON = 1e-6f;
 
+  /** The sub-scopes of Adam's moment variables ({@link GraphScopes}). */
+  static final List<String> SCOPES = List.of("optimizer/adam_m", "optimizer/adam_v");
+
   /**
-   * Builds the update in {@code optOps}'s scope.
+   * Builds the update in {@code optOps}'s scope, the moments in {@link #SCOPES} of {@code scopes}.
    *
    * @param maxGradNorm clipping threshold; 0 or less disables clipping
    * @param scalars the fed per-step AdamW scalars {@code [3]} ({@link AdamW#stepScalars})
    */
-  static OptimizerUpdate build(Ops optOps, ParameterSet params, Map<String, Operand<TFloat32>> gradient,
-      double maxGradNorm, AdamW.Hyper adam, Operand<TFloat32> scalars) {
+  static OptimizerUpdate build(Ops optOps, GraphScopes scopes, ParameterSet params,
+      Map<String, Operand<TFloat32>> gradient, double maxGradNorm, AdamW.Hyper adam, Operand<TFloat32> scalars) {
     List<Operand<TFloat32>> norms = new ArrayList<>();
-    for (Operand<TFloat32> g : gradient.values()) {
-      norms.add(optOps.math.sqrt(optOps.reduceSum(optOps.math.square(g), allAxes(optOps, g)))); // []
+    for (Map.Entry<String, Operand<TFloat32>> g : gradient.entrySet()) {
+      Operand<TInt32> axes = allAxes(optOps, params.shapes().get(g.getKey())); // [rank]
+      norms.add(optOps.math.sqrt(optOps.reduceSum(optOps.math.square(g.getValue()), axes))); // []
     }
     Operand<TFloat32> gradNorms = optOps.stack(norms); // [#params]
     Operand<TFloat32> gradNorm =
         optOps.math.sqrt(optOps.reduceSum(optOps.math.square(gradNorms), optOps.constant(0))); // []
     Operand<TFloat32> clipCoef = clipCoefficient(optOps, gradNorm, maxGradNorm); // []
-    Ops mOps = optOps.withSubScope("adam_m");
-    Ops vOps = optOps.withSubScope("adam_v");
+    Ops mOps = scopes.get(SCOPES.get(0));
+    Ops vOps = scopes.get(SCOPES.get(1));
+    AdamW.Shared shared = AdamW.shared(optOps, scalars, adam); // [] each
     Map<String, Variable<TFloat32>> moments = new LinkedHashMap<>();
     List<Op> updates = new ArrayList<>();
     for (Map.Entry<String, Variable<TFloat32>> e : params.variables().entrySet()) {
       String name = e.getKey();
       Operand<TFloat32> clipped = optOps.math.mul(gradient.get(name), clipCoef); // same shape as the parameter
-      Variable<TFloat32> m = GradientAccumulation.zeros(mOps, name, params.shapes().get(name));
-      Variable<TFloat32> v = GradientAccumulation.zeros(vOps, name, params.shapes().get(name));
+      Variable<TFloat32> m = GradientAccumulation.zeroVariable(mOps, name, params.shapes().get(name));
+      Variable<TFloat32> v = GradientAccumulation.zeroVariable(vOps, name, params.shapes().get(name));
       moments.put("adam_m/" + name, m);
       moments.put("adam_v/" + name, v);
-      updates.addAll(AdamW.update(optOps, e.getValue(), clipped, m, v, scalars, adam, params.decays().get(name)));
+      updates.addAll(AdamW.update(optOps, e.getValue(), clipped, m, v, shared, params.decays().get(name)));
     }
     return new OptimizerUpdate(gradNorm, gradNorms, updates, moments);
   }
@@ -71,8 +78,12 @@ record OptimizerUpdate(
     return tf.math.minimum(coef, tf.constant(1f));
   }
 
-  private static Operand<TInt32> allAxes(Ops tf, Operand<?> x) {
-    Operand<TInt32> rank = tf.rank(x);
-    return tf.range(tf.constant(0), rank, tf.constant(1));
+  /** Every axis of a tensor of static {@code shape}, as one constant (no Rank and Range per parameter). */
+  private static Operand<TInt32> allAxes(Ops tf, Shape shape) {
+    int[] axes = new int[shape.numDimensions()];
+    for (int k = 0; k < axes.length; k++) {
+      axes[k] = k;
+    }
+    return tf.constant(axes); // [rank]
   }
 }

@@ -1,5 +1,6 @@
 package dev.tfdpo.graphs.training;
 
+import dev.tfdpo.graphs.GraphScopes;
 import dev.tfdpo.graphs.Llama;
 import dev.tfdpo.graphs.WeightLoader;
 import dev.tfdpo.ops.CompletionLogProbs;
@@ -37,15 +38,29 @@ record ReferenceBranch(
     Map<String, Variable<TFloat32>> mutable) {
 
   /**
-   * Builds the branch in {@code tf}'s graph; {@code lossOps} is the objective's scope, {@code pol} the
-   * policy's log-probs (their token counts shape the zeros).
+   * The sub-scopes the branch uses ({@link GraphScopes}): a live reference's variables, loader, forward
+   * pass and sync; none for the other modes.
    */
-  static ReferenceBranch build(Ops tf, Ops lossOps, DpoGraph.Reference r, BatchInputs inputs, Llama policy,
-      CompletionLogProbs.Result pol, Objective objective) {
+  static List<String> scopeNames(DpoGraph.Reference r) {
+    if (r.mode() != DpoGraph.ReferenceMode.LIVE) {
+      return List.of();
+    }
+    List<String> names = new ArrayList<>(Llama.scopeNames("reference"));
+    names.addAll(List.of("reference_forward", "reference_sync"));
+    return names;
+  }
+
+  /**
+   * Builds the branch in the graph of {@code scopes} (its {@link #scopeNames} reserved); {@code lossOps}
+   * is the objective's scope, {@code pol} the policy's log-probs (their token counts shape the zeros).
+   */
+  static ReferenceBranch build(GraphScopes scopes, Ops lossOps, DpoGraph.Reference r, BatchInputs inputs,
+      Llama policy, CompletionLogProbs.Result pol, Objective objective) {
+    Ops tf = scopes.root();
     // Zeros are shaped from the token counts, which do not depend on the weights: ZerosLike of a
     // weight-dependent value would sit on the policy's gradient path.
     return switch (r.mode()) {
-      case LIVE -> live(tf, lossOps, r, inputs, policy, pol, objective);
+      case LIVE -> live(scopes, lossOps, r, inputs, policy, pol, objective);
       case FED -> {
         Placeholder<TFloat32> fed = tf.withName("reference_logps")
             .placeholder(TFloat32.class, Placeholder.shape(Shape.of(Shape.UNKNOWN_SIZE))); // [S]
@@ -57,19 +72,19 @@ record ReferenceBranch(
     };
   }
 
-  private static ReferenceBranch live(Ops tf, Ops lossOps, DpoGraph.Reference r, BatchInputs inputs, Llama policy,
-      CompletionLogProbs.Result pol, Objective objective) {
-    Llama reference = Llama.create(tf, r.model(), "reference");
+  private static ReferenceBranch live(GraphScopes scopes, Ops lossOps, DpoGraph.Reference r, BatchInputs inputs,
+      Llama policy, CompletionLogProbs.Result pol, Objective objective) {
+    Llama reference = Llama.create(scopes, r.model(), "reference");
     // A reference that syncs with the policy is training state: it goes into checkpoints.
     Map<String, Variable<TFloat32>> mutable = r.syncAlpha() > 0 ? reference.variables() : Map.of();
-    WeightLoader loader = WeightLoader.create(tf, reference);
-    CompletionLogProbs.Result ref = inputs.logProbs(tf.withSubScope("reference_forward"), reference); // [S] each
-    Operand<TFloat32> logps = tf.stopGradient(ref.logps()); // [S]
+    WeightLoader loader = WeightLoader.create(scopes, reference);
+    CompletionLogProbs.Result ref = inputs.logProbs(scopes.get("reference_forward"), reference); // [S] each
+    Operand<TFloat32> logps = scopes.root().stopGradient(ref.logps()); // [S]
     // A live reference with an objective that never reads it still feeds zeros, so metrics match NONE.
     Operand<TFloat32> scores = objective.readsReference()
         ? lossOps.stopGradient(objective.sequenceScores(lossOps, ref))
         : lossOps.zerosLike(pol.tokens()); // [S]
-    Op sync = r.syncAlpha() > 0 ? syncOp(tf.withSubScope("reference_sync"), policy, reference, r.syncAlpha()) : null;
+    Op sync = r.syncAlpha() > 0 ? syncOp(scopes.get("reference_sync"), policy, reference, r.syncAlpha()) : null;
     return new ReferenceBranch(r.mode(), scores, logps, null, loader, sync, mutable);
   }
 

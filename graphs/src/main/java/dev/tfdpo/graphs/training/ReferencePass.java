@@ -1,5 +1,6 @@
 package dev.tfdpo.graphs.training;
 
+import dev.tfdpo.graphs.GraphScopes;
 import dev.tfdpo.graphs.Llama;
 import dev.tfdpo.graphs.Sessions;
 import dev.tfdpo.graphs.Tensors;
@@ -8,6 +9,7 @@ import dev.tfdpo.io.hf.LlamaConfig;
 import dev.tfdpo.io.safetensors.SafeTensorsReader;
 import dev.tfdpo.ops.CompletionLogProbs;
 import java.io.IOException;
+import java.util.ArrayList;
 import java.util.List;
 import org.tensorflow.Graph;
 import org.tensorflow.Operand;
@@ -39,13 +41,21 @@ public final class ReferencePass implements AutoCloseable {
    */
   public ReferencePass(LlamaConfig model, float ldAlpha, int threads) {
     graph = new Graph();
-    Ops tf = Ops.create(graph);
+    Ops tf = GraphScopes.root(graph);
+    GraphScopes scopes = GraphScopes.of(tf).reserve(scopeNames());
     inputs = new BatchInputs(tf);
-    Llama reference = Llama.create(tf, model, "reference");
-    loader = WeightLoader.create(tf, reference);
-    CompletionLogProbs.Result ref = inputs.logProbs(tf.withSubScope("reference_forward"), reference); // [S] each
-    logps = ref.ldWeightedLogps(tf.withSubScope("loss"), ldAlpha); // [S]
+    Llama reference = Llama.create(scopes, model, "reference");
+    loader = WeightLoader.create(scopes, reference);
+    CompletionLogProbs.Result ref = inputs.logProbs(scopes.get("reference_forward"), reference); // [S] each
+    logps = ref.ldWeightedLogps(scopes.get("loss"), ldAlpha); // [S]
     session = new Session(graph, Sessions.config(threads));
+  }
+
+  /** Every sub-scope of this graph, created while it is empty ({@link GraphScopes}). */
+  private static List<String> scopeNames() {
+    List<String> names = new ArrayList<>(Llama.scopeNames("reference"));
+    names.addAll(List.of("reference_forward", "loss"));
+    return names;
   }
 
   /** Loads the reference weights. */

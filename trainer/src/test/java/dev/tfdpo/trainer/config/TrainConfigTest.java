@@ -163,15 +163,19 @@ class TrainConfigTest {
   void everyShippedConfigLoadsAndValidates() throws IOException {
     List<Path> configs;
     try (Stream<Path> s = Files.walk(ROOT.resolve("configs"))) {
-      configs = s.filter(p -> p.toString().endsWith(".json")).toList();
+      // configs/bench/NAME/config.json is a benchmark model's architecture, not a training config.
+      configs = s.filter(p -> p.toString().endsWith(".json") && !p.getFileName().toString().equals("config.json"))
+          .toList();
     }
     assertFalse(configs.isEmpty());
     for (Path p : configs) {
       TrainConfig c = TrainConfig.load(p, List.of());
       Path model = ROOT.resolve(c.model().modelNameOrPath());
       if (model.startsWith(ROOT.resolve("output/bench-models"))) {
-        // scripts/bench.sh generates random weights there from the fixture's config and tokenizer.
-        model = ROOT.resolve("test/fixtures").resolve(model.getFileName());
+        // scripts/bench.sh generates random weights there from configs/bench/NAME/config.json or, where
+        // there is none, from the fixture of that name.
+        Path shape = p.resolveSibling(p.getFileName().toString().replace(".json", ""));
+        model = Files.isDirectory(shape) ? shape : ROOT.resolve("test/fixtures").resolve(model.getFileName());
       }
       assertTrue(Files.exists(model.resolve("config.json")), p + ": model " + model + " exists");
       assertTrue(Files.exists(ROOT.resolve(c.data().trainDatasetPath())), p + ": data path exists");
