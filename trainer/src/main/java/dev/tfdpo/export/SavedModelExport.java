@@ -12,7 +12,6 @@ import java.util.TreeMap;
 import java.util.stream.Collectors;
 import org.tensorflow.SavedModelBundle;
 import org.tensorflow.Signature;
-import org.tensorflow.proto.ConfigProto;
 import org.tensorflow.proto.MetaGraphDef;
 import org.tensorflow.proto.SavedModel;
 import org.tensorflow.proto.SignatureDef;
@@ -39,17 +38,12 @@ public final class SavedModelExport {
   private SavedModelExport() {}
 
   /**
-   * The session options training runs with ({@link Sessions#config}). A SavedModel loaded with them
-   * gives the trainer's numbers bitwise; with TensorFlow's defaults Grappler reorders and fuses a few
-   * float operations and sums of log-probs differ in the last bit or two (relative 1e-7).
+   * Loads a SavedModel written by {@link #export} with the trainer's session options ({@link
+   * Sessions#config}), so it gives the trainer's numbers bitwise; with TensorFlow's defaults Grappler
+   * reorders and fuses a few float operations and sums of log-probs differ in the last bit or two.
    */
-  public static ConfigProto trainerSessionConfig() {
-    return Sessions.config(0);
-  }
-
-  /** Loads a SavedModel written by {@link #export} with {@link #trainerSessionConfig()}. */
   public static SavedModelBundle load(Path dir) {
-    return SavedModelBundle.loader(dir.toString()).withTags(TAG).withConfigProto(trainerSessionConfig()).load();
+    return SavedModelBundle.loader(dir.toString()).withTags(TAG).withConfigProto(Sessions.config(0)).load();
   }
 
   /** What was exported, for the log. */

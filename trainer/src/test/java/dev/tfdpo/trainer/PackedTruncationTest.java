@@ -10,7 +10,6 @@ import dev.tfdpo.data.PairSource;
 import dev.tfdpo.data.TokenizedPair;
 import dev.tfdpo.graphs.training.Batch;
 import dev.tfdpo.trainer.config.TrainConfig;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;

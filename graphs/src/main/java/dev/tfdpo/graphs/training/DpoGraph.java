@@ -6,14 +6,10 @@ import dev.tfdpo.graphs.Sessions;
 import dev.tfdpo.graphs.Tensors;
 import dev.tfdpo.graphs.WeightLoader;
 import dev.tfdpo.io.hf.LlamaConfig;
-import dev.tfdpo.io.hf.LlamaWeights;
 import dev.tfdpo.ops.AdamW;
 import dev.tfdpo.ops.CompletionLogProbs;
 import dev.tfdpo.ops.LossSpec;
-import dev.tfdpo.ops.PairLogProbs;
-import dev.tfdpo.ops.PreferenceObjective;
 import java.util.ArrayList;
-import java.util.Collection;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -26,14 +22,12 @@ import org.tensorflow.Tensor;
 import org.tensorflow.ndarray.Shape;
 import org.tensorflow.op.Op;
 import org.tensorflow.op.Ops;
-import org.tensorflow.op.core.Gradients;
 import org.tensorflow.op.core.Placeholder;
 import org.tensorflow.op.core.Variable;
 import org.tensorflow.proto.ConfigProto;
 import org.tensorflow.proto.RunMetadata;
 import org.tensorflow.proto.RunOptions;
 import org.tensorflow.types.TFloat32;
-import org.tensorflow.types.TInt32;
 
 /**
  * The whole DPO training graph, built once: the policy forward pass over the fused chosen+rejected
