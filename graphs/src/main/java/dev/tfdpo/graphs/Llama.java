@@ -7,6 +7,7 @@ import dev.tfdpo.ops.AttentionMask;
 import dev.tfdpo.ops.Layers;
 import dev.tfdpo.ops.Rope;
 import dev.tfdpo.ops.Shapes;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -132,45 +133,166 @@ public final class Llama {
    * @return {@code [R, L, H]}
    */
   public Operand<TFloat32> hidden(Ops tf, Inputs in) {
+    return hidden(tf, in, null);
+  }
+
+  /**
+   * The decoder up to and including the final RMSNorm, its blocks recorded on {@code tape} for a
+   * recomputing backward pass ({@link Recompute}); null: plain forward.
+   *
+   * @return {@code [R, L, H]}
+   */
+  public Operand<TFloat32> hidden(Ops tf, Inputs in, Recompute tape) {
+    Context ctx = context(tf, in);
+    Operand<TInt32> flatIds = tf.reshape(in.inputIds(), tf.constant(new int[] {-1})); // [N]
+    Operand<TFloat32> embed = w("model.embed_tokens.weight"); // [V, H]
+    Operand<TFloat32> x;
+    if (tape == null) {
+      x = tf.gather(embed, flatIds, tf.constant(0)); // [N, H]
+      for (int i = 0; i < config.numHiddenLayers(); i++) {
+        x = decoderLayer(tf, x, i, ctx); // [N, H]
+      }
+    } else {
+      x = tape.block(tf, List.of(), List.of(embed), false,
+          (t, none) -> List.of(t.gather(embed, flatIds, t.constant(0)))).get(0); // [N, H]
+      for (int i = 0; i < config.numHiddenLayers(); i++) {
+        x = recordedLayer(tf, tape, x, i, ctx); // [N, H]
+      }
+      x = tape.exit(tf, x, List.of(w("model.norm.weight"), lmHead())); // [N, H]
+    }
+    Operand<TFloat32> normed = Layers.rmsNorm(tf, x, w("model.norm.weight"), ctx.eps()); // [N, H]
+    return tf.reshape(normed, Shapes.concat(tf, ctx.rowsAndLength(), config.hiddenSize())); // [R, L, H]
+  }
+
+  /**
+   * What every layer reads besides its weights and hidden states, built once per forward pass.
+   *
+   * @param rowsAndLength {@code [2]} = (R, L)
+   * @param maskBias {@code [R, 1, L, L]}
+   * @param rope cos/sin tables, {@code [R, L, 1, D]} each
+   */
+  private record Context(
+      Operand<TInt32> rowsAndLength, Operand<TFloat32> maskBias, Rope.Tables rope, Attention.Heads heads, float eps) {}
+
+  private Context context(Ops tf, Inputs in) {
     LlamaConfig c = config;
-    float eps = (float) c.rmsNormEps();
-    Attention.Heads heads =
-        new Attention.Heads(c.numAttentionHeads(), c.numKeyValueHeads(), c.headDim());
+    Attention.Heads heads = new Attention.Heads(c.numAttentionHeads(), c.numKeyValueHeads(), c.headDim());
     Operand<TInt32> rowsAndLength = Shapes.leading(tf, in.inputIds(), 2); // [2] = (R, L)
     Operand<TFloat32> maskBias = AttentionMask.bias(tf, in.segmentIds(), in.branchIds()); // [R, 1, L, L]
     Rope.Tables rope =
         Rope.tables(tf, in.positionIds(), c.rope().inverseFrequencies(c.headDim())); // [R, L, 1, D] x2
-
-    Operand<TInt32> flatIds = tf.reshape(in.inputIds(), tf.constant(new int[] {-1})); // [N]
-    Operand<TFloat32> x = tf.gather(w("model.embed_tokens.weight"), flatIds, tf.constant(0)); // [N, H]
-
-    for (int i = 0; i < c.numHiddenLayers(); i++) {
-      String p = "model.layers." + i + ".";
-      Operand<TFloat32> attnIn = Layers.rmsNorm(tf, x, w(p + "input_layernorm.weight"), eps); // [N, H]
-      Attention.Weights aw =
-          new Attention.Weights(
-              w(p + "self_attn.q_proj.weight"), bias(p + "self_attn.q_proj.bias", c.attentionBias()),
-              w(p + "self_attn.k_proj.weight"), bias(p + "self_attn.k_proj.bias", c.attentionBias()),
-              w(p + "self_attn.v_proj.weight"), bias(p + "self_attn.v_proj.bias", c.attentionBias()),
-              w(p + "self_attn.o_proj.weight"), bias(p + "self_attn.o_proj.bias", c.attentionBias()));
-      Operand<TFloat32> attnOut =
-          Attention.selfAttention(tf, attnIn, rowsAndLength, aw, heads, rope, maskBias); // [N, H]
-      x = tf.math.add(x, attnOut); // [N, H]
-
-      Operand<TFloat32> mlpIn = Layers.rmsNorm(tf, x, w(p + "post_attention_layernorm.weight"), eps); // [N, H]
-      Operand<TFloat32> mlpOut =
-          Layers.swiGlu(
-              tf,
-              mlpIn,
-              w(p + "mlp.gate_proj.weight"), bias(p + "mlp.gate_proj.bias", c.mlpBias()),
-              w(p + "mlp.up_proj.weight"), bias(p + "mlp.up_proj.bias", c.mlpBias()),
-              w(p + "mlp.down_proj.weight"), bias(p + "mlp.down_proj.bias", c.mlpBias())); // [N, H]
-      x = tf.math.add(x, mlpOut); // [N, H]
-    }
-
-    Operand<TFloat32> normed = Layers.rmsNorm(tf, x, w("model.norm.weight"), eps); // [N, H]
-    return tf.reshape(normed, Shapes.concat(tf, rowsAndLength, c.hiddenSize())); // [R, L, H]
+    return new Context(rowsAndLength, maskBias, rope, heads, (float) c.rmsNormEps());
   }
+
+  /** Decoder layer {@code i}: {@code mlpBlock(attentionBlock(x))}, {@code [N, H]} to {@code [N, H]}. */
+  private Operand<TFloat32> decoderLayer(Ops tf, Operand<TFloat32> x, int i, Context ctx) {
+    return mlpBlock(tf, attentionBlock(tf, x, i, ctx), i, ctx); // [N, H]
+  }
+
+  /** {@code x + attention(rmsNorm(x))}, {@code [N, H]}. */
+  private Operand<TFloat32> attentionBlock(Ops tf, Operand<TFloat32> x, int i, Context ctx) {
+    Operand<TFloat32> attnIn = attentionInput(tf, x, i, ctx); // [N, H]
+    Operand<TFloat32> attnOut = Attention.selfAttention(
+        tf, attnIn, ctx.rowsAndLength(), attentionWeights(i), ctx.heads(), ctx.rope(), ctx.maskBias()); // [N, H]
+    return tf.math.add(x, attnOut); // [N, H]
+  }
+
+  private Operand<TFloat32> attentionInput(Ops tf, Operand<TFloat32> x, int i, Context ctx) {
+    return Layers.rmsNorm(tf, x, w(layer(i) + "input_layernorm.weight"), ctx.eps()); // [N, H]
+  }
+
+  /** {@code x + swiGlu(rmsNorm(x))}, {@code [N, H]}. */
+  private Operand<TFloat32> mlpBlock(Ops tf, Operand<TFloat32> x, int i, Context ctx) {
+    String p = layer(i);
+    boolean b = config.mlpBias();
+    Operand<TFloat32> mlpIn = Layers.rmsNorm(tf, x, w(p + "post_attention_layernorm.weight"), ctx.eps()); // [N, H]
+    Operand<TFloat32> mlpOut =
+        Layers.swiGlu(
+            tf,
+            mlpIn,
+            w(p + "mlp.gate_proj.weight"), bias(p + "mlp.gate_proj.bias", b),
+            w(p + "mlp.up_proj.weight"), bias(p + "mlp.up_proj.bias", b),
+            w(p + "mlp.down_proj.weight"), bias(p + "mlp.down_proj.bias", b)); // [N, H]
+    return tf.math.add(x, mlpOut); // [N, H]
+  }
+
+  /**
+   * Layer {@code i} as blocks on {@code tape}: what {@link Recompute.Granularity} names is recomputed,
+   * the rest is differentiated in place.
+   */
+  private Operand<TFloat32> recordedLayer(Ops tf, Recompute tape, Operand<TFloat32> x, int i, Context ctx) {
+    String p = layer(i);
+    List<Operand<TFloat32>> attnW = weights(p, "input_layernorm.", "self_attn.");
+    List<Operand<TFloat32>> mlpW = weights(p, "post_attention_layernorm.", "mlp.");
+    switch (tape.granularity()) {
+      case FULL -> {
+        List<Operand<TFloat32>> all = new ArrayList<>(attnW);
+        all.addAll(mlpW);
+        return tape.block(tf, x, all, true, (t, in) -> List.of(decoderLayer(t, in.get(0), i, ctx))); // [N, H]
+      }
+      case FULL_ATTN -> {
+        Operand<TFloat32> h =
+            tape.block(tf, x, attnW, true, (t, in) -> List.of(attentionBlock(t, in.get(0), i, ctx))); // [N, H]
+        return tape.block(tf, h, mlpW, false, (t, in) -> List.of(mlpBlock(t, in.get(0), i, ctx))); // [N, H]
+      }
+      case CORE_ATTN -> {
+        Attention.Weights aw = attentionWeights(i);
+        List<Operand<TFloat32>> qkv = tape.block(tf, List.of(x), weights(p, "input_layernorm.",
+                "self_attn.q_proj.", "self_attn.k_proj.", "self_attn.v_proj."), false,
+            (t, in) -> Attention.project(t, attentionInput(t, in.get(0), i, ctx), ctx.rowsAndLength(), aw,
+                ctx.heads(), ctx.rope()).asList()); // [R, Hkv, G, L, D], [R, Hkv, L, D] x2
+        Operand<TFloat32> merged = tape.block(tf, qkv, List.of(), true, (t, in) -> List.of(Attention.core(t,
+            new Attention.Projected(in.get(0), in.get(1), in.get(2)), ctx.rowsAndLength(), ctx.heads(),
+            ctx.maskBias()))).get(0); // [N, Hq*D]
+        Operand<TFloat32> h = tape.block(tf, List.of(x, merged), weights(p, "self_attn.o_proj."), false,
+            (t, in) -> List.of(t.math.add(in.get(0), Attention.output(t, in.get(1), aw)))).get(0); // [N, H]
+        return tape.block(tf, h, mlpW, false, (t, in) -> List.of(mlpBlock(t, in.get(0), i, ctx))); // [N, H]
+      }
+      default -> throw new IllegalStateException("unhandled granularity " + tape.granularity());
+    }
+  }
+
+  private static String layer(int i) {
+    return "model.layers." + i + ".";
+  }
+
+  private Attention.Weights attentionWeights(int i) {
+    String p = layer(i) + "self_attn.";
+    boolean b = config.attentionBias();
+    return new Attention.Weights(
+        w(p + "q_proj.weight"), bias(p + "q_proj.bias", b),
+        w(p + "k_proj.weight"), bias(p + "k_proj.bias", b),
+        w(p + "v_proj.weight"), bias(p + "v_proj.bias", b),
+        w(p + "o_proj.weight"), bias(p + "o_proj.bias", b));
+  }
+
+  /** The reads of layer {@code p}'s weights under the given name prefixes (weight, then bias when present). */
+  private List<Operand<TFloat32>> weights(String p, String... parts) {
+    List<Operand<TFloat32>> out = new ArrayList<>();
+    for (String part : parts) {
+      for (String leaf : LAYER_LEAVES) {
+        if (leaf.startsWith(part)) {
+          Operand<TFloat32> v = reads.get(p + leaf);
+          if (v != null) {
+            out.add(v);
+          }
+        }
+      }
+    }
+    return out;
+  }
+
+  /** Every per-layer weight name a Llama-family layer may have, after {@code model.layers.<i>.}. */
+  private static final List<String> LAYER_LEAVES = List.of(
+      "input_layernorm.weight",
+      "self_attn.q_proj.weight", "self_attn.q_proj.bias",
+      "self_attn.k_proj.weight", "self_attn.k_proj.bias",
+      "self_attn.v_proj.weight", "self_attn.v_proj.bias",
+      "self_attn.o_proj.weight", "self_attn.o_proj.bias",
+      "post_attention_layernorm.weight",
+      "mlp.gate_proj.weight", "mlp.gate_proj.bias",
+      "mlp.up_proj.weight", "mlp.up_proj.bias",
+      "mlp.down_proj.weight", "mlp.down_proj.bias");
 
   /**
    * Full-vocabulary logits of every position, for inference and export; training uses

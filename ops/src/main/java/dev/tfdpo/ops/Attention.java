@@ -69,6 +69,34 @@ public final class Attention {
       Heads heads,
       Rope.Tables rope,
       Operand<TFloat32> maskBias) {
+    Projected p = project(tf, x, rowsAndLength, w, heads, rope);
+    Operand<TFloat32> merged = core(tf, p, rowsAndLength, heads, maskBias); // [N, Hq*D]
+    return output(tf, merged, w); // [N, H]
+  }
+
+  /**
+   * Queries, keys and values in the layout {@link #core} reads: rotated, queries scaled by 1/sqrt(D)
+   * and grouped under their key/value head, heads before positions.
+   *
+   * @param queries {@code [R, Hkv, G, L, D]}
+   * @param keys {@code [R, Hkv, L, D]}
+   * @param values {@code [R, Hkv, L, D]}
+   */
+  public record Projected(Operand<TFloat32> queries, Operand<TFloat32> keys, Operand<TFloat32> values) {
+
+    /** The three as a list, in record order (a recompute block's boundary). */
+    public List<Operand<TFloat32>> asList() {
+      return List.of(queries, keys, values);
+    }
+  }
+
+  /**
+   * The projections and rotary embedding of {@link #selfAttention}, up to the score products.
+   *
+   * @param x normalised hidden states {@code [N, H]}
+   */
+  public static Projected project(
+      Ops tf, Operand<TFloat32> x, Operand<TInt32> rowsAndLength, Weights w, Heads heads, Rope.Tables rope) {
     int d = heads.dim();
     int kv = heads.keyValue();
     int groups = heads.query() / kv;
@@ -93,8 +121,6 @@ public final class Attention {
     Operand<TFloat32> qRotated = Rope.apply(tf, q4, rope); // [R, L, Hq, D]
     Operand<TFloat32> qRot = tf.math.mul(qRotated, tf.constant((float) (1.0 / Math.sqrt(d)))); // [R, L, Hq, D]
     Operand<TFloat32> kRot = Rope.apply(tf, k4, rope); // [R, L, Hkv, D]
-    Operand<TInt32> rows = tf.slice(rowsAndLength, tf.constant(new int[] {0}), tf.constant(new int[] {1})); // [1] = R
-    Operand<TInt32> length = tf.slice(rowsAndLength, tf.constant(new int[] {1}), tf.constant(new int[] {1})); // [1] = L
     Operand<TFloat32> qGrouped =
         tf.reshape(qRot, Shapes.concat(tf, rowsAndLength, kv, groups, d)); // [R, L, Hkv, G, D]
     Operand<TFloat32> qByKv =
@@ -102,6 +128,25 @@ public final class Attention {
     int[] toHeadsFirst = {0, 2, 1, 3};
     Operand<TFloat32> kh = tf.linalg.transpose(kRot, tf.constant(toHeadsFirst)); // [R, Hkv, L, D]
     Operand<TFloat32> vh = tf.linalg.transpose(v4, tf.constant(toHeadsFirst)); // [R, Hkv, L, D]
+    return new Projected(qByKv, kh, vh);
+  }
+
+  /**
+   * The core of {@link #selfAttention}: {@code softmax(q k^T + mask) v} per head, in causal blocks
+   * (PaddleNLP's {@code core_attn} recompute unit: the part whose activations grow with {@code L^2}).
+   *
+   * @return the heads' contexts merged, {@code [N, Hq*D]}
+   */
+  public static Operand<TFloat32> core(
+      Ops tf, Projected p, Operand<TInt32> rowsAndLength, Heads heads, Operand<TFloat32> maskBias) {
+    int d = heads.dim();
+    int kv = heads.keyValue();
+    int groups = heads.query() / kv;
+    Operand<TFloat32> qByKv = p.queries(); // [R, Hkv, G, L, D]
+    Operand<TFloat32> kh = p.keys(); // [R, Hkv, L, D]
+    Operand<TFloat32> vh = p.values(); // [R, Hkv, L, D]
+    Operand<TInt32> rows = tf.slice(rowsAndLength, tf.constant(new int[] {0}), tf.constant(new int[] {1})); // [1] = R
+    Operand<TInt32> length = tf.slice(rowsAndLength, tf.constant(new int[] {1}), tf.constant(new int[] {1})); // [1] = L
 
     // Causal blocks: the rows are cut into CAUSAL_BLOCKS query blocks, and block i only meets the keys
     // up to its own end; the keys after it are masked for all its queries anyway. With n blocks the
@@ -148,7 +193,16 @@ public final class Attention {
         contexts.size() == 1 ? contexts.get(0) : tf.concat(contexts, tf.constant(3)); // [R, Hkv, G, L, D]
     Operand<TFloat32> contextRows =
         tf.linalg.transpose(contextGrouped, tf.constant(new int[] {0, 3, 1, 2, 4})); // [R, L, Hkv, G, D]
-    Operand<TFloat32> merged = tf.reshape(contextRows, tf.constant(new int[] {-1, heads.query() * d})); // [N, Hq*D]
+    return tf.reshape(contextRows, tf.constant(new int[] {-1, heads.query() * d})); // [N, Hq*D]
+  }
+
+  /**
+   * The output projection of {@link #selfAttention}.
+   *
+   * @param merged {@code [N, Hq*D]} from {@link #core}
+   * @return {@code [N, H]}
+   */
+  public static Operand<TFloat32> output(Ops tf, Operand<TFloat32> merged, Weights w) {
     return Layers.linear(tf, merged, w.o(), w.oBias()); // [N, H]
   }
 

@@ -1,6 +1,7 @@
 package dev.tfdpo.graphs.training;
 
 import dev.tfdpo.graphs.Llama;
+import dev.tfdpo.graphs.Recompute;
 import dev.tfdpo.graphs.Tensors;
 import dev.tfdpo.ops.CompletionLogProbs;
 import java.util.ArrayList;
@@ -65,8 +66,16 @@ public final class BatchInputs {
 
   /** Per-sequence completion log-probs {@code [S]} of {@code model} on the fed batch. */
   public CompletionLogProbs.Result logProbs(Ops tf, Llama model) {
+    return logProbs(tf, model, null);
+  }
+
+  /**
+   * Per-sequence completion log-probs {@code [S]} of {@code model} on the fed batch, the decoder's blocks
+   * recorded on {@code tape} for a recomputing backward pass (null: none).
+   */
+  public CompletionLogProbs.Result logProbs(Ops tf, Llama model, Recompute tape) {
     Llama.Inputs inputs = new Llama.Inputs(inputIds, positionIds, segmentIds, branchIds);
-    Operand<TFloat32> hidden = model.hidden(tf, inputs); // [R, L, H]
+    Operand<TFloat32> hidden = model.hidden(tf, inputs, tape); // [R, L, H]
     return CompletionLogProbs.compute(
         tf, hidden, model.lmHead(), lossPositions, lossTargets, lossSequences, numSequences);
   }

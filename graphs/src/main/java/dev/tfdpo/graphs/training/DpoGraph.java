@@ -2,6 +2,7 @@ package dev.tfdpo.graphs.training;
 
 import dev.tfdpo.graphs.GraphScopes;
 import dev.tfdpo.graphs.Llama;
+import dev.tfdpo.graphs.Recompute;
 import dev.tfdpo.graphs.Sessions;
 import dev.tfdpo.graphs.Tensors;
 import dev.tfdpo.graphs.WeightLoader;
@@ -56,6 +57,8 @@ public final class DpoGraph implements AutoCloseable {
    * @param threads intra- and inter-op threads (0 = TensorFlow's default)
    * @param reference where the reference log-probs come from
    * @param useXla compile the graph with XLA's JIT ({@link Xla})
+   * @param recompute what the policy's backward pass recomputes from saved block inputs ({@link
+   *     Recompute}); null: nothing, every activation is kept
    */
   public record Settings(
       LlamaConfig model,
@@ -64,7 +67,28 @@ public final class DpoGraph implements AutoCloseable {
       double maxGradNorm,
       int threads,
       Reference reference,
-      boolean useXla) {
+      boolean useXla,
+      Recompute.Granularity recompute) {
+
+    /** Checks the combination. */
+    public Settings {
+      if (useXla && recompute != null) {
+        throw new IllegalArgumentException("recompute (" + recompute.configName() + ") cannot be combined "
+            + "with use_xla: XLA clusters the recomputed copy of a block together with its first forward "
+            + "and may merge them, keeping the activations recompute exists to free; turn one of them off");
+      }
+    }
+
+    /** Without recompute. */
+    public Settings(LlamaConfig model, Objective objective, AdamW.Hyper adam, double maxGradNorm, int threads,
+        Reference reference, boolean useXla) {
+      this(model, objective, adam, maxGradNorm, threads, reference, useXla, null);
+    }
+
+    /** The same settings with {@code recompute} (null: none). */
+    public Settings withRecompute(Recompute.Granularity granularity) {
+      return new Settings(model, objective, adam, maxGradNorm, threads, reference, useXla, granularity);
+    }
 
     /** DPO with {@code loss}. */
     public Settings(LlamaConfig model, LossSpec loss, AdamW.Hyper adam, double maxGradNorm, int threads,
@@ -217,7 +241,8 @@ public final class DpoGraph implements AutoCloseable {
     Llama policy = Llama.create(scopes, s.model(), "policy");
     policyLoader = WeightLoader.create(scopes, policy);
     ParameterSet trainable = ParameterSet.wholeModel(policy);
-    CompletionLogProbs.Result pol = inputs.logProbs(scopes.get("forward"), policy); // [S] each
+    Recompute tape = s.recompute() == null ? null : new Recompute(s.recompute());
+    CompletionLogProbs.Result pol = inputs.logProbs(scopes.get("forward"), policy, tape); // [S] each
     policyLogps = pol.logps(); // [S]
 
     Ops lossOps = scopes.get("loss");
@@ -229,7 +254,7 @@ public final class DpoGraph implements AutoCloseable {
     metrics = part.metrics(); // [K]
 
     Ops optOps = scopes.get("optimizer");
-    gradients = GradientAccumulation.build(tf, optOps, scopes, part.loss(), trainable, gradScale);
+    gradients = GradientAccumulation.build(tf, optOps, scopes, part.loss(), trainable, gradScale, tape);
     OptimizerUpdate update = OptimizerUpdate.build(
         optOps, scopes, trainable, gradients.combined(optOps), s.maxGradNorm(), s.adam(), optimizerScalars);
     gradNorm = update.gradNorm(); // []

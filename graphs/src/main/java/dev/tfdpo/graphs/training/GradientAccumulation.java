@@ -1,6 +1,7 @@
 package dev.tfdpo.graphs.training;
 
 import dev.tfdpo.graphs.GraphScopes;
+import dev.tfdpo.graphs.Recompute;
 import dev.tfdpo.ops.Shapes;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -36,11 +37,11 @@ final class GradientAccumulation {
   /**
    * Builds {@code accumulators += d loss / d params * scale}; {@code tf} is the graph's root scope (the
    * gradient ops), {@code optOps} the optimizer's, and the accumulators go into {@link #SCOPE} of
-   * {@code scopes}.
+   * {@code scopes}. With a {@code tape} (recompute) the gradient is taken block by block through it.
    */
   static GradientAccumulation build(Ops tf, Ops optOps, GraphScopes scopes, Operand<TFloat32> loss,
-      ParameterSet params, Operand<TFloat32> scale) {
-    Gradients grads = tf.gradients(loss, params.reads());
+      ParameterSet params, Operand<TFloat32> scale, Recompute tape) {
+    List<Operand<TFloat32>> grads = tape == null ? plain(tf, loss, params) : tape.gradients(tf, loss, params.reads());
     Ops accOps = scopes.get(SCOPE);
     Map<String, Variable<TFloat32>> accumulators = new LinkedHashMap<>();
     List<Op> adds = new ArrayList<>();
@@ -48,11 +49,21 @@ final class GradientAccumulation {
     for (String name : params.names()) {
       Variable<TFloat32> acc = zeroVariable(accOps, name, params.shapes().get(name));
       accumulators.put(name, acc);
-      Operand<TFloat32> g = grads.<TFloat32>dy(i++); // same shape as the parameter
+      Operand<TFloat32> g = grads.get(i++); // same shape as the parameter
       adds.add(optOps.assignAdd(acc, optOps.math.mul(g, scale)));
     }
     Op accumulate = optOps.withControlDependencies(adds).withName("accumulate").noOp();
     return new GradientAccumulation(accumulators, accumulate);
+  }
+
+  /** One {@code tf.gradients} call over the whole graph: the backward pass keeps every activation. */
+  private static List<Operand<TFloat32>> plain(Ops tf, Operand<TFloat32> loss, ParameterSet params) {
+    Gradients grads = tf.gradients(loss, params.reads());
+    List<Operand<TFloat32>> out = new ArrayList<>(params.reads().size());
+    for (int i = 0; i < params.reads().size(); i++) {
+      out.add(grads.<TFloat32>dy(i)); // same shape as parameter i
+    }
+    return out;
   }
 
   /** The target that runs one micro-batch's backward pass into the accumulators. */
