@@ -204,7 +204,7 @@ public final class DpoTrainer {
 
     DpoGraph.Settings graphSettings() {
       return new DpoGraph.Settings(model, new DpoObjective(config.lossSpec()), adam, t.maxGradNorm(),
-          t.numThreads(), reference.graph(), t.useXla());
+          t.numThreads(), reference.graph(), t.useXla()).withRecompute(t.recomputeBlocks());
     }
 
     /** Loads the weights, then the checkpoint's state when resuming. */

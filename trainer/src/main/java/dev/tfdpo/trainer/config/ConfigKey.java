@@ -5,6 +5,7 @@ import dev.tfdpo.data.DataOptions;
 import dev.tfdpo.data.DatasetFormat;
 import dev.tfdpo.data.OnBadRow;
 import dev.tfdpo.data.TruncationMode;
+import dev.tfdpo.graphs.Recompute;
 import dev.tfdpo.io.Names;
 import dev.tfdpo.ops.FDivergence;
 import dev.tfdpo.ops.LossSpec;
@@ -114,6 +115,13 @@ public enum ConfigKey {
       "a checkpoint directory, or auto: the newest checkpoint in output_dir that verifies (none: start from the model); empty: start from the model"),
   USE_XLA(Section.TRAINING, Kind.BOOL, false, Valid.ANY,
       "compile the training graph with XLA's JIT (auto-clustering, one compile per distinct batch shape; see docs/packing-and-performance.md)"),
+  // recompute (activation checkpointing), issue 14: docs/memory.md
+  RECOMPUTE(Section.TRAINING, Kind.BOOL, false, Valid.ANY,
+      "PaddleNLP recompute / TRL gradient_checkpointing: the backward pass recomputes each block's forward from its saved input instead of keeping its activations (less memory, more compute; not with use_xla)",
+      "gradient_checkpointing"),
+  RECOMPUTE_GRANULARITY(Section.TRAINING, Kind.STRING, "full",
+      Valid.oneOf(Arrays.stream(Recompute.Granularity.values()).map(Recompute.Granularity::configName).toList()),
+      "with recompute: full (whole decoder layer), full_attn (attention block) or core_attn (softmax(QK^T)V only)"),
 
   // ---- DPO ----
   BETA(Section.DPO, Kind.NUMBER, LossSpec.DEFAULT_BETA, Valid.number(v -> v > 0, "a positive number"),
@@ -235,7 +243,7 @@ public enum ConfigKey {
     return switch (this) {
       case MAX_STEPS, NUM_TRAIN_EPOCHS, LOGGING_STEPS, SAVE_STRATEGY, SAVE_STEPS, SAVE_TOTAL_LIMIT, REPORT_TO,
           RESUME_FROM_CHECKPOINT, OUTPUT_DIR, OVERWRITE_OUTPUT_DIR, NUM_THREADS, EVALUATION_STRATEGY, EVAL_STEPS,
-          PER_DEVICE_EVAL_BATCH_SIZE, DEV_DATASET_PATH, REF_CACHE_DIR -> true;
+          PER_DEVICE_EVAL_BATCH_SIZE, DEV_DATASET_PATH, REF_CACHE_DIR, RECOMPUTE, RECOMPUTE_GRANULARITY -> true;
       default -> false;
     };
   }

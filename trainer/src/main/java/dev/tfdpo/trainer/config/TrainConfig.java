@@ -121,12 +121,28 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
         !t.overwriteOutputDir() || t.resumeFromCheckpoint().isEmpty(),
         "false when resume_from_checkpoint is set ('" + t.resumeFromCheckpoint() + "' from " + s.where(
             ConfigKey.RESUME_FROM_CHECKPOINT) + "): overwriting would remove the checkpoints the run continues");
+    validateRecompute(s);
     try {
       lossSpec();
     } catch (IllegalArgumentException e) {
       throw new ConfigException(s.where(ConfigKey.LOSS_TYPE) + ": " + e.getMessage());
     }
     ReferenceOptions.check(this, s);
+  }
+
+  /** Recompute works with every other option but XLA, and its granularity only means something with it on. */
+  private void validateRecompute(Sources s) {
+    TrainingArgs t = training;
+    if (t.recompute() && t.useXla()) {
+      throw new ConfigException(s.where(ConfigKey.RECOMPUTE) + ": 'recompute' (gradient_checkpointing) is true and "
+          + "'use_xla' is true (" + s.where(ConfigKey.USE_XLA) + "); XLA's clustering may merge the recomputed "
+          + "copy of a block with its first forward and keep the activations recompute frees: turn one of them off");
+    }
+    if (!t.recompute() && !s.where(ConfigKey.RECOMPUTE_GRANULARITY).equals("default")) {
+      throw new ConfigException(s.where(ConfigKey.RECOMPUTE_GRANULARITY) + ": 'recompute_granularity' is '"
+          + t.recomputeGranularity() + "' but 'recompute' is false, so it would have no effect; set recompute "
+          + "to true (or gradient_checkpointing), or remove recompute_granularity");
+    }
   }
 
   /** The reference-model options of this run. */

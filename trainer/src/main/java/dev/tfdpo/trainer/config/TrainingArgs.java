@@ -28,4 +28,12 @@ public record TrainingArgs(
     int saveTotalLimit,
     String resumeFromCheckpoint,
     boolean useXla,
-    boolean overwriteOutputDir) {}
+    boolean overwriteOutputDir,
+    boolean recompute,
+    String recomputeGranularity) {
+
+  /** What the policy's backward pass recomputes; null without {@code recompute}. */
+  public dev.tfdpo.graphs.Recompute.Granularity recomputeBlocks() {
+    return recompute ? dev.tfdpo.graphs.Recompute.Granularity.byName(recomputeGranularity) : null;
+  }
+}

@@ -1,0 +1,70 @@
+package dev.tfdpo.trainer.config;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.tfdpo.graphs.Recompute.Granularity;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@code recompute} / {@code gradient_checkpointing} and {@code recompute_granularity}: values and refusals. */
+class RecomputeConfigTest {
+
+  @TempDir Path dir;
+
+  TrainConfig load(String extra, String... args) throws IOException {
+    Path f = dir.resolve("c.json");
+    Files.writeString(f, "{\"model_name_or_path\": \"m\", \"train_dataset_path\": \"d\"" + extra + "}");
+    return TrainConfig.load(f, List.of(args));
+  }
+
+  @Test
+  void offByDefault() throws IOException {
+    TrainConfig c = load("");
+    assertNull(c.training().recomputeBlocks());
+    assertEquals("full", c.training().recomputeGranularity());
+  }
+
+  @Test
+  void trlGradientCheckpointingIsRecomputeOfWholeLayers() throws IOException {
+    assertEquals(Granularity.FULL, load(", \"gradient_checkpointing\": true").training().recomputeBlocks());
+    assertEquals(Granularity.FULL, load("", "--gradient_checkpointing", "true").training().recomputeBlocks());
+  }
+
+  @Test
+  void everyGranularity() throws IOException {
+    for (Granularity g : Granularity.values()) {
+      TrainConfig c = load(", \"recompute\": true, \"recompute_granularity\": \"" + g.configName() + "\"");
+      assertEquals(g, c.training().recomputeBlocks());
+    }
+  }
+
+  @Test
+  void anUnknownGranularityIsRefusedWithTheValues() {
+    ConfigException e = assertThrows(ConfigException.class,
+        () -> load(", \"recompute\": true, \"recompute_granularity\": \"layer\""));
+    assertTrue(e.getMessage().contains("recompute_granularity") && e.getMessage().contains("core_attn"),
+        e.getMessage());
+  }
+
+  @Test
+  void aGranularityWithoutRecomputeIsRefused() {
+    ConfigException e = assertThrows(ConfigException.class,
+        () -> load(", \"recompute_granularity\": \"core_attn\""));
+    assertTrue(e.getMessage().contains("c.json:1") && e.getMessage().contains("no effect"), e.getMessage());
+  }
+
+  @Test
+  void recomputeWithXlaIsRefused() {
+    ConfigException e = assertThrows(ConfigException.class,
+        () -> load(", \"recompute\": true", "--use_xla", "true"));
+    assertTrue(e.getMessage().contains("use_xla") && e.getMessage().contains("turn one of them off"),
+        e.getMessage());
+  }
+}
