@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import dev.tfdpo.graphs.GraphScopes;
+import dev.tfdpo.graphs.Recompute;
 import dev.tfdpo.io.hf.LlamaConfig;
 import dev.tfdpo.ops.AdamW;
 import dev.tfdpo.ops.LossSpec;
@@ -40,6 +41,9 @@ class GraphBuildWorkTest {
       "\\.withSubScope\\(|Ops\\.create\\(|withNameAsSubScope\\(|(?<!Shapes)\\.zeros\\(|\\.ones\\(|booleanMask");
   static long[] walked = new long[DEPTHS.length];
   static long[] operations = new long[DEPTHS.length];
+  /** The same with each recompute granularity (one row per {@link Recompute.Granularity}). */
+  static long[][] recomputeWalked = new long[Recompute.Granularity.values().length][DEPTHS.length];
+  static long[][] recomputeOperations = new long[Recompute.Granularity.values().length][DEPTHS.length];
 
   @BeforeAll
   static void buildGraphs() throws IOException {
@@ -54,6 +58,13 @@ class GraphBuildWorkTest {
         try (DpoGraph g = DpoGraph.build(s)) {
           walked[i] = GraphScopes.walkedOperations();
           operations[i] = count(g.session().graph());
+        }
+        for (Recompute.Granularity r : Recompute.Granularity.values()) {
+          GraphScopes.countWalks(true);
+          try (DpoGraph g = DpoGraph.build(s.withRecompute(r))) {
+            recomputeWalked[r.ordinal()][i] = GraphScopes.walkedOperations();
+            recomputeOperations[r.ordinal()][i] = count(g.session().graph());
+          }
         }
       }
     } finally {
@@ -77,6 +88,20 @@ class GraphBuildWorkTest {
     assertEquals(walked[0], walked[1], "1 vs 2 layers");
     assertEquals(walked[0], walked[2], "1 vs 4 layers");
     assertTrue(walked[0] < operations[0], "walked " + walked[0] + " of " + operations[0]);
+  }
+
+  @Test
+  void recomputeGraphsGrowLinearlyToo() {
+    // Recompute adds per layer a second copy of the recomputed blocks and one gradient call per block:
+    // still the same operations for every layer, and no scope created after the graph has grown.
+    for (Recompute.Granularity r : Recompute.Granularity.values()) {
+      long[] ops = recomputeOperations[r.ordinal()];
+      long perLayer = ops[1] - ops[0];
+      assertTrue(perLayer > operations[1] - operations[0], r + ": the copies add operations");
+      assertEquals(ops[2] - ops[1], 2 * perLayer, r + " operations per layer");
+      assertEquals(walked[0], recomputeWalked[r.ordinal()][0], r + " walks, 1 layer");
+      assertEquals(walked[0], recomputeWalked[r.ordinal()][2], r + " walks, 4 layers");
+    }
   }
 
   @Test
