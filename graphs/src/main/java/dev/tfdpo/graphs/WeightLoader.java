@@ -4,6 +4,7 @@ import dev.tfdpo.io.hf.LlamaWeights;
 import dev.tfdpo.io.safetensors.SafeTensorsException;
 import dev.tfdpo.io.safetensors.SafeTensorsReader;
 import dev.tfdpo.io.safetensors.TensorInfo;
+import dev.tfdpo.io.safetensors.TensorSource;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -166,6 +167,45 @@ public final class WeightLoader {
       }
     }
     return out;
+  }
+
+  /**
+   * Every variable as a {@link TensorSource}, in forward order, for {@code SafeTensorsWriter}: a
+   * variable is fetched only when the writer reaches it and copied out in chunks of {@link
+   * #CHUNK_FLOATS} values, so the Java heap holds 4 MB and native memory one tensor's copy besides the
+   * variables (checkpoints and exports write the model without a {@code float[]} of it). The values are
+   * those at write time: write between steps.
+   */
+  public List<TensorSource> sources(Session session) {
+    List<TensorSource> out = new ArrayList<>();
+    for (Map.Entry<String, Variable<TFloat32>> e : model.variables().entrySet()) {
+      out.add(new VariableSource(session, e.getKey(), table.entry(e.getKey()).shape(), e.getValue()));
+    }
+    return out;
+  }
+
+  /** One variable, fetched on {@link #stream}. */
+  private record VariableSource(Session session, String name, long[] shape, Variable<TFloat32> variable)
+      implements TensorSource {
+
+    @Override
+    public long[] shape() {
+      return shape.clone();
+    }
+
+    @Override
+    public void stream(Chunks sink) throws IOException {
+      try (var result = session.runner().fetch(variable).run()) {
+        FloatDataBuffer values = result.get(0).asRawTensor().data().asFloats();
+        long size = values.size();
+        float[] chunk = new float[(int) Math.min(CHUNK_FLOATS, size)];
+        for (long at = 0; at < size; at += chunk.length) {
+          int n = (int) Math.min(chunk.length, size - at);
+          values.slice(at, n).read(chunk, 0, n);
+          sink.accept(chunk, n);
+        }
+      }
+    }
   }
 
   /** {@code model.layers.K} for a layer's weights, the name itself for the others. */

@@ -25,9 +25,10 @@ import org.tensorflow.Session;
 import org.tensorflow.op.Ops;
 
 /**
- * Weight loading never holds a whole-model copy on the Java heap: a 56 MB model (in two shards) loads
+ * Weight loading never holds a whole-model copy on the Java heap: a 56 MB model (in three shards) loads
  * into its graph in a JVM whose heap is 40 MB, and the loaded values equal the file's. The same JVM
- * fails to read the model into {@code float[]}s, so the heap really is smaller than the model.
+ * fails to read the model into {@code float[]}s, so the heap really is smaller than the model. Writing
+ * goes the same way: the loaded variables stream back into files equal to the originals.
  */
 class SmallHeapLoadTest {
 
@@ -63,7 +64,7 @@ class SmallHeapLoadTest {
       tensors.add(new NamedTensor(e.hfName(), e.shape(), data));
       modelBytes += 4L * data.length;
     }
-    SafeTensorsWriter.writeModel(dir, tensors, DType.F32, 30_000_000L); // two shards
+    SafeTensorsWriter.writeModel(dir, tensors, DType.F32, 30_000_000L); // three shards
   }
 
   @Test
@@ -73,6 +74,25 @@ class SmallHeapLoadTest {
     Result r = child("load");
     assertEquals(0, r.exit, r.output);
     assertTrue(r.output.contains("checked " + LlamaWeights.of(LlamaConfig.read(dir)).entries().size()), r.output);
+  }
+
+  @Test
+  void writesTheLoadedModelBackStreamedAndByteIdentical() throws Exception {
+    // The child loads the model, then writes its variables as SafeTensorsWriter sources (fetched and
+    // copied tensor by tensor) with the same shard limit: the files equal those written above from
+    // float[]s, byte for byte, and the 40 MB heap never held the model.
+    Path out = dir.resolve("written");
+    Result r = child("load-write", out.toString());
+    assertEquals(0, r.exit, r.output);
+    List<Path> originals;
+    try (var files = Files.list(dir)) {
+      originals = files.filter(f -> f.getFileName().toString().startsWith("model")).sorted().toList();
+    }
+    assertTrue(originals.size() >= 3 && originals.contains(dir.resolve(SafeTensorsReader.INDEX_FILE)),
+        "shards and the index: " + originals);
+    for (Path original : originals) {
+      assertEquals(-1L, Files.mismatch(original, out.resolve(original.getFileName())), original.getFileName().toString());
+    }
   }
 
   @Test
@@ -96,15 +116,20 @@ class SmallHeapLoadTest {
 
   record Result(int exit, String output) {}
 
-  private static Result child(String mode) throws Exception {
-    List<String> command = List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), SMALL_HEAP,
-        NO_RSS_CAP, "-cp", System.getProperty("java.class.path"), SmallHeapLoadTest.class.getName(), mode, dir.toString());
+  private static Result child(String mode, String... more) throws Exception {
+    List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+        SMALL_HEAP, NO_RSS_CAP, "-cp", System.getProperty("java.class.path"), SmallHeapLoadTest.class.getName(), mode,
+        dir.toString()));
+    command.addAll(List.of(more));
     Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
     String output = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
     return new Result(p.waitFor(), output);
   }
 
-  /** The child JVM: {@code load DIR} loads and checks the weights; {@code heap-copy DIR} reads them to the heap. */
+  /**
+   * The child JVM: {@code load DIR} loads and checks the weights; {@code load-write DIR OUT} loads them and
+   * writes them to OUT from the variables; {@code heap-copy DIR} reads them to the heap.
+   */
   public static void main(String[] args) throws Exception {
     Path model = Path.of(args[1]);
     LlamaConfig config = LlamaConfig.read(model);
@@ -128,6 +153,9 @@ class SmallHeapLoadTest {
             checked += check(s, llama, name) ? 1 : 0;
           }
           System.out.println("checked " + checked);
+          if (args[0].equals("load-write")) {
+            SafeTensorsWriter.writeModel(Path.of(args[2]), loader.sources(s), DType.F32, 30_000_000L);
+          }
         }
       }
     }

@@ -349,7 +349,7 @@ public final class DpoTrainer {
 
     /** The trained model, the loss chart and the closing summary. */
     Result finish() throws IOException {
-      List<Path> written = HfExport.write(outputDir, model, graph.policyWeights(), modelDir, Optional.empty(),
+      List<Path> written = HfExport.write(outputDir, model, graph.policySources(), modelDir, Optional.empty(),
           HfExport.Options.DEFAULT.withMetadata(Map.of(RunDirectory.RUN_ID, runId)));
       Plots.writeLossChart(metricsFile, outputDir.resolve(LOSS_CHART));
       double seconds = (System.nanoTime() - runStart) / 1e9;

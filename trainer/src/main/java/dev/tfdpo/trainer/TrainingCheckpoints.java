@@ -89,11 +89,11 @@ final class TrainingCheckpoints {
       Files.createDirectories(dir.resolve(TF_STATE).getParent());
       graph.saveState(dir.resolve(TF_STATE));
       killHereIfAsked(step);
-      HfExport.write(dir, model, graph.policyWeights(), modelDir, Optional.empty(),
+      HfExport.write(dir, model, graph.policySources(), modelDir, Optional.empty(),
           HfExport.Options.DEFAULT.withMetadata(Map.of(RunDirectory.RUN_ID, runId)));
       if (graph.referenceSynced()) {
         // For export's reward signature; resuming reads the reference from tf/state.
-        SafeTensorsWriter.write(dir.resolve(REFERENCE_FILE), HfModelWriter.tensors(model, graph.referenceWeights()),
+        SafeTensorsWriter.write(dir.resolve(REFERENCE_FILE), graph.referenceSources(),
             DType.F32, Map.of("format", "pt"));
       }
       state.write(dir.resolve(TrainerState.FILE));

@@ -7,6 +7,7 @@ import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import dev.tfdpo.io.DurableFiles;
 import dev.tfdpo.io.safetensors.DType;
+import dev.tfdpo.io.safetensors.TensorSource;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
@@ -93,8 +94,23 @@ public final class HfExport {
       Optional<Path> fallbackDir,
       Options options)
       throws IOException {
+    return write(outDir, config, HfModelWriter.tensors(config, weights), sourceDir, fallbackDir, options);
+  }
+
+  /**
+   * {@link #write(Path, LlamaConfig, Map, Path, Optional, Options)} from tensors streamed one at a time
+   * ({@link TensorSource}: a live training graph's variables), so the Java heap never holds the model.
+   */
+  public static List<Path> write(
+      Path outDir,
+      LlamaConfig config,
+      List<? extends TensorSource> tensors,
+      Path sourceDir,
+      Optional<Path> fallbackDir,
+      Options options)
+      throws IOException {
     List<Path> written =
-        HfModelWriter.write(outDir, sourceDir, config, weights, options.dtype(), options.maxShardBytes(),
+        HfModelWriter.write(outDir, sourceDir, config, tensors, options.dtype(), options.maxShardBytes(),
             options.metadata());
     if (fallbackDir.isPresent() && !fallbackDir.get().equals(sourceDir)) {
       for (String side : HfModelWriter.SIDE_FILES) {

@@ -3,6 +3,7 @@ package dev.tfdpo.io.hf;
 import dev.tfdpo.io.safetensors.DType;
 import dev.tfdpo.io.safetensors.NamedTensor;
 import dev.tfdpo.io.safetensors.SafeTensorsWriter;
+import dev.tfdpo.io.safetensors.TensorSource;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -54,6 +55,29 @@ public final class HfModelWriter {
     return tensors;
   }
 
+  /** Every tensor of {@code config}'s architecture is in {@code tensors} once, with its shape, and nothing else. */
+  static void checkArchitecture(LlamaConfig config, List<? extends TensorSource> tensors) throws IOException {
+    LlamaWeights table = LlamaWeights.of(config);
+    java.util.Set<String> seen = new java.util.HashSet<>();
+    for (TensorSource t : tensors) {
+      if (!table.contains(t.name())) {
+        throw new IOException("cannot export: tensor " + t.name() + " is not part of this architecture");
+      }
+      if (!java.util.Arrays.equals(t.shape(), table.entry(t.name()).shape())) {
+        throw new IOException("cannot export: tensor " + t.name() + " has shape " + java.util.Arrays.toString(t.shape())
+            + ", the architecture's is " + java.util.Arrays.toString(table.entry(t.name()).shape()));
+      }
+      if (!seen.add(t.name())) {
+        throw new IOException("cannot export: tensor " + t.name() + " given twice");
+      }
+    }
+    for (LlamaWeights.Entry e : table.entries()) {
+      if (!seen.contains(e.hfName())) {
+        throw new IOException("cannot export: no value for tensor " + e.hfName());
+      }
+    }
+  }
+
   /**
    * Writes {@code weights} (by Hugging Face name, all tensors of the architecture) into {@code outDir}.
    *
@@ -73,8 +97,18 @@ public final class HfModelWriter {
   /** {@link #write(Path, Path, LlamaConfig, Map, DType, long)} with extra safetensors metadata. */
   public static List<Path> write(Path outDir, Path sourceModelDir, LlamaConfig config, Map<String, float[]> weights,
       DType storeAs, long maxShardBytes, Map<String, String> metadata) throws IOException {
+    return write(outDir, sourceModelDir, config, tensors(config, weights), storeAs, maxShardBytes, metadata);
+  }
+
+  /**
+   * Writes {@code tensors} (every tensor of the architecture, each once, with its shape), streamed tensor
+   * by tensor ({@link TensorSource}), into {@code outDir}.
+   */
+  public static List<Path> write(Path outDir, Path sourceModelDir, LlamaConfig config,
+      List<? extends TensorSource> tensors, DType storeAs, long maxShardBytes, Map<String, String> metadata)
+      throws IOException {
+    checkArchitecture(config, tensors);
     Files.createDirectories(outDir);
-    List<NamedTensor> tensors = tensors(config, weights);
     for (String side : SIDE_FILES) {
       Path src = sourceModelDir.resolve(side);
       if (Files.isRegularFile(src)) {

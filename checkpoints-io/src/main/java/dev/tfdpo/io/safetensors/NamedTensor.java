@@ -7,7 +7,7 @@ import java.util.Objects;
  * A float tensor to write: name, shape and row-major data. The shape is copied; the data array is not
  * (weights can be gigabytes), so callers must not change it until the write has returned.
  */
-public record NamedTensor(String name, long[] shape, float[] data) {
+public record NamedTensor(String name, long[] shape, float[] data) implements TensorSource {
 
   /** Checks that the data length matches the shape. */
   public NamedTensor {
@@ -33,6 +33,12 @@ public record NamedTensor(String name, long[] shape, float[] data) {
   @Override
   public long[] shape() {
     return shape.clone();
+  }
+
+  /** The whole array as one chunk. */
+  @Override
+  public void stream(Chunks sink) throws java.io.IOException {
+    sink.accept(data, data.length);
   }
 
   @Override

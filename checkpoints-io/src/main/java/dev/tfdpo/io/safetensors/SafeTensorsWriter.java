@@ -50,10 +50,10 @@ public final class SafeTensorsWriter {
    * rounding to nearest even). {@code metadata} may be null or empty, in which case no {@code __metadata__}
    * entry is written.
    */
-  public static void write(Path file, List<NamedTensor> tensors, DType storeAs, Map<String, String> metadata)
+  public static void write(Path file, List<? extends TensorSource> tensors, DType storeAs, Map<String, String> metadata)
       throws IOException {
     checkStorable(storeAs);
-    List<NamedTensor> sorted = sortedByName(tensors);
+    List<TensorSource> sorted = sortedByName(tensors);
     byte[] header = header(sorted, storeAs, metadata == null ? Map.of() : metadata);
     DurableFiles.writeAtomically(
         file,
@@ -74,13 +74,13 @@ public final class SafeTensorsWriter {
    * Weight files of an earlier save in {@code dir} that this save did not write are removed afterwards, so a
    * reader never mixes two saves. Returns the files written, the index last.
    */
-  public static List<Path> writeModel(Path dir, List<NamedTensor> tensors, DType storeAs, long maxShardBytes)
+  public static List<Path> writeModel(Path dir, List<? extends TensorSource> tensors, DType storeAs, long maxShardBytes)
       throws IOException {
     return writeModel(dir, tensors, storeAs, maxShardBytes, Map.of());
   }
 
   /** {@link #writeModel(Path, List, DType, long)} with {@code extra} entries added to every file's metadata. */
-  public static List<Path> writeModel(Path dir, List<NamedTensor> tensors, DType storeAs, long maxShardBytes,
+  public static List<Path> writeModel(Path dir, List<? extends TensorSource> tensors, DType storeAs, long maxShardBytes,
       Map<String, String> extra) throws IOException {
     Map<String, String> metadata = new TreeMap<>(PT_METADATA);
     metadata.putAll(extra);
@@ -88,10 +88,10 @@ public final class SafeTensorsWriter {
     if (maxShardBytes <= 0) {
       throw new IllegalArgumentException("maxShardBytes must be positive, got " + maxShardBytes);
     }
-    List<NamedTensor> sorted = sortedByName(tensors);
+    List<TensorSource> sorted = sortedByName(tensors);
     Files.createDirectories(dir);
     long totalBytes = 0;
-    for (NamedTensor tensor : sorted) {
+    for (TensorSource tensor : sorted) {
       totalBytes += storedBytes(tensor, storeAs);
     }
     List<Path> written = new ArrayList<>();
@@ -100,14 +100,14 @@ public final class SafeTensorsWriter {
       write(file, sorted, storeAs, metadata);
       written.add(file);
     } else {
-      List<List<NamedTensor>> shards = shard(sorted, storeAs, maxShardBytes);
+      List<List<TensorSource>> shards = shard(sorted, storeAs, maxShardBytes);
       Map<String, String> weightMap = new TreeMap<>();
       for (int i = 0; i < shards.size(); i++) {
         String shardName = String.format("model-%05d-of-%05d.safetensors", i + 1, shards.size());
         Path file = dir.resolve(shardName);
         write(file, shards.get(i), storeAs, metadata);
         written.add(file);
-        for (NamedTensor tensor : shards.get(i)) {
+        for (TensorSource tensor : shards.get(i)) {
           weightMap.put(tensor.name(), shardName);
         }
       }
@@ -121,15 +121,15 @@ public final class SafeTensorsWriter {
   }
 
   /** Bytes {@code tensor} takes when stored as {@code storeAs}. */
-  public static long storedBytes(NamedTensor tensor, DType storeAs) {
-    return (long) tensor.data().length * storeAs.byteSize();
+  public static long storedBytes(TensorSource tensor, DType storeAs) {
+    return tensor.elementCount() * storeAs.byteSize();
   }
 
-  private static List<List<NamedTensor>> shard(List<NamedTensor> sorted, DType storeAs, long maxShardBytes) {
-    List<List<NamedTensor>> shards = new ArrayList<>();
-    List<NamedTensor> current = new ArrayList<>();
+  private static List<List<TensorSource>> shard(List<TensorSource> sorted, DType storeAs, long maxShardBytes) {
+    List<List<TensorSource>> shards = new ArrayList<>();
+    List<TensorSource> current = new ArrayList<>();
     long currentBytes = 0;
-    for (NamedTensor tensor : sorted) {
+    for (TensorSource tensor : sorted) {
       long bytes = storedBytes(tensor, storeAs);
       if (!current.isEmpty() && currentBytes + bytes > maxShardBytes) {
         shards.add(current);
@@ -198,9 +198,9 @@ public final class SafeTensorsWriter {
     }
   }
 
-  private static List<NamedTensor> sortedByName(List<NamedTensor> tensors) {
-    List<NamedTensor> sorted = new ArrayList<>(tensors);
-    sorted.sort(Comparator.comparing(NamedTensor::name));
+  private static List<TensorSource> sortedByName(List<? extends TensorSource> tensors) {
+    List<TensorSource> sorted = new ArrayList<>(tensors);
+    sorted.sort(Comparator.comparing(TensorSource::name));
     for (int i = 0; i < sorted.size(); i++) {
       String name = sorted.get(i).name();
       if (name.isEmpty() || name.equals(SafeTensorsReader.METADATA_KEY)) {
@@ -214,7 +214,7 @@ public final class SafeTensorsWriter {
   }
 
   /** The compact header JSON, padded with spaces so the data buffer starts 8-byte aligned. */
-  private static byte[] header(List<NamedTensor> sorted, DType storeAs, Map<String, String> metadata) {
+  private static byte[] header(List<TensorSource> sorted, DType storeAs, Map<String, String> metadata) {
     StringWriter text = new StringWriter();
     try {
       JsonWriter json = new JsonWriter(text);
@@ -230,7 +230,7 @@ public final class SafeTensorsWriter {
         json.endObject();
       }
       long offset = 0;
-      for (NamedTensor tensor : sorted) {
+      for (TensorSource tensor : sorted) {
         long end = offset + storedBytes(tensor, storeAs);
         json.name(tensor.name()).beginObject();
         json.name("dtype").value(storeAs.safetensorsName());
@@ -255,21 +255,35 @@ public final class SafeTensorsWriter {
     return header;
   }
 
-  private static void writeData(FileChannel channel, List<NamedTensor> sorted, DType storeAs)
+  /**
+   * The tensors' values, converted and packed through one 1 MB buffer: each tensor streams its values in
+   * chunks (a live variable is fetched only when its turn comes), so the heap never holds the model.
+   */
+  private static void writeData(FileChannel channel, List<TensorSource> sorted, DType storeAs)
       throws IOException {
     ByteBuffer buffer = ByteBuffer.allocate(WRITE_BUFFER_BYTES).order(ByteOrder.LITTLE_ENDIAN);
-    for (NamedTensor tensor : sorted) {
-      for (float value : tensor.data()) {
-        if (buffer.remaining() < storeAs.byteSize()) {
-          buffer.flip();
-          writeFully(channel, buffer);
-          buffer.clear();
+    for (TensorSource tensor : sorted) {
+      long[] written = {0};
+      tensor.stream((values, length) -> {
+        for (int i = 0; i < length; i++) {
+          if (buffer.remaining() < storeAs.byteSize()) {
+            buffer.flip();
+            writeFully(channel, buffer);
+            buffer.clear();
+          }
+          float value = values[i];
+          switch (storeAs) {
+            case F32 -> buffer.putFloat(value);
+            case BF16 -> buffer.putShort(FloatFormats.toBFloat16(value));
+            case F16 -> buffer.putShort(FloatFormats.toFloat16(value));
+            default -> throw new IllegalStateException("not storable: " + storeAs);
+          }
         }
-        switch (storeAs) {
-          case F32 -> buffer.putFloat(value);
-          case BF16 -> buffer.putShort(FloatFormats.toBFloat16(value));
-          case F16 -> buffer.putShort(FloatFormats.toFloat16(value));
-        }
+        written[0] += length;
+      });
+      if (written[0] != tensor.elementCount()) {
+        throw new IOException("tensor " + tensor.name() + " streamed " + written[0] + " values, its shape "
+            + Arrays.toString(tensor.shape()) + " holds " + tensor.elementCount());
       }
     }
     buffer.flip();

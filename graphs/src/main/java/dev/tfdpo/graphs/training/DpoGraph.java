@@ -536,6 +536,19 @@ public final class DpoGraph implements AutoCloseable {
     checkpoint.restore(session, prefix);
   }
 
+  /**
+   * The policy's weights as tensors streamed one at a time when written ({@link WeightLoader#sources}):
+   * what checkpoints and exports write, without a {@code float[]} copy of the model.
+   */
+  public List<dev.tfdpo.io.safetensors.TensorSource> policySources() {
+    return policyLoader.sources(session);
+  }
+
+  /** The live reference's weights, streamed like {@link #policySources()}. */
+  public List<dev.tfdpo.io.safetensors.TensorSource> referenceSources() {
+    return referenceLoader().sources(session);
+  }
+
   /** Current policy weights by Hugging Face name. */
   public Map<String, float[]> policyWeights() {
     return policyLoader.read(session);
