@@ -29,36 +29,45 @@ tfdpo_classpath() {
   echo "${cp#:}:$(cat "$TFDPO_ROOT/trainer/target/classpath.txt")"
 }
 
-# tfdpo_train_heap [CONFIG.json] [--key value | --key=value ...]: JVM options sized for training that model.
-# Weights load from the safetensors files into TensorFlow's native memory without passing through the Java
-# heap, but exports and checkpoints still read the policy's weights into the heap once: so the heap is the
-# model's float32 size (its safetensors files; bf16 and f16 files count twice) plus 1 GiB for data and
-# tokenizer, at least 2 GiB. JavaCPP would cap the resident memory at 4x that heap, and TensorFlow's
+# tfdpo_train_heap [CONFIG.json] [--key value | --key=value ...]: JVM options sized for training that run.
+# Weights go from the safetensors files into TensorFlow's native memory, and checkpoints and exports stream
+# them back tensor by tensor in 4 MB chunks, so nothing on the Java heap grows with the model: the heap holds
+# the tokenized data (the train and dev files' size, twice; gzipped files count 8x) plus 1 GiB for the
+# tokenizer, batches and the trainer. JavaCPP would cap the resident memory at 4x that heap, and TensorFlow's
 # variables alone (policy, reference, accumulators, Adam's m and v) are 5x the model: the cap is off.
 tfdpo_train_heap() {
-  local config="" model="" prev=""
+  local config=""
   if [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; then config="$1"; fi
-  for a in "$@"; do
-    [ "$prev" = "--model_name_or_path" ] && model="$a"
-    case "$a" in --model_name_or_path=*) model="${a#--model_name_or_path=}" ;; esac
-    prev="$a"
-  done
   [ -z "$config" ] && config="$TFDPO_ROOT/configs/default.json"
   [ -f "$config" ] || config="$TFDPO_ROOT/$config"
-  if [ -z "$model" ] && [ -f "$config" ]; then
-    model="$(sed -n 's/.*"model_name_or_path"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' "$config" | head -n 1)"
-  fi
-  [ -n "$model" ] && [ ! -d "$model" ] && [ -d "$TFDPO_ROOT/$model" ] && model="$TFDPO_ROOT/$model"
-  local bytes=0
-  if [ -n "$model" ] && [ -d "$model" ]; then
-    bytes=$(find "$model" -maxdepth 1 -name '*.safetensors' -printf '%s\n' | awk '{s+=$1} END {printf "%.0f\n", s}')
-    if grep -qsE '"(torch_dtype|dtype)"[[:space:]]*:[[:space:]]*"(bfloat16|float16)"' "$model/config.json"; then
-      bytes=$((bytes * 2))
+  local bytes=0 key path size
+  for key in train_dataset_path dev_dataset_path; do
+    path="$(tfdpo_config_value "$config" "$key" "$@")"
+    [ -n "$path" ] && [ ! -f "$path" ] && [ -f "$TFDPO_ROOT/$path" ] && path="$TFDPO_ROOT/$path"
+    if [ -n "$path" ] && [ -f "$path" ]; then
+      size=$(stat -c %s "$path")
+      case "$path" in *.gz) size=$((size * 4)) ;; esac
+      bytes=$((bytes + 2 * size))
     fi
-  fi
+  done
   local mb=$(( bytes / 1048576 + 1024 ))
-  [ "$mb" -lt 2048 ] && mb=2048
   echo "-Xmx${mb}m -Dorg.bytedeco.javacpp.maxPhysicalBytes=0"
+}
+
+# tfdpo_config_value CONFIG KEY [--key value | --key=value ...]: KEY's value from the command line, else from
+# the config file's top-level "KEY": "value" line; empty when neither has it.
+tfdpo_config_value() {
+  local config="$1" key="$2" value="" prev=""
+  shift 2
+  for a in "$@"; do
+    [ "$prev" = "--$key" ] && value="$a"
+    case "$a" in "--$key="*) value="${a#--$key=}" ;; esac
+    prev="$a"
+  done
+  if [ -z "$value" ] && [ -f "$config" ]; then
+    value="$(sed -n "s/.*\"$key\"[[:space:]]*:[[:space:]]*\"\([^\"]*\)\".*/\1/p" "$config" | head -n 1)"
+  fi
+  echo "$value"
 }
 
 # TensorFlow's start-up lines, printed through absl before any log level applies (TF_CPP_MIN_LOG_LEVEL

@@ -194,7 +194,7 @@ public final class BenchMain {
       Files.deleteIfExists(result);
       List<String> command = new ArrayList<>();
       command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-      command.addAll(heapOptions(modelDir));
+      command.addAll(heapOptions(base));
       command.addAll(List.of("-Dtfdpo.root=" + ProjectPaths.root(), "-cp", System.getProperty("java.class.path"),
           BenchMain.class.getName(), "--child", result.toString(), config.toString(),
           String.valueOf(warmup), String.valueOf(steps), runs.resolve(v.slug()).toString()));
@@ -286,19 +286,20 @@ public final class BenchMain {
   }
 
   /**
-   * The child's heap options, as scripts/train.sh sizes them (lib.sh's tfdpo_train_heap): the weight
-   * files' size (exports and checkpoints still hold the policy on the heap once) plus 1 GiB, at least 2
-   * GiB, and JavaCPP's resident-memory cap (4x the heap) off: the graph's variables alone are 4-5x the
-   * model.
+   * The child's heap options, as scripts/train.sh sizes them (lib.sh's tfdpo_train_heap): nothing on the
+   * heap grows with the model (weights load and checkpoints and exports write through native tensors in
+   * 4 MB chunks), so 1 GiB plus twice the data files (gzipped ones 8x), and JavaCPP's resident-memory
+   * cap (4x the heap) off: the graph's variables alone are 4-5x the model.
    */
-  static List<String> heapOptions(Path modelDir) throws IOException {
+  static List<String> heapOptions(TrainConfig config) throws IOException {
     long bytes = 0;
-    try (var files = Files.list(modelDir)) {
-      for (Path f : files.filter(f -> f.toString().endsWith(".safetensors")).toList()) {
-        bytes += Files.size(f);
+    for (String path : List.of(config.data().trainDatasetPath(), config.data().devDatasetPath())) {
+      Path file = path.isEmpty() ? null : ProjectPaths.resolve(path);
+      if (file != null && Files.isRegularFile(file)) {
+        bytes += 2 * Files.size(file) * (file.toString().endsWith(".gz") ? 4 : 1);
       }
     }
-    long megabytes = Math.max(2048, bytes / (1 << 20) + 1024);
+    long megabytes = bytes / (1 << 20) + 1024;
     return List.of("-Xmx" + megabytes + "m", "-Dorg.bytedeco.javacpp.maxPhysicalBytes=0");
   }
 

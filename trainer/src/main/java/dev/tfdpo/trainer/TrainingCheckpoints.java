@@ -5,7 +5,6 @@ import dev.tfdpo.io.checkpoint.CheckpointLocator;
 import dev.tfdpo.io.checkpoint.CheckpointWriter;
 import dev.tfdpo.io.checkpoint.Checkpoints;
 import dev.tfdpo.io.hf.HfExport;
-import dev.tfdpo.io.hf.HfModelWriter;
 import dev.tfdpo.io.hf.LlamaConfig;
 import dev.tfdpo.io.safetensors.DType;
 import dev.tfdpo.io.safetensors.SafeTensorsWriter;
