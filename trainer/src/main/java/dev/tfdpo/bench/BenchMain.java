@@ -357,6 +357,10 @@ public final class BenchMain {
 
     DpoTrainer.Result run = DpoTrainer.run(config, System.out, false);
     double processSeconds = ManagementFactory.getRuntimeMXBean().getUptime() / 1e3;
+    // CPU seconds of the whole process so far: on a shared machine the steadier measure of the steps'
+    // cost (this minus the start-up's CPU seconds is the steps after the first, plus the final save).
+    double processCpuSeconds =
+        ((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean()).getProcessCpuTime() / 1e9;
     // RSS before the matmul measurement, whose operands would count towards it.
     double rss = peakRssMb();
     double peak = MatmulPeak.measure(MATMUL_N, config.training().numThreads());
@@ -385,6 +389,7 @@ public final class BenchMain {
     out.addProperty("peak_rss_mb", rss);
     out.addProperty("load", loadAverage());
     out.addProperty("process_s", processSeconds);
+    out.addProperty("process_cpu_s", processCpuSeconds);
     out.add("startup", GSON.toJsonTree(run.startup()));
     out.add("startup_cpu", GSON.toJsonTree(run.startupCpu()));
     out.addProperty("variables_mb", variableBytes(config) / 1e6);
