@@ -138,7 +138,9 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
           + "'use_xla' is true (" + s.where(ConfigKey.USE_XLA) + "); XLA's clustering may merge the recomputed "
           + "copy of a block with its first forward and keep the activations recompute frees: turn one of them off");
     }
-    if (!t.recompute() && !s.where(ConfigKey.RECOMPUTE_GRANULARITY).equals("default")) {
+    // A saved resolved config lists every key, the default granularity included, so only another value
+    // without recompute is the mistake of a setting that does nothing.
+    if (!t.recompute() && !t.recomputeGranularity().equals(ConfigKey.RECOMPUTE_GRANULARITY.defaultValue())) {
       throw new ConfigException(s.where(ConfigKey.RECOMPUTE_GRANULARITY) + ": 'recompute_granularity' is '"
           + t.recomputeGranularity() + "' but 'recompute' is false, so it would have no effect; set recompute "
           + "to true (or gradient_checkpointing), or remove recompute_granularity");

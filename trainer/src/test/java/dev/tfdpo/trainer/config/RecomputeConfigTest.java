@@ -61,6 +61,16 @@ class RecomputeConfigTest {
   }
 
   @Test
+  void theSavedResolvedConfigLoadsBack() throws IOException {
+    // Every key is written out, the default granularity with recompute off included.
+    Path saved = dir.resolve("resolved.json");
+    load("").save(saved);
+    assertNull(TrainConfig.load(saved, List.of()).training().recomputeBlocks());
+    load(", \"recompute\": true, \"recompute_granularity\": \"core_attn\"").save(saved);
+    assertEquals(Granularity.CORE_ATTN, TrainConfig.load(saved, List.of()).training().recomputeBlocks());
+  }
+
+  @Test
   void recomputeWithXlaIsRefused() {
     ConfigException e = assertThrows(ConfigException.class,
         () -> load(", \"recompute\": true", "--use_xla", "true"));
