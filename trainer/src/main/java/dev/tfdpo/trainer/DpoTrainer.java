@@ -6,6 +6,7 @@ import dev.tfdpo.data.TokenizedPair;
 import dev.tfdpo.graphs.training.Batch;
 import dev.tfdpo.graphs.training.DpoGraph;
 import dev.tfdpo.graphs.training.DpoObjective;
+import dev.tfdpo.graphs.Recompute;
 import dev.tfdpo.graphs.training.Xla;
 import dev.tfdpo.graphs.OneDnn;
 import dev.tfdpo.io.OutputDirLock;
@@ -88,6 +89,11 @@ public final class DpoTrainer {
   }
 
   /** One run's state, in the order the steps of {@link DpoTrainer#run} fill it. */
+  /** What the policy's backward pass recomputes ({@code recompute_granularity}); null without {@code recompute}. */
+  public static Recompute.Granularity recomputeBlocks(TrainingArgs t) {
+    return t.recompute() ? Recompute.Granularity.byName(t.recomputeGranularity()) : null;
+  }
+
   private static final class Run {
     final TrainConfig config;
     final TrainingArgs t;
@@ -204,7 +210,7 @@ public final class DpoTrainer {
 
     DpoGraph.Settings graphSettings() {
       return new DpoGraph.Settings(model, new DpoObjective(config.lossSpec()), adam, t.maxGradNorm(),
-          t.numThreads(), reference.graph(), t.useXla()).withRecompute(t.recomputeBlocks());
+          t.numThreads(), reference.graph(), t.useXla()).withRecompute(recomputeBlocks(t));
     }
 
     /** Loads the weights, then the checkpoint's state when resuming. */

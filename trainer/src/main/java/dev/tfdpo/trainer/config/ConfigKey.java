@@ -5,7 +5,6 @@ import dev.tfdpo.data.DataOptions;
 import dev.tfdpo.data.DatasetFormat;
 import dev.tfdpo.data.OnBadRow;
 import dev.tfdpo.data.TruncationMode;
-import dev.tfdpo.graphs.Recompute;
 import dev.tfdpo.io.Names;
 import dev.tfdpo.ops.FDivergence;
 import dev.tfdpo.ops.LossSpec;
@@ -120,7 +119,7 @@ public enum ConfigKey {
       "PaddleNLP recompute / TRL gradient_checkpointing: the backward pass recomputes each block's forward from its saved input instead of keeping its activations (less memory, more compute; not with use_xla)",
       "gradient_checkpointing"),
   RECOMPUTE_GRANULARITY(Section.TRAINING, Kind.STRING, "full",
-      Valid.oneOf(Arrays.stream(Recompute.Granularity.values()).map(Recompute.Granularity::configName).toList()),
+      Valid.oneOf(List.of("full", "full_attn", "core_attn")),
       "with recompute: full (whole decoder layer), full_attn (attention block) or core_attn (softmax(QK^T)V only)"),
 
   // ---- DPO ----

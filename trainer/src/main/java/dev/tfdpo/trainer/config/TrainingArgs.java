@@ -30,10 +30,4 @@ public record TrainingArgs(
     boolean useXla,
     boolean overwriteOutputDir,
     boolean recompute,
-    String recomputeGranularity) {
-
-  /** What the policy's backward pass recomputes; null without {@code recompute}. */
-  public dev.tfdpo.graphs.Recompute.Granularity recomputeBlocks() {
-    return recompute ? dev.tfdpo.graphs.Recompute.Granularity.byName(recomputeGranularity) : null;
-  }
-}
+    String recomputeGranularity) {}

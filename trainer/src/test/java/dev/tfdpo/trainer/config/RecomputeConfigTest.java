@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.tfdpo.graphs.Recompute.Granularity;
+import dev.tfdpo.trainer.DpoTrainer;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -27,22 +28,32 @@ class RecomputeConfigTest {
   @Test
   void offByDefault() throws IOException {
     TrainConfig c = load("");
-    assertNull(c.training().recomputeBlocks());
+    assertNull(DpoTrainer.recomputeBlocks(c.training()));
     assertEquals("full", c.training().recomputeGranularity());
   }
 
   @Test
   void trlGradientCheckpointingIsRecomputeOfWholeLayers() throws IOException {
-    assertEquals(Granularity.FULL, load(", \"gradient_checkpointing\": true").training().recomputeBlocks());
-    assertEquals(Granularity.FULL, load("", "--gradient_checkpointing", "true").training().recomputeBlocks());
+    assertEquals(Granularity.FULL, DpoTrainer.recomputeBlocks(load(", \"gradient_checkpointing\": true").training()));
+    assertEquals(Granularity.FULL, DpoTrainer.recomputeBlocks(load("", "--gradient_checkpointing", "true").training()));
   }
 
   @Test
   void everyGranularity() throws IOException {
     for (Granularity g : Granularity.values()) {
       TrainConfig c = load(", \"recompute\": true, \"recompute_granularity\": \"" + g.configName() + "\"");
-      assertEquals(g, c.training().recomputeBlocks());
+      assertEquals(g, DpoTrainer.recomputeBlocks(c.training()));
     }
+  }
+
+  @Test
+  void theKeyAcceptsExactlyTheGraphsGranularities() {
+    // The config package may not import the graphs (package-info), so the names are spelled twice.
+    for (Granularity g : Granularity.values()) {
+      assertNull(ConfigKey.RECOMPUTE_GRANULARITY.valid().problem(ConfigKey.RECOMPUTE_GRANULARITY,
+          new com.google.gson.JsonPrimitive(g.configName())), g.configName());
+    }
+    assertEquals("one of full, full_attn, core_attn", ConfigKey.RECOMPUTE_GRANULARITY.valid().describe());
   }
 
   @Test
@@ -65,9 +76,9 @@ class RecomputeConfigTest {
     // Every key is written out, the default granularity with recompute off included.
     Path saved = dir.resolve("resolved.json");
     load("").save(saved);
-    assertNull(TrainConfig.load(saved, List.of()).training().recomputeBlocks());
+    assertNull(DpoTrainer.recomputeBlocks(TrainConfig.load(saved, List.of()).training()));
     load(", \"recompute\": true, \"recompute_granularity\": \"core_attn\"").save(saved);
-    assertEquals(Granularity.CORE_ATTN, TrainConfig.load(saved, List.of()).training().recomputeBlocks());
+    assertEquals(Granularity.CORE_ATTN, DpoTrainer.recomputeBlocks(TrainConfig.load(saved, List.of()).training()));
   }
 
   @Test
