@@ -1,8 +1,5 @@
 package dev.tfdpo.export;
 
-import com.google.gson.JsonElement;
-import com.google.gson.JsonParseException;
-import com.google.gson.JsonParser;
 import dev.tfdpo.io.checkpoint.CheckpointLocator;
 import dev.tfdpo.io.checkpoint.CheckpointVerifier;
 import dev.tfdpo.io.checkpoint.Checkpoints;
@@ -12,6 +9,7 @@ import dev.tfdpo.io.hf.LlamaWeights;
 import dev.tfdpo.io.safetensors.SafeTensorsReader;
 import dev.tfdpo.trainer.DpoTrainer;
 import dev.tfdpo.trainer.ProjectPaths;
+import dev.tfdpo.trainer.RunFingerprint;
 import dev.tfdpo.trainer.config.ConfigException;
 import dev.tfdpo.trainer.config.ModelArgs;
 import dev.tfdpo.trainer.config.TrainConfig;
@@ -102,19 +100,17 @@ public record ModelStateDir(
 
   /**
    * The weights and {@code resolved_config.json} must come from the same run: both carry the trainer's
-   * run fingerprint ({@link TrainConfig#RUN_ID}). Files without one (older versions, other tools) pass.
+   * run fingerprint ({@link RunFingerprint}), and so must every line of its {@code metrics.jsonl}. Files
+   * without one (older versions, other tools) pass.
    */
   static void checkOneRun(Path dir, Path runFile) throws IOException {
     if (!Files.isRegularFile(runFile)) {
       return;
     }
-    String configRun;
-    try {
-      JsonElement e = JsonParser.parseString(Files.readString(runFile));
-      JsonElement id = e.isJsonObject() ? e.getAsJsonObject().get(TrainConfig.RUN_ID) : null;
-      configRun = id != null && id.isJsonPrimitive() ? id.getAsString() : null;
-    } catch (JsonParseException unreadable) {
-      return; // reported when something needs the run's config
+    String configRun = RunFingerprint.of(runFile).orElse(null);
+    if (configRun != null) {
+      RunFingerprint.checkMetrics(dir.resolve(DpoTrainer.METRICS_FILE), configRun,
+          "export one of its checkpoint-N directories");
     }
     String weightsRun;
     try (SafeTensorsReader reader = SafeTensorsReader.open(dir)) {

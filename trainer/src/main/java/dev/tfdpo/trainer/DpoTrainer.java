@@ -154,7 +154,7 @@ public final class DpoTrainer {
       RunDirectory.checkStart(outputDir, t.overwriteOutputDir(), resume);
       RunDirectory.checkInputsSurvive(outputDir, t.overwriteOutputDir(), inputs(config, modelDir));
       if (resume.isPresent()) {
-        ResumeGuard.check(resume.get().directory(), config);
+        ResumeGuard.check(resume.get().directory(), outputDir, config);
       }
       model = readModel(modelDir);
       try (SafeTensorsReader headers = SafeTensorsReader.open(modelDir)) {
@@ -245,7 +245,7 @@ public final class DpoTrainer {
     /** The optimizer steps, epoch by epoch, with logging, evaluation and checkpoints after each. */
     void train() throws IOException {
       int accumulation = t.gradientAccumulationSteps();
-      try (MetricsLog metrics = new MetricsLog(metricsFile, resume.isPresent());
+      try (MetricsLog metrics = new MetricsLog(metricsFile, resume.isPresent(), runId);
           TensorBoardWriter board =
               t.reportTo().equals("tensorboard") ? new TensorBoardWriter(outputDir.resolve("runs")) : null;
           Console console = new Console(out, total, terminal)) {
