@@ -11,6 +11,7 @@ import dev.tfdpo.graphs.OneDnn;
 import dev.tfdpo.io.OutputDirLock;
 import dev.tfdpo.io.hf.HfExport;
 import dev.tfdpo.io.hf.LlamaConfig;
+import dev.tfdpo.io.safetensors.FiniteValues;
 import dev.tfdpo.io.safetensors.SafeTensorsReader;
 import dev.tfdpo.ops.AdamW;
 import dev.tfdpo.ops.LrSchedule;
@@ -157,10 +158,8 @@ public final class DpoTrainer {
         ResumeGuard.check(resume.get().directory(), outputDir, config);
       }
       model = readModel(modelDir);
-      try (SafeTensorsReader headers = SafeTensorsReader.open(modelDir)) {
-        // Headers only: a missing, truncated or foreign weight file is refused before anything is written.
-      }
       reference = ReferenceModel.resolve(config.reference(), modelDir, model);
+      checkWeights(modelDir, reference.dir());
       data = TrainingData.load(config, modelDir, null);
       pairs = data.pairs();
       out.println(data.summary().format());
@@ -388,6 +387,20 @@ public final class DpoTrainer {
       }
     }
     return in;
+  }
+
+  /**
+   * The policy's and the reference's weight files, read once in chunks before anything is written: a
+   * missing, truncated or foreign file, or a NaN or infinite weight, is refused while output_dir is as it
+   * was. The second read when the graph loads them comes from the page cache.
+   */
+  private static void checkWeights(Path policyDir, Path referenceDir) throws IOException {
+    for (Path dir : referenceDir == null || referenceDir.equals(policyDir) ? List.of(policyDir)
+        : List.of(policyDir, referenceDir)) {
+      try (SafeTensorsReader weights = SafeTensorsReader.open(dir)) {
+        FiniteValues.check(weights);
+      }
+    }
   }
 
   /** The model's config.json; a missing or unreadable one is the config's fault (model_name_or_path). */
