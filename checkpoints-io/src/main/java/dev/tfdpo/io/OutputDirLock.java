@@ -7,12 +7,16 @@ import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
 import java.nio.channels.OverlappingFileLockException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.time.Instant;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Optional;
 import java.util.function.Consumer;
 import java.util.stream.Stream;
 
@@ -55,21 +59,28 @@ public final class OutputDirLock implements AutoCloseable {
     Files.createDirectories(d);
     Path file = d.resolve(FILE);
     // A holder deletes the file when it ends; one who locked the file just before that delete holds a lock
-    // on a file that is no longer the directory's, which the check after writing the record finds.
+    // on a file that is no longer the directory's. So the file at the path must be the same (device and
+    // inode, by stat) before opening and after locking, or this starts over. Never open the file a second
+    // time here: closing any descriptor of a file drops the process's POSIX locks on it.
     for (int attempt = 0; ; attempt++) {
-      FileChannel channel = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.READ,
-          StandardOpenOption.WRITE);
+      Optional<Object> before = createAndIdentify(file);
+      FileChannel channel;
+      try {
+        channel = FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE);
+      } catch (NoSuchFileException deletedMeanwhile) {
+        continue;
+      }
       try {
         Map<String, String> previous = read(channel);
         FileLock lock = tryLock(channel, d, previous);
-        String record = write(channel, tool);
-        if (!isRecordAt(file, record) && attempt < 3) {
+        if (!before.equals(identify(file)) && attempt < 3) {
           if (lock != null) {
             lock.release();
           }
           channel.close();
           continue;
         }
+        write(channel, tool);
         if (!previous.isEmpty()) {
           notes.accept("reclaimed the lock of " + d + " left by " + describe(previous)
               + ", which is no longer running");
@@ -82,12 +93,22 @@ public final class OutputDirLock implements AutoCloseable {
     }
   }
 
-  /** Whether the file now at {@code file} is the one this process locked and wrote {@code record} into. */
-  private static boolean isRecordAt(Path file, String record) {
+  /** Creates {@code file} if missing; its identity (device and inode), empty where none is known. */
+  private static Optional<Object> createAndIdentify(Path file) throws IOException {
     try {
-      return Files.readString(file, StandardCharsets.UTF_8).equals(record);
+      Files.createFile(file);
+    } catch (FileAlreadyExistsException exists) {
+      // the usual case: a holder's file, or one left by a killed holder
+    }
+    return identify(file);
+  }
+
+  /** The file's identity by stat (no descriptor opened); empty if it is gone or the system has none. */
+  private static Optional<Object> identify(Path file) {
+    try {
+      return Optional.ofNullable(Files.readAttributes(file, BasicFileAttributes.class).fileKey());
     } catch (IOException gone) {
-      return false;
+      return Optional.empty();
     }
   }
 
@@ -157,14 +178,12 @@ public final class OutputDirLock implements AutoCloseable {
     return out;
   }
 
-  /** Writes and returns this process's record. */
-  private static String write(FileChannel channel, String tool) throws IOException {
+  private static void write(FileChannel channel, String tool) throws IOException {
     String record = "pid=" + ProcessHandle.current().pid() + "\nhost=" + hostName() + "\ntool=" + tool
         + "\nsince=" + Instant.now() + "\n";
     channel.truncate(0);
     channel.write(ByteBuffer.wrap(record.getBytes(StandardCharsets.UTF_8)), 0);
     channel.force(true);
-    return record;
   }
 
   /** "train (PID 123 on host h, since ...)". */
