@@ -47,6 +47,9 @@ public final class StrictJson {
   private static final Pattern TROUBLESHOOTING = Pattern.compile("\\s*See https://github\\.com/google/gson/\\S*");
   private static final Pattern GSON_LINE = Pattern.compile("at line (\\d+)");
 
+  /** Deepest nesting of arrays and objects read (Gson 2.12's default limit); deeper input is an error. */
+  static final int MAX_DEPTH = 255;
+
   private StrictJson() {}
 
   /** The one JSON value in {@code text}. */
@@ -102,14 +105,19 @@ public final class StrictJson {
     final JsonReader reader;
     String duplicate;
     String duplicateLine;
+    int depth;
 
     Parse(JsonReader reader) {
       this.reader = reader;
     }
 
-    // Gson's reader limits nesting (255 levels), so this recursion is bounded whatever the input.
+    // Recursive, so the depth is bounded here: a hostile row of 10,000 brackets is an error, not a crash.
     JsonElement value() throws IOException {
-      return switch (reader.peek()) {
+      JsonToken token = reader.peek();
+      if ((token == JsonToken.BEGIN_ARRAY || token == JsonToken.BEGIN_OBJECT) && ++depth > MAX_DEPTH) {
+        throw new IllegalStateException("arrays and objects nested deeper than " + MAX_DEPTH + " levels" + lineOf(reader));
+      }
+      JsonElement value = switch (token) {
         case BEGIN_OBJECT -> object();
         case BEGIN_ARRAY -> {
           JsonArray array = new JsonArray();
@@ -129,6 +137,10 @@ public final class StrictJson {
         }
         default -> throw new IllegalStateException("expected a JSON value" + lineOf(reader));
       };
+      if (token == JsonToken.BEGIN_ARRAY || token == JsonToken.BEGIN_OBJECT) {
+        depth--;
+      }
+      return value;
     }
 
     private JsonObject object() throws IOException {

@@ -93,6 +93,15 @@ class HostileInputTest {
   }
 
   @Test
+  void aRowNestedTenThousandLevelsDeepIsABadRowNotACrash() throws Exception {
+    Path data = work.resolve("deep.jsonl");
+    Files.writeString(data, "{\"prompt\": " + "[".repeat(10_000) + "]".repeat(10_000)
+        + ", \"chosen\": \" a\", \"rejected\": \" b\"}\n");
+    Tools.Result r = train(work.resolve("deep-out"), List.of("--train_dataset_path", data.toString()));
+    assertInputError(r, data + ":1: invalid JSON: arrays and objects nested deeper than 255 levels");
+  }
+
+  @Test
   void aKeyGivenTwiceInMapKeysIsAnError() throws Exception {
     Tools.Result r = train(work.resolve("map-out"), List.of("--map_keys", "{\"question\": \"prompt\", \"question\": \"chosen\"}"));
     assertInputError(r, "command line (--map_keys): 'map_keys' must be");
