@@ -208,6 +208,12 @@ class HostileInputTest {
   }
 
   @Test
+  void aConfigThatIsADirectorySaysSo() throws Exception {
+    Tools.Result r = Tools.run(Tools.TRAIN, List.of(work.toString()), work.resolve("config-dir.log"));
+    assertInputError(r, "config file " + work + " is a directory; give the JSON config file");
+  }
+
+  @Test
   void everyMetricsLineCarriesTheRunFingerprint() throws Exception {
     String runId = RunDirectoryTest.runId(finished.resolve(DpoTrainer.CONFIG_FILE));
     List<String> lines = Files.readAllLines(finished.resolve(DpoTrainer.METRICS_FILE));
