@@ -1,0 +1,50 @@
+package org.tensorflow;
+
+import static org.tensorflow.internal.c_api.global.tensorflow.TF_SetRequestedDevice;
+
+import java.util.Iterator;
+
+/**
+ * Sets the requested device of operations already in a graph, through the C API's {@code
+ * TF_SetRequestedDevice} (the call Python's {@code Operation._set_device} makes). It lives in package
+ * {@code org.tensorflow} because the graph's native handle ({@code Graph.ref()}) is package-private.
+ *
+ * <p>Why: the C++ gradient builder ({@code TF_AddGradientsWithPrefix}) creates the backward operations
+ * without a device, whatever the Java scope's device, so a replica's backward pass would all land on the
+ * first device. Setting the device in place keeps every Java {@code Operand} valid (no GraphDef export
+ * and re-import, which loses TensorFlow Java's initializer list and the {@code Operand} objects).
+ */
+public final class RequestedDevices {
+
+  private RequestedDevices() {}
+
+  /** Operations in {@code graph} now: the index the next created operation will have in the walk order. */
+  public static int count(Graph graph) {
+    int n = 0;
+    for (Iterator<GraphOperation> it = graph.operations(); it.hasNext(); it.next()) {
+      n++;
+    }
+    return n;
+  }
+
+  /**
+   * Gives every operation from index {@code from} on (graph walk order, which is creation order) that has
+   * no requested device the device {@code device}; operations placed explicitly keep theirs.
+   *
+   * @return how many operations were placed
+   */
+  public static int placeUnplaced(Graph graph, int from, String device) {
+    int index = 0;
+    int placed = 0;
+    try (Graph.Reference ref = graph.ref()) {
+      for (Iterator<GraphOperation> it = graph.operations(); it.hasNext(); index++) {
+        GraphOperation op = it.next();
+        if (index >= from && op.device().isEmpty()) {
+          TF_SetRequestedDevice(ref.nativeHandle(), op.getUnsafeNativeHandle(), device);
+          placed++;
+        }
+      }
+    }
+    return placed;
+  }
+}
