@@ -25,7 +25,7 @@ public record Replication(List<String> devices, long bucketBytes, float timeoutS
   /** Default collective timeout, in seconds. */
   public static final float DEFAULT_TIMEOUT_SECONDS = 300f;
 
-  private static final Pattern NAME = Pattern.compile("(?:/device:)?(CPU|GPU):(\\d+)", Pattern.CASE_INSENSITIVE);
+  private static final Pattern NAME = Pattern.compile("/device:(CPU|GPU):(\\d+)");
 
   /** Checks the combination. */
   public Replication {
@@ -33,8 +33,12 @@ public record Replication(List<String> devices, long bucketBytes, float timeoutS
     if (devices.isEmpty()) {
       throw new IllegalArgumentException("replication needs at least one device");
     }
-    if (devices.size() > 1 && devices.stream().anyMatch(String::isEmpty)) {
-      throw new IllegalArgumentException("several replicas need device names, got " + devices);
+    if (!(devices.size() == 1 && devices.get(0).isEmpty())
+        && !devices.stream().allMatch(d -> NAME.matcher(d).matches())) {
+      throw new IllegalArgumentException("devices must be full names like /device:GPU:0, got " + devices);
+    }
+    if (devices.stream().map(d -> d.replaceAll(":\\d+$", "")).distinct().count() > 1) {
+      throw new IllegalArgumentException("replicas must all be CPUs or all GPUs, got " + devices);
     }
     if (devices.stream().distinct().count() != devices.size()) {
       throw new IllegalArgumentException("each replica needs its own device, got " + devices);
@@ -59,41 +63,19 @@ public record Replication(List<String> devices, long bucketBytes, float timeoutS
     }
     List<String> names = new ArrayList<>();
     for (int k = 0; k < n; k++) {
-      names.add("CPU:" + k);
+      names.add("/device:CPU:" + k);
     }
     return of(names);
   }
 
-  /**
-   * Replicas on the named devices ({@code CPU:0}, {@code GPU:1}, {@code /device:GPU:1}; all of one type),
-   * default bucket size and timeout.
-   */
-  public static Replication of(List<String> names) {
-    return new Replication(normalize(names), DEFAULT_BUCKET_BYTES, DEFAULT_TIMEOUT_SECONDS);
+  /** Replicas on the given full device names ({@code /device:GPU:1}), default bucket size and timeout. */
+  public static Replication of(List<String> devices) {
+    return new Replication(devices, DEFAULT_BUCKET_BYTES, DEFAULT_TIMEOUT_SECONDS);
   }
 
   /** This replication with another bucket size and timeout. */
   public Replication with(long bucketBytes, float timeoutSeconds) {
     return new Replication(devices, bucketBytes, timeoutSeconds);
-  }
-
-  /** Full device names of {@code names}; a single name stays a single explicit device. */
-  public static List<String> normalize(List<String> names) {
-    List<String> out = new ArrayList<>();
-    String type = null;
-    for (String name : names) {
-      Matcher m = NAME.matcher(name.trim());
-      if (!m.matches()) {
-        throw new IllegalArgumentException("device '" + name + "' is not CPU:<n> or GPU:<n> (e.g. \"GPU:0\")");
-      }
-      String t = m.group(1).toUpperCase(java.util.Locale.ROOT);
-      if (type != null && !type.equals(t)) {
-        throw new IllegalArgumentException("replicas must all be CPUs or all GPUs, got " + names);
-      }
-      type = t;
-      out.add("/device:" + t + ":" + Integer.parseInt(m.group(2)));
-    }
-    return out;
   }
 
   /** Number of replicas. */
@@ -113,8 +95,8 @@ public record Replication(List<String> devices, long bucketBytes, float timeoutS
   public int cpuDevices() {
     int n = 0;
     for (String d : devices) {
-      Matcher m = NAME.matcher(d.replace("/device:", ""));
-      if (m.matches() && m.group(1).equalsIgnoreCase("CPU")) {
+      Matcher m = NAME.matcher(d);
+      if (m.matches() && m.group(1).equals("CPU")) {
         n = Math.max(n, Integer.parseInt(m.group(2)) + 1);
       }
     }
