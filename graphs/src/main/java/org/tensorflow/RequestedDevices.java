@@ -1,8 +1,13 @@
 package org.tensorflow;
 
+import static org.tensorflow.internal.c_api.global.tensorflow.TF_GetCode;
+import static org.tensorflow.internal.c_api.global.tensorflow.TF_OK;
+import static org.tensorflow.internal.c_api.global.tensorflow.TF_OperationGetAttrMetadata;
 import static org.tensorflow.internal.c_api.global.tensorflow.TF_SetRequestedDevice;
 
 import java.util.Iterator;
+import org.tensorflow.internal.c_api.TF_Operation;
+import org.tensorflow.internal.c_api.TF_Status;
 
 /**
  * Sets the requested device of operations already in a graph, through the C API's {@code
@@ -29,7 +34,10 @@ public final class RequestedDevices {
 
   /**
    * Gives every operation from index {@code from} on (graph walk order, which is creation order) that has
-   * no requested device the device {@code device}; operations placed explicitly keep theirs.
+   * no requested device the device {@code device}; operations placed explicitly keep theirs, and so do
+   * operations colocated with another by a {@code _class} attribute: TensorFlow's gradient functions
+   * colocate a few of theirs with their forward input (GatherV2's gradient takes the {@code Shape} of the
+   * gathered weight next to the weight), and the placer puts them there.
    *
    * @return how many operations were placed
    */
@@ -39,12 +47,20 @@ public final class RequestedDevices {
     try (Graph.Reference ref = graph.ref()) {
       for (Iterator<GraphOperation> it = graph.operations(); it.hasNext(); index++) {
         GraphOperation op = it.next();
-        if (index >= from && op.device().isEmpty()) {
+        if (index >= from && op.device().isEmpty() && !colocated(op.getUnsafeNativeHandle())) {
           TF_SetRequestedDevice(ref.nativeHandle(), op.getUnsafeNativeHandle(), device);
           placed++;
         }
       }
     }
     return placed;
+  }
+
+  /** Whether the operation has a {@code _class} colocation attribute. */
+  private static boolean colocated(TF_Operation op) {
+    try (TF_Status status = TF_Status.newStatus()) {
+      TF_OperationGetAttrMetadata(op, "_class", status);
+      return TF_GetCode(status) == TF_OK;
+    }
   }
 }
