@@ -5,6 +5,7 @@ import dev.tfdpo.graphs.Llama;
 import dev.tfdpo.ops.CompletionLogProbs;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import org.tensorflow.Graph;
 import org.tensorflow.Operand;
 import org.tensorflow.RequestedDevices;
@@ -74,27 +75,68 @@ final class DataParallel {
     return new Replica(inputs, gradScale, pol.logps(), reference, part.metrics(), gradients);
   }
 
+  /** Which completion tokens a token-mean metric averages over. */
+  enum Tokens { CHOSEN, REJECTED, ALL }
+
   /**
-   * TRL's gather-then-mean of per-pair metrics: each replica's mean weighted by its share of the pairs
-   * (equal shards: the plain mean across replicas, as {@code gather_for_metrics(x).mean()}).
+   * The metrics that are means over completion tokens rather than over pairs (TRL: token-weighted within
+   * a micro-batch), and over which tokens.
    */
-  static float[] pairWeightedMean(List<float[]> perShard, List<dev.tfdpo.graphs.training.Batch> shards) {
+  static final Map<String, Tokens> TOKEN_MEANS = Map.of(
+      "logits/chosen", Tokens.CHOSEN,
+      "logits/rejected", Tokens.REJECTED,
+      "entropy", Tokens.ALL,
+      "mean_token_accuracy", Tokens.CHOSEN,
+      "sft_loss", Tokens.CHOSEN);
+
+  /**
+   * Metrics that are a count of hits over pairs or tokens: recombined from the replicas' integer counts,
+   * so the fraction is the one float division one device makes (no rounding of a weighted mean).
+   */
+  static final java.util.Set<String> HIT_FRACTIONS = java.util.Set.of("rewards/accuracies", "mean_token_accuracy");
+
+  /**
+   * The replicas' metrics as one device's on the whole micro-batch (gather, then mean): a pair mean is
+   * weighted by the shard's pairs, a token mean ({@link #TOKEN_MEANS}) by the shard's completion tokens
+   * it averages over. With equal shards the pair means are the plain mean across replicas.
+   */
+  static float[] gatherMean(List<String> names, List<float[]> perShard, List<Batch> shards) {
     if (perShard.size() == 1) {
       return perShard.get(0);
     }
-    int pairs = shards.stream().mapToInt(Batch::numPairs).sum();
-    double[] sum = new double[perShard.get(0).length];
-    for (int k = 0; k < perShard.size(); k++) {
-      double w = (double) shards.get(k).numPairs() / pairs;
-      for (int i = 0; i < sum.length; i++) {
-        sum[i] += w * perShard.get(k)[i];
-      }
-    }
-    float[] out = new float[sum.length];
+    float[] out = new float[names.size()];
     for (int i = 0; i < out.length; i++) {
-      out[i] = (float) sum[i];
+      Tokens tokens = TOKEN_MEANS.get(names.get(i));
+      double[] weights = new double[shards.size()];
+      double total = 0;
+      for (int k = 0; k < weights.length; k++) {
+        weights[k] = tokens == null ? shards.get(k).numPairs() : completionTokens(shards.get(k), tokens);
+        total += weights[k];
+      }
+      double sum = 0;
+      for (int k = 0; k < weights.length; k++) {
+        sum += HIT_FRACTIONS.contains(names.get(i))
+            ? Math.rint(perShard.get(k)[i] * weights[k]) // the shard's hit count, an integer
+            : total == 0 ? 0 : weights[k] / total * perShard.get(k)[i];
+      }
+      out[i] = HIT_FRACTIONS.contains(names.get(i)) ? (float) sum / (float) total : (float) sum;
     }
     return out;
+  }
+
+  /** Counted predictions of the shard's chosen, rejected or all sequences (fillers, -1, count nowhere). */
+  static long completionTokens(Batch b, Tokens which) {
+    long n = 0;
+    for (int s : b.lossSequences()) {
+      boolean chosen = s >= 0 && s < b.numPairs();
+      boolean rejected = s >= b.numPairs();
+      n += switch (which) {
+        case CHOSEN -> chosen ? 1 : 0;
+        case REJECTED -> rejected ? 1 : 0;
+        case ALL -> chosen || rejected ? 1 : 0;
+      };
+    }
+    return n;
   }
 
   /**

@@ -414,7 +414,8 @@ public final class DpoGraph implements AutoCloseable {
    * accelerate splits a global batch across processes): the summed gradient equals one device's on the
    * whole micro-batch, each replica's weighted by its share of the pairs. Fewer shards than replicas is
    * allowed (the last global batch of an epoch): the idle replicas run on a copy of the first shard with
-   * weight 0. The metrics are TRL's gather-then-mean: the replicas' means weighted by their pairs.
+   * weight 0. The metrics are gathered, then averaged as one device averages them over the whole
+   * micro-batch: pair means by pairs, token means by tokens ({@link DataParallel#gatherMean}).
    *
    * @param referenceLogps per shard, as in {@link #micro(Batch, float, float[])}; null unless FED
    */
@@ -485,7 +486,7 @@ public final class DpoGraph implements AutoCloseable {
             case NONE -> new float[p.length];
           });
         }
-        return new MicroResult(metricNames, DataParallel.pairWeightedMean(metricParts, shards),
+        return new MicroResult(metricNames, DataParallel.gatherMean(metricNames, metricParts, shards),
             DataParallel.chosenThenRejected(pol, shards), DataParallel.chosenThenRejected(ref, shards));
       }
     } finally {
