@@ -2,6 +2,7 @@ package dev.tfdpo.graphs.training;
 
 import dev.tfdpo.graphs.GraphScopes;
 import dev.tfdpo.graphs.Llama;
+import dev.tfdpo.graphs.RequestedDevices;
 import dev.tfdpo.graphs.Sessions;
 import dev.tfdpo.graphs.Tensors;
 import dev.tfdpo.graphs.WeightLoader;
@@ -275,7 +276,7 @@ public final class DpoGraph implements AutoCloseable {
     useXla = s.useXla();
     if (!replication.devices().get(0).isEmpty()) {
       // Weights, optimizer, the first replica and everything else not placed yet: the first device.
-      org.tensorflow.RequestedDevices.placeUnplaced(graph, 0, replication.devices().get(0));
+      RequestedDevices.placeUnplaced(graph, 0, replication.devices().get(0));
     }
     session = new Session(graph, sessionOptions(s));
   }
