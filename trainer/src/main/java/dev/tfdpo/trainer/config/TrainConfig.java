@@ -130,7 +130,7 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
     try {
       devices();
     } catch (IllegalArgumentException e) {
-      throw new ConfigException(s.where(ConfigKey.DEVICES) + ": " + e.getMessage());
+      throw new ConfigException(s.where(ConfigKey.DEVICES) + ": devices: " + e.getMessage());
     }
     check(s, ConfigKey.USE_XLA, t.useXla(), !t.useXla() || devices().size() == 1,
         "false with several devices (" + t.devices() + " from " + s.where(ConfigKey.DEVICES)
