@@ -3,6 +3,7 @@ package dev.tfdpo.trainer;
 import dev.tfdpo.data.LoadedDataset;
 import dev.tfdpo.data.PairSource;
 import dev.tfdpo.data.TokenizedPair;
+import dev.tfdpo.graphs.training.Batch;
 import dev.tfdpo.graphs.training.DpoGraph;
 import dev.tfdpo.report.TensorBoardWriter;
 import dev.tfdpo.trainer.config.ConfigKey;
@@ -136,13 +137,22 @@ public final class Evaluator {
     long pairs = 0;
     int batches = 0;
     int lossIndex = names.indexOf("loss");
-    for (int start = 0; start < dev.size(); start += batchSize) {
-      int end = Math.min(start + batchSize, dev.size());
+    // With several replicas a batch is per_device_eval_batch_size x replicas pairs, one shard per replica
+    // (docs/distributed.md); its metrics come back combined as one device's on the whole batch.
+    int global = batchSize * graph.replicas();
+    for (int start = 0; start < dev.size(); start += global) {
+      int end = Math.min(start + global, dev.size());
       List<TokenizedPair> group = new ArrayList<>(end - start);
-      for (int i = start; i < end; i++) {
-        group.add(dev.get(i));
+      List<Batch> shards = new ArrayList<>();
+      for (int from = start; from < end; from += batchSize) {
+        List<TokenizedPair> shard = new ArrayList<>();
+        for (int i = from; i < Math.min(from + batchSize, end); i++) {
+          shard.add(dev.get(i));
+        }
+        group.addAll(shard);
+        shards.add(collator.build(shard));
       }
-      float[] m = graph.evaluate(collator.build(group)).metrics();
+      float[] m = graph.evaluate(shards).metrics();
       for (int k = 0; k < m.length; k++) {
         batchMeans[k] += m[k];
       }
