@@ -96,7 +96,12 @@ class DataParallelGraphTest {
         // The backward pass: TensorFlow's C++ gradient builder names its ops after the Gradients scope.
         gradientsOnSecond += op.name().contains("Gradients") || op.name().contains("gradients") ? 1 : 0;
       }
-      collectives += op.type().equals("CollectiveReduceV2") ? 1 : 0;
+      if (op.type().equals("CollectiveReduceV2")) {
+        collectives++;
+        // Every collective has a timeout (TensorFlow's default, 0, waits forever) and the CPU ring.
+        assertEquals(Replication.DEFAULT_TIMEOUT_SECONDS, op.attributes().getAttrFloat("timeout_seconds"), 0f);
+        assertEquals("ring", op.attributes().getAttrString("communication_hint"));
+      }
     }
     assertTrue(gradientsOnSecond > 100, gradientsOnSecond + " gradient ops of " + onSecond + " on CPU:1");
     assertTrue(colocated <= 16, colocated + " operations left to colocation");
