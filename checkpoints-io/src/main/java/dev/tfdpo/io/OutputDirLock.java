@@ -54,20 +54,40 @@ public final class OutputDirLock implements AutoCloseable {
     boolean created = !Files.isDirectory(d);
     Files.createDirectories(d);
     Path file = d.resolve(FILE);
-    FileChannel channel = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.READ,
-        StandardOpenOption.WRITE);
-    try {
-      Map<String, String> previous = read(channel);
-      FileLock lock = tryLock(channel, d, previous);
-      if (!previous.isEmpty()) {
-        notes.accept("reclaimed the lock of " + d + " left by " + describe(previous)
-            + ", which is no longer running");
+    // A holder deletes the file when it ends; one who locked the file just before that delete holds a lock
+    // on a file that is no longer the directory's, which the check after writing the record finds.
+    for (int attempt = 0; ; attempt++) {
+      FileChannel channel = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.READ,
+          StandardOpenOption.WRITE);
+      try {
+        Map<String, String> previous = read(channel);
+        FileLock lock = tryLock(channel, d, previous);
+        String record = write(channel, tool);
+        if (!isRecordAt(file, record) && attempt < 3) {
+          if (lock != null) {
+            lock.release();
+          }
+          channel.close();
+          continue;
+        }
+        if (!previous.isEmpty()) {
+          notes.accept("reclaimed the lock of " + d + " left by " + describe(previous)
+              + ", which is no longer running");
+        }
+        return new OutputDirLock(d, file, channel, lock, created);
+      } catch (IOException | RuntimeException e) {
+        channel.close();
+        throw e;
       }
-      write(channel, tool);
-      return new OutputDirLock(d, file, channel, lock, created);
-    } catch (IOException | RuntimeException e) {
-      channel.close();
-      throw e;
+    }
+  }
+
+  /** Whether the file now at {@code file} is the one this process locked and wrote {@code record} into. */
+  private static boolean isRecordAt(Path file, String record) {
+    try {
+      return Files.readString(file, StandardCharsets.UTF_8).equals(record);
+    } catch (IOException gone) {
+      return false;
     }
   }
 
@@ -97,15 +117,16 @@ public final class OutputDirLock implements AutoCloseable {
   }
 
   /**
-   * Releases the lock. The file is emptied rather than deleted: deleting it would let a process that
-   * opened the old file before the delete lock it while a third locks a new one. A directory this lock
-   * created that holds nothing else is removed again, so a refused or failed start leaves no trace.
+   * Releases the lock and deletes its file (while still holding it), so a finished tool leaves nothing
+   * behind; a process that locked the file just before the delete sees it gone and starts over ({@link
+   * #acquire}). A directory this lock created that holds nothing else is removed too, so a refused or
+   * failed start leaves no trace. A process killed before this leaves the file with its record, which
+   * the next run reclaims.
    */
   @Override
   public void close() throws IOException {
     try {
-      channel.truncate(0);
-      channel.force(true);
+      Files.deleteIfExists(file);
       if (lock != null) {
         lock.release();
       }
@@ -114,8 +135,7 @@ public final class OutputDirLock implements AutoCloseable {
     }
     if (createdDir) {
       try (Stream<Path> entries = Files.list(dir)) {
-        if (entries.allMatch(p -> p.getFileName().toString().equals(FILE))) {
-          Files.deleteIfExists(file);
+        if (entries.findAny().isEmpty()) {
           Files.deleteIfExists(dir);
         }
       } catch (IOException ignored) {
@@ -137,12 +157,14 @@ public final class OutputDirLock implements AutoCloseable {
     return out;
   }
 
-  private static void write(FileChannel channel, String tool) throws IOException {
+  /** Writes and returns this process's record. */
+  private static String write(FileChannel channel, String tool) throws IOException {
     String record = "pid=" + ProcessHandle.current().pid() + "\nhost=" + hostName() + "\ntool=" + tool
         + "\nsince=" + Instant.now() + "\n";
     channel.truncate(0);
     channel.write(ByteBuffer.wrap(record.getBytes(StandardCharsets.UTF_8)), 0);
     channel.force(true);
+    return record;
   }
 
   /** "train (PID 123 on host h, since ...)". */

@@ -130,7 +130,8 @@ public enum ConfigKey {
   PREF_LOSS_RATIO(Section.DPO, Kind.NUMBER, LossSpec.DEFAULT_PREF_LOSS_RATIO, Valid.ANY,
       "PaddleNLP: weight of the preference loss in the total"),
   SFT_LOSS_RATIO(Section.DPO, Kind.NUMBER, -1.0, Valid.ANY,
-      "PaddleNLP: weight of the chosen-completion NLL (token mean); -1: 1 with orpo, else 0"),
+      "PaddleNLP: weight of the chosen-completion NLL (token mean); -1: 1 with orpo, else 0; TRL/ms-swift CPO's cpo_alpha",
+      "cpo_alpha"),
   RPO_ALPHA(Section.DPO, Kind.NUMBER, LossSpec.DEFAULT_RPO_ALPHA, Valid.ANY,
       "TRL 0.x / ms-swift RPO: adds alpha x NLL of chosen (token mean)"),
   PREF_FTX(Section.DPO, Kind.NUMBER, LossSpec.DEFAULT_PREF_FTX, Valid.ANY,
@@ -165,6 +166,11 @@ public enum ConfigKey {
   REF_MODEL_SYNC_STEPS(Section.DPO, Kind.INT, 512,
       Valid.number(v -> v > 0, "a positive number of optimizer steps"),
       "TR-DPO tau: optimizer steps between syncs; needs sync_ref_model"),
+
+  // ---- trainers: which objective the loop trains (docs/trainers.md) ----
+  RLHF_TYPE(Section.DPO, Kind.STRING, "dpo", Valid.oneOf(Trainer.NAMES),
+      "ms-swift: the trainer: dpo, kto, rm, cpo, orpo or simpo (cpo/orpo/simpo set their loss and defaults as ms-swift does and use no reference)",
+      "stage"),
 
   // ---- training: data parallelism across devices (issue 16, docs/distributed.md) ----
   DEVICES(Section.TRAINING, Kind.LIST, List.of(), Valid.ANY,
