@@ -68,16 +68,6 @@ public record Replication(List<String> devices, long bucketBytes, float timeoutS
     return of(names);
   }
 
-  /** Replicas on the given full device names ({@code /device:GPU:1}), default bucket size and timeout. */
-  public static Replication of(List<String> devices) {
-    return new Replication(devices, DEFAULT_BUCKET_BYTES, DEFAULT_TIMEOUT_SECONDS);
-  }
-
-  /** This replication with another bucket size and timeout. */
-  public Replication with(long bucketBytes, float timeoutSeconds) {
-    return new Replication(devices, bucketBytes, timeoutSeconds);
-  }
-
   /** Number of replicas. */
   public int replicas() {
     return devices.size();
