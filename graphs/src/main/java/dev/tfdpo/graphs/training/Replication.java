@@ -65,7 +65,7 @@ public record Replication(List<String> devices, long bucketBytes, float timeoutS
     for (int k = 0; k < n; k++) {
       names.add("/device:CPU:" + k);
     }
-    return of(names);
+    return new Replication(names, DEFAULT_BUCKET_BYTES, DEFAULT_TIMEOUT_SECONDS);
   }
 
   /** Number of replicas. */
