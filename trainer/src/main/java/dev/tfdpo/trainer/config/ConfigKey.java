@@ -170,7 +170,15 @@ public enum ConfigKey {
   // ---- trainers: which objective the loop trains (docs/trainers.md) ----
   RLHF_TYPE(Section.DPO, Kind.STRING, "dpo", Valid.oneOf(Trainer.NAMES),
       "ms-swift: the trainer: dpo, kto, rm, cpo, orpo or simpo (cpo/orpo/simpo set their loss and defaults as ms-swift does and use no reference)",
-      "stage");
+      "stage"),
+
+  // ---- training: data parallelism across devices (issue 16, docs/distributed.md) ----
+  DEVICES(Section.TRAINING, Kind.LIST, List.of(), Valid.ANY,
+      "data-parallel replicas in this process: a count n (n virtual CPU devices CPU:0..n-1) or device names, e.g. [\"GPU:0\",\"GPU:1\"]; each global micro-batch is per_device_train_batch_size x replicas pairs split across them; empty: one device"),
+  ALLREDUCE_BUCKET_MB(Section.TRAINING, Kind.NUMBER, 4.0, Valid.number(v -> v > 0, "a positive number"),
+      "with several devices: gradients are summed across replicas in buckets of about this many MB (one collective per bucket per optimizer step)"),
+  COLLECTIVE_TIMEOUT_S(Section.TRAINING, Kind.NUMBER, 300.0, Valid.number(v -> v > 0, "a positive number of seconds"),
+      "with several devices: a gradient all-reduce that does not complete in this many seconds fails the step (DEADLINE_EXCEEDED) instead of hanging");
 
   /** The record a key belongs to. */
   public enum Section {
