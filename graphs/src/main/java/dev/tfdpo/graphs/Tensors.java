@@ -46,4 +46,15 @@ public final class Tensors {
     t.asRawTensor().data().asInts().read(out);
     return out;
   }
+
+  /** Bytes per element of a variable or tensor of type {@code type} (the number types graphs hold). */
+  public static int bytesPerElement(org.tensorflow.proto.DataType type) {
+    return switch (type) {
+      case DT_BFLOAT16, DT_HALF, DT_INT16 -> 2;
+      case DT_FLOAT, DT_INT32 -> 4;
+      case DT_DOUBLE, DT_INT64 -> 8;
+      case DT_INT8, DT_UINT8, DT_BOOL -> 1;
+      default -> throw new IllegalArgumentException("no element size for " + type);
+    };
+  }
 }
