@@ -7,12 +7,14 @@ import dev.tfdpo.graphs.training.Batch;
 import dev.tfdpo.graphs.training.DpoGraph;
 import dev.tfdpo.graphs.training.DpoObjective;
 import dev.tfdpo.graphs.training.Xla;
+import dev.tfdpo.graphs.Bf16Probe;
 import dev.tfdpo.graphs.OneDnn;
 import dev.tfdpo.io.OutputDirLock;
 import dev.tfdpo.io.hf.HfExport;
 import dev.tfdpo.io.hf.LlamaConfig;
 import dev.tfdpo.io.safetensors.SafeTensorsReader;
 import dev.tfdpo.ops.AdamW;
+import dev.tfdpo.ops.Precision;
 import dev.tfdpo.ops.LrSchedule;
 import dev.tfdpo.report.Plots;
 import dev.tfdpo.report.TensorBoardWriter;
@@ -150,6 +152,9 @@ public final class DpoTrainer {
       if (t.useXla()) {
         Xla.enableForProcess(); // before the first session of the process, the reference pass's included
       }
+      if (t.bf16()) {
+        out.println(Bf16Probe.measure(t.numThreads()).describe()); // after XLA's flag: it opens a session
+      }
       resume = TrainingCheckpoints.locate(t.resumeFromCheckpoint(), outputDir, out);
       RunDirectory.checkStart(outputDir, t.overwriteOutputDir(), resume);
       RunDirectory.checkInputsSurvive(outputDir, t.overwriteOutputDir(), inputs(config, modelDir));
@@ -204,7 +209,7 @@ public final class DpoTrainer {
 
     DpoGraph.Settings graphSettings() {
       return new DpoGraph.Settings(model, new DpoObjective(config.lossSpec()), adam, t.maxGradNorm(),
-          t.numThreads(), reference.graph(), t.useXla());
+          t.numThreads(), reference.graph(), t.useXla(), config.computePrecision(), config.referenceStorage());
     }
 
     /** Loads the weights, then the checkpoint's state when resuming. */
@@ -214,7 +219,9 @@ public final class DpoTrainer {
       reference.load(graph, weights);
       startup.mark("weights_s");
       out.printf("training graph: %.1f MB of variables (policy, gradient accumulators, Adam m and v%s)%n",
-          graph.variableBytes() / 1e6, graph.referenceMode() == DpoGraph.ReferenceMode.LIVE ? ", reference" : "");
+          graph.variableBytes() / 1e6, graph.referenceMode() != DpoGraph.ReferenceMode.LIVE ? ""
+              : String.format(", reference %.1f MB in %s", graph.variableBytes("reference/") / 1e6,
+                  config.referenceStorage() == Precision.BFLOAT16 ? "bfloat16" : "float32"));
       interval = new LogInterval(graph.metricNames());
       evaluator = Evaluator.of(config, dev, graph, collator, total);
       if (resume.isPresent()) {

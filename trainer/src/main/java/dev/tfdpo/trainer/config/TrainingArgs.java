@@ -28,4 +28,5 @@ public record TrainingArgs(
     int saveTotalLimit,
     String resumeFromCheckpoint,
     boolean useXla,
-    boolean overwriteOutputDir) {}
+    boolean overwriteOutputDir,
+    String fp16OptLevel) {}
