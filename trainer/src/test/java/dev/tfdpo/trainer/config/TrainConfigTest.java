@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
+import dev.tfdpo.ops.Precision;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
