@@ -49,15 +49,17 @@ public final class Llama {
   private final String scope;
   private final Precision storage;
   private final Precision compute;
+  private final boolean bf16Embedding;
   private final Map<String, Variable<? extends TNumber>> variables;
   private final Map<String, Operand<? extends TNumber>> reads;
 
-  private Llama(LlamaConfig config, String scope, Precision storage, Precision compute,
+  private Llama(LlamaConfig config, String scope, Precision storage, Precision compute, boolean bf16Embedding,
       Map<String, Variable<? extends TNumber>> variables, Map<String, Operand<? extends TNumber>> reads) {
     this.config = config;
     this.scope = scope;
     this.storage = storage;
     this.compute = compute;
+    this.bf16Embedding = bf16Embedding;
     this.variables = variables;
     this.reads = reads;
   }
@@ -83,15 +85,28 @@ public final class Llama {
     return create(scopes, config, scope, Precision.FLOAT32, Precision.FLOAT32);
   }
 
+  /** {@link #create(GraphScopes, LlamaConfig, String, Precision, Precision, boolean)} with float32 embedding rows. */
+  public static Llama create(
+      GraphScopes scopes, LlamaConfig config, String scope, Precision storage, Precision compute) {
+    return create(scopes, config, scope, storage, compute, storage == Precision.BFLOAT16);
+  }
+
   /**
    * Creates the model's variables, named {@code scope/<Hugging Face name>}.
    *
-   * @param storage the variables' type: FLOAT32, or BFLOAT16 for a frozen model (no gradient can reach
-   *     float32 master weights through it; it needs {@code compute} BFLOAT16)
+   * @param storage the matrices' type: FLOAT32, or BFLOAT16 for a frozen model (no gradient can reach
+   *     float32 master weights through it; it needs {@code compute} BFLOAT16). Vectors (norm weights,
+   *     biases) stay float32 either way: they are tiny, and are used in float32 ops.
    * @param compute the type of the forward pass's matrix products
+   * @param bf16Embedding the embedding rows are read rounded to bfloat16 (bf16 O2: a float32 policy then
+   *     reads exactly what a bfloat16-stored reference with the same weights reads, so the two agree
+   *     bitwise at step 1 as in float32); implied by BFLOAT16 storage
    */
-  public static Llama create(
-      GraphScopes scopes, LlamaConfig config, String scope, Precision storage, Precision compute) {
+  public static Llama create(GraphScopes scopes, LlamaConfig config, String scope, Precision storage,
+      Precision compute, boolean bf16Embedding) {
+    if (storage == Precision.BFLOAT16 && !bf16Embedding) {
+      throw new IllegalArgumentException("model '" + scope + "': a bfloat16-stored embedding is read in bfloat16");
+    }
     if (storage == Precision.BFLOAT16 && compute != Precision.BFLOAT16) {
       throw new IllegalArgumentException(
           "model '" + scope + "': bfloat16-stored weights need bfloat16 compute (fp16_opt_level O2 implies bf16)");
@@ -101,13 +116,14 @@ public final class Llama {
     Map<String, Variable<? extends TNumber>> vars = new LinkedHashMap<>();
     Map<String, Operand<? extends TNumber>> reads = new LinkedHashMap<>();
     for (LlamaWeights.Entry e : LlamaWeights.of(config).entries()) {
-      Variable<? extends TNumber> v = scoped.withName(e.hfName()).variable(Shape.of(e.shape()), storage.type());
+      Class<? extends TNumber> type = e.shape().length > 1 ? storage.type() : TFloat32.class;
+      Variable<? extends TNumber> v = scoped.withName(e.hfName()).variable(Shape.of(e.shape()), type);
       vars.put(e.hfName(), v);
       // The forward pass reads through an Identity: gradients are taken with respect to these
       // plain (non-reference) tensors.
       reads.put(e.hfName(), readScope.withName(e.hfName()).identity(v));
     }
-    return new Llama(config, scope, storage, compute, vars, reads);
+    return new Llama(config, scope, storage, compute, bf16Embedding, vars, reads);
   }
 
   /** The architecture. */
@@ -195,9 +211,7 @@ public final class Llama {
         Rope.tables(tf, in.positionIds(), c.rope().inverseFrequencies(c.headDim())); // [R, L, 1, D] x2
 
     Operand<TInt32> flatIds = tf.reshape(in.inputIds(), tf.constant(new int[] {-1})); // [N]
-    // A bfloat16-stored embedding is gathered in bfloat16 (half the bytes read), then widened.
-    Operand<? extends TNumber> embedded = tf.gather(w("model.embed_tokens.weight"), flatIds, tf.constant(0)); // [N, H]
-    Operand<TFloat32> x = Precision.float32(tf, embedded); // [N, H]
+    Operand<TFloat32> x = embed(tf, flatIds); // [N, H]
 
     for (int i = 0; i < c.numHiddenLayers(); i++) {
       String p = "model.layers." + i + ".";
@@ -226,6 +240,19 @@ public final class Llama {
 
     Operand<TFloat32> normed = Layers.rmsNorm(tf, x, w("model.norm.weight"), eps); // [N, H]
     return tf.reshape(normed, Shapes.concat(tf, rowsAndLength, c.hiddenSize())); // [R, L, H]
+  }
+
+  /**
+   * Embedding rows of {@code ids}, {@code [N, H]} float32. A bfloat16-stored embedding is gathered in
+   * bfloat16 (half the bytes read); a float32 one with bf16 embedding reads is gathered in float32 and
+   * rounded (the same values, while the gradient's scatter-add stays float32).
+   */
+  private Operand<TFloat32> embed(Ops tf, Operand<TInt32> ids) {
+    Operand<? extends TNumber> rows = tf.gather(w("model.embed_tokens.weight"), ids, tf.constant(0)); // [N, H]
+    if (bf16Embedding) {
+      rows = Precision.BFLOAT16.cast(tf, rows); // [N, H]
+    }
+    return Precision.float32(tf, rows); // [N, H]
   }
 
   /**

@@ -240,7 +240,9 @@ public final class DpoGraph implements AutoCloseable {
     gradScale = tf.withName("grad_scale").placeholder(TFloat32.class, Placeholder.shape(Shape.scalar())); // []
     optimizerScalars = tf.withName("optimizer_scalars").placeholder(TFloat32.class, Placeholder.shape(Shape.of(AdamW.SCALARS))); // [3]
 
-    Llama policy = Llama.create(scopes, s.model(), "policy", Precision.FLOAT32, s.compute());
+    // bf16 O2: the policy reads its embedding rows in bfloat16, as the bfloat16-stored reference does.
+    Llama policy = Llama.create(scopes, s.model(), "policy", Precision.FLOAT32, s.compute(),
+        s.referenceStorage() == Precision.BFLOAT16);
     policyLoader = WeightLoader.create(scopes, policy);
     ParameterSet trainable = ParameterSet.wholeModel(policy);
     CompletionLogProbs.Result pol = inputs.logProbs(scopes.get("forward"), policy); // [S] each
