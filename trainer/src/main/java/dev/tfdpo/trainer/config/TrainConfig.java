@@ -132,12 +132,13 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
   }
 
   /**
-   * bf16 levels: {@code fp16_opt_level} means something only with bf16, and O2 needs something frozen
+   * bf16 levels: {@code fp16_opt_level} O2 means something only with bf16, and needs something frozen
    * to store in bfloat16 (a live reference that never syncs).
    */
   private void validatePrecision(Sources s) {
     TrainingArgs t = training;
-    if (!t.bf16() && s.given().contains(ConfigKey.FP16_OPT_LEVEL)) {
+    // O1 is the default (and what a saved config holds); O2 without bf16 would be a level with no effect.
+    if (!t.bf16() && t.fp16OptLevel().equals("O2")) {
       throw new ConfigException(s.where(ConfigKey.FP16_OPT_LEVEL) + ": 'fp16_opt_level' is " + t.fp16OptLevel()
           + " but 'bf16' is false, so it would have no effect; set bf16 to true or remove fp16_opt_level");
     }
