@@ -37,7 +37,7 @@ public record Bf16Probe(
     Set<String> flags = OneDnn.cpuFlags(Path.of("/proc/cpuinfo"));
     OneDnn mode = OneDnn.detect();
     try (Graph g = new Graph(); Session session = new Session(g, Sessions.config(threads))) {
-      Ops tf = Ops.create(g);
+      Ops tf = GraphScopes.root(g);
       Operand<TFloat32> a = tf.fill(tf.constant(new int[] {SIZE, SIZE}), tf.constant(0.5f)); // [n, n]
       Operand<TFloat32> f32 = Precision.FLOAT32.matMul(tf, a, a, true); // [n, n]
       Operand<TFloat32> bf16 = Precision.BFLOAT16.matMul(tf, a, a, true); // [n, n]
