@@ -55,9 +55,11 @@ public final class DpoTrainer {
    *     update; not logging, evaluation or checkpoints), for benchmarks
    * @param startup wall seconds of each phase up to the first step ({@link StartupTimes})
    * @param startupCpu process CPU seconds of the same phases
+   * @param stepCpuSeconds process CPU seconds (all threads) of each step of {@code stepSeconds}
    */
   public record Result(Path outputDir, long steps, double tokensPerSecond, List<Map<String, Double>> logged,
-      List<Double> stepSeconds, Map<String, Double> startup, Map<String, Double> startupCpu) {}
+      List<Double> stepSeconds, Map<String, Double> startup, Map<String, Double> startupCpu,
+      List<Double> stepCpuSeconds) {}
 
   private DpoTrainer() {}
 
@@ -100,6 +102,7 @@ public final class DpoTrainer {
     final Path metricsFile;
     final List<Map<String, Double>> logged = new ArrayList<>();
     final List<Double> stepSeconds = new ArrayList<>();
+    final List<Double> stepCpuSeconds = new ArrayList<>();
     TrainingCheckpoints checkpoints;
     Optional<TrainingCheckpoints.Resume> resume;
     LlamaConfig model;
@@ -279,6 +282,7 @@ public final class DpoTrainer {
     private void optimizerStep(List<int[]> group, int start) throws IOException {
       step++;
       long stepStart = System.nanoTime();
+      long stepCpuStart = StartupTimes.processCpuNanos();
       double lr = schedule.rate(t.learningRate(), step, total, warmup);
       float scale = 1f / group.size();
       double stepLoss = 0;
@@ -305,6 +309,7 @@ public final class DpoTrainer {
       }
       reference.afterStep(graph, step);
       stepSeconds.add((System.nanoTime() - stepStart) / 1e9);
+      stepCpuSeconds.add((StartupTimes.processCpuNanos() - stepCpuStart) / 1e9);
       String startupLine = startup.firstStep(stepSeconds.get(0));
       if (startupLine != null) {
         console.message(startupLine);
@@ -366,7 +371,7 @@ public final class DpoTrainer {
           outputDir, METRICS_FILE, LOSS_CHART, CONFIG_FILE, SUMMARY_FILE, written.get(written.size() - 1).getFileName(),
           t.reportTo().equals("tensorboard") ? ", TensorBoard events in runs/" : "");
       return new Result(outputDir, step, tokensPerSecond, logged, stepSeconds, startup.seconds(),
-          startup.cpuSeconds());
+          startup.cpuSeconds(), stepCpuSeconds);
     }
   }
 
