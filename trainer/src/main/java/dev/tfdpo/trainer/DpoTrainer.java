@@ -207,7 +207,7 @@ public final class DpoTrainer {
     /** Before the training graph exists: a precompute pass holds the reference weights only while it runs. */
     void prepareReference() throws IOException {
       out.println(reference.describe());
-      reference.prepare(pairs, collate, config.lossSpec().ldAlpha(), t.numThreads(), out);
+      reference.prepare(pairs, collate, config.lossSpec().ldAlpha(), t.numThreads(), config.computePrecision(), out);
     }
 
     DpoGraph.Settings graphSettings() {

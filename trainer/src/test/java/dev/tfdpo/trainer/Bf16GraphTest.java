@@ -9,6 +9,7 @@ import dev.tfdpo.data.TokenIdsJsonl;
 import dev.tfdpo.graphs.training.Batch;
 import dev.tfdpo.graphs.training.DpoGraph;
 import dev.tfdpo.graphs.training.DpoObjective;
+import dev.tfdpo.graphs.training.ReferencePass;
 import dev.tfdpo.io.hf.LlamaConfig;
 import dev.tfdpo.io.hf.LlamaWeights;
 import dev.tfdpo.io.safetensors.SafeTensorsReader;
@@ -143,6 +144,26 @@ class Bf16GraphTest {
       DpoGraph.MicroResult r = g.micro(batch, 1f);
       assertArrayEquals(r.referenceLogps(), r.policyLogps());
       assertEquals(0f, r.metric("rewards/margins"));
+    }
+  }
+
+  @Test
+  void bf16PrecomputedReferenceIsBitwiseTheLiveBf16One() throws Exception {
+    float[] fed;
+    try (ReferencePass pass = new ReferencePass(config, 1f, 2, Precision.BFLOAT16);
+        SafeTensorsReader ref = SafeTensorsReader.open(Golden.TINY)) {
+      pass.load(ref);
+      fed = pass.run(batch);
+    }
+    try (DpoGraph g = build(Precision.BFLOAT16, Precision.FLOAT32);
+        SafeTensorsReader weights = SafeTensorsReader.open(Golden.TINY)) {
+      g.policyLoader().load(g.session(), weights);
+      g.referenceLoader().load(g.session(), weights);
+      DpoGraph.MicroResult live = g.micro(batch, 1f);
+      assertArrayEquals(live.referenceLogps(), fed, "bf16 pass = bf16 live reference");
+      // Policy = reference at step 1: bf16 policy log-probs equal the bf16 precomputed ones, so the
+      // precomputed run's step-1 margins are 0 as the live one's.
+      assertArrayEquals(live.policyLogps(), fed);
     }
   }
 
