@@ -223,8 +223,9 @@ public final class DpoTrainer {
       startup.mark("weights_s");
       out.printf("training graph: %.1f MB of variables (policy, gradient accumulators, Adam m and v%s)%n",
           graph.variableBytes() / 1e6, graph.referenceMode() != DpoGraph.ReferenceMode.LIVE ? ""
-              : String.format(", reference %.1f MB in %s", graph.variableBytes("reference/") / 1e6,
-                  config.referenceStorage() == Precision.BFLOAT16 ? "bfloat16" : "float32"));
+              : config.referenceStorage() == Precision.BFLOAT16
+                  ? String.format(", reference in bfloat16: %.1f MB", graph.variableBytes("reference/") / 1e6)
+                  : ", reference");
       interval = new LogInterval(graph.metricNames());
       evaluator = Evaluator.of(config, dev, graph, collator, total);
       if (resume.isPresent()) {
