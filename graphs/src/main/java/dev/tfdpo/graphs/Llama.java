@@ -85,7 +85,10 @@ public final class Llama {
     return create(scopes, config, scope, Precision.FLOAT32, Precision.FLOAT32);
   }
 
-  /** {@link #create(GraphScopes, LlamaConfig, String, Precision, Precision, boolean)} with float32 embedding rows. */
+  /**
+   * {@link #create(GraphScopes, LlamaConfig, String, Precision, Precision, boolean)}, reading the embedding
+   * rows in bfloat16 exactly when they are stored so.
+   */
   public static Llama create(
       GraphScopes scopes, LlamaConfig config, String scope, Precision storage, Precision compute) {
     return create(scopes, config, scope, storage, compute, storage == Precision.BFLOAT16);
@@ -136,7 +139,7 @@ public final class Llama {
     return scope;
   }
 
-  /** The variables' type: FLOAT32, or BFLOAT16 for a frozen model stored at half the memory. */
+  /** The matrices' type: FLOAT32, or BFLOAT16 for a frozen model stored at half the memory (vectors: float32). */
   public Precision storage() {
     return storage;
   }
@@ -156,7 +159,7 @@ public final class Llama {
     return (Map<String, Variable<TFloat32>>) (Map<String, ?>) variables;
   }
 
-  /** Variables by Hugging Face name, in forward order, of the {@link #storage()} type. */
+  /** Variables by Hugging Face name, in forward order: matrices of the {@link #storage()} type, vectors float32. */
   public Map<String, Variable<? extends TNumber>> storedVariables() {
     return variables;
   }
