@@ -170,7 +170,11 @@ public enum ConfigKey {
   // ---- trainers: which objective the loop trains (docs/trainers.md) ----
   RLHF_TYPE(Section.DPO, Kind.STRING, "dpo", Valid.oneOf(Trainer.NAMES),
       "ms-swift: the trainer: dpo, kto, rm, cpo, orpo or simpo (cpo/orpo/simpo set their loss and defaults as ms-swift does and use no reference)",
-      "stage");
+      "stage"),
+  DESIRABLE_WEIGHT(Section.DPO, Kind.NUMBER, 1.0, Valid.number(v -> v > 0, "a positive number"),
+      "KTO (TRL): weight of the desirable rows' losses"),
+  UNDESIRABLE_WEIGHT(Section.DPO, Kind.NUMBER, 1.0, Valid.number(v -> v > 0, "a positive number"),
+      "KTO (TRL): weight of the undesirable rows' losses");
 
   /** The record a key belongs to. */
   public enum Section {
