@@ -54,8 +54,10 @@ class KtoRunTest {
 
   static ReferenceRunTest.Run train(String... overrides) throws Exception {
     Path out = tmp.resolve("run-" + RUNS.incrementAndGet());
-    List<String> args = new ArrayList<>(List.of("--output_dir", out.toString(), "--report_to", "none",
-        "--save_strategy", "no"));
+    List<String> args = new ArrayList<>(List.of("--output_dir", out.toString(), "--report_to", "none"));
+    if (!List.of(overrides).contains("--save_strategy")) {
+      args.addAll(List.of("--save_strategy", "no"));
+    }
     args.addAll(List.of(overrides));
     ByteArrayOutputStream log = new ByteArrayOutputStream();
     DpoTrainer.run(TrainConfig.load(CONFIG, args), new PrintStream(log, true, StandardCharsets.UTF_8), false);
@@ -119,6 +121,28 @@ class KtoRunTest {
         "--ref_cache_dir", tmp.resolve("cache").toString());
     assertTrue(fed.log().contains("reference log-probs: computing for 96"), fed.log());
     assertCurvesClose(live, fed);
+  }
+
+  /**
+   * Resume and evaluation: a run logging every 3 steps, evaluating every 2 on a dev set and saving every
+   * 2 steps, resumed from checkpoint-2 (mid-interval, so the per-metric micro-batch counts of the
+   * interval come from the checkpoint), writes the uninterrupted run's metrics.jsonl byte for byte.
+   */
+  @Test
+  void resumedRunWritesTheSameMetricsWithEvaluation() throws Exception {
+    String[] args = {"--max_steps", "5", "--logging_steps", "3", "--save_strategy", "steps", "--save_steps", "2",
+        "--evaluation_strategy", "steps", "--eval_steps", "2", "--dev_dataset_path", alternating.toString(),
+        "--per_device_eval_batch_size", "8"};
+    ReferenceRunTest.Run whole = train(args);
+    List<String> lines = Files.readAllLines(whole.dir().resolve(DpoTrainer.METRICS_FILE));
+    assertTrue(lines.stream().anyMatch(l -> l.contains("\"eval_loss\"") && l.contains("\"eval_kl\"")
+        && l.contains("\"eval_rewards/margins\"")), String.join("\n", lines));
+    assertTrue(whole.log().contains("eval at step 2 | eval_loss"), whole.log());
+    List<String> resumedArgs = new ArrayList<>(List.of(args));
+    resumedArgs.addAll(List.of("--resume_from_checkpoint", whole.dir().resolve("checkpoint-2").toString()));
+    ReferenceRunTest.Run resumed = train(resumedArgs.toArray(String[]::new));
+    assertTrue(resumed.log().contains("continuing after step 2"), resumed.log());
+    assertEquals(lines, Files.readAllLines(resumed.dir().resolve(DpoTrainer.METRICS_FILE)));
   }
 
   /**
