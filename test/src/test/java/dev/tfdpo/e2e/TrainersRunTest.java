@@ -102,7 +102,7 @@ class TrainersRunTest {
 
   @Test
   void trainersNotInThisBuildAreRefusedBeforeAnythingIsWritten() {
-    for (String trainer : List.of("kto", "rm")) {
+    for (String trainer : List.of("rm")) {
       Path out = tmp.resolve("refused-" + trainer);
       ConfigException e = assertThrows(ConfigException.class, () -> DpoTrainer.run(
           TrainConfig.load(ROOT.resolve("configs/trainers/cpo-tiny.json"), List.of("--output_dir", out.toString(), "--rlhf_type", trainer)),

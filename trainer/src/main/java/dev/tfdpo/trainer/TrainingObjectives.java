@@ -23,9 +23,9 @@ public final class TrainingObjectives {
     return switch (trainer) {
       // CPO, ORPO and SimPO train pairs like DPO; the config already holds their loss and no reference.
       case DPO, CPO, ORPO, SIMPO -> new PairObjective(trainer.configName(), config, modelDir, model);
-      case KTO, RM -> throw new ConfigException("rlhf_type '" + trainer.configName() + "' ("
-          + (trainer == Trainer.KTO ? "KTO on unpaired data" : "reward-model training")
-          + ") is not available in this build; the trainers available are dpo, cpo, orpo and simpo");
+      case KTO -> new KtoTraining(config, modelDir, model);
+      case RM -> throw new ConfigException("rlhf_type 'rm' (reward-model training) is not available in this build;"
+          + " the trainers available are dpo, kto, cpo, orpo and simpo");
     };
   }
 }

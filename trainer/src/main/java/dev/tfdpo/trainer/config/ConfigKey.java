@@ -173,6 +173,10 @@ public enum ConfigKey {
   RLHF_TYPE(Section.DPO, Kind.STRING, "dpo", Valid.oneOf(Trainer.NAMES),
       "ms-swift: the trainer: dpo, kto, rm, cpo, orpo or simpo (cpo/orpo/simpo set their loss and defaults as ms-swift does and use no reference)",
       "stage"),
+  DESIRABLE_WEIGHT(Section.DPO, Kind.NUMBER, 1.0, Valid.number(v -> v > 0, "a positive number"),
+      "KTO (TRL): weight of the desirable rows' losses"),
+  UNDESIRABLE_WEIGHT(Section.DPO, Kind.NUMBER, 1.0, Valid.number(v -> v > 0, "a positive number"),
+      "KTO (TRL): weight of the undesirable rows' losses"),
 
   // ---- training: data parallelism across devices (issue 16, docs/distributed.md) ----
   DEVICES(Section.TRAINING, Kind.LIST, List.of(), Valid.ANY,

@@ -26,4 +26,6 @@ public record DpoArgs(
     boolean syncRefModel,
     double refModelMixupAlpha,
     int refModelSyncSteps,
-    String rlhfType) {}
+    String rlhfType,
+    double desirableWeight,
+    double undesirableWeight) {}
