@@ -7,6 +7,7 @@ import dev.tfdpo.graphs.Tensors;
 import dev.tfdpo.graphs.WeightLoader;
 import dev.tfdpo.io.hf.LlamaConfig;
 import dev.tfdpo.io.hf.LlamaWeights;
+import dev.tfdpo.io.hf.RewardModelExport;
 import dev.tfdpo.io.safetensors.SafeTensorsReader;
 import dev.tfdpo.ops.AdamW;
 import dev.tfdpo.ops.Layers;
@@ -44,7 +45,7 @@ import org.tensorflow.types.TInt32;
 public final class RewardGraph implements AutoCloseable {
 
   /** Hugging Face name of the head. */
-  public static final String SCORE = "score.weight";
+  public static final String SCORE = RewardModelExport.SCORE;
 
   /** transformers' {@code initializer_range} default, for a config.json without the key. */
   public static final double DEFAULT_INITIALIZER_RANGE = 0.02;
@@ -102,7 +103,7 @@ public final class RewardGraph implements AutoCloseable {
   private final StateCheckpoint checkpoint;
 
   private RewardGraph(Settings s) {
-    backboneConfig = headless(s.model());
+    backboneConfig = RewardModelExport.backbone(s.model());
     graph = new Graph();
     Ops tf = GraphScopes.root(graph);
     List<String> scopeNames = new ArrayList<>(Llama.scopeNames("model"));
@@ -155,13 +156,6 @@ public final class RewardGraph implements AutoCloseable {
   /** Builds the graph and its session. */
   public static RewardGraph build(Settings settings) {
     return new RewardGraph(settings);
-  }
-
-  /** The architecture with tied embeddings: the same backbone, and no {@code lm_head.weight} variable. */
-  static LlamaConfig headless(LlamaConfig c) {
-    return new LlamaConfig(c.vocabSize(), c.hiddenSize(), c.intermediateSize(), c.numHiddenLayers(),
-        c.numAttentionHeads(), c.numKeyValueHeads(), c.headDim(), c.rmsNormEps(), c.rope(), true, c.attentionBias(),
-        c.mlpBias(), c.bosTokenId(), c.eosTokenId(), c.maxPositionEmbeddings());
   }
 
   /**
