@@ -1,11 +1,7 @@
 package dev.tfdpo.trainer;
 
-import dev.tfdpo.data.LoadedDataset;
-import dev.tfdpo.data.PairSource;
-import dev.tfdpo.data.TokenizedPair;
 import dev.tfdpo.graphs.training.Batch;
 import dev.tfdpo.graphs.training.DpoGraph;
-import dev.tfdpo.graphs.training.DpoObjective;
 import dev.tfdpo.graphs.training.Xla;
 import dev.tfdpo.graphs.OneDnn;
 import dev.tfdpo.io.OutputDirLock;
@@ -17,7 +13,6 @@ import dev.tfdpo.ops.LrSchedule;
 import dev.tfdpo.report.Plots;
 import dev.tfdpo.report.TensorBoardWriter;
 import dev.tfdpo.trainer.config.ConfigException;
-import dev.tfdpo.trainer.config.ConfigKey;
 import dev.tfdpo.trainer.config.TrainConfig;
 import dev.tfdpo.trainer.config.TrainingArgs;
 import java.io.IOException;
@@ -29,11 +24,14 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.function.Function;
 
 /**
- * Runs DPO training from a resolved config: loads model and data, builds the graph once, runs the
+ * Runs training from a resolved config: loads model and data, builds the graph once, runs the
  * optimizer steps, logs metrics and writes the trained policy as a Hugging Face model directory.
+ *
+ * <p>The loop here knows no objective: what is trained (DPO and its relatives on pairs, ...) is a
+ * {@link TrainingObjective} picked from {@code rlhf_type}, which supplies the examples and their batch
+ * layout, the graph part, the metric names and the reference needs.
  */
 public final class DpoTrainer {
 
@@ -101,9 +99,8 @@ public final class DpoTrainer {
     TrainingCheckpoints checkpoints;
     Optional<TrainingCheckpoints.Resume> resume;
     LlamaConfig model;
-    LoadedDataset data;
-    PairSource pairs;
-    LoadedDataset dev;
+    TrainingObjective objective;
+    TrainingObjective.Examples examples;
     String runId;
     boolean shuffle;
     EpochSampler sampler;
@@ -112,8 +109,6 @@ public final class DpoTrainer {
     LrSchedule schedule;
     long warmup;
     AdamW.Hyper adam;
-    BatchBuilder collator;
-    Function<int[], Batch> collate;
     ReferenceModel reference;
     DpoGraph graph;
     LogInterval interval;
@@ -160,20 +155,18 @@ public final class DpoTrainer {
       try (SafeTensorsReader headers = SafeTensorsReader.open(modelDir)) {
         // Headers only: a missing, truncated or foreign weight file is refused before anything is written.
       }
-      reference = ReferenceModel.resolve(config.reference(), modelDir, model);
-      data = TrainingData.load(config, modelDir, null);
-      pairs = data.pairs();
-      out.println(data.summary().format());
-      dev = Evaluator.loadDevSet(config, modelDir, out);
-      checkVocabulary(config, modelDir, model, data, dev);
+      objective = TrainingObjectives.forConfig(config, modelDir, model);
+      objective.load(out);
+      reference = objective.reference();
+      examples = objective.train();
     }
 
     /** Valid: from here on the run owns output_dir (its run id, config, data summaries, checkpoints). */
     void claimOutput() throws IOException {
       runId = RunDirectory.begin(outputDir, config, t.overwriteOutputDir(), resume, out);
-      Files.writeString(outputDir.resolve(SUMMARY_FILE), data.summary().toJson() + "\n");
-      if (dev != null) {
-        Files.writeString(outputDir.resolve(Evaluator.SUMMARY_FILE), dev.summary().toJson() + "\n");
+      Files.writeString(outputDir.resolve(SUMMARY_FILE), objective.trainSummary().toJson() + "\n");
+      if (objective.devSummary() != null) {
+        Files.writeString(outputDir.resolve(Evaluator.SUMMARY_FILE), objective.devSummary().toJson() + "\n");
       }
       checkpoints = new TrainingCheckpoints(outputDir, t, runId);
       int cleaned = checkpoints.cleanUp();
@@ -186,24 +179,22 @@ public final class DpoTrainer {
     void plan() {
       int accumulation = t.gradientAccumulationSteps();
       shuffle = config.data().trainSamplingStrategy().equals("random");
-      sampler = new EpochSampler(pairs.size(), t.perDeviceTrainBatchSize(), shuffle, t.seed());
+      sampler = new EpochSampler(examples.size(), t.perDeviceTrainBatchSize(), shuffle, t.seed());
       stepsPerEpoch = (sampler.batchesPerEpoch() + accumulation - 1) / accumulation;
       total = t.maxSteps() > 0 ? t.maxSteps() : (long) Math.ceil(t.numTrainEpochs() * stepsPerEpoch);
       schedule = LrSchedule.fromName(t.lrSchedulerType());
       warmup = LrSchedule.warmupSteps(t.warmupSteps(), total);
       adam = new AdamW.Hyper((float) t.adamBeta1(), (float) t.adamBeta2(), (float) t.adamEpsilon());
-      collator = BatchBuilder.forConfig(config, model);
-      collate = positions -> collator.build(select(pairs, positions));
     }
 
     /** Before the training graph exists: a precompute pass holds the reference weights only while it runs. */
     void prepareReference() throws IOException {
       out.println(reference.describe());
-      reference.prepare(pairs, collate, config.lossSpec().ldAlpha(), t.numThreads(), out);
+      objective.prepareReference(t.numThreads(), out);
     }
 
     DpoGraph.Settings graphSettings() {
-      return new DpoGraph.Settings(model, new DpoObjective(config.lossSpec()), adam, t.maxGradNorm(),
+      return new DpoGraph.Settings(model, objective.graph(), adam, t.maxGradNorm(),
           t.numThreads(), reference.graph(), t.useXla());
     }
 
@@ -216,14 +207,14 @@ public final class DpoTrainer {
       out.printf("training graph: %.1f MB of variables (policy, gradient accumulators, Adam m and v%s)%n",
           graph.variableBytes() / 1e6, graph.referenceMode() == DpoGraph.ReferenceMode.LIVE ? ", reference" : "");
       interval = new LogInterval(graph.metricNames());
-      evaluator = Evaluator.of(config, dev, graph, collator, total);
+      evaluator = Evaluator.of(config, objective, graph, total);
       if (resume.isPresent()) {
         restore(resume.get());
       }
       firstStep = step;
       position = new TrainerState.Run(shuffle, t.seed(), total);
-      out.printf("training: %d steps (%d per epoch), %d pairs per micro-batch, %s%s%n",
-          total, stepsPerEpoch, t.perDeviceTrainBatchSize(),
+      out.printf("training: %d steps (%d per epoch), %d %s per micro-batch, %s%s%n",
+          total, stepsPerEpoch, t.perDeviceTrainBatchSize(), objective.unit(),
           describeAccumulation(t.gradientAccumulationSteps(), sampler.batchesPerEpoch()),
           step > 0 ? ", continuing after step " + step : "");
       clock = new RunClock();
@@ -279,7 +270,7 @@ public final class DpoTrainer {
       TrainerState before = position.at(step - 1, epoch, start, totalTokens, interval.sums());
       NonFiniteStepException.Guard guard = new NonFiniteStepException.Guard(step, group.size());
       for (int[] positions : group) {
-        Batch batch = collate.apply(positions);
+        Batch batch = examples.batch(positions);
         DpoGraph.MicroResult r = graph.micro(batch, scale, reference.fed(batch));
         guard.loss(r.metric("loss"), batch);
         interval.addMicro(r.metrics(), batch.realTokens());
@@ -320,7 +311,7 @@ public final class DpoTrainer {
         board.flush();
       }
       logged.add(line);
-      console.logged(step, line.get("loss"), line.get("rewards/accuracies"), tokensPerSecond, clock.eta(total - step));
+      console.logged(step, line.get("loss"), line.get(objective.headlineMetric()), tokensPerSecond, clock.eta(total - step));
     }
 
     /**
@@ -413,18 +404,6 @@ public final class DpoTrainer {
         + perEpoch + " micro-batches of an epoch; as in Hugging Face's Trainer, a step ends with its epoch)";
   }
 
-  private static void checkVocabulary(TrainConfig config, Path modelDir, LlamaConfig model, LoadedDataset data,
-      LoadedDataset dev) throws IOException {
-    String tokenizer = config.model().tokenizerNameOrPath();
-    VocabularyCheck.tokenizer(data, modelDir, tokenizer.isEmpty() ? null : ProjectPaths.resolve(tokenizer), model);
-    VocabularyCheck.ids(data.pairs(), ConfigKey.TRAIN_DATASET_PATH,
-        ProjectPaths.resolve(config.data().trainDatasetPath()), model);
-    if (dev != null) {
-      VocabularyCheck.ids(dev.pairs(), ConfigKey.DEV_DATASET_PATH, ProjectPaths.resolve(config.data().devDatasetPath()),
-          model);
-    }
-  }
-
   /** A resumed run must visit the data in the order the checkpoint's run did. */
   private static void checkSameOrder(TrainerState saved, boolean shuffle, long seed) {
     if (saved.shuffle() != shuffle || saved.seed() != seed) {
@@ -433,13 +412,5 @@ public final class DpoTrainer {
               + " resume with the checkpoint's values (its resolved_config.json has them)",
           saved.shuffle() ? "random" : "sequential", saved.seed(), shuffle ? "random" : "sequential", seed));
     }
-  }
-
-  private static List<TokenizedPair> select(PairSource pairs, int[] positions) {
-    List<TokenizedPair> out = new ArrayList<>(positions.length);
-    for (int p : positions) {
-      out.add(pairs.get(p));
-    }
-    return out;
   }
 }

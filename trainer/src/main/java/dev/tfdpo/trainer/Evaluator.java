@@ -2,7 +2,6 @@ package dev.tfdpo.trainer;
 
 import dev.tfdpo.data.LoadedDataset;
 import dev.tfdpo.data.PairSource;
-import dev.tfdpo.data.TokenizedPair;
 import dev.tfdpo.graphs.training.DpoGraph;
 import dev.tfdpo.report.TensorBoardWriter;
 import dev.tfdpo.trainer.config.ConfigKey;
@@ -11,7 +10,6 @@ import dev.tfdpo.trainer.config.TrainingArgs;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -44,8 +42,9 @@ public final class Evaluator {
   public static final String PREFIX = "eval_";
 
   private final DpoGraph graph;
-  private final PairSource dev;
-  private final BatchBuilder collator;
+  private final TrainingObjective.Examples dev;
+  private final String headline;
+  private final String unit;
   private final int batchSize;
   private final String strategy;
   private final long every;
@@ -59,12 +58,24 @@ public final class Evaluator {
    * @param every with {@code steps}: evaluate when the step is a multiple of this
    */
   public Evaluator(DpoGraph graph, PairSource dev, BatchBuilder collator, int batchSize, String strategy, long every) {
+    this(graph, PairObjective.examples(dev, collator), PairObjective.ACCURACY, "pairs", batchSize, strategy, every);
+  }
+
+  /**
+   * An evaluator over any objective's dev examples.
+   *
+   * @param headline the metric printed as {@code eval_acc}
+   * @param unit what an example is called in the console line
+   */
+  Evaluator(DpoGraph graph, TrainingObjective.Examples dev, String headline, String unit, int batchSize,
+      String strategy, long every) {
     if (!strategy.equals("steps") && !strategy.equals("epoch")) {
       throw new IllegalArgumentException("evaluation strategy must be steps or epoch, got " + strategy);
     }
     this.graph = graph;
     this.dev = dev;
-    this.collator = collator;
+    this.headline = headline;
+    this.unit = unit;
     this.batchSize = batchSize;
     this.strategy = strategy;
     this.every = every;
@@ -85,14 +96,14 @@ public final class Evaluator {
     return dev;
   }
 
-  /** The evaluator of a run, or null when {@code dev} is null (no evaluation). */
-  static Evaluator of(TrainConfig config, LoadedDataset dev, DpoGraph graph, BatchBuilder collator, long totalSteps) {
-    if (dev == null) {
+  /** The evaluator of a run, or null when the objective has no dev set (no evaluation). */
+  static Evaluator of(TrainConfig config, TrainingObjective objective, DpoGraph graph, long totalSteps) {
+    if (objective.dev() == null) {
       return null;
     }
     TrainingArgs t = config.training();
-    return new Evaluator(graph, dev.pairs(), collator, t.perDeviceEvalBatchSize(), t.evaluationStrategy(),
-        interval(t.evalSteps(), t.loggingSteps(), totalSteps));
+    return new Evaluator(graph, objective.dev(), objective.headlineMetric(), objective.unit(),
+        t.perDeviceEvalBatchSize(), t.evaluationStrategy(), interval(t.evalSteps(), t.loggingSteps(), totalSteps));
   }
 
   /**
@@ -138,16 +149,16 @@ public final class Evaluator {
     int lossIndex = names.indexOf("loss");
     for (int start = 0; start < dev.size(); start += batchSize) {
       int end = Math.min(start + batchSize, dev.size());
-      List<TokenizedPair> group = new ArrayList<>(end - start);
+      int[] positions = new int[end - start];
       for (int i = start; i < end; i++) {
-        group.add(dev.get(i));
+        positions[i - start] = i;
       }
-      float[] m = graph.evaluate(collator.build(group)).metrics();
+      float[] m = graph.evaluate(dev.batch(positions)).metrics();
       for (int k = 0; k < m.length; k++) {
         batchMeans[k] += m[k];
       }
-      weightedLoss += (double) m[lossIndex] * group.size();
-      pairs += group.size();
+      weightedLoss += (double) m[lossIndex] * positions.length;
+      pairs += positions.length;
       batches++;
     }
     Map<String, Double> line = new LinkedHashMap<>();
@@ -181,8 +192,8 @@ public final class Evaluator {
       board.flush();
     }
     long nanos = System.nanoTime() - started;
-    out.printf("eval at step %d | eval_loss %.4f | eval_acc %.3f | %d pairs in %.1f s%n",
-        step, line.get(PREFIX + "loss"), line.get(PREFIX + "rewards/accuracies"), dev.size(), nanos / 1e9);
+    out.printf("eval at step %d | eval_loss %.4f | eval_acc %.3f | %d %s in %.1f s%n",
+        step, line.get(PREFIX + "loss"), line.get(PREFIX + headline), dev.size(), unit, nanos / 1e9);
     return nanos;
   }
 }

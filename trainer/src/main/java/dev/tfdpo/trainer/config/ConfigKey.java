@@ -164,7 +164,12 @@ public enum ConfigKey {
       "TR-DPO alpha, in (0, 1]; needs sync_ref_model"),
   REF_MODEL_SYNC_STEPS(Section.DPO, Kind.INT, 512,
       Valid.number(v -> v > 0, "a positive number of optimizer steps"),
-      "TR-DPO tau: optimizer steps between syncs; needs sync_ref_model");
+      "TR-DPO tau: optimizer steps between syncs; needs sync_ref_model"),
+
+  // ---- trainers: which objective the loop trains (docs/trainers.md) ----
+  RLHF_TYPE(Section.DPO, Kind.STRING, "dpo", Valid.oneOf(Trainer.NAMES),
+      "ms-swift: the trainer: dpo, kto, rm, cpo, orpo or simpo (cpo/orpo/simpo set their loss and defaults as ms-swift does and use no reference)",
+      "stage");
 
   /** The record a key belongs to. */
   public enum Section {

@@ -25,4 +25,5 @@ public record DpoArgs(
     int refModelUpdateSteps,
     boolean syncRefModel,
     double refModelMixupAlpha,
-    int refModelSyncSteps) {}
+    int refModelSyncSteps,
+    String rlhfType) {}

@@ -59,13 +59,15 @@ public record ReferenceOptions(
   public static ReferenceOptions of(TrainConfig config) {
     DpoArgs d = config.dpo();
     LossSpec spec = config.lossSpec();
-    String forcedBy = spec.referenceFree() ? referenceFreeTypes(spec) : "";
-    boolean free = d.referenceFree() || spec.referenceFree();
+    Trainer trainer = Trainer.byName(d.rlhfType());
+    String forcedBy = trainer.referenceFree() ? "rlhf_type " + trainer.configName()
+        : spec.referenceFree() ? referenceFreeTypes(spec) : "";
+    boolean free = d.referenceFree() || spec.referenceFree() || trainer.referenceFree();
     int syncSteps = d.syncRefModel() ? d.refModelSyncSteps() : Math.max(d.refModelUpdateSteps(), 0);
     double alpha = d.syncRefModel() ? d.refModelMixupAlpha() : 1.0;
     int batch = d.precomputeRefBatchSize() > 0
         ? d.precomputeRefBatchSize() : config.training().perDeviceTrainBatchSize();
-    return new ReferenceOptions(free, d.referenceFree() ? "" : forcedBy, config.model().refModelNameOrPath(),
+    return new ReferenceOptions(free, d.referenceFree() && !trainer.referenceFree() ? "" : forcedBy, config.model().refModelNameOrPath(),
         d.precomputeRefLogProbs(), batch, cacheDir(d.refCacheDir()), syncSteps, alpha);
   }
 

@@ -74,6 +74,7 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
 
   /** Builds and validates a config from already merged JSON (no defaults applied yet). */
   static TrainConfig resolve(JsonObject merged, Sources sources) {
+    Trainer.apply(merged, sources); // the trainer's own defaults and keys, before the table's defaults
     Map<ConfigKey.Section, JsonObject> sections = new LinkedHashMap<>();
     for (ConfigKey.Section s : ConfigKey.Section.values()) {
       sections.put(s, new JsonObject());
