@@ -169,7 +169,11 @@ public enum ConfigKey {
   // ---- trainers: which objective the loop trains (docs/trainers.md) ----
   RLHF_TYPE(Section.DPO, Kind.STRING, "dpo", Valid.oneOf(Trainer.NAMES),
       "ms-swift: the trainer: dpo, kto, rm, cpo, orpo or simpo (cpo/orpo/simpo set their loss and defaults as ms-swift does and use no reference)",
-      "stage");
+      "stage"),
+
+  // ---- reward models (rlhf_type rm; docs/trainers.md) ----
+  CENTER_REWARDS_COEFFICIENT(Section.DPO, Kind.NUMBER, 0.0, Valid.number(v -> v >= 0, "a number >= 0"),
+      "TRL RewardTrainer / ms-swift rm: adds coefficient * mean((r_chosen + r_rejected)^2) to the loss, centring the rewards; 0 = off");
 
   /** The record a key belongs to. */
   public enum Section {

@@ -26,4 +26,5 @@ public record DpoArgs(
     boolean syncRefModel,
     double refModelMixupAlpha,
     int refModelSyncSteps,
-    String rlhfType) {}
+    String rlhfType,
+    double centerRewardsCoefficient) {}
