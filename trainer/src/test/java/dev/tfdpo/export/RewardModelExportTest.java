@@ -96,6 +96,23 @@ class RewardModelExportTest {
     }
   }
 
+  @Test
+  void exportToolTakesARewardModelDirectory() throws Exception {
+    java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+    java.io.ByteArrayOutputStream err = new java.io.ByteArrayOutputStream();
+    int status = ExportMain.run(new String[] {FINAL.toString(), tmp.resolve("sm").toString(), "--format", "savedmodel"},
+        new java.io.PrintStream(out), new java.io.PrintStream(err));
+    assertEquals(0, status, err.toString());
+    assertTrue(out.toString().contains("signature_def['score']"), out.toString());
+    status = ExportMain.run(new String[] {FINAL.toString(), tmp.resolve("bf16").toString(), "--format", "hf",
+        "--dtype", "bfloat16"}, new java.io.PrintStream(out), new java.io.PrintStream(err));
+    assertEquals(0, status, err.toString());
+    try (SafeTensorsReader got = SafeTensorsReader.open(tmp.resolve("bf16"))) {
+      assertTrue(got.contains("score.weight"));
+      assertEquals(dev.tfdpo.io.safetensors.DType.BF16, got.info("score.weight").dtype());
+    }
+  }
+
   static int[] mask(RewardBatch b) {
     int[] m = new int[b.rows() * b.length()];
     for (int r = 0; r < b.rows(); r++) {
