@@ -143,9 +143,9 @@ public final class Evaluator {
   public Map<String, Double> evaluate() {
     List<String> names = graph.metricNames();
     double[] batchMeans = new double[names.size()];
+    int[] present = new int[names.size()]; // batches that had each metric (NaN: absent, as in LogInterval)
     double weightedLoss = 0;
     long pairs = 0;
-    int batches = 0;
     int lossIndex = names.indexOf("loss");
     for (int start = 0; start < dev.size(); start += batchSize) {
       int end = Math.min(start + batchSize, dev.size());
@@ -155,17 +155,19 @@ public final class Evaluator {
       }
       float[] m = graph.evaluate(dev.batch(positions)).metrics();
       for (int k = 0; k < m.length; k++) {
-        batchMeans[k] += m[k];
+        if (!Float.isNaN(m[k])) {
+          batchMeans[k] += m[k];
+          present[k]++;
+        }
       }
       weightedLoss += (double) m[lossIndex] * positions.length;
       pairs += positions.length;
-      batches++;
     }
     Map<String, Double> line = new LinkedHashMap<>();
     line.put(PREFIX + "loss", weightedLoss / pairs);
     for (int k = 0; k < names.size(); k++) {
-      if (k != lossIndex) {
-        line.put(PREFIX + names.get(k), batchMeans[k] / batches);
+      if (k != lossIndex && present[k] > 0) {
+        line.put(PREFIX + names.get(k), batchMeans[k] / present[k]);
       }
     }
     return line;

@@ -127,6 +127,10 @@ class RewardTrainerTest {
     assertTrue(e.getMessage().contains("set save_strategy no"), e.getMessage());
     DpoTrainer.run(TrainConfig.load(CONFIG, List.of("--output_dir", tmp.resolve("y").toString(), "--max_steps", "1",
         "--report_to", "none", "--center_rewards_coefficient", "0.5")), new PrintStream(new ByteArrayOutputStream()), false);
+    TrainConfig rm = TrainConfig.load(CONFIG, List.of("--center_rewards_coefficient", "0.25"));
+    Path saved = tmp.resolve("resolved.json");
+    rm.save(saved);
+    assertEquals(rm, TrainConfig.load(saved, List.of()), "a saved rm config (every key listed) loads back");
     ConfigException center = assertThrows(ConfigException.class, () -> TrainConfig.load(
         Golden.ROOT.resolve("configs/default.json"), List.of("--center_rewards_coefficient", "0.5")));
     assertTrue(center.getMessage().contains("belongs to the rm trainer"), center.getMessage());

@@ -224,7 +224,7 @@ public final class DpoGraph implements AutoCloseable {
     Objective objective = s.objective();
     Operand<TFloat32> policyScores = objective.sequenceScores(lossOps, pol); // [S]
     reference = ReferenceBranch.build(scopes, lossOps, s.reference(), inputs, policy, pol, objective);
-    Objective.Part part = objective.build(lossOps, inputs.numPairs(), pol, policyScores, reference.scores());
+    Objective.Part part = objective.build(lossOps, inputs, pol, policyScores, reference.scores());
     metricNames = objective.metricNames();
     metrics = part.metrics(); // [K]
 

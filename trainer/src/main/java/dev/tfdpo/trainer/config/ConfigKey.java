@@ -130,7 +130,8 @@ public enum ConfigKey {
   PREF_LOSS_RATIO(Section.DPO, Kind.NUMBER, LossSpec.DEFAULT_PREF_LOSS_RATIO, Valid.ANY,
       "PaddleNLP: weight of the preference loss in the total"),
   SFT_LOSS_RATIO(Section.DPO, Kind.NUMBER, -1.0, Valid.ANY,
-      "PaddleNLP: weight of the chosen-completion NLL (token mean); -1: 1 with orpo, else 0"),
+      "PaddleNLP: weight of the chosen-completion NLL (token mean); -1: 1 with orpo, else 0; TRL/ms-swift CPO's cpo_alpha",
+      "cpo_alpha"),
   RPO_ALPHA(Section.DPO, Kind.NUMBER, LossSpec.DEFAULT_RPO_ALPHA, Valid.ANY,
       "TRL 0.x / ms-swift RPO: adds alpha x NLL of chosen (token mean)"),
   PREF_FTX(Section.DPO, Kind.NUMBER, LossSpec.DEFAULT_PREF_FTX, Valid.ANY,
@@ -170,6 +171,10 @@ public enum ConfigKey {
   RLHF_TYPE(Section.DPO, Kind.STRING, "dpo", Valid.oneOf(Trainer.NAMES),
       "ms-swift: the trainer: dpo, kto, rm, cpo, orpo or simpo (cpo/orpo/simpo set their loss and defaults as ms-swift does and use no reference)",
       "stage"),
+  DESIRABLE_WEIGHT(Section.DPO, Kind.NUMBER, 1.0, Valid.number(v -> v > 0, "a positive number"),
+      "KTO (TRL): weight of the desirable rows' losses"),
+  UNDESIRABLE_WEIGHT(Section.DPO, Kind.NUMBER, 1.0, Valid.number(v -> v > 0, "a positive number"),
+      "KTO (TRL): weight of the undesirable rows' losses"),
 
   // ---- reward models (rlhf_type rm; docs/trainers.md) ----
   CENTER_REWARDS_COEFFICIENT(Section.DPO, Kind.NUMBER, 0.0, Valid.number(v -> v >= 0, "a number >= 0"),

@@ -27,4 +27,6 @@ public record DpoArgs(
     double refModelMixupAlpha,
     int refModelSyncSteps,
     String rlhfType,
+    double desirableWeight,
+    double undesirableWeight,
     double centerRewardsCoefficient) {}

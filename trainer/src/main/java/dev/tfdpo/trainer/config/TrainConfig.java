@@ -122,10 +122,12 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
         !t.overwriteOutputDir() || t.resumeFromCheckpoint().isEmpty(),
         "false when resume_from_checkpoint is set ('" + t.resumeFromCheckpoint() + "' from " + s.where(
             ConfigKey.RESUME_FROM_CHECKPOINT) + "): overwriting would remove the checkpoints the run continues");
-    try {
-      lossSpec();
-    } catch (IllegalArgumentException e) {
-      throw new ConfigException(s.where(ConfigKey.LOSS_TYPE) + ": " + e.getMessage());
+    if (Trainer.byName(dpo.rlhfType()).usesLossTable()) {
+      try {
+        lossSpec();
+      } catch (IllegalArgumentException e) {
+        throw new ConfigException(s.where(ConfigKey.LOSS_TYPE) + ": " + e.getMessage());
+      }
     }
     ReferenceOptions.check(this, s);
   }

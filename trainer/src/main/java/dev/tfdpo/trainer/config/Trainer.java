@@ -18,7 +18,8 @@ import java.util.Set;
  * <p>CPO, ORPO and SimPO are trainers of their own in ms-swift (TRL's CPOTrainer and ORPOTrainer): they
  * never build a reference model. Their defaults are ms-swift's ({@code RLHFArguments}): CPO loss
  * {@code sigmoid}, beta 0.1, {@code cpo_alpha} 1; SimPO is CPO with loss {@code simpo}, beta 2,
- * {@code simpo_gamma} 1, {@code cpo_alpha} 1; ORPO beta 0.1 with the chosen NLL at weight 1. Here
+ * {@code simpo_gamma} 1, {@code cpo_alpha} 1; ORPO beta 0.1 (the odds-ratio term's weight) with the
+ * chosen NLL at weight 1. Here
  * {@code cpo_alpha} is {@code sft_loss_ratio} (both weigh the chosen completion's token-mean NLL), and
  * "no reference" is {@code reference_free} (reference log-probs are 0).
  */
@@ -67,6 +68,11 @@ public enum Trainer {
     return this == CPO || this == ORPO || this == SIMPO || this == RM;
   }
 
+  /** True for the trainers whose loss is the loss table's ({@code LossSpec}): dpo, cpo, orpo, simpo. */
+  public boolean usesLossTable() {
+    return this == DPO || this == CPO || this == ORPO || this == SIMPO;
+  }
+
   /** The loss types this trainer accepts; empty: any of the loss table (DPO) or none (RM). */
   public List<String> lossTypes() {
     return lossTypes;
@@ -76,8 +82,8 @@ public enum Trainer {
     Set<Trainer> withReference = EnumSet.of(DPO, KTO);
     Set<Trainer> pairLosses = EnumSet.of(DPO, CPO, ORPO, SIMPO);
     Map<ConfigKey, Set<Trainer>> m = new java.util.EnumMap<>(ConfigKey.class);
-    for (ConfigKey k : List.of(ConfigKey.REF_MODEL_NAME_OR_PATH, ConfigKey.REFERENCE_FREE,
-        ConfigKey.PRECOMPUTE_REF_LOG_PROBS, ConfigKey.PRECOMPUTE_REF_BATCH_SIZE, ConfigKey.REF_CACHE_DIR,
+    m.put(ConfigKey.REFERENCE_FREE, EnumSet.of(DPO));
+    for (ConfigKey k : List.of(ConfigKey.REF_MODEL_NAME_OR_PATH, ConfigKey.PRECOMPUTE_REF_LOG_PROBS, ConfigKey.PRECOMPUTE_REF_BATCH_SIZE, ConfigKey.REF_CACHE_DIR,
         ConfigKey.REF_MODEL_UPDATE_STEPS, ConfigKey.SYNC_REF_MODEL, ConfigKey.REF_MODEL_MIXUP_ALPHA,
         ConfigKey.REF_MODEL_SYNC_STEPS)) {
       m.put(k, withReference);
@@ -92,6 +98,8 @@ public enum Trainer {
     m.put(ConfigKey.SIMPO_GAMMA, EnumSet.of(DPO, CPO, SIMPO));
     m.put(ConfigKey.LOSS_TYPE, EnumSet.of(DPO, KTO, CPO, ORPO, SIMPO));
     m.put(ConfigKey.BETA, EnumSet.of(DPO, KTO, CPO, ORPO, SIMPO));
+    m.put(ConfigKey.DESIRABLE_WEIGHT, EnumSet.of(KTO));
+    m.put(ConfigKey.UNDESIRABLE_WEIGHT, EnumSet.of(KTO));
     // Reward models: their own loss option; the pair-layout data options they do not read (TRL's
     // RewardTrainer tokenizes each side as one text and drops over-long pairs).
     m.put(ConfigKey.CENTER_REWARDS_COEFFICIENT, EnumSet.of(RM));
@@ -109,7 +117,7 @@ public enum Trainer {
    */
   static Trainer apply(JsonObject merged, TrainConfig.Sources sources) {
     Trainer trainer = of(merged, sources);
-    Map<ConfigKey, JsonElement> defaults = trainer.defaults();
+    Map<ConfigKey, JsonElement> defaults = trainer.defaults(merged);
     for (ConfigKey key : sources.given()) {
       Set<Trainer> owners = Owners.MAP.get(key);
       // A key at its default says nothing (a saved resolved_config.json lists every key).
@@ -154,16 +162,23 @@ public enum Trainer {
     return byName(v.getAsString());
   }
 
-  /** ms-swift's defaults of this trainer, for the keys a config leaves out. */
-  private Map<ConfigKey, JsonElement> defaults() {
+  /**
+   * ms-swift's defaults of this trainer, for the keys a config leaves out. ORPO's odds-ratio term is
+   * weighted by beta in TRL's ORPOTrainer ({@code nll - beta * logsigmoid(log_odds)}), while the loss
+   * table's {@code orpo} is PaddleNLP's unweighted term: the weight goes in as {@code pref_loss_ratio}.
+   */
+  private Map<ConfigKey, JsonElement> defaults(JsonObject merged) {
     JsonElement one = new JsonPrimitive(1.0);
+    JsonElement beta = merged.has(ConfigKey.BETA.jsonName()) ? merged.get(ConfigKey.BETA.jsonName())
+        : new JsonPrimitive(0.1);
     return switch (this) {
-      case DPO, KTO, RM -> Map.of();
+      case DPO, RM -> Map.of();
+      case KTO -> Map.of(ConfigKey.LOSS_TYPE, single("kto"));
       case CPO -> Map.of(ConfigKey.LOSS_TYPE, single("sigmoid"), ConfigKey.BETA, new JsonPrimitive(0.1),
           ConfigKey.SFT_LOSS_RATIO, one, ConfigKey.REFERENCE_FREE, new JsonPrimitive(true));
       case SIMPO -> Map.of(ConfigKey.LOSS_TYPE, single("simpo"), ConfigKey.BETA, new JsonPrimitive(2.0),
           ConfigKey.SIMPO_GAMMA, one, ConfigKey.SFT_LOSS_RATIO, one, ConfigKey.REFERENCE_FREE, new JsonPrimitive(true));
-      case ORPO -> Map.of(ConfigKey.LOSS_TYPE, single("orpo"), ConfigKey.BETA, new JsonPrimitive(0.1),
+      case ORPO -> Map.of(ConfigKey.LOSS_TYPE, single("orpo"), ConfigKey.BETA, beta, ConfigKey.PREF_LOSS_RATIO, beta,
           ConfigKey.SFT_LOSS_RATIO, one, ConfigKey.REFERENCE_FREE, new JsonPrimitive(true));
     };
   }
