@@ -226,7 +226,8 @@ public final class RewardTrainer {
           for (int start = 0; start < micro.size() && step < total; start += accumulation) {
             List<int[]> group = micro.subList(start, Math.min(start + accumulation, micro.size()));
             boolean epochEnd = start + accumulation >= micro.size();
-            double epochProgress = epoch + (double) (start / accumulation + 1) / stepsPerEpoch;
+            // Hugging Face's epoch: micro-batches done over micro-batches per epoch (0.4 after 2 of 5).
+            double epochProgress = epoch + (double) (start + group.size()) / micro.size();
             optimizerStep(group, schedule.rate(t.learningRate(), step + 1, total, warmup), interval);
             clock.stepDone(tokens);
             if (step % t.loggingSteps() == 0 || step == total) {

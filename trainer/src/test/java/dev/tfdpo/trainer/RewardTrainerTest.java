@@ -80,6 +80,42 @@ class RewardTrainerTest {
     }
   }
 
+  /**
+   * TRL on inputs the shared goldens do not cover ({@code golden/reward/b-reward.jsonl}, made by
+   * {@code make_b_reward.py} beside it): Chinese pairs with a margin column, center_rewards_coefficient
+   * 0.05, max_length 240 so that TRL's filter drops 14 of 32 pairs, 18 pairs in micro-batches of 4 with
+   * accumulation 2, so each epoch ends with a step of one two-pair micro-batch; 6 steps = 2 epochs.
+   */
+  @Test
+  void marginCenteringDroppedPairsAndShortStepsFollowTrl() throws Exception {
+    Path out = tmp.resolve("rm-b");
+    TrainConfig config = TrainConfig.load(CONFIG, List.of("--output_dir", out.toString(), "--report_to", "none",
+        "--train_dataset_path", "test/fixtures/data/pref-zh-32-margin.jsonl", "--max_length", "240",
+        "--center_rewards_coefficient", "0.05", "--max_steps", "6", "--num_threads", "2"));
+    DpoTrainer.run(config, new PrintStream(new ByteArrayOutputStream()), false);
+    List<JsonObject> ours = lines(out.resolve(DpoTrainer.METRICS_FILE));
+    List<JsonObject> trl = lines(Golden.GOLDEN.resolve("reward/b-reward.jsonl"));
+    assertEquals(6, ours.size());
+    double worstLoss = 0;
+    for (int s = 0; s < 6; s++) {
+      worstLoss = Math.max(worstLoss,
+          Math.abs(trl.get(s).get("loss").getAsDouble() - ours.get(s).get("loss").getAsDouble()));
+    }
+    System.out.printf("b-reward (margin, centering, dropped pairs) vs TRL: max |dloss| %.3g%n", worstLoss);
+    for (int s = 0; s < 6; s++) {
+      JsonObject g = trl.get(s);
+      JsonObject o = ours.get(s);
+      // Bounds as for the shared golden above (loss: the 1e-4; rewards 5e-5; grad_norm 3e-4).
+      assertEquals(g.get("loss").getAsDouble(), o.get("loss").getAsDouble(), 1e-4, "loss " + s);
+      for (String k : List.of("accuracy", "min_reward", "mean_reward", "max_reward", "margin")) {
+        assertEquals(g.get(k).getAsDouble(), o.get(k).getAsDouble(), 5e-5, k + " " + s);
+      }
+      assertEquals(g.get("grad_norm").getAsDouble(), o.get("grad_norm").getAsDouble(), 3e-4, "grad_norm " + s);
+      assertEquals(g.get("num_tokens").getAsDouble(), o.get("num_tokens").getAsDouble(), 0, "num_tokens " + s);
+      assertEquals(g.get("epoch").getAsDouble(), o.get("epoch").getAsDouble(), 1e-9, "epoch " + s);
+    }
+  }
+
   @Test
   void causalLmStartGetsASeededHeadAndDevAccuracyIsReported() throws Exception {
     Path out = tmp.resolve("rm-from-lm");
