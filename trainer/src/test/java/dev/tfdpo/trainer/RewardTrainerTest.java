@@ -149,6 +149,25 @@ class RewardTrainerTest {
   }
 
   @Test
+  void aNewHeadIsSeededNormalWithTheInitializerRange() {
+    float[] a = RewardGraph.seededHead(4096, 0.2, 42);
+    assertEquals(java.util.Arrays.toString(a), java.util.Arrays.toString(RewardGraph.seededHead(4096, 0.2, 42)));
+    assertTrue(a[0] != RewardGraph.seededHead(4096, 0.2, 43)[0], "another seed, another draw");
+    double sum = 0;
+    double squares = 0;
+    for (float v : a) {
+      sum += v;
+      squares += (double) v * v;
+    }
+    double mean = sum / a.length;
+    double std = Math.sqrt(squares / a.length - mean * mean);
+    // N(0, 0.2^2) over 4096 draws: the sample mean has sd 0.2/64 = 0.003, the sample sd has sd
+    // 0.2/sqrt(2 * 4096) = 0.0022; bounds of about 5 of those.
+    assertEquals(0, mean, 0.016);
+    assertEquals(0.2, std, 0.011);
+  }
+
+  @Test
   void optionsOfOtherTrainersAndUnsupportedOnesAreRefused() throws Exception {
     ConfigException loss = assertThrows(ConfigException.class,
         () -> TrainConfig.load(CONFIG, List.of("--loss_type", "ipo")));
