@@ -315,7 +315,8 @@ public final class DpoTrainer {
         board.flush();
       }
       logged.add(line);
-      console.logged(step, line.get("loss"), line.get(objective.headlineMetric()), tokensPerSecond, clock.eta(total - step));
+      console.logged(step, line.get("loss"), objective.headlineLabel(), line.get(objective.headlineMetric()),
+          tokensPerSecond, clock.eta(total - step));
     }
 
     /**

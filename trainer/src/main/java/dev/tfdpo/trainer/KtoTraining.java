@@ -250,6 +250,11 @@ final class KtoTraining implements TrainingObjective {
   }
 
   @Override
+  public String headlineLabel() {
+    return "margin";
+  }
+
+  @Override
   public ReferenceModel reference() {
     return reference;
   }

@@ -239,7 +239,8 @@ public final class RewardTrainer {
                 board.flush();
               }
               logged.add(line);
-              console.logged(step, line.get("loss"), line.get(ACCURACY), tokensPerSecond, clock.eta(total - step));
+              console.logged(step, line.get("loss"), "acc", line.get(ACCURACY), tokensPerSecond,
+                  clock.eta(total - step));
             }
             boolean evaluate = data.dev() != null && ((t.evaluationStrategy().equals("steps") && step % evalEvery == 0)
                 || (t.evaluationStrategy().equals("epoch") && (epochEnd || step == total)));

@@ -56,8 +56,13 @@ public interface TrainingObjective {
     return graph().metricNames();
   }
 
-  /** The metric the console prints as {@code acc} next to the loss. */
+  /** The metric the console prints next to the loss. */
   String headlineMetric();
+
+  /** Its short name on the console. */
+  default String headlineLabel() {
+    return "acc";
+  }
 
   /** The reference model this objective reads ({@link ReferenceModel#mode()} NONE when it reads none). */
   ReferenceModel reference();
