@@ -40,8 +40,10 @@ import java.util.Optional;
  * grad_norm, learning_rate, accuracy, min_reward, mean_reward, max_reward, margin, num_tokens}) and the
  * trained model as a Hugging Face {@code LlamaForSequenceClassification} directory.
  *
- * <p>Not supported here, and refused with a message: checkpoints and resume (set {@code save_strategy
- * no}).
+ * <p>Checkpoints ({@code save_strategy}, {@code save_steps}) hold the weights and Adam's moments, the model
+ * as a sequence-classification directory and the trainer state; {@code resume_from_checkpoint} continues
+ * one and ends with the same {@code metrics.jsonl} as an uninterrupted run. Not supported here, and refused
+ * with a message: {@code use_xla}.
  */
 public final class RewardTrainer {
 
@@ -61,11 +63,20 @@ public final class RewardTrainer {
     Path modelDir = ProjectPaths.resolve(config.model().modelNameOrPath());
     try (OutputDirLock lock = OutputDirLock.acquire(outputDir, "train", out::println)) {
       out.println(OneDnn.detect().describe());
-      RunDirectory.checkStart(outputDir, t.overwriteOutputDir(), Optional.empty());
+      Optional<TrainingCheckpoints.Resume> resume = TrainingCheckpoints.locate(t.resumeFromCheckpoint(), outputDir, out);
+      RunDirectory.checkStart(outputDir, t.overwriteOutputDir(), resume);
+      if (resume.isPresent()) {
+        ResumeGuard.check(resume.get().directory(), config);
+      }
       LlamaConfig model = readModel(modelDir);
       boolean fromClassifier = RewardModelExport.isSequenceClassifier(modelDir);
       Data data = Data.load(config, modelDir, model, out);
-      String runId = RunDirectory.begin(outputDir, config, t.overwriteOutputDir(), Optional.empty(), out);
+      String runId = RunDirectory.begin(outputDir, config, t.overwriteOutputDir(), resume, out);
+      TrainingCheckpoints checkpoints = new TrainingCheckpoints(outputDir, t, runId);
+      int cleaned = checkpoints.cleanUp();
+      if (cleaned > 0) {
+        out.printf("removed %d unfinished checkpoint write(s) left by an earlier crash%n", cleaned);
+      }
       long started = System.nanoTime();
       AdamW.Hyper adam = new AdamW.Hyper((float) t.adamBeta1(), (float) t.adamBeta2(), (float) t.adamEpsilon());
       try (RewardGraph graph = RewardGraph.build(new RewardGraph.Settings(
@@ -77,14 +88,17 @@ public final class RewardTrainer {
             headFromFile ? "score.weight from the checkpoint"
                 : "new score.weight drawn from N(0, initializer_range^2) with seed " + t.seed(),
             graph.variableBytes() / 1e6);
-        Loop loop = new Loop(config, graph, data, adam, out, terminal, outputDir);
+        Loop loop = new Loop(config, graph, data, adam, out, terminal, outputDir, checkpoints, modelDir, model);
+        if (resume.isPresent()) {
+          loop.restore(resume.get());
+        }
         List<Map<String, Double>> logged = loop.train();
         RewardModelExport.write(outputDir, modelDir, model, graph.weights(), data.padId,
             HfExport.Options.DEFAULT.withMetadata(Map.of(RunDirectory.RUN_ID, runId)));
         Plots.writeLossChart(outputDir.resolve(DpoTrainer.METRICS_FILE), outputDir.resolve(DpoTrainer.LOSS_CHART));
         double seconds = (System.nanoTime() - started) / 1e9;
         out.printf("done: %d steps in %.1f s; reward model (LlamaForSequenceClassification) and %s in %s%n",
-            loop.step, seconds, DpoTrainer.METRICS_FILE, outputDir);
+            loop.step - loop.firstStep, seconds, DpoTrainer.METRICS_FILE, outputDir);
         return new DpoTrainer.Result(outputDir, loop.step, loop.tokens / seconds, logged, loop.stepSeconds,
             Map.of(), Map.of());
       }
@@ -93,14 +107,6 @@ public final class RewardTrainer {
 
   /** The loop's options this trainer does not implement: refused before anything is read or written. */
   static void refuseUnsupported(TrainingArgs t) {
-    if (!t.saveStrategy().equals("no")) {
-      throw new ConfigException("save_strategy is '" + t.saveStrategy() + "', but rlhf_type rm writes no "
-          + "checkpoints (the trained reward model is written at the end); set save_strategy no");
-    }
-    if (!t.resumeFromCheckpoint().isEmpty()) {
-      throw new ConfigException("resume_from_checkpoint is set, but rlhf_type rm writes no checkpoints to resume "
-          + "from; remove the key");
-    }
     if (t.useXla()) {
       throw new ConfigException("use_xla is not implemented for rlhf_type rm; set use_xla false");
     }
@@ -186,12 +192,25 @@ public final class RewardTrainer {
     final PrintStream out;
     final boolean terminal;
     final Path outputDir;
+    final TrainingCheckpoints checkpoints;
+    final Path modelDir;
+    final LlamaConfig model;
     final List<Double> stepSeconds = new ArrayList<>();
+    final boolean shuffle;
+    final LogInterval interval = new LogInterval(RewardLoss.METRICS);
     long step;
+    long firstStep;
     long tokens;
+    int epoch;
+    int next;
+    boolean resumed;
 
     Loop(TrainConfig config, RewardGraph graph, Data data, AdamW.Hyper adam, PrintStream out, boolean terminal,
-        Path outputDir) {
+        Path outputDir, TrainingCheckpoints checkpoints, Path modelDir, LlamaConfig model) {
+      this.checkpoints = checkpoints;
+      this.modelDir = modelDir;
+      this.model = model;
+      this.shuffle = config.data().trainSamplingStrategy().equals("random");
       this.config = config;
       this.t = config.training();
       this.graph = graph;
@@ -202,33 +221,54 @@ public final class RewardTrainer {
       this.outputDir = outputDir;
     }
 
+    /** Continues a checkpoint: weights and moments, the logging interval's sums, the data position. */
+    void restore(TrainingCheckpoints.Resume from) throws IOException {
+      TrainerState saved = from.state();
+      if (saved.shuffle() != shuffle || saved.seed() != t.seed()) {
+        throw new IllegalArgumentException(String.format("the checkpoint was trained with train_sampling_strategy "
+            + "%s and seed %d, this config has %s and %d; resume with the checkpoint's values (its "
+            + "resolved_config.json has them)", saved.shuffle() ? "random" : "sequential", saved.seed(),
+            shuffle ? "random" : "sequential", t.seed()));
+      }
+      graph.restoreState(from.directory().resolve(TrainingCheckpoints.TF_STATE));
+      interval.restore(saved.interval());
+      step = saved.globalStep();
+      firstStep = step;
+      epoch = saved.epoch();
+      next = saved.nextMicroBatch();
+      tokens = saved.numTokens();
+      Files.copy(from.directory().resolve(DpoTrainer.METRICS_FILE), outputDir.resolve(DpoTrainer.METRICS_FILE),
+          java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+      resumed = true;
+    }
+
     List<Map<String, Double>> train() throws IOException {
       int accumulation = t.gradientAccumulationSteps();
-      boolean shuffle = config.data().trainSamplingStrategy().equals("random");
       EpochSampler sampler = new EpochSampler(data.train().pairs().size(), t.perDeviceTrainBatchSize(), shuffle, t.seed());
       long stepsPerEpoch = (sampler.batchesPerEpoch() + accumulation - 1) / accumulation;
       long total = t.maxSteps() > 0 ? t.maxSteps() : (long) Math.ceil(t.numTrainEpochs() * stepsPerEpoch);
       LrSchedule schedule = LrSchedule.fromName(t.lrSchedulerType());
       long warmup = LrSchedule.warmupSteps(t.warmupSteps(), total);
       long evalEvery = Evaluator.interval(t.evalSteps(), t.loggingSteps(), total);
-      out.printf("training: %d steps (%d per epoch), %d pairs per micro-batch, %s%n", total, stepsPerEpoch,
-          t.perDeviceTrainBatchSize(), DpoTrainer.describeAccumulation(accumulation, sampler.batchesPerEpoch()));
-      LogInterval interval = new LogInterval(RewardLoss.METRICS);
+      out.printf("training: %d steps (%d per epoch), %d pairs per micro-batch, %s%s%n", total, stepsPerEpoch,
+          t.perDeviceTrainBatchSize(), DpoTrainer.describeAccumulation(accumulation, sampler.batchesPerEpoch()),
+          step > 0 ? ", continuing after step " + step : "");
+      TrainerState.Run position = new TrainerState.Run(shuffle, t.seed(), total);
       List<Map<String, Double>> logged = new ArrayList<>();
       RunClock clock = new RunClock();
       interval.startClock();
-      try (MetricsLog metrics = new MetricsLog(outputDir.resolve(DpoTrainer.METRICS_FILE), false);
+      try (MetricsLog metrics = new MetricsLog(outputDir.resolve(DpoTrainer.METRICS_FILE), resumed);
           TensorBoardWriter board =
               t.reportTo().equals("tensorboard") ? new TensorBoardWriter(outputDir.resolve("runs")) : null;
           Console console = new Console(out, total, terminal)) {
-        for (int epoch = 0; step < total; epoch++) {
+        for (; step < total; epoch++, next = 0) {
           List<int[]> micro = sampler.epoch(epoch);
-          for (int start = 0; start < micro.size() && step < total; start += accumulation) {
+          for (int start = next; start < micro.size() && step < total; start += accumulation) {
             List<int[]> group = micro.subList(start, Math.min(start + accumulation, micro.size()));
             boolean epochEnd = start + accumulation >= micro.size();
             // Hugging Face's epoch: micro-batches done over micro-batches per epoch (0.4 after 2 of 5).
             double epochProgress = epoch + (double) (start + group.size()) / micro.size();
-            optimizerStep(group, schedule.rate(t.learningRate(), step + 1, total, warmup), interval);
+            optimizerStep(group, schedule.rate(t.learningRate(), step + 1, total, warmup));
             clock.stepDone(tokens);
             if (step % t.loggingSteps() == 0 || step == total) {
               double tokensPerSecond = interval.tokensPerSecond();
@@ -260,6 +300,13 @@ public final class RewardTrainer {
               interval.exclude(spent);
               clock.evaluated(spent);
             }
+            if (checkpoints.due(step, epochEnd, step == total)) {
+              TrainerState state = position.at(step, epochEnd ? epoch + 1 : epoch, epochEnd ? 0 : start + accumulation,
+                  tokens, interval.sums());
+              Path saved = checkpoints.saveReward(state, graph, config, modelDir, model, data.padId(),
+                  outputDir.resolve(DpoTrainer.METRICS_FILE));
+              console.message("saved " + saved.getFileName());
+            }
           }
         }
         clock.stop();
@@ -267,7 +314,7 @@ public final class RewardTrainer {
       return logged;
     }
 
-    private void optimizerStep(List<int[]> group, double lr, LogInterval interval) {
+    private void optimizerStep(List<int[]> group, double lr) {
       step++;
       long stepStart = System.nanoTime();
       float scale = 1f / group.size();

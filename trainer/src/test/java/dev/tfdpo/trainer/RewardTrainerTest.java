@@ -149,6 +149,34 @@ class RewardTrainerTest {
   }
 
   @Test
+  void resumingACheckpointEndsWithTheUninterruptedRunsMetricsAndModel() throws Exception {
+    PrintStream quiet = new PrintStream(new ByteArrayOutputStream());
+    Path straight = tmp.resolve("straight");
+    DpoTrainer.run(TrainConfig.load(CONFIG, List.of("--output_dir", straight.toString(), "--report_to", "none",
+        "--max_steps", "8", "--logging_steps", "2", "--num_threads", "2")), quiet, false);
+    Path resumed = tmp.resolve("resumed");
+    List<String> args = List.of("--output_dir", resumed.toString(), "--report_to", "none", "--max_steps", "8",
+        "--logging_steps", "2", "--num_threads", "2", "--save_strategy", "steps", "--save_steps", "3");
+    DpoTrainer.run(TrainConfig.load(CONFIG, args), quiet, false);
+    assertTrue(Files.isDirectory(resumed.resolve("checkpoint-3")) && Files.isDirectory(resumed.resolve("checkpoint-6")));
+    // As if the run had died after step 5: continue from step 3, mid-epoch and mid-logging-interval.
+    for (String gone : List.of("checkpoint-6", "checkpoint-8")) {
+      dev.tfdpo.io.DurableFiles.deleteRecursively(resumed.resolve(gone));
+    }
+    List<String> again = new ArrayList<>(args);
+    again.addAll(List.of("--resume_from_checkpoint", resumed.resolve("checkpoint-3").toString()));
+    DpoTrainer.run(TrainConfig.load(CONFIG, again), quiet, false);
+    assertEquals(Files.readString(straight.resolve(DpoTrainer.METRICS_FILE)),
+        Files.readString(resumed.resolve(DpoTrainer.METRICS_FILE)), "metrics.jsonl byte for byte");
+    try (SafeTensorsReader a = SafeTensorsReader.open(straight.resolve("model.safetensors"));
+        SafeTensorsReader b = SafeTensorsReader.open(resumed.resolve("model.safetensors"))) {
+      for (String name : a.names()) {
+        org.junit.jupiter.api.Assertions.assertArrayEquals(a.readFloats(name), b.readFloats(name), name);
+      }
+    }
+  }
+
+  @Test
   void aNewHeadIsSeededNormalWithTheInitializerRange() {
     float[] a = RewardGraph.seededHead(4096, 0.2, 42);
     assertEquals(java.util.Arrays.toString(a), java.util.Arrays.toString(RewardGraph.seededHead(4096, 0.2, 42)));
@@ -175,11 +203,11 @@ class RewardTrainerTest {
     ConfigException packing = assertThrows(ConfigException.class,
         () -> TrainConfig.load(CONFIG, List.of("--packing", "true")));
     assertTrue(packing.getMessage().contains("'packing' belongs to"), packing.getMessage());
-    TrainConfig saving = TrainConfig.load(CONFIG, List.of("--save_strategy", "steps",
-        "--output_dir", tmp.resolve("x").toString()));
+    TrainConfig xla = TrainConfig.load(CONFIG, List.of("--use_xla", "true", "--output_dir", tmp.resolve("x").toString()));
     ConfigException e = assertThrows(ConfigException.class,
-        () -> DpoTrainer.run(saving, new PrintStream(new ByteArrayOutputStream()), false));
-    assertTrue(e.getMessage().contains("set save_strategy no"), e.getMessage());
+        () -> DpoTrainer.run(xla, new PrintStream(new ByteArrayOutputStream()), false));
+    assertTrue(e.getMessage().contains("use_xla is not implemented for rlhf_type rm"), e.getMessage());
+    assertTrue(!Files.exists(tmp.resolve("x")), "refused before anything is written");
     DpoTrainer.run(TrainConfig.load(CONFIG, List.of("--output_dir", tmp.resolve("y").toString(), "--max_steps", "1",
         "--report_to", "none", "--center_rewards_coefficient", "0.5")), new PrintStream(new ByteArrayOutputStream()), false);
     TrainConfig rm = TrainConfig.load(CONFIG, List.of("--center_rewards_coefficient", "0.25"));
