@@ -1,7 +1,7 @@
 package dev.tfdpo.graphs;
 
 import dev.tfdpo.io.hf.LlamaWeights;
-import dev.tfdpo.io.safetensors.SafeTensorsException;
+import dev.tfdpo.io.safetensors.FiniteValues;
 import dev.tfdpo.io.safetensors.SafeTensorsReader;
 import dev.tfdpo.io.safetensors.TensorInfo;
 import java.io.IOException;
@@ -119,12 +119,7 @@ public final class WeightLoader {
       throws IOException {
     FloatDataBuffer data = target.asRawTensor().data().asFloats();
     reader.readFloatChunks(name, chunk, (values, count, first) -> {
-      for (int i = 0; i < count; i++) {
-        if (!Float.isFinite(values[i])) {
-          throw new SafeTensorsException(reader.fileOf(name), name, "holds " + values[i] + " at element "
-              + (first + i) + "; the checkpoint is damaged or was saved from a diverged run: use another one");
-        }
-      }
+      FiniteValues.check(reader, name, values, count, first);
       data.offset(first).write(values, 0, count);
     });
   }

@@ -7,6 +7,7 @@ import dev.tfdpo.graphs.OneDnn;
 import dev.tfdpo.io.OutputDirLock;
 import dev.tfdpo.io.hf.HfExport;
 import dev.tfdpo.io.hf.LlamaConfig;
+import dev.tfdpo.io.safetensors.FiniteValues;
 import dev.tfdpo.io.safetensors.SafeTensorsReader;
 import dev.tfdpo.ops.AdamW;
 import dev.tfdpo.ops.LrSchedule;
@@ -153,15 +154,13 @@ public final class DpoTrainer {
       RunDirectory.checkStart(outputDir, t.overwriteOutputDir(), resume);
       RunDirectory.checkInputsSurvive(outputDir, t.overwriteOutputDir(), inputs(config, modelDir));
       if (resume.isPresent()) {
-        ResumeGuard.check(resume.get().directory(), config);
+        ResumeGuard.check(resume.get().directory(), outputDir, config);
       }
       model = readModel(modelDir);
-      try (SafeTensorsReader headers = SafeTensorsReader.open(modelDir)) {
-        // Headers only: a missing, truncated or foreign weight file is refused before anything is written.
-      }
       objective = TrainingObjectives.forConfig(config, modelDir, model);
       objective.load(out);
       reference = objective.reference();
+      checkWeights(modelDir, reference.dir());
       examples = objective.train();
     }
 
@@ -240,7 +239,7 @@ public final class DpoTrainer {
     /** The optimizer steps, epoch by epoch, with logging, evaluation and checkpoints after each. */
     void train() throws IOException {
       int accumulation = t.gradientAccumulationSteps();
-      try (MetricsLog metrics = new MetricsLog(metricsFile, resume.isPresent());
+      try (MetricsLog metrics = new MetricsLog(metricsFile, resume.isPresent(), runId);
           TensorBoardWriter board =
               t.reportTo().equals("tensorboard") ? new TensorBoardWriter(outputDir.resolve("runs")) : null;
           Console console = new Console(out, total, terminal)) {
@@ -384,6 +383,20 @@ public final class DpoTrainer {
       }
     }
     return in;
+  }
+
+  /**
+   * The policy's and the reference's weight files, read once in chunks before anything is written: a
+   * missing, truncated or foreign file, or a NaN or infinite weight, is refused while output_dir is as it
+   * was. The second read when the graph loads them comes from the page cache.
+   */
+  private static void checkWeights(Path policyDir, Path referenceDir) throws IOException {
+    for (Path dir : referenceDir == null || referenceDir.equals(policyDir) ? List.of(policyDir)
+        : List.of(policyDir, referenceDir)) {
+      try (SafeTensorsReader weights = SafeTensorsReader.open(dir)) {
+        FiniteValues.check(weights);
+      }
+    }
   }
 
   /** The model's config.json; a missing or unreadable one is the config's fault (model_name_or_path). */

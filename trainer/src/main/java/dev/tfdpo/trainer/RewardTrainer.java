@@ -65,8 +65,9 @@ public final class RewardTrainer {
       out.println(OneDnn.detect().describe());
       Optional<TrainingCheckpoints.Resume> resume = TrainingCheckpoints.locate(t.resumeFromCheckpoint(), outputDir, out);
       RunDirectory.checkStart(outputDir, t.overwriteOutputDir(), resume);
+      RunDirectory.checkInputsSurvive(outputDir, t.overwriteOutputDir(), inputs(config, modelDir));
       if (resume.isPresent()) {
-        ResumeGuard.check(resume.get().directory(), config);
+        ResumeGuard.check(resume.get().directory(), outputDir, config);
       }
       LlamaConfig model = readModel(modelDir);
       boolean fromClassifier = RewardModelExport.isSequenceClassifier(modelDir);
@@ -88,7 +89,7 @@ public final class RewardTrainer {
             headFromFile ? "score.weight from the checkpoint"
                 : "new score.weight drawn from N(0, initializer_range^2) with seed " + t.seed(),
             graph.variableBytes() / 1e6);
-        Loop loop = new Loop(config, graph, data, adam, out, terminal, outputDir, checkpoints, modelDir, model);
+        Loop loop = new Loop(config, graph, data, adam, out, terminal, outputDir, checkpoints, modelDir, model, runId);
         if (resume.isPresent()) {
           loop.restore(resume.get());
         }
@@ -195,6 +196,7 @@ public final class RewardTrainer {
     final TrainingCheckpoints checkpoints;
     final Path modelDir;
     final LlamaConfig model;
+    final String runId;
     final List<Double> stepSeconds = new ArrayList<>();
     final boolean shuffle;
     final LogInterval interval = new LogInterval(RewardLoss.METRICS);
@@ -206,8 +208,9 @@ public final class RewardTrainer {
     boolean resumed;
 
     Loop(TrainConfig config, RewardGraph graph, Data data, AdamW.Hyper adam, PrintStream out, boolean terminal,
-        Path outputDir, TrainingCheckpoints checkpoints, Path modelDir, LlamaConfig model) {
+        Path outputDir, TrainingCheckpoints checkpoints, Path modelDir, LlamaConfig model, String runId) {
       this.checkpoints = checkpoints;
+      this.runId = runId;
       this.modelDir = modelDir;
       this.model = model;
       this.shuffle = config.data().trainSamplingStrategy().equals("random");
@@ -257,7 +260,7 @@ public final class RewardTrainer {
       List<Map<String, Double>> logged = new ArrayList<>();
       RunClock clock = new RunClock();
       interval.startClock();
-      try (MetricsLog metrics = new MetricsLog(outputDir.resolve(DpoTrainer.METRICS_FILE), resumed);
+      try (MetricsLog metrics = new MetricsLog(outputDir.resolve(DpoTrainer.METRICS_FILE), resumed, runId);
           TensorBoardWriter board =
               t.reportTo().equals("tensorboard") ? new TensorBoardWriter(outputDir.resolve("runs")) : null;
           Console console = new Console(out, total, terminal)) {
@@ -372,6 +375,17 @@ public final class RewardTrainer {
       line.put("eval_" + names.get(k), sums[k] / batches);
     }
     return line;
+  }
+
+  /** The paths the run reads, which its own writes must not remove. */
+  private static List<Path> inputs(TrainConfig config, Path modelDir) {
+    List<Path> in = new ArrayList<>(List.of(modelDir, ProjectPaths.resolve(config.data().trainDatasetPath())));
+    for (String p : List.of(config.model().tokenizerNameOrPath(), config.data().devDatasetPath())) {
+      if (!p.isEmpty()) {
+        in.add(ProjectPaths.resolve(p));
+      }
+    }
+    return in;
   }
 
   private static LlamaConfig readModel(Path modelDir) {

@@ -215,6 +215,12 @@ public final class RewardGraph implements AutoCloseable {
             + " but a reward model needs [1, " + backboneConfig.hiddenSize() + "] (num_labels 1)");
       }
       head = weights.readFloats(SCORE);
+      for (int i = 0; i < head.length; i++) {
+        if (!Float.isFinite(head[i])) {
+          throw new IOException(weights.source() + ": " + SCORE + " holds " + head[i] + " at element " + i
+              + "; the checkpoint is damaged or was saved from a diverged run: use another one");
+        }
+      }
     } else {
       head = seededHead(backboneConfig.hiddenSize(), initRange, seed);
     }

@@ -6,7 +6,6 @@ import com.google.gson.GsonBuilder;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParseException;
-import com.google.gson.JsonParser;
 import com.google.gson.JsonPrimitive;
 import dev.tfdpo.data.JsonText;
 import dev.tfdpo.io.StrictJson;
@@ -219,16 +218,11 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
   }
 
   private static JsonObject parseObject(Path file, String text) {
-    String duplicate = JsonText.firstDuplicateKey(text);
-    if (duplicate != null) {
-      throw new ConfigException(file + ": key " + duplicate + " is given twice; keep one (JSON parsers differ on"
-          + " which one wins)");
-    }
     JsonElement e;
     try {
       e = StrictJson.parse(text);
     } catch (StrictJson.Invalid ex) {
-      throw new ConfigException(file + ": invalid JSON: " + JsonText.clean(ex.getMessage()));
+      throw new ConfigException(file + ": " + (ex.duplicateKey() != null ? "" : "invalid JSON: ") + ex.getMessage());
     }
     if (!e.isJsonObject()) {
       throw new ConfigException(file + ": the config must be one flat JSON object of \"key\": value pairs");
@@ -269,12 +263,22 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
           yield new JsonPrimitive(Boolean.parseBoolean(raw));
         }
         case STRING -> new JsonPrimitive(raw);
-        case OBJECT -> JsonParser.parseString(raw);
+        case OBJECT -> objectFromCommandLine(key, raw, where);
         case LIST -> listFromCommandLine(raw);
       };
     } catch (NumberFormatException | JsonParseException e) {
       throw new ConfigException(
           where + ": '" + key.jsonName() + "' must be " + describe(key.kind()) + ", got '" + raw + "'");
+    }
+  }
+
+  /** A JSON object given on the command line (e.g. {@code --map_keys '{"question": "prompt"}'}), strictly. */
+  private static JsonElement objectFromCommandLine(ConfigKey key, String raw, String where) {
+    try {
+      return StrictJson.parse(raw);
+    } catch (StrictJson.Invalid e) {
+      throw new ConfigException(where + ": '" + key.jsonName() + "' must be " + describe(key.kind()) + ", got '"
+          + raw + "' (" + e.getMessage() + ")");
     }
   }
 
