@@ -2,6 +2,7 @@ package dev.tfdpo.trainer;
 
 import dev.tfdpo.graphs.training.Batch;
 import dev.tfdpo.graphs.training.DpoGraph;
+import dev.tfdpo.graphs.training.Replication;
 import dev.tfdpo.graphs.training.Xla;
 import dev.tfdpo.graphs.OneDnn;
 import dev.tfdpo.io.OutputDirLock;
@@ -182,7 +183,8 @@ public final class DpoTrainer {
     void plan() {
       int accumulation = t.gradientAccumulationSteps();
       shuffle = config.data().trainSamplingStrategy().equals("random");
-      sampler = new EpochSampler(examples.size(), t.perDeviceTrainBatchSize(), shuffle, t.seed());
+      // With several devices a micro-batch is the global one, split across them (docs/distributed.md).
+      sampler = new EpochSampler(examples.size(), t.perDeviceTrainBatchSize() * replicas(), shuffle, t.seed());
       stepsPerEpoch = (sampler.batchesPerEpoch() + accumulation - 1) / accumulation;
       total = t.maxSteps() > 0 ? t.maxSteps() : (long) Math.ceil(t.numTrainEpochs() * stepsPerEpoch);
       schedule = LrSchedule.fromName(t.lrSchedulerType());
@@ -198,7 +200,13 @@ public final class DpoTrainer {
 
     DpoGraph.Settings graphSettings() {
       return new DpoGraph.Settings(model, objective.graph(), adam, t.maxGradNorm(),
-          t.numThreads(), reference.graph(), t.useXla());
+          t.numThreads(), reference.graph(), t.useXla(), new Replication(config.devices(),
+              Math.round(t.allreduceBucketMb() * (1 << 20)), (float) t.collectiveTimeoutS()));
+    }
+
+    /** Data-parallel replicas of this run (the {@code devices} key). */
+    int replicas() {
+      return config.devices().size();
     }
 
     /** Loads the weights, then the checkpoint's state when resuming. */
@@ -216,8 +224,9 @@ public final class DpoTrainer {
       }
       firstStep = step;
       position = new TrainerState.Run(shuffle, t.seed(), total);
-      out.printf("training: %d steps (%d per epoch), %d %s per micro-batch, %s%s%n",
-          total, stepsPerEpoch, t.perDeviceTrainBatchSize(), objective.unit(),
+      out.printf("training: %d steps (%d per epoch), %d %s per micro-batch%s, %s%s%n",
+          total, stepsPerEpoch, t.perDeviceTrainBatchSize() * replicas(), objective.unit(),
+          replicas() > 1 ? " (" + t.perDeviceTrainBatchSize() + " on each of " + config.devices() + ")" : "",
           describeAccumulation(t.gradientAccumulationSteps(), sampler.batchesPerEpoch()),
           step > 0 ? ", continuing after step " + step : "");
       clock = new RunClock();
@@ -262,6 +271,20 @@ public final class DpoTrainer {
       }
     }
 
+    /**
+     * A global micro-batch's positions split into at most {@code n} contiguous shards of
+     * ceil(size / n) pairs, as accelerate hands consecutive per-device batches to its processes; a short
+     * last batch gives fewer (or smaller) shards.
+     */
+    static List<int[]> shardPositions(int[] positions, int n) {
+      List<int[]> shards = new ArrayList<>();
+      int per = (positions.length + n - 1) / n;
+      for (int from = 0; from < positions.length; from += per) {
+        shards.add(java.util.Arrays.copyOfRange(positions, from, Math.min(positions.length, from + per)));
+      }
+      return shards;
+    }
+
     /** One optimizer step over {@code group}'s micro-batches; a non-finite step stops before the update. */
     private void optimizerStep(List<int[]> group, int start) throws IOException {
       step++;
@@ -273,13 +296,21 @@ public final class DpoTrainer {
       TrainerState before = position.at(step - 1, epoch, start, totalTokens, interval.sums());
       NonFiniteStepException.Guard guard = new NonFiniteStepException.Guard(step, group.size());
       for (int[] positions : group) {
-        Batch batch = examples.batch(positions);
-        DpoGraph.MicroResult r = graph.micro(batch, scale, reference.fed(batch));
-        guard.loss(r.metric("loss"), batch);
-        interval.addMicro(r.metrics(), batch.realTokens());
+        List<Batch> shards = new ArrayList<>();
+        List<float[]> fed = new ArrayList<>();
+        long tokens = 0;
+        for (int[] shard : shardPositions(positions, replicas())) {
+          Batch batch = examples.batch(shard);
+          shards.add(batch);
+          fed.add(reference.fed(batch));
+          tokens += batch.realTokens(); // num_tokens: summed over the replicas
+        }
+        DpoGraph.MicroResult r = graph.micro(shards, scale, fed.contains(null) ? null : fed);
+        guard.loss(r.metric("loss"), shards.get(0));
+        interval.addMicro(r.metrics(), tokens);
         stepLoss += r.metric("loss") / group.size();
-        totalTokens += batch.realTokens();
-        tokensThisRun += batch.realTokens();
+        totalTokens += tokens;
+        tokensThisRun += tokens;
       }
       DpoGraph.GradientNorm norm;
       try {

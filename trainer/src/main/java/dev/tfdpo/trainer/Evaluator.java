@@ -2,6 +2,7 @@ package dev.tfdpo.trainer;
 
 import dev.tfdpo.data.LoadedDataset;
 import dev.tfdpo.data.PairSource;
+import dev.tfdpo.graphs.training.Batch;
 import dev.tfdpo.graphs.training.DpoGraph;
 import dev.tfdpo.report.TensorBoardWriter;
 import dev.tfdpo.trainer.config.ConfigKey;
@@ -10,6 +11,7 @@ import dev.tfdpo.trainer.config.TrainingArgs;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -151,13 +153,20 @@ public final class Evaluator {
     double weightedLoss = 0;
     long pairs = 0;
     int lossIndex = names.indexOf("loss");
-    for (int start = 0; start < dev.size(); start += batchSize) {
-      int end = Math.min(start + batchSize, dev.size());
+    // With several replicas a batch is per_device_eval_batch_size x replicas examples, one shard per
+    // replica (docs/distributed.md); its metrics come back combined as one device's on the whole batch.
+    int global = batchSize * graph.replicas();
+    for (int start = 0; start < dev.size(); start += global) {
+      int end = Math.min(start + global, dev.size());
       int[] positions = new int[end - start];
       for (int i = start; i < end; i++) {
         positions[i - start] = i;
       }
-      float[] m = graph.evaluate(dev.batch(positions)).metrics();
+      List<Batch> shards = new ArrayList<>();
+      for (int from = 0; from < positions.length; from += batchSize) {
+        shards.add(dev.batch(java.util.Arrays.copyOfRange(positions, from, Math.min(from + batchSize, positions.length))));
+      }
+      float[] m = graph.evaluate(shards).metrics();
       for (int k = 0; k < m.length; k++) {
         if (!Float.isNaN(m[k])) {
           batchMeans[k] += m[k];

@@ -43,7 +43,7 @@ import java.util.Optional;
  * <p>Checkpoints ({@code save_strategy}, {@code save_steps}) hold the weights and Adam's moments, the model
  * as a sequence-classification directory and the trainer state; {@code resume_from_checkpoint} continues
  * one and ends with the same {@code metrics.jsonl} as an uninterrupted run. Not supported here, and refused
- * with a message: {@code use_xla}.
+ * with a message: {@code use_xla}, {@code devices}.
  */
 public final class RewardTrainer {
 
@@ -108,6 +108,10 @@ public final class RewardTrainer {
 
   /** The loop's options this trainer does not implement: refused before anything is read or written. */
   static void refuseUnsupported(TrainingArgs t) {
+    if (!t.devices().isEmpty()) {
+      throw new ConfigException("devices is " + t.devices() + ", but data parallelism is not implemented for "
+          + "rlhf_type rm (it trains on one device); remove the key");
+    }
     if (t.useXla()) {
       throw new ConfigException("use_xla is not implemented for rlhf_type rm; set use_xla false");
     }

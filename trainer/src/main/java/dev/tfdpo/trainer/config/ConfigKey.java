@@ -178,7 +178,15 @@ public enum ConfigKey {
 
   // ---- reward models (rlhf_type rm; docs/trainers.md) ----
   CENTER_REWARDS_COEFFICIENT(Section.DPO, Kind.NUMBER, 0.0, Valid.number(v -> v >= 0, "a number >= 0"),
-      "TRL RewardTrainer / ms-swift rm: adds coefficient * mean((r_chosen + r_rejected)^2) to the loss, centring the rewards; 0 = off");
+      "TRL RewardTrainer / ms-swift rm: adds coefficient * mean((r_chosen + r_rejected)^2) to the loss, centring the rewards; 0 = off"),
+
+  // ---- training: data parallelism across devices (issue 16, docs/distributed.md) ----
+  DEVICES(Section.TRAINING, Kind.LIST, List.of(), Valid.ANY,
+      "data-parallel replicas in this process: a count n (n virtual CPU devices CPU:0..n-1) or device names, e.g. [\"GPU:0\",\"GPU:1\"]; each global micro-batch is per_device_train_batch_size x replicas pairs split across them; empty: one device"),
+  ALLREDUCE_BUCKET_MB(Section.TRAINING, Kind.NUMBER, 4.0, Valid.number(v -> v > 0, "a positive number"),
+      "with several devices: gradients are summed across replicas in buckets of about this many MB (one collective per bucket per optimizer step)"),
+  COLLECTIVE_TIMEOUT_S(Section.TRAINING, Kind.NUMBER, 300.0, Valid.number(v -> v > 0, "a positive number of seconds"),
+      "with several devices: a gradient all-reduce that does not complete in this many seconds fails the step (DEADLINE_EXCEEDED) instead of hanging");
 
   /** The record a key belongs to. */
   public enum Section {

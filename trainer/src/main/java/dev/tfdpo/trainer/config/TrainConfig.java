@@ -129,6 +129,19 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
       }
     }
     ReferenceOptions.check(this, s);
+    try {
+      devices();
+    } catch (IllegalArgumentException e) {
+      throw new ConfigException(s.where(ConfigKey.DEVICES) + ": devices: " + e.getMessage());
+    }
+    check(s, ConfigKey.USE_XLA, t.useXla(), !t.useXla() || devices().size() == 1,
+        "false with several devices (" + t.devices() + " from " + s.where(ConfigKey.DEVICES)
+            + "): the XLA CPU JIT does not compile the replicas' collective ops");
+  }
+
+  /** Full device names of the data-parallel replicas ({@link DeviceList}); {@code [""]}: one device. */
+  public List<String> devices() {
+    return DeviceList.parse(training.devices());
   }
 
   /** The reference-model options of this run. */
