@@ -16,6 +16,7 @@ import dev.tfdpo.trainer.config.ConfigException;
 import dev.tfdpo.trainer.config.ConfigKey;
 import dev.tfdpo.trainer.config.DpoArgs;
 import dev.tfdpo.trainer.config.TrainConfig;
+import dev.tfdpo.ops.Precision;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Files;
@@ -260,8 +261,8 @@ final class KtoTraining implements TrainingObjective {
   }
 
   @Override
-  public void prepareReference(int threads, PrintStream out) throws IOException {
+  public void prepareReference(int threads, Precision compute, PrintStream out) throws IOException {
     Examples rows = train();
-    reference.prepare(train.pairs(), rows::batch, 1f, threads, out);
+    reference.prepare(train.pairs(), rows::batch, 1f, threads, compute, out);
   }
 }

@@ -43,7 +43,7 @@ import java.util.Optional;
  * <p>Checkpoints ({@code save_strategy}, {@code save_steps}) hold the weights and Adam's moments, the model
  * as a sequence-classification directory and the trainer state; {@code resume_from_checkpoint} continues
  * one and ends with the same {@code metrics.jsonl} as an uninterrupted run. Not supported here, and refused
- * with a message: {@code use_xla}, {@code devices}.
+ * with a message: {@code use_xla}, {@code devices}, {@code bf16}.
  */
 public final class RewardTrainer {
 
@@ -101,7 +101,7 @@ public final class RewardTrainer {
         out.printf("done: %d steps in %.1f s; reward model (LlamaForSequenceClassification) and %s in %s%n",
             loop.step - loop.firstStep, seconds, DpoTrainer.METRICS_FILE, outputDir);
         return new DpoTrainer.Result(outputDir, loop.step, loop.tokens / seconds, logged, loop.stepSeconds,
-            Map.of(), Map.of());
+            Map.of(), Map.of(), loop.stepCpuSeconds);
       }
     }
   }
@@ -111,6 +111,10 @@ public final class RewardTrainer {
     if (!t.devices().isEmpty()) {
       throw new ConfigException("devices is " + t.devices() + ", but data parallelism is not implemented for "
           + "rlhf_type rm (it trains on one device); remove the key");
+    }
+    if (t.bf16()) {
+      throw new ConfigException("bf16 is not implemented for rlhf_type rm (the reward graph computes in float32, "
+          + "as the TRL goldens); set bf16 false");
     }
     if (t.useXla()) {
       throw new ConfigException("use_xla is not implemented for rlhf_type rm; set use_xla false");
@@ -202,6 +206,7 @@ public final class RewardTrainer {
     final LlamaConfig model;
     final String runId;
     final List<Double> stepSeconds = new ArrayList<>();
+    final List<Double> stepCpuSeconds = new ArrayList<>();
     final boolean shuffle;
     final LogInterval interval = new LogInterval(RewardLoss.METRICS);
     long step;
@@ -324,6 +329,7 @@ public final class RewardTrainer {
     private void optimizerStep(List<int[]> group, double lr) {
       step++;
       long stepStart = System.nanoTime();
+      long stepCpuStart = StartupTimes.processCpuNanos();
       float scale = 1f / group.size();
       double stepLoss = 0;
       for (int[] positions : group) {
@@ -346,6 +352,7 @@ public final class RewardTrainer {
       graph.apply(AdamW.stepScalars(lr, t.weightDecay(), adam, step), norm.total());
       interval.addStep(stepLoss, norm.total(), lr);
       stepSeconds.add((System.nanoTime() - stepStart) / 1e9);
+      stepCpuSeconds.add((StartupTimes.processCpuNanos() - stepCpuStart) / 1e9);
     }
   }
 

@@ -70,12 +70,12 @@ public final class BatchInputs {
     return numSequences;
   }
 
-  /** Per-sequence completion log-probs {@code [S]} of {@code model} on the fed batch. */
+  /** Per-sequence completion log-probs {@code [S]} of {@code model} on the fed batch, in its compute precision. */
   public CompletionLogProbs.Result logProbs(Ops tf, Llama model) {
     Llama.Inputs inputs = new Llama.Inputs(inputIds, positionIds, segmentIds, branchIds);
     Operand<TFloat32> hidden = model.hidden(tf, inputs); // [R, L, H]
     return CompletionLogProbs.compute(
-        tf, hidden, model.lmHead(), lossPositions, lossTargets, lossSequences, numSequences);
+        tf, hidden, model.lmHead(), lossPositions, lossTargets, lossSequences, numSequences, model.compute());
   }
 
   /**
