@@ -84,7 +84,16 @@ public final class WeightLoader {
    * besides the variables.
    */
   public void load(Session session, SafeTensorsReader reader) throws IOException {
-    checkNames(reader);
+    load(session, reader, java.util.Set.of());
+  }
+
+  /**
+   * {@link #load(Session, SafeTensorsReader)} from a file that also holds {@code others}, tensors some
+   * other part of the graph loads (a reward model's {@code score.weight}): they are neither required
+   * nor refused here.
+   */
+  public void load(Session session, SafeTensorsReader reader, java.util.Set<String> others) throws IOException {
+    checkNames(reader, others);
     Map<Path, List<String>> byShard = new LinkedHashMap<>();
     for (String name : feeds.keySet()) {
       byShard.computeIfAbsent(reader.fileOf(name), f -> new ArrayList<>()).add(name);
@@ -182,7 +191,7 @@ public final class WeightLoader {
     return end < 0 ? hfName : hfName.substring(0, end);
   }
 
-  private void checkNames(SafeTensorsReader reader) throws IOException {
+  private void checkNames(SafeTensorsReader reader, java.util.Set<String> others) throws IOException {
     TreeSet<String> missing = new TreeSet<>(feeds.keySet());
     missing.removeAll(reader.names());
     if (!missing.isEmpty()) {
@@ -191,6 +200,9 @@ public final class WeightLoader {
               + " required by config.json; is this the checkpoint the config describes?");
     }
     for (String name : reader.names()) {
+      if (others.contains(name)) {
+        continue;
+      }
       if (!table.contains(name)) {
         // Some exporters write lm_head.weight even for tied models; transformers ignores it too.
         if (name.equals("lm_head.weight") && model.config().tieWordEmbeddings()) {

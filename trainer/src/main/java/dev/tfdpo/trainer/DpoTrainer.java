@@ -18,6 +18,7 @@ import dev.tfdpo.report.Plots;
 import dev.tfdpo.report.TensorBoardWriter;
 import dev.tfdpo.trainer.config.ConfigException;
 import dev.tfdpo.trainer.config.TrainConfig;
+import dev.tfdpo.trainer.config.Trainer;
 import dev.tfdpo.trainer.config.TrainingArgs;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -68,6 +69,9 @@ public final class DpoTrainer {
    * tool writing it is refused at once ({@link OutputDirLock}).
    */
   public static Result run(TrainConfig config, PrintStream out, boolean terminal) throws IOException {
+    if (Trainer.byName(config.dpo().rlhfType()) == Trainer.RM) {
+      return RewardTrainer.run(config, out, terminal); // a scalar head, not a log-prob objective
+    }
     Path outputDir = Path.of(config.training().outputDir()).toAbsolutePath().normalize();
     if (Files.exists(outputDir) && !Files.isDirectory(outputDir)) {
       throw new ConfigException("output_dir " + outputDir + " exists and is not a directory");

@@ -24,8 +24,9 @@ public final class TrainingObjectives {
       // CPO, ORPO and SimPO train pairs like DPO; the config already holds their loss and no reference.
       case DPO, CPO, ORPO, SIMPO -> new PairObjective(trainer.configName(), config, modelDir, model);
       case KTO -> new KtoTraining(config, modelDir, model);
-      case RM -> throw new ConfigException("rlhf_type 'rm' (reward-model training) is not available in this build;"
-          + " the trainers available are dpo, kto, cpo, orpo and simpo");
+      // A reward model has no log-prob objective: DpoTrainer.run hands it to RewardTrainer before this.
+      case RM -> throw new IllegalStateException("rlhf_type 'rm' is trained by RewardTrainer, not through a "
+          + "log-prob objective");
     };
   }
 }

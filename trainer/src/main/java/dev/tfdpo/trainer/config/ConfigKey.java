@@ -178,6 +178,10 @@ public enum ConfigKey {
   UNDESIRABLE_WEIGHT(Section.DPO, Kind.NUMBER, 1.0, Valid.number(v -> v > 0, "a positive number"),
       "KTO (TRL): weight of the undesirable rows' losses"),
 
+  // ---- reward models (rlhf_type rm; docs/trainers.md) ----
+  CENTER_REWARDS_COEFFICIENT(Section.DPO, Kind.NUMBER, 0.0, Valid.number(v -> v >= 0, "a number >= 0"),
+      "TRL RewardTrainer / ms-swift rm: adds coefficient * mean((r_chosen + r_rejected)^2) to the loss, centring the rewards; 0 = off"),
+
   // ---- training: data parallelism across devices (issue 16, docs/distributed.md) ----
   DEVICES(Section.TRAINING, Kind.LIST, List.of(), Valid.ANY,
       "data-parallel replicas in this process: a count n (n virtual CPU devices CPU:0..n-1) or device names, e.g. [\"GPU:0\",\"GPU:1\"]; each global micro-batch is per_device_train_batch_size x replicas pairs split across them; empty: one device"),

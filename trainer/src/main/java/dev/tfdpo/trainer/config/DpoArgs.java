@@ -28,4 +28,5 @@ public record DpoArgs(
     int refModelSyncSteps,
     String rlhfType,
     double desirableWeight,
-    double undesirableWeight) {}
+    double undesirableWeight,
+    double centerRewardsCoefficient) {}

@@ -100,6 +100,13 @@ public enum Trainer {
     m.put(ConfigKey.BETA, EnumSet.of(DPO, KTO, CPO, ORPO, SIMPO));
     m.put(ConfigKey.DESIRABLE_WEIGHT, EnumSet.of(KTO));
     m.put(ConfigKey.UNDESIRABLE_WEIGHT, EnumSet.of(KTO));
+    // Reward models: their own loss option; the pair-layout data options they do not read (TRL's
+    // RewardTrainer tokenizes each side as one text and drops over-long pairs).
+    m.put(ConfigKey.CENTER_REWARDS_COEFFICIENT, EnumSet.of(RM));
+    for (ConfigKey k : List.of(ConfigKey.PACKING, ConfigKey.MAX_PROMPT_LEN, ConfigKey.TRUNCATION_MODE,
+        ConfigKey.CHAT_TEMPLATE, ConfigKey.DATASET_FORMAT, ConfigKey.MAP_KEYS, ConfigKey.ON_BAD_ROW)) {
+      m.put(k, EnumSet.complementOf(EnumSet.of(RM)));
+    }
     return m;
   }
 
