@@ -3,7 +3,10 @@ package dev.tfdpo.export;
 import dev.tfdpo.cli.Cli;
 import dev.tfdpo.io.DurableFiles;
 import dev.tfdpo.io.OutputDirLock;
+import dev.tfdpo.io.checkpoint.Checkpoints;
 import dev.tfdpo.io.hf.HfExport;
+import dev.tfdpo.io.hf.LlamaConfig;
+import dev.tfdpo.io.hf.RewardModelExport;
 import dev.tfdpo.io.safetensors.DType;
 import dev.tfdpo.io.safetensors.SafeTensorsReader;
 import dev.tfdpo.trainer.config.ConfigException;
@@ -13,6 +16,7 @@ import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 import java.util.stream.Stream;
 import org.tensorflow.exceptions.TensorFlowException;
 
@@ -37,7 +41,8 @@ public final class ExportMain {
       "  --format hf       config.json, model.safetensors (sharded above the limit), tokenizer and generation",
       "                    files: loads with transformers' from_pretrained",
       "  --format savedmodel",
-      "                    TensorFlow SavedModel (tag serve) with signatures log_probs, score and reward",
+      "                    TensorFlow SavedModel (tag serve) with signatures log_probs, score and reward;",
+      "                    for a reward model (rlhf_type rm output) one signature, score",
       "  --dtype           hf only: float32 (default) or bfloat16 (rounded to nearest even)",
       "  --max-shard-size  hf only: largest weight file, e.g. 5GB (default), 200MB, 2GiB",
       "  --overwrite       replace OUT if it exists and is not empty");
@@ -113,21 +118,22 @@ public final class ExportMain {
       try (OutputDirLock lock = OutputDirLock.acquire(outDir, "export", out::println)) {
         return export(src, outDir, format, dtype, shardSize, out);
       }
-    } catch (ConfigException bad) {
-      err.println("error: " + bad.getMessage());
-      return 1;
-    } catch (OutputDirLock.DirectoryInUseException busy) {
-      err.println("error: " + busy.getMessage());
-      return 2; // the command cannot run as given, as for the other tools (docs/troubleshooting.md)
-    } catch (IOException | IllegalArgumentException | TensorFlowException failed) {
-      err.println("error: " + failed.getMessage());
-      return 1;
+    } catch (IOException | ConfigException | IllegalArgumentException | TensorFlowException failed) {
+      // As for the other tools (docs/troubleshooting.md): 2 for a source or OUT refused as given (a
+      // missing, damaged or mixed source, a locked or non-empty OUT), 1 for a failure while writing.
+      int status = Cli.status(failed);
+      err.println("error: " + Cli.message(failed));
+      return status;
     }
   }
 
   private static int export(Path src, Path outDir, Format format, DType dtype, String shardSize, PrintStream out)
       throws IOException {
+    if (Files.isRegularFile(src.resolve("config.json")) && RewardModelExport.isSequenceClassifier(src)) {
+      return exportRewardModel(src, outDir, format, dtype, shardSize, out);
+    }
     ModelStateDir state = ModelStateDir.resolve(src);
+    checkTarget(state.directory(), outDir, true); // the directory actually read, e.g. a run's newest checkpoint
     out.println("exporting " + state.origin());
     Path parent = DurableFiles.parentOf(outDir);
     Files.createDirectories(parent);
@@ -157,22 +163,66 @@ public final class ExportMain {
     return 0;
   }
 
-  /** Refuses an {@code OUT} that would destroy the source or existing files. */
+  /**
+   * A reward model's directory (what {@code rlhf_type rm} writes: a Hugging Face sequence classifier):
+   * as a SavedModel with the {@code score} signature ({@link RewardSavedModelExport}), or rewritten as a
+   * Hugging Face directory (another dtype or shard size).
+   */
+  private static int exportRewardModel(Path src, Path outDir, Format format, DType dtype, String shardSize,
+      PrintStream out) throws IOException {
+    out.println("exporting the reward model in " + src);
+    Path parent = DurableFiles.parentOf(outDir);
+    Files.createDirectories(parent);
+    Path staging = DurableFiles.createTempDirectory(parent, "." + outDir.getFileName() + ".tmp-");
+    try {
+      if (format == Format.HF) {
+        HfExport.Options options = new HfExport.Options(dtype == null ? DType.F32 : dtype,
+            ShardSize.parse(shardSize == null ? ShardSize.DEFAULT : shardSize));
+        LlamaConfig config = LlamaConfig.read(src);
+        Map<String, float[]> weights = new java.util.LinkedHashMap<>();
+        try (SafeTensorsReader reader = SafeTensorsReader.open(src)) {
+          for (String name : reader.names()) {
+            weights.put(name, reader.readFloats(name));
+          }
+        }
+        RewardModelExport.write(staging, src, config, weights, RewardSavedModelExport.padTokenId(src), options);
+        out.printf("Hugging Face reward model (%s) -> %s%n",
+            options.dtype() == DType.F32 ? "float32" : "bfloat16", outDir);
+      } else {
+        RewardSavedModelExport.export(src, staging);
+        out.printf("SavedModel of the reward model (tag %s) -> %s%n", SavedModelExport.TAG, outDir);
+        out.print(SavedModelExport.describe(staging));
+      }
+      replace(staging, outDir);
+    } catch (IOException | RuntimeException failed) {
+      DurableFiles.deleteRecursively(staging);
+      throw failed;
+    }
+    return 0;
+  }
+
+  /**
+   * Refuses an {@code OUT} that would destroy the source or existing files: the source itself, a
+   * directory holding it, one inside it, or a training checkpoint (--overwrite would replace it whole).
+   */
   private static void checkTarget(Path src, Path target, boolean overwrite) throws IOException {
-    if (src.startsWith(target)) {
-      throw new IOException("OUT " + target + (src.equals(target) ? " is" : " contains") + " SRC " + src
-          + ": export into a new directory");
+    if (src.startsWith(target) || target.startsWith(src)) {
+      throw new ConfigException("OUT " + target + (src.equals(target) ? " is" : src.startsWith(target) ? " contains"
+          : " is inside") + " SRC " + src + ": export into a new directory");
+    }
+    if (Checkpoints.stepOf(target).isPresent() && Files.isRegularFile(target.resolve(Checkpoints.MANIFEST))) {
+      throw new ConfigException("OUT " + target + " is a training checkpoint; export into a new directory");
     }
     if (Files.exists(target, LinkOption.NOFOLLOW_LINKS)) {
       if (!Files.isDirectory(target, LinkOption.NOFOLLOW_LINKS)) {
-        throw new IOException("OUT " + target + " exists and is not a directory");
+        throw new ConfigException("OUT " + target + " exists and is not a directory");
       }
       boolean empty;
       try (Stream<Path> entries = Files.list(target)) {
         empty = entries.allMatch(p -> p.getFileName().toString().equals(OutputDirLock.FILE));
       }
       if (!empty && !overwrite) {
-        throw new IOException("OUT " + target + " exists and is not empty; pass --overwrite to replace it"
+        throw new ConfigException("OUT " + target + " exists and is not empty; pass --overwrite to replace it"
             + " or choose another directory");
       }
     }

@@ -41,8 +41,16 @@ final class GradientAccumulation {
    */
   static GradientAccumulation build(Ops tf, Ops optOps, GraphScopes scopes, Operand<TFloat32> loss,
       ParameterSet params, Operand<TFloat32> scale, Recompute tape) {
+    return build(tf, optOps, scopes.get(SCOPE), loss, params, scale, tape);
+  }
+
+  /**
+   * {@link #build(Ops, Ops, GraphScopes, Operand, ParameterSet, Operand, Recompute)} with the accumulators
+   * in {@code accOps} (a data-parallel replica's).
+   */
+  static GradientAccumulation build(Ops tf, Ops optOps, Ops accOps, Operand<TFloat32> loss,
+      ParameterSet params, Operand<TFloat32> scale, Recompute tape) {
     List<Operand<TFloat32>> grads = tape == null ? plain(tf, loss, params) : tape.gradients(tf, loss, params.reads());
-    Ops accOps = scopes.get(SCOPE);
     Map<String, Variable<TFloat32>> accumulators = new LinkedHashMap<>();
     List<Op> adds = new ArrayList<>();
     int i = 0;

@@ -12,6 +12,7 @@ import dev.tfdpo.io.hf.LlamaConfig;
 import dev.tfdpo.io.hf.LlamaWeights;
 import dev.tfdpo.ops.AdamW;
 import dev.tfdpo.ops.LossSpec;
+import dev.tfdpo.ops.Precision;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -32,7 +33,8 @@ import org.junit.jupiter.api.Test;
  * architectures (tiny-llama-a: untied, no biases, 2 layers; a 3-layer variant with tied embeddings and
  * q/k/v/o and MLP biases, so that the tied embedding's two gradient paths and every bias go through the
  * blocks), with seeded random weights, a policy that differs from the reference and a padded batch
- * with padding in it.
+ * with padding in it. The same holds in bf16 (O1): the recomputed copy is built by the same methods, so
+ * it computes in the first forward's precision.
  */
 class RecomputeTest {
 
@@ -50,6 +52,8 @@ class RecomputeTest {
 
   static final Map<String, Map<Granularity, Map<String, float[]>>> GRADIENTS = new LinkedHashMap<>();
   static final Map<String, Map<String, float[]>> PLAIN = new LinkedHashMap<>();
+  static final Map<Granularity, Map<String, float[]>> BF16 = new EnumMap<>(Granularity.class);
+  static Map<String, float[]> bf16Plain;
 
   @BeforeAll
   static void run() throws IOException {
@@ -65,12 +69,18 @@ class RecomputeTest {
     for (var e : configs.entrySet()) {
       LlamaConfig c = e.getValue();
       Batch batch = paddedBatch(c.vocabSize(), new int[] {9, 12}, new int[] {13, 7}, 5);
-      PLAIN.put(e.getKey(), gradients(c, null, batch));
+      PLAIN.put(e.getKey(), gradients(c, null, batch, Precision.FLOAT32));
       Map<Granularity, Map<String, float[]>> byGranularity = new EnumMap<>(Granularity.class);
       for (Granularity g : Granularity.values()) {
-        byGranularity.put(g, gradients(c, g, batch));
+        byGranularity.put(g, gradients(c, g, batch, Precision.FLOAT32));
       }
       GRADIENTS.put(e.getKey(), byGranularity);
+    }
+    LlamaConfig biased = configs.get("tied-biased");
+    Batch batch = paddedBatch(biased.vocabSize(), new int[] {9, 12}, new int[] {13, 7}, 5);
+    bf16Plain = gradients(biased, null, batch, Precision.BFLOAT16);
+    for (Granularity g : Granularity.values()) {
+      BF16.put(g, gradients(biased, g, batch, Precision.BFLOAT16));
     }
   }
 
@@ -78,26 +88,50 @@ class RecomputeTest {
   @EnumSource(Granularity.class)
   void gradientsEqualThePlainGradients(Granularity g) {
     for (String model : PLAIN.keySet()) {
-      Map<String, float[]> plain = PLAIN.get(model);
-      Map<String, float[]> recomputed = GRADIENTS.get(model).get(g);
-      assertEquals(plain.keySet(), recomputed.keySet(), model);
-      double worst = 0;
-      for (String name : plain.keySet()) {
-        float[] p = plain.get(name);
-        float[] r = recomputed.get(name);
-        double scale = 0;
-        double diff = 0;
-        for (int i = 0; i < p.length; i++) {
-          scale = Math.max(scale, Math.abs(p[i]));
-          diff = Math.max(diff, Math.abs(r[i] - p[i]));
-        }
-        assertTrue(scale > 0, model + " " + name + ": zero gradient, the comparison would prove nothing");
-        assertTrue(diff <= RELATIVE * scale,
-            model + " " + g + " " + name + ": max diff " + diff + " vs max |g| " + scale);
-        worst = Math.max(worst, diff / scale);
-      }
+      double worst = worstRelative(PLAIN.get(model), GRADIENTS.get(model).get(g), model + " " + g);
       System.out.printf("recompute %s on %s: worst relative difference %.3g%n", g.configName(), model, worst);
     }
+  }
+
+  /**
+   * bf16 O1 with recompute against bf16 O1 without, on the tied, biased 3-layer model: the same bound
+   * as in float32. The bfloat16 products are the same kernels on the same (recomputed, hence identical)
+   * values; the gradient contributions that are summed in another order are float32 tensors (the
+   * residual stream and the tied embedding are float32; casts to bfloat16 sit inside the products).
+   */
+  @ParameterizedTest
+  @EnumSource(Granularity.class)
+  void bf16GradientsEqualTheBf16PlainGradients(Granularity g) {
+    double worst = worstRelative(bf16Plain, BF16.get(g), "bf16 " + g);
+    // The comparison is of bf16 graphs: their gradients are not float32's (bfloat16 keeps 8 bits, ~4e-3).
+    float[] f32 = PLAIN.get("tied-biased").get("model.layers.0.mlp.up_proj.weight");
+    float[] b16 = bf16Plain.get("model.layers.0.mlp.up_proj.weight");
+    double apart = 0;
+    for (int i = 0; i < f32.length; i++) {
+      apart = Math.max(apart, Math.abs(f32[i] - b16[i]));
+    }
+    assertTrue(apart > 0, "bf16 gradients equal float32's: bf16 was not in effect");
+    System.out.printf("recompute %s in bf16: worst relative difference %.3g%n", g.configName(), worst);
+  }
+
+  /** Asserts {@link #RELATIVE} per tensor and returns the worst {@code max|diff| / max|plain|}. */
+  private static double worstRelative(Map<String, float[]> plain, Map<String, float[]> recomputed, String what) {
+    assertEquals(plain.keySet(), recomputed.keySet(), what);
+    double worst = 0;
+    for (String name : plain.keySet()) {
+      float[] p = plain.get(name);
+      float[] r = recomputed.get(name);
+      double scale = 0;
+      double diff = 0;
+      for (int i = 0; i < p.length; i++) {
+        scale = Math.max(scale, Math.abs(p[i]));
+        diff = Math.max(diff, Math.abs(r[i] - p[i]));
+      }
+      assertTrue(scale > 0, what + " " + name + ": zero gradient, the comparison would prove nothing");
+      assertTrue(diff <= RELATIVE * scale, what + " " + name + ": max diff " + diff + " vs max |g| " + scale);
+      worst = Math.max(worst, diff / scale);
+    }
+    return worst;
   }
 
   @Test
@@ -115,7 +149,7 @@ class RecomputeTest {
         JsonParser.parseString(readConfig()).getAsJsonObject(), "tiny-llama-a");
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new DpoGraph.Settings(
         c, new DpoObjective(LossSpec.builder("sigmoid").build()), new AdamW.Hyper(0.9f, 0.999f, 1e-8f), 1.0, 1,
-        DpoGraph.Reference.live(c), true, Granularity.FULL));
+        DpoGraph.Reference.live(c), true).withRecompute(Granularity.FULL));
     assertTrue(e.getMessage().contains("use_xla"), e.getMessage());
   }
 
@@ -127,10 +161,11 @@ class RecomputeTest {
     }
   }
 
-  /** One micro-batch's accumulated gradients under {@code g} (null: no recompute). */
-  private static Map<String, float[]> gradients(LlamaConfig c, Granularity g, Batch batch) {
-    DpoGraph.Settings s = new DpoGraph.Settings(c, LossSpec.builder("sigmoid").beta(0.1f).build(),
-        new AdamW.Hyper(0.9f, 0.999f, 1e-8f), 1.0, 1, DpoGraph.Reference.live(c)).withRecompute(g);
+  /** One micro-batch's accumulated gradients under {@code g} (null: no recompute), computing in {@code compute}. */
+  private static Map<String, float[]> gradients(LlamaConfig c, Granularity g, Batch batch, Precision compute) {
+    DpoGraph.Settings s = new DpoGraph.Settings(c, new DpoObjective(LossSpec.builder("sigmoid").beta(0.1f).build()),
+        new AdamW.Hyper(0.9f, 0.999f, 1e-8f), 1.0, 1, DpoGraph.Reference.live(c), false, compute, Precision.FLOAT32)
+        .withRecompute(g);
     try (DpoGraph graph = DpoGraph.build(s)) {
       graph.policyLoader().assign(graph.session(), randomWeights(c, 1));
       graph.referenceLoader().assign(graph.session(), randomWeights(c, 2));

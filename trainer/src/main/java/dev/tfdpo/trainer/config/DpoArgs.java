@@ -25,4 +25,8 @@ public record DpoArgs(
     int refModelUpdateSteps,
     boolean syncRefModel,
     double refModelMixupAlpha,
-    int refModelSyncSteps) {}
+    int refModelSyncSteps,
+    String rlhfType,
+    double desirableWeight,
+    double undesirableWeight,
+    double centerRewardsCoefficient) {}

@@ -29,5 +29,9 @@ public record TrainingArgs(
     String resumeFromCheckpoint,
     boolean useXla,
     boolean overwriteOutputDir,
+    java.util.List<String> devices,
+    double allreduceBucketMb,
+    double collectiveTimeoutS,
+    String fp16OptLevel,
     boolean recompute,
     String recomputeGranularity) {}
