@@ -82,6 +82,14 @@ class RecomputeConfigTest {
   }
 
   @Test
+  void recomputeCombinesWithBf16AndSeveralDevices() throws IOException {
+    // Both work with recompute (RecomputeTest's bf16 gradients, DataParallelGraphTest's replica placement).
+    TrainConfig c = load(", \"recompute\": true, \"bf16\": true, \"fp16_opt_level\": \"O2\"", "--devices", "2");
+    assertEquals(Granularity.FULL, DpoTrainer.recomputeBlocks(c.training()));
+    assertEquals(2, c.devices().size());
+  }
+
+  @Test
   void recomputeWithXlaIsRefused() {
     ConfigException e = assertThrows(ConfigException.class,
         () -> load(", \"recompute\": true", "--use_xla", "true"));
