@@ -5,6 +5,7 @@ import dev.tfdpo.io.hf.LlamaWeights;
 import dev.tfdpo.ops.Attention;
 import dev.tfdpo.ops.AttentionMask;
 import dev.tfdpo.ops.Layers;
+import dev.tfdpo.ops.LowRank;
 import dev.tfdpo.ops.Rope;
 import dev.tfdpo.ops.Shapes;
 import java.util.LinkedHashMap;
@@ -132,6 +133,16 @@ public final class Llama {
    * @return {@code [R, L, H]}
    */
   public Operand<TFloat32> hidden(Ops tf, Inputs in) {
+    return hidden(tf, in, Map.of());
+  }
+
+  /**
+   * The decoder with LoRA adapters: each projection named in {@code adapters} (by its Hugging Face path,
+   * {@code model.layers.i.self_attn.q_proj}; see {@link LoraAdapters#byModule}) adds its low-rank term.
+   *
+   * @return {@code [R, L, H]}
+   */
+  public Operand<TFloat32> hidden(Ops tf, Inputs in, Map<String, LowRank> adapters) {
     LlamaConfig c = config;
     float eps = (float) c.rmsNormEps();
     Attention.Heads heads =
@@ -154,7 +165,9 @@ public final class Llama {
               w(p + "self_attn.v_proj.weight"), bias(p + "self_attn.v_proj.bias", c.attentionBias()),
               w(p + "self_attn.o_proj.weight"), bias(p + "self_attn.o_proj.bias", c.attentionBias()));
       Operand<TFloat32> attnOut =
-          Attention.selfAttention(tf, attnIn, rowsAndLength, aw, heads, rope, maskBias); // [N, H]
+          Attention.selfAttention(tf, attnIn, rowsAndLength, aw, heads, rope, maskBias, new Attention.Adapters(
+              adapters.get(p + "self_attn.q_proj"), adapters.get(p + "self_attn.k_proj"),
+              adapters.get(p + "self_attn.v_proj"), adapters.get(p + "self_attn.o_proj"))); // [N, H]
       x = tf.math.add(x, attnOut); // [N, H]
 
       Operand<TFloat32> mlpIn = Layers.rmsNorm(tf, x, w(p + "post_attention_layernorm.weight"), eps); // [N, H]
@@ -164,7 +177,9 @@ public final class Llama {
               mlpIn,
               w(p + "mlp.gate_proj.weight"), bias(p + "mlp.gate_proj.bias", c.mlpBias()),
               w(p + "mlp.up_proj.weight"), bias(p + "mlp.up_proj.bias", c.mlpBias()),
-              w(p + "mlp.down_proj.weight"), bias(p + "mlp.down_proj.bias", c.mlpBias())); // [N, H]
+              w(p + "mlp.down_proj.weight"), bias(p + "mlp.down_proj.bias", c.mlpBias()),
+              new Layers.MlpAdapters(adapters.get(p + "mlp.gate_proj"), adapters.get(p + "mlp.up_proj"),
+                  adapters.get(p + "mlp.down_proj"))); // [N, H]
       x = tf.math.add(x, mlpOut); // [N, H]
     }
 

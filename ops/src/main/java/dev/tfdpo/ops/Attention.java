@@ -36,6 +36,15 @@ public final class Attention {
       Operand<TFloat32> o,
       Operand<TFloat32> oBias) {}
 
+  /**
+   * LoRA adapters on the four projections ({@link LowRank}); a null component leaves its projection as
+   * it is.
+   */
+  public record Adapters(LowRank q, LowRank k, LowRank v, LowRank o) {
+    /** No adapter anywhere. */
+    public static final Adapters NONE = new Adapters(null, null, null, null);
+  }
+
   /** Head layout: query heads, key/value heads and the per-head dimension. */
   public record Heads(int query, int keyValue, int dim) {}
 
@@ -54,11 +63,24 @@ public final class Attention {
 
   private Attention() {}
 
+  /** {@link #selfAttention(Ops, Operand, Operand, Weights, Heads, Rope.Tables, Operand, Adapters)} without adapters. */
+  public static Operand<TFloat32> selfAttention(
+      Ops tf,
+      Operand<TFloat32> x,
+      Operand<TInt32> rowsAndLength,
+      Weights w,
+      Heads heads,
+      Rope.Tables rope,
+      Operand<TFloat32> maskBias) {
+    return selfAttention(tf, x, rowsAndLength, w, heads, rope, maskBias, Adapters.NONE);
+  }
+
   /**
    * @param x normalised hidden states {@code [N, H]} with {@code N = R * L}
    * @param rowsAndLength {@code [R, L]} as a shape tensor
    * @param maskBias {@code [R, 1, L, L]} from {@link AttentionMask#bias}: 0 where attention is
    *     allowed, {@link #MASKED_SCORE} elsewhere
+   * @param adapters LoRA adapters added to the projections' outputs ({@link Adapters#NONE}: none)
    * @return {@code [N, H]}
    */
   public static Operand<TFloat32> selfAttention(
@@ -68,7 +90,8 @@ public final class Attention {
       Weights w,
       Heads heads,
       Rope.Tables rope,
-      Operand<TFloat32> maskBias) {
+      Operand<TFloat32> maskBias,
+      Adapters adapters) {
     int d = heads.dim();
     int kv = heads.keyValue();
     int groups = heads.query() / kv;
@@ -80,9 +103,10 @@ public final class Attention {
     Operand<TFloat32> qkv = Layers.linear(tf, x, qkvWeight, qkvBias); // [N, (Hq+2Hkv)*D]
     List<Output<TFloat32>> parts = tf.splitV(qkv,
         tf.constant(new int[] {heads.query() * d, kv * d, kv * d}), tf.constant(1), 3L).output();
-    Operand<TFloat32> q = parts.get(0); // [N, Hq*D]
-    Operand<TFloat32> k = parts.get(1); // [N, Hkv*D]
-    Operand<TFloat32> v = parts.get(2); // [N, Hkv*D]
+    // The adapters' low-rank terms are added to each projection after the fused product.
+    Operand<TFloat32> q = LowRank.add(tf, parts.get(0), x, adapters.q()); // [N, Hq*D]
+    Operand<TFloat32> k = LowRank.add(tf, parts.get(1), x, adapters.k()); // [N, Hkv*D]
+    Operand<TFloat32> v = LowRank.add(tf, parts.get(2), x, adapters.v()); // [N, Hkv*D]
     Operand<TFloat32> q4 = tf.reshape(q, Shapes.concat(tf, rowsAndLength, heads.query(), d)); // [R, L, Hq, D]
     Operand<TFloat32> k4 = tf.reshape(k, Shapes.concat(tf, rowsAndLength, kv, d)); // [R, L, Hkv, D]
     Operand<TFloat32> v4 = tf.reshape(v, Shapes.concat(tf, rowsAndLength, kv, d)); // [R, L, Hkv, D]
@@ -149,7 +173,7 @@ public final class Attention {
     Operand<TFloat32> contextRows =
         tf.linalg.transpose(contextGrouped, tf.constant(new int[] {0, 3, 1, 2, 4})); // [R, L, Hkv, G, D]
     Operand<TFloat32> merged = tf.reshape(contextRows, tf.constant(new int[] {-1, heads.query() * d})); // [N, Hq*D]
-    return Layers.linear(tf, merged, w.o(), w.oBias()); // [N, H]
+    return LowRank.add(tf, Layers.linear(tf, merged, w.o(), w.oBias()), merged, adapters.o()); // [N, H]
   }
 
   /** {@code x @ y}, or {@code x @ y^T} when {@code adjY}, over the two leading batch dimensions. */

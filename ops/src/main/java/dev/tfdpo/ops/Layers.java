@@ -47,8 +47,27 @@ public final class Layers {
     return tf.math.mul(x, tf.math.sigmoid(x));
   }
 
+  /** LoRA adapters on the MLP's three projections ({@link LowRank}); a null one leaves its projection as it is. */
+  public record MlpAdapters(LowRank gate, LowRank up, LowRank down) {
+    /** No adapter anywhere. */
+    public static final MlpAdapters NONE = new MlpAdapters(null, null, null);
+  }
+
+  /** {@link #swiGlu(Ops, Operand, Operand, Operand, Operand, Operand, Operand, Operand, MlpAdapters)} without adapters. */
+  public static Operand<TFloat32> swiGlu(
+      Ops tf,
+      Operand<TFloat32> x,
+      Operand<TFloat32> gateW,
+      Operand<TFloat32> gateB,
+      Operand<TFloat32> upW,
+      Operand<TFloat32> upB,
+      Operand<TFloat32> downW,
+      Operand<TFloat32> downB) {
+    return swiGlu(tf, x, gateW, gateB, upW, upB, downW, downB, MlpAdapters.NONE);
+  }
+
   /**
-   * The SwiGLU MLP: {@code down(silu(gate(x)) * up(x))}.
+   * The SwiGLU MLP: {@code down(silu(gate(x)) * up(x))}, each projection plus its LoRA term if any.
    *
    * @param x {@code [N, H]}
    * @return {@code [N, H]}
@@ -61,16 +80,17 @@ public final class Layers {
       Operand<TFloat32> upW,
       Operand<TFloat32> upB,
       Operand<TFloat32> downW,
-      Operand<TFloat32> downB) {
+      Operand<TFloat32> downB,
+      MlpAdapters adapters) {
     // One [N, H] x [H, 2F] product instead of two.
     Operand<TFloat32> gateUpW = tf.concat(List.of(gateW, upW), tf.constant(0)); // [2F, H]
     Operand<TFloat32> gateUpB =
         gateB == null ? null : tf.concat(List.of(gateB, upB), tf.constant(0)); // [2F]
     Operand<TFloat32> gateUp = linear(tf, x, gateUpW, gateUpB); // [N, 2F]
     List<Output<TFloat32>> halves = tf.split(tf.constant(1), gateUp, 2L).output(); // 2 x [N, F]
-    Operand<TFloat32> gate = halves.get(0); // [N, F]
-    Operand<TFloat32> up = halves.get(1); // [N, F]
+    Operand<TFloat32> gate = LowRank.add(tf, halves.get(0), x, adapters.gate()); // [N, F]
+    Operand<TFloat32> up = LowRank.add(tf, halves.get(1), x, adapters.up()); // [N, F]
     Operand<TFloat32> activated = tf.math.mul(silu(tf, gate), up); // [N, F]
-    return linear(tf, activated, downW, downB); // [N, H]
+    return LowRank.add(tf, linear(tf, activated, downW, downB), activated, adapters.down()); // [N, H]
   }
 }

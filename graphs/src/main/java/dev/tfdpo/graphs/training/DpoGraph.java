@@ -2,6 +2,7 @@ package dev.tfdpo.graphs.training;
 
 import dev.tfdpo.graphs.GraphScopes;
 import dev.tfdpo.graphs.Llama;
+import dev.tfdpo.graphs.LoraAdapters;
 import dev.tfdpo.graphs.Sessions;
 import dev.tfdpo.graphs.Tensors;
 import dev.tfdpo.graphs.WeightLoader;
@@ -56,6 +57,7 @@ public final class DpoGraph implements AutoCloseable {
    * @param threads intra- and inter-op threads (0 = TensorFlow's default)
    * @param reference where the reference log-probs come from
    * @param useXla compile the graph with XLA's JIT ({@link Xla})
+   * @param lora LoRA adapters over a frozen base ({@link LoraTraining}); null trains every weight
    */
   public record Settings(
       LlamaConfig model,
@@ -64,7 +66,19 @@ public final class DpoGraph implements AutoCloseable {
       double maxGradNorm,
       int threads,
       Reference reference,
-      boolean useXla) {
+      boolean useXla,
+      LoraTraining lora) {
+
+    /** Full fine-tuning (no LoRA). */
+    public Settings(LlamaConfig model, Objective objective, AdamW.Hyper adam, double maxGradNorm, int threads,
+        Reference reference, boolean useXla) {
+      this(model, objective, adam, maxGradNorm, threads, reference, useXla, null);
+    }
+
+    /** The same settings with LoRA adapters ({@code null}: full fine-tuning). */
+    public Settings withLora(LoraTraining l) {
+      return new Settings(model, objective, adam, maxGradNorm, threads, reference, useXla, l);
+    }
 
     /** DPO with {@code loss}. */
     public Settings(LlamaConfig model, LossSpec loss, AdamW.Hyper adam, double maxGradNorm, int threads,
@@ -188,6 +202,8 @@ public final class DpoGraph implements AutoCloseable {
   private final Placeholder<TFloat32> gradScale;
   private final Placeholder<TFloat32> optimizerScalars;
   private final WeightLoader policyLoader;
+  private final LoraAdapters policyAdapters;
+  private final LoraAdapters referenceAdapters;
   private final Operand<TFloat32> policyLogps;
   private final ReferenceBranch reference;
   private final List<String> metricNames;
@@ -209,21 +225,29 @@ public final class DpoGraph implements AutoCloseable {
   private DpoGraph(Settings s) {
     graph = new Graph();
     Ops tf = GraphScopes.root(graph);
-    GraphScopes scopes = GraphScopes.of(tf).reserve(scopeNames(s.reference()));
+    GraphScopes scopes = GraphScopes.of(tf).reserve(scopeNames(s.reference(), s.lora()));
     inputs = new BatchInputs(tf);
     gradScale = tf.withName("grad_scale").placeholder(TFloat32.class, Placeholder.shape(Shape.scalar())); // []
     optimizerScalars = tf.withName("optimizer_scalars").placeholder(TFloat32.class, Placeholder.shape(Shape.of(AdamW.SCALARS))); // [3]
 
     Llama policy = Llama.create(scopes, s.model(), "policy");
     policyLoader = WeightLoader.create(scopes, policy);
-    ParameterSet trainable = ParameterSet.wholeModel(policy);
-    CompletionLogProbs.Result pol = inputs.logProbs(scopes.get("forward"), policy); // [S] each
+    LoraTraining lora = s.lora();
+    policyAdapters = lora == null ? null : LoraAdapters.create(scopes, s.model(), lora.spec(), LoraTraining.POLICY_SCOPE);
+    ParameterSet trainable = lora == null
+        ? ParameterSet.wholeModel(policy) : ParameterSet.adapters(policyAdapters, lora.plusScale());
+    CompletionLogProbs.Result pol = inputs.logProbs(
+        scopes.get("forward"), policy, lora == null ? Map.of() : policyAdapters.byModule()); // [S] each
     policyLogps = pol.logps(); // [S]
 
     Ops lossOps = scopes.get("loss");
     Objective objective = s.objective();
     Operand<TFloat32> policyScores = objective.sequenceScores(lossOps, pol); // [S]
-    reference = ReferenceBranch.build(scopes, lossOps, s.reference(), inputs, policy, pol, objective);
+    LoraAdapters[] startCopy = new LoraAdapters[1];
+    reference = lora != null && s.reference().mode() == ReferenceMode.LIVE
+        ? ReferenceBranch.sharedBase(scopes, lossOps, s.reference(), inputs, policy, lora, pol, objective, startCopy)
+        : ReferenceBranch.build(scopes, lossOps, s.reference(), inputs, policy, pol, objective);
+    referenceAdapters = startCopy[0];
     Objective.Part part = objective.build(lossOps, inputs.numPairs(), pol, policyScores, reference.scores());
     metricNames = objective.metricNames();
     metrics = part.metrics(); // [K]
@@ -245,10 +269,13 @@ public final class DpoGraph implements AutoCloseable {
    * Every sub-scope the parts use, created while the graph is empty ({@link GraphScopes}): a scope
    * created later walks every operation already there, and per variable that made building quadratic.
    */
-  private static List<String> scopeNames(Reference r) {
+  private static List<String> scopeNames(Reference r, LoraTraining lora) {
     List<String> names = new ArrayList<>(Llama.scopeNames("policy"));
+    if (lora != null) {
+      names.addAll(LoraAdapters.scopeNames(LoraTraining.POLICY_SCOPE));
+    }
     names.addAll(List.of("forward", "loss"));
-    names.addAll(ReferenceBranch.scopeNames(r));
+    names.addAll(ReferenceBranch.scopeNames(r, lora));
     names.add("optimizer");
     names.add(GradientAccumulation.SCOPE);
     names.addAll(OptimizerUpdate.SCOPES);
@@ -287,6 +314,24 @@ public final class DpoGraph implements AutoCloseable {
   /** Loader of the trainable policy. */
   public WeightLoader policyLoader() {
     return policyLoader;
+  }
+
+  /** The trained LoRA adapters; null when every weight is trained. */
+  public LoraAdapters policyAdapters() {
+    return policyAdapters;
+  }
+
+  /** The live reference's frozen copy of the starting adapters; null when there is none. */
+  public LoraAdapters referenceAdapters() {
+    return referenceAdapters;
+  }
+
+  /**
+   * Whether a live reference runs on the policy's own (frozen) base, as in a LoRA run: it has no weights
+   * of its own to load.
+   */
+  public boolean referenceSharesBase() {
+    return reference.mode() == ReferenceMode.LIVE && reference.loader() == null;
   }
 
   /** Where the reference log-probs come from. */
