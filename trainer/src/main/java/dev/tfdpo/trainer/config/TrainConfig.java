@@ -127,11 +127,17 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
       throw new ConfigException(s.where(ConfigKey.LOSS_TYPE) + ": " + e.getMessage());
     }
     ReferenceOptions.check(this, s);
+    LoraOptions.check(this, s);
   }
 
   /** The reference-model options of this run. */
   public ReferenceOptions reference() {
     return ReferenceOptions.of(this);
+  }
+
+  /** The LoRA options, resolved ({@link LoraOptions}). */
+  public LoraOptions lora() {
+    return LoraOptions.of(this);
   }
 
   /**

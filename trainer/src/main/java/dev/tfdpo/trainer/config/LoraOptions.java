@@ -1,0 +1,155 @@
+package dev.tfdpo.trainer.config;
+
+import dev.tfdpo.graphs.LoraAdapters;
+import dev.tfdpo.io.hf.PeftAdapter;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * The LoRA options of a run, resolved and checked together (docs/lora.md).
+ *
+ * @param enabled {@code lora} or {@code sft_type: lora}
+ * @param rank r
+ * @param alpha lora_alpha after PaddleNLP's defaults (-1: {@code 2 r}, or 4 with rsLoRA; {@code
+ *     rslora_plus}: 4)
+ * @param rslora scale {@code alpha / sqrt(r)}
+ * @param plusScale LoRA+ multiplier of the B matrices' learning rate
+ * @param path PEFT adapter directory to start from; empty: PEFT's initialization
+ * @param targets the targeted projections, Hugging Face short names
+ */
+public record LoraOptions(boolean enabled, int rank, double alpha, boolean rslora, double plusScale, String path,
+    List<String> targets) {
+
+  /** MindSpeed-LLM's module names and the Hugging Face projections each stands for. */
+  public static final Map<String, List<String>> MINDSPEED = Map.of(
+      "linear_qkv", List.of("q_proj", "k_proj", "v_proj"),
+      "linear_proj", List.of("o_proj"),
+      "linear_fc1", List.of("gate_proj", "up_proj"),
+      "linear_fc2", List.of("down_proj"));
+
+  /** Names that mean every linear projection (PEFT's all-linear, ms-swift's ALL). */
+  public static final List<String> ALL = List.of("all-linear", "ALL", "all");
+
+  /** The keys that only mean something with LoRA on. */
+  static final List<ConfigKey> LORA_ONLY = List.of(ConfigKey.LORA_RANK, ConfigKey.LORA_ALPHA, ConfigKey.RSLORA,
+      ConfigKey.LORA_PLUS_SCALE, ConfigKey.RSLORA_PLUS, ConfigKey.LORA_PATH, ConfigKey.LORA_TARGET_MODULES);
+
+  /** The options of {@code config} (already validated). */
+  public static LoraOptions of(TrainConfig config) {
+    ModelArgs m = config.model();
+    boolean enabled = m.lora() || m.sftType().equals("lora");
+    boolean rslora = m.rslora() || m.rsloraPlus();
+    double plus = m.rsloraPlus() ? 4 : m.loraPlusScale();
+    double alpha = m.rsloraPlus() ? 4 : m.loraAlpha() != -1 ? m.loraAlpha() : rslora ? 4 : 2.0 * m.loraRank();
+    return new LoraOptions(enabled, m.loraRank(), alpha, rslora, plus, m.loraPath(), targets(m.loraTargetModules()));
+  }
+
+  /**
+   * The Hugging Face projections {@code names} stand for, in forward order.
+   *
+   * @throws IllegalArgumentException naming the unknown name and the valid ones
+   */
+  public static List<String> targets(List<String> names) {
+    Set<String> out = new LinkedHashSet<>();
+    for (String n : names) {
+      if (ALL.contains(n)) {
+        out.addAll(LoraAdapters.MODULES);
+      } else if (MINDSPEED.containsKey(n)) {
+        out.addAll(MINDSPEED.get(n));
+      } else if (LoraAdapters.MODULES.contains(n)) {
+        out.add(n);
+      } else {
+        throw new IllegalArgumentException("unknown LoRA target module '" + n + "'; valid: "
+            + String.join(", ", LoraAdapters.MODULES) + ", " + String.join(", ", ALL) + " (every one), or MindSpeed's "
+            + String.join(", ", List.of("linear_qkv", "linear_proj", "linear_fc1", "linear_fc2")));
+      }
+    }
+    return LoraAdapters.MODULES.stream().filter(out::contains).toList();
+  }
+
+  /** Checks across keys, naming where each value came from. */
+  static void check(TrainConfig c, TrainConfig.Sources s) {
+    ModelArgs m = c.model();
+    boolean enabled = m.lora() || m.sftType().equals("lora");
+    if (m.lora() && s.given().contains(ConfigKey.SFT_TYPE) && m.sftType().equals("full")) {
+      throw new ConfigException(s.where(ConfigKey.SFT_TYPE) + ": 'sft_type' is full but 'lora' is true ("
+          + s.where(ConfigKey.LORA) + "); use one of them: sft_type lora, or lora true without sft_type full");
+    }
+    if (!enabled) {
+      for (ConfigKey k : LORA_ONLY) {
+        if (s.given().contains(k)) {
+          throw new ConfigException(s.where(k) + ": '" + k.jsonName() + "' is set but LoRA is off; set lora: true"
+              + " (or sft_type: lora), or remove it");
+        }
+      }
+      return;
+    }
+    if (m.rsloraPlus()) {
+      for (ConfigKey k : List.of(ConfigKey.LORA_ALPHA, ConfigKey.LORA_PLUS_SCALE)) {
+        if (s.given().contains(k)) {
+          throw new ConfigException(s.where(k) + ": '" + k.jsonName() + "' cannot be set with rslora_plus ("
+              + s.where(ConfigKey.RSLORA_PLUS) + "), which sets lora_alpha 4 and lora_plus_scale 4 itself");
+        }
+      }
+    }
+    try {
+      targets(m.loraTargetModules());
+    } catch (IllegalArgumentException e) {
+      throw new ConfigException(s.where(ConfigKey.LORA_TARGET_MODULES) + ": " + e.getMessage());
+    }
+    if (!m.refModelNameOrPath().isEmpty()) {
+      throw new ConfigException(s.where(ConfigKey.REF_MODEL_NAME_OR_PATH) + ": a LoRA run's reference is its"
+          + " starting policy on the same frozen base; remove ref_model_name_or_path or train without lora");
+    }
+    ReferenceOptions r = c.reference();
+    if (r.syncSteps() > 0) {
+      throw new ConfigException("sync_ref_model / ref_model_update_steps cannot be used with lora: the reference is"
+          + " the starting policy on the shared frozen base (" + s.where(ConfigKey.LORA) + ")");
+    }
+    if (!m.loraPath().isEmpty()) {
+      if (r.precompute()) {
+        throw new ConfigException(s.where(ConfigKey.PRECOMPUTE_REF_LOG_PROBS) + ": precompute_ref_log_probs with"
+            + " lora_path is not supported (the precompute pass runs the base without adapters); use the live"
+            + " reference, which keeps a frozen copy of the starting adapter");
+      }
+      for (ConfigKey k : List.of(ConfigKey.LORA_RANK, ConfigKey.LORA_ALPHA, ConfigKey.RSLORA, ConfigKey.RSLORA_PLUS,
+          ConfigKey.LORA_TARGET_MODULES)) {
+        if (s.given().contains(k)) {
+          throw new ConfigException(s.where(k) + ": '" + k.jsonName() + "' cannot be set with lora_path ("
+              + s.where(ConfigKey.LORA_PATH) + "): the adapter's adapter_config.json decides it");
+        }
+      }
+    }
+  }
+
+  /** The graph's adapter spec. */
+  public LoraAdapters.Spec spec() {
+    return new LoraAdapters.Spec(rank, alpha, rslora, targets);
+  }
+
+  /** These options with the rank, alpha, rsLoRA and targets of a loaded adapter. */
+  public LoraOptions from(PeftAdapter adapter) {
+    List<String> t = new ArrayList<>();
+    try {
+      t.addAll(targets(adapter.targets()));
+    } catch (IllegalArgumentException e) {
+      throw new ConfigException(path + "/" + PeftAdapter.CONFIG_FILE + ": " + e.getMessage());
+    }
+    return new LoraOptions(enabled, adapter.rank(), adapter.alpha(), adapter.rslora(), plusScale, path, t);
+  }
+
+  /** Reads the adapter of {@code lora_path}, resolved to {@code dir}. */
+  public static PeftAdapter readAdapter(Path dir) throws IOException {
+    if (!Files.isRegularFile(dir.resolve(PeftAdapter.CONFIG_FILE))) {
+      throw new ConfigException("lora_path " + dir + " has no " + PeftAdapter.CONFIG_FILE
+          + "; it must be a PEFT adapter directory (adapter_config.json + adapter_model.safetensors)");
+    }
+    return PeftAdapter.read(dir);
+  }
+}
