@@ -115,6 +115,7 @@ public final class DpoTrainer {
     BatchBuilder collator;
     Function<int[], Batch> collate;
     ReferenceModel reference;
+    LoraRun lora;
     DpoGraph graph;
     LogInterval interval;
     Evaluator evaluator;
@@ -161,6 +162,7 @@ public final class DpoTrainer {
         // Headers only: a missing, truncated or foreign weight file is refused before anything is written.
       }
       reference = ReferenceModel.resolve(config.reference(), modelDir, model);
+      lora = LoraRun.resolve(config, model);
       data = TrainingData.load(config, modelDir, null);
       pairs = data.pairs();
       out.println(data.summary().format());
@@ -204,13 +206,17 @@ public final class DpoTrainer {
 
     DpoGraph.Settings graphSettings() {
       return new DpoGraph.Settings(model, new DpoObjective(config.lossSpec()), adam, t.maxGradNorm(),
-          t.numThreads(), reference.graph(), t.useXla());
+          t.numThreads(), reference.graph(), t.useXla(), lora == null ? null : lora.training());
     }
 
     /** Loads the weights, then the checkpoint's state when resuming. */
     void start(DpoGraph built, SafeTensorsReader weights) throws IOException {
       graph = built;
       graph.policyLoader().load(graph.session(), weights);
+      if (lora != null) {
+        out.println(lora.describe());
+        lora.load(graph);
+      }
       reference.load(graph, weights);
       startup.mark("weights_s");
       out.printf("training graph: %.1f MB of variables (policy, gradient accumulators, Adam m and v%s)%n",
@@ -349,8 +355,10 @@ public final class DpoTrainer {
 
     /** The trained model, the loss chart and the closing summary. */
     Result finish() throws IOException {
-      List<Path> written = HfExport.write(outputDir, model, graph.policyWeights(), modelDir, Optional.empty(),
-          HfExport.Options.DEFAULT.withMetadata(Map.of(RunDirectory.RUN_ID, runId)));
+      // A LoRA run writes its adapter (PEFT's files); the frozen base stays model_name_or_path.
+      List<Path> written = lora != null ? List.of(LoraRun.write(graph, outputDir, modelDir))
+          : HfExport.write(outputDir, model, graph.policyWeights(), modelDir, Optional.empty(),
+              HfExport.Options.DEFAULT.withMetadata(Map.of(RunDirectory.RUN_ID, runId)));
       Plots.writeLossChart(metricsFile, outputDir.resolve(LOSS_CHART));
       double seconds = (System.nanoTime() - runStart) / 1e9;
       double tokensPerSecond = clock.tokensPerSecond();

@@ -164,8 +164,8 @@ public final class ReferenceModel {
 
   /** Loads a live reference into {@code graph}; {@code policyWeights} is reused when it is the same model. */
   public void load(DpoGraph graph, SafeTensorsReader policyWeights) throws IOException {
-    if (mode != DpoGraph.ReferenceMode.LIVE) {
-      return;
+    if (mode != DpoGraph.ReferenceMode.LIVE || graph.referenceSharesBase()) {
+      return; // a LoRA run's reference runs on the policy's own frozen base
     }
     if (dir.equals(policyDir)) {
       graph.referenceLoader().load(graph.session(), policyWeights);
