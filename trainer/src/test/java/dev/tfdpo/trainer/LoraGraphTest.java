@@ -1,0 +1,165 @@
+package dev.tfdpo.trainer;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.tfdpo.data.TokenIdsJsonl;
+import dev.tfdpo.graphs.LoraAdapters;
+import dev.tfdpo.graphs.training.Batch;
+import dev.tfdpo.graphs.training.DpoGraph;
+import dev.tfdpo.graphs.training.LoraTraining;
+import dev.tfdpo.io.hf.LlamaConfig;
+import dev.tfdpo.io.hf.PeftAdapter;
+import dev.tfdpo.io.safetensors.SafeTensorsReader;
+import dev.tfdpo.ops.AdamW;
+import dev.tfdpo.ops.LossSpec;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * LoRA in the training graph on the golden batch (pairs 0-3, {@code tiny-llama-a}): a zero B gives the
+ * base's log-probs bitwise, only adapters get gradients and optimizer state, the base never changes, the
+ * reference is the starting policy, and LoRA+ scales exactly the B matrices' step.
+ */
+class LoraGraphTest {
+
+  static final AdamW.Hyper ADAM = new AdamW.Hyper(0.9f, 0.999f, 1e-8f);
+  static final LossSpec SIGMOID = LossSpec.builder("sigmoid").build();
+
+  static LlamaConfig config;
+  static Batch batch;
+  static PeftAdapter start;
+  static LoraAdapters.Spec spec;
+
+  @BeforeAll
+  static void setUp() throws Exception {
+    config = LlamaConfig.read(Golden.TINY);
+    batch = new Collator(2).padded(TokenIdsJsonl.read(Golden.TOKENS).subList(0, 4));
+    start = PeftAdapter.read(Golden.GOLDEN.resolve("lora/a-lora-r4-init"));
+    spec = new LoraAdapters.Spec(start.rank(), start.alpha(), false, start.targets());
+  }
+
+  static DpoGraph build(DpoGraph.Reference reference, LoraTraining lora) throws Exception {
+    DpoGraph g = DpoGraph.build(new DpoGraph.Settings(config, SIGMOID, ADAM, 1.0, 2, reference).withLora(lora));
+    try (SafeTensorsReader base = SafeTensorsReader.open(Golden.TINY)) {
+      g.policyLoader().load(g.session(), base);
+    }
+    return g;
+  }
+
+  /** The shared golden starting adapter in both adapter sets of {@code g}. */
+  static void loadStart(DpoGraph g) {
+    g.policyAdapters().assign(g.session(), start.tensors());
+    if (g.referenceAdapters() != null) {
+      g.referenceAdapters().assign(g.session(), start.tensors());
+    }
+  }
+
+  @Test
+  void zeroBGivesTheBaseLogProbsBitwise() throws Exception {
+    float[] base;
+    try (DpoGraph g = build(DpoGraph.Reference.none(), null)) {
+      base = g.micro(batch, 1f).policyLogps();
+    }
+    Map<String, float[]> init = LoraRun.pefInit(LoraRun.expectedShapes(config, spec), 42);
+    try (DpoGraph g = build(DpoGraph.Reference.none(), new LoraTraining(spec, 1f, false))) {
+      g.policyAdapters().assign(g.session(), init);
+      assertArrayEquals(base, g.micro(batch, 1f).policyLogps(), 0f, "x W^T + s (x A^T) 0 is x W^T exactly");
+      // With B = 0 the gradient reaches B only: dL/dA = s B^T (dL/dy)^T x is zero.
+      for (Map.Entry<String, float[]> e : g.accumulatedGradients().entrySet()) {
+        double norm = Golden.l2(e.getValue());
+        assertEquals(LoraAdapters.isB(e.getKey()), norm > 0, e.getKey() + " gradient norm " + norm);
+      }
+    }
+  }
+
+  @Test
+  void onlyAdaptersTrainTheBaseNeverChangesAndTheReferenceIsTheStart() throws Exception {
+    try (DpoGraph g = build(DpoGraph.Reference.live(config), new LoraTraining(spec, 1f, true));
+        SafeTensorsReader file = SafeTensorsReader.open(Golden.TINY)) {
+      loadStart(g);
+      assertTrue(g.referenceSharesBase());
+      List<String> names = g.variableNames();
+      // No reference copy of the base; accumulators and Adam moments exist for adapter tensors only.
+      assertFalse(names.stream().anyMatch(n -> n.startsWith("reference/")), names.toString());
+      for (String n : names) {
+        if (n.startsWith("optimizer/")) {
+          assertTrue(n.contains(".lora_A.") || n.contains(".lora_B."), "optimizer state of a base weight: " + n);
+        }
+      }
+      long adapterFloats = 0;
+      for (float[] v : start.tensors().values()) {
+        adapterFloats += v.length;
+      }
+      long baseBytes = 0;
+      for (String n : file.names()) {
+        baseBytes += 4L * file.readFloats(n).length;
+      }
+      // base + adapter, its accumulator, Adam m and v + the reference's frozen adapter copy
+      assertEquals(baseBytes + 5 * 4 * adapterFloats, g.variableBytes());
+
+      DpoGraph.MicroResult first = g.micro(batch, 1f);
+      assertEquals(0f, first.metric("rewards/chosen"), 0f, "reference = starting policy");
+      assertEquals(0f, first.metric("rewards/margins"), 0f);
+      assertArrayEquals(first.policyLogps(), first.referenceLogps(), 0f);
+      for (int step = 1; step <= 2; step++) {
+        g.apply(AdamW.stepScalars(1e-3, 0.01, ADAM, step));
+        g.micro(batch, 1f);
+      }
+      g.apply(AdamW.stepScalars(1e-3, 0.01, ADAM, 3));
+      Map<String, float[]> weights = g.policyWeights();
+      for (String n : weights.keySet()) {
+        assertArrayEquals(file.readFloats(n), weights.get(n), 0f, "base weight changed: " + n);
+      }
+      Map<String, float[]> trained = g.policyAdapters().read(g.session());
+      Map<String, float[]> reference = g.referenceAdapters().read(g.session());
+      for (String n : start.tensors().keySet()) {
+        assertArrayEquals(start.tensors().get(n), reference.get(n), 0f, "reference adapter changed: " + n);
+        assertFalse(java.util.Arrays.equals(start.tensors().get(n), trained.get(n)), "adapter not trained: " + n);
+      }
+      DpoGraph.MicroResult after = g.micro(batch, 1f);
+      assertArrayEquals(first.referenceLogps(), after.referenceLogps(), 0f, "the reference never moves");
+      assertTrue(after.metric("rewards/margins") != 0f);
+    }
+  }
+
+  @Test
+  void loraPlusScalesTheStepOfTheBMatricesOnly() throws Exception {
+    Map<String, float[]> plain = firstStepDelta(1f);
+    Map<String, float[]> plus = firstStepDelta(4f);
+    for (String n : plain.keySet()) {
+      float[] a = plain.get(n);
+      float[] b = plus.get(n);
+      if (!LoraAdapters.isB(n)) {
+        assertArrayEquals(a, b, 0f, n + ": A's step does not depend on lora_plus_scale");
+        continue;
+      }
+      // Adam's first step is lr * m / (sqrt(v) + eps) with the same m and v: 4x the step, up to the
+      // rounding of (p - step) - p (a few ulps of the weights, ~0.02-0.1: < 1e-8 absolute).
+      for (int i = 0; i < a.length; i++) {
+        assertEquals(4.0 * a[i], b[i], 2e-8, n + "[" + i + "]");
+      }
+    }
+  }
+
+  private static Map<String, float[]> firstStepDelta(float plusScale) throws Exception {
+    try (DpoGraph g = build(DpoGraph.Reference.live(config), new LoraTraining(spec, plusScale, true))) {
+      loadStart(g);
+      g.micro(batch, 1f);
+      g.apply(AdamW.stepScalars(1e-3, 0.0, ADAM, 1));
+      Map<String, float[]> after = g.policyAdapters().read(g.session());
+      after.replaceAll((n, v) -> {
+        float[] d = new float[v.length];
+        for (int i = 0; i < v.length; i++) {
+          d[i] = v[i] - start.tensors().get(n)[i];
+        }
+        return d;
+      });
+      return after;
+    }
+  }
+}
