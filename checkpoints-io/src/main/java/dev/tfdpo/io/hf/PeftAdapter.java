@@ -133,4 +133,49 @@ public record PeftAdapter(int rank, double alpha, boolean rslora, List<String> t
     byte[] text = (gson.toJson(c) + "\n").getBytes(StandardCharsets.UTF_8);
     DurableFiles.writeAtomically(dir.resolve(CONFIG_FILE), channel -> channel.write(java.nio.ByteBuffer.wrap(text)));
   }
+
+  /** PEFT's scaling: {@code alpha / r}, or {@code alpha / sqrt(r)} with rsLoRA (rounded to float as the graph's). */
+  public float scale() {
+    return (float) (rslora ? alpha / Math.sqrt(rank) : alpha / rank);
+  }
+
+  /**
+   * Merges the adapter into base weights, as PEFT's {@code merge_and_unload}: {@code W += s * B A} for
+   * every adapted projection ({@code W [out, in]}, {@code B [out, r]}, {@code A [r, in]}); each sum
+   * {@code (B A)[o, i]} is accumulated in double and rounded once. Export-time work, not training's.
+   *
+   * @param weights Hugging Face weights by name, changed in place
+   * @throws IllegalArgumentException when a projection is missing or its shape does not fit
+   */
+  public void mergeInto(Map<String, float[]> weights) {
+    float s = scale();
+    for (String a : tensors.keySet()) {
+      if (!a.endsWith(".lora_A.weight")) {
+        continue;
+      }
+      String module = a.substring(0, a.length() - ".lora_A.weight".length());
+      String b = module + ".lora_B.weight";
+      float[] w = weights.get(module + ".weight");
+      long[] aShape = shapes.get(a);
+      long[] bShape = shapes.get(b);
+      if (w == null || bShape == null || w.length != bShape[0] * aShape[1]) {
+        throw new IllegalArgumentException("the adapter's " + module + " does not fit the base model ("
+            + (w == null ? "no such weight" : w.length + " values for [" + bShape[0] + ", " + aShape[1] + "]") + ")");
+      }
+      int out = (int) bShape[0];
+      int in = (int) aShape[1];
+      int r = (int) aShape[0];
+      float[] av = tensors.get(a);
+      float[] bv = tensors.get(b);
+      for (int o = 0; o < out; o++) {
+        for (int i = 0; i < in; i++) {
+          double sum = 0;
+          for (int j = 0; j < r; j++) {
+            sum += (double) bv[o * r + j] * av[j * in + i];
+          }
+          w[o * in + i] += (float) (s * sum);
+        }
+      }
+    }
+  }
 }

@@ -37,7 +37,7 @@ public enum ConfigKey {
   LORA(Section.MODEL, Kind.BOOL, false, Valid.ANY,
       "PaddleNLP lora / TRL use_peft: train LoRA adapters on the targeted projections over a frozen base; the reference is the starting policy on the same base", "use_peft"),
   SFT_TYPE(Section.MODEL, Kind.STRING, "full", Valid.oneOf(List.of("full", "lora")),
-      "ms-swift --sft_type: lora is the same as lora: true; full trains every weight (and then lora must be false)"),
+      "ms-swift --sft_type: lora is the same as lora: true; full (the default) trains every weight unless lora is true"),
   LORA_RANK(Section.MODEL, Kind.INT, 8, Valid.POSITIVE_INT,
       "LoRA rank r (PaddleNLP lora_rank, MindSpeed --lora-r, TRL/PEFT r)", "lora_r"),
   LORA_ALPHA(Section.MODEL, Kind.NUMBER, -1.0, Valid.number(v -> v == -1 || v > 0, "-1 or a positive number"),

@@ -77,13 +77,9 @@ public record LoraOptions(boolean enabled, int rank, double alpha, boolean rslor
   static void check(TrainConfig c, TrainConfig.Sources s) {
     ModelArgs m = c.model();
     boolean enabled = m.lora() || m.sftType().equals("lora");
-    if (m.lora() && s.given().contains(ConfigKey.SFT_TYPE) && m.sftType().equals("full")) {
-      throw new ConfigException(s.where(ConfigKey.SFT_TYPE) + ": 'sft_type' is full but 'lora' is true ("
-          + s.where(ConfigKey.LORA) + "); use one of them: sft_type lora, or lora true without sft_type full");
-    }
     if (!enabled) {
       for (ConfigKey k : LORA_ONLY) {
-        if (s.given().contains(k)) {
+        if (changed(c, k)) {
           throw new ConfigException(s.where(k) + ": '" + k.jsonName() + "' is set but LoRA is off; set lora: true"
               + " (or sft_type: lora), or remove it");
         }
@@ -92,7 +88,7 @@ public record LoraOptions(boolean enabled, int rank, double alpha, boolean rslor
     }
     if (m.rsloraPlus()) {
       for (ConfigKey k : List.of(ConfigKey.LORA_ALPHA, ConfigKey.LORA_PLUS_SCALE)) {
-        if (s.given().contains(k)) {
+        if (changed(c, k)) {
           throw new ConfigException(s.where(k) + ": '" + k.jsonName() + "' cannot be set with rslora_plus ("
               + s.where(ConfigKey.RSLORA_PLUS) + "), which sets lora_alpha 4 and lora_plus_scale 4 itself");
         }
@@ -120,12 +116,25 @@ public record LoraOptions(boolean enabled, int rank, double alpha, boolean rslor
       }
       for (ConfigKey k : List.of(ConfigKey.LORA_RANK, ConfigKey.LORA_ALPHA, ConfigKey.RSLORA, ConfigKey.RSLORA_PLUS,
           ConfigKey.LORA_TARGET_MODULES)) {
-        if (s.given().contains(k)) {
+        if (changed(c, k)) {
           throw new ConfigException(s.where(k) + ": '" + k.jsonName() + "' cannot be set with lora_path ("
               + s.where(ConfigKey.LORA_PATH) + "): the adapter's adapter_config.json decides it");
         }
       }
     }
+  }
+
+  /**
+   * Whether {@code key} has another value than its default. Not whether it was given: a saved resolved
+   * config lists every key with its value, and must load again.
+   */
+  private static boolean changed(TrainConfig c, ConfigKey key) {
+    com.google.gson.JsonElement value = c.toJson().get(key.jsonName());
+    com.google.gson.JsonElement fallback = key.defaultJson();
+    if (value.isJsonPrimitive() && value.getAsJsonPrimitive().isNumber() && fallback.isJsonPrimitive()) {
+      return value.getAsDouble() != fallback.getAsDouble();
+    }
+    return !value.equals(fallback);
   }
 
   /** The graph's adapter spec. */

@@ -73,12 +73,22 @@ class LoraOptionsTest {
   }
 
   @Test
-  void refusals() {
+  void aSavedResolvedConfigLoadsAgain() throws IOException {
+    Path f = dir.resolve("c.json");
+    Files.writeString(f, "{\"model_name_or_path\": \"m\", \"train_dataset_path\": \"d\", \"lora\": true,"
+        + " \"lora_path\": \"a\"}");
+    Path saved = dir.resolve("resolved.json");
+    TrainConfig.load(f, List.of()).save(saved);
+    assertTrue(TrainConfig.load(saved, List.of()).lora().enabled());
+  }
+
+  @Test
+  void refusals() throws IOException {
     String unknown = refused(", \"lora\": true, \"lora_target_modules\": [\"qkv_proj\"]").getMessage();
     assertTrue(unknown.contains("'qkv_proj'") && unknown.contains("down_proj") && unknown.contains("linear_fc1"),
         unknown);
     assertTrue(refused(", \"lora_rank\": 16").getMessage().contains("LoRA is off"));
-    assertTrue(refused(", \"lora\": true, \"sft_type\": \"full\"").getMessage().contains("sft_type"));
+    assertTrue(load(", \"lora\": true, \"sft_type\": \"full\"").enabled(), "lora: true wins (a saved config has both)");
     assertTrue(refused(", \"lora\": true, \"ref_model_name_or_path\": \"r\"").getMessage()
         .contains("ref_model_name_or_path"));
     assertTrue(refused(", \"lora\": true, \"ref_model_update_steps\": 4").getMessage().contains("lora"));
