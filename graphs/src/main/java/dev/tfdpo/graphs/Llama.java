@@ -46,16 +46,19 @@ public final class Llama {
   private final String scope;
   private final Map<String, Variable<TFloat32>> variables;
   private final Map<String, Operand<TFloat32>> reads;
+  private final QuantizedWeights quantized;
 
   private Llama(
       LlamaConfig config,
       String scope,
       Map<String, Variable<TFloat32>> variables,
-      Map<String, Operand<TFloat32>> reads) {
+      Map<String, Operand<TFloat32>> reads,
+      QuantizedWeights quantized) {
     this.config = config;
     this.scope = scope;
     this.variables = variables;
     this.reads = reads;
+    this.quantized = quantized;
   }
 
   /**
@@ -76,18 +79,43 @@ public final class Llama {
 
   /** Creates the model's variables, named {@code scope/<Hugging Face name>}. */
   public static Llama create(GraphScopes scopes, LlamaConfig config, String scope) {
+    return create(scopes, config, scope, null);
+  }
+
+  /**
+   * Creates the model's variables; with {@code quantize}, the layers' projection weights are stored
+   * quantized and each read dequantizes them ({@link QuantizedWeights}; a frozen base only: they are
+   * not in {@link #variables()}).
+   */
+  public static Llama create(GraphScopes scopes, LlamaConfig config, String scope, QuantizedWeights.Algo quantize) {
     Ops scoped = scopes.get(scope);
     Ops readScope = scopes.get(scope + "_read");
     Map<String, Variable<TFloat32>> vars = new LinkedHashMap<>();
     Map<String, Operand<TFloat32>> reads = new LinkedHashMap<>();
+    Map<String, QuantizedWeights.Stored> stored = new LinkedHashMap<>();
+    Map<String, long[]> quantShapes = new LinkedHashMap<>();
     for (LlamaWeights.Entry e : LlamaWeights.of(config).entries()) {
+      if (quantize != null && QuantizedWeights.quantizes(e.hfName())) {
+        QuantizedWeights.Stored q = QuantizedWeights.create(quantize, scoped, readScope, e.hfName(), e.shape());
+        stored.put(e.hfName(), q);
+        quantShapes.put(e.hfName(), e.shape());
+        reads.put(e.hfName(), q.read());
+        continue;
+      }
       Variable<TFloat32> v = scoped.withName(e.hfName()).variable(Shape.of(e.shape()), TFloat32.class);
       vars.put(e.hfName(), v);
       // The forward pass reads through an Identity: gradients are taken with respect to these
       // plain (non-reference) tensors.
       reads.put(e.hfName(), readScope.withName(e.hfName()).identity(v));
     }
-    return new Llama(config, scope, vars, reads);
+    QuantizedWeights quantized = quantize == null ? null
+        : new QuantizedWeights(quantize, stored, quantShapes, scopes.get(WeightLoader.scopeName(scope)));
+    return new Llama(config, scope, vars, reads, quantized);
+  }
+
+  /** The quantized projection weights, or null when every weight is a float32 variable. */
+  public QuantizedWeights quantized() {
+    return quantized;
   }
 
   /** The architecture. */

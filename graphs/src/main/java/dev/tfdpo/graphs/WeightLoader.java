@@ -83,6 +83,15 @@ public final class WeightLoader {
     for (List<String> names : byShard.values()) {
       loadShard(session, reader, names, chunk);
     }
+    QuantizedWeights quantized = model.quantized();
+    if (quantized != null) {
+      for (String name : quantized.names()) {
+        if (!reader.contains(name)) {
+          throw new IOException(reader.source() + ": missing tensor " + name + " required by config.json");
+        }
+        quantized.load(session, name, reader.readFloats(name)); // quantized as it is loaded, one at a time
+      }
+    }
   }
 
   private void loadShard(Session session, SafeTensorsReader reader, List<String> names, float[] chunk)
@@ -142,6 +151,9 @@ public final class WeightLoader {
       runner.addTarget(loadAll).run();
     } finally {
       tensors.forEach(Tensor::close);
+    }
+    if (model.quantized() != null) {
+      model.quantized().assign(session, values);
     }
   }
 

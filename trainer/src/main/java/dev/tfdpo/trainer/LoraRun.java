@@ -108,7 +108,7 @@ final class LoraRun {
 
   /** The graph's LoRA settings. */
   LoraTraining training() {
-    return new LoraTraining(options.spec(), (float) options.plusScale(), fromFile);
+    return new LoraTraining(options.spec(), (float) options.plusScale(), fromFile, options.quantize());
   }
 
   /** The resolved options (with a loaded adapter's r, alpha and targets). */
@@ -147,6 +147,7 @@ final class LoraRun {
         spec.scale(), options.rslora() ? " (rsLoRA)" : "", spec.targets(),
         fromFile ? "starting from " + options.path() + " (the reference keeps a frozen copy)"
             : "PEFT initialization (B = 0: the reference is the base with the adapter off)",
-        options.plusScale() != 1 ? ", LoRA+ B learning rate x" + options.plusScale() : "");
+        options.plusScale() != 1 ? ", LoRA+ B learning rate x" + options.plusScale() : "")
+        + (options.quantize() == null ? "" : ", base projections stored " + options.quantize().configName());
   }
 }

@@ -230,7 +230,7 @@ public final class DpoGraph implements AutoCloseable {
     gradScale = tf.withName("grad_scale").placeholder(TFloat32.class, Placeholder.shape(Shape.scalar())); // []
     optimizerScalars = tf.withName("optimizer_scalars").placeholder(TFloat32.class, Placeholder.shape(Shape.of(AdamW.SCALARS))); // [3]
 
-    Llama policy = Llama.create(scopes, s.model(), "policy");
+    Llama policy = Llama.create(scopes, s.model(), "policy", s.lora() == null ? null : s.lora().quantize());
     policyLoader = WeightLoader.create(scopes, policy);
     LoraTraining lora = s.lora();
     policyAdapters = lora == null ? null : LoraAdapters.create(scopes, s.model(), lora.spec(), LoraTraining.POLICY_SCOPE);
@@ -372,7 +372,9 @@ public final class DpoGraph implements AutoCloseable {
     for (Iterator<GraphOperation> it = graph.operations(); it.hasNext(); ) {
       GraphOperation op = it.next();
       if (op.type().equals("VariableV2")) {
-        bytes += 4 * op.output(0).shape().size();
+        // float32, or the bytes of a quantized base's codes
+        int width = op.output(0).dataType() == org.tensorflow.proto.DataType.DT_UINT8 ? 1 : 4;
+        bytes += width * op.output(0).shape().size();
       }
     }
     return bytes;

@@ -1,6 +1,7 @@
 package dev.tfdpo.graphs.training;
 
 import dev.tfdpo.graphs.LoraAdapters;
+import dev.tfdpo.graphs.QuantizedWeights;
 
 /**
  * LoRA training: the policy is the frozen base plus trainable adapters ({@link LoraAdapters}), and a live
@@ -11,8 +12,16 @@ import dev.tfdpo.graphs.LoraAdapters;
  * @param frozenStart the reference holds a frozen copy of the starting adapter (TRL's behaviour when the
  *     adapter is loaded from {@code lora_path}); false: the adapter starts at zero (B = 0), so the
  *     reference is the base with the adapter off (PaddleNLP's)
+ * @param quantize store the frozen base's projection weights quantized ({@link QuantizedWeights}); null:
+ *     float32
  */
-public record LoraTraining(LoraAdapters.Spec spec, float plusScale, boolean frozenStart) {
+public record LoraTraining(LoraAdapters.Spec spec, float plusScale, boolean frozenStart,
+    QuantizedWeights.Algo quantize) {
+
+  /** A float32 base. */
+  public LoraTraining(LoraAdapters.Spec spec, float plusScale, boolean frozenStart) {
+    this(spec, plusScale, frozenStart, null);
+  }
 
   /** Checks the values. */
   public LoraTraining {

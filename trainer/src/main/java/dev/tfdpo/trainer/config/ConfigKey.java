@@ -52,6 +52,8 @@ public enum ConfigKey {
       "PEFT adapter directory (adapter_config.json + adapter_model.safetensors) to start from; its r, alpha, rsLoRA and targets are used; the reference keeps a frozen copy of it (MindSpeed --lora-load)", "lora_load"),
   LORA_TARGET_MODULES(Section.MODEL, Kind.LIST, List.of("all-linear"), Valid.ANY,
       "projections to adapt: q_proj k_proj v_proj o_proj gate_proj up_proj down_proj, all-linear (swift ALL), or MindSpeed's linear_qkv linear_proj linear_fc1 linear_fc2"),
+  WEIGHT_QUANTIZE_ALGO(Section.MODEL, Kind.STRING, "", Valid.oneOf(List.of("", "weight_only_int8", "nf4")),
+      "PaddleNLP: store the frozen base's layer projections quantized, dequantized in the graph per use (needs lora): weight_only_int8 (per-output-channel absmax) or nf4 (QLoRA, blocks of 64); empty: float32"),
 
   // ---- data ----
   TRAIN_DATASET_PATH(Section.DATA, Kind.STRING, null, Valid.ANY,

@@ -1,6 +1,7 @@
 package dev.tfdpo.trainer.config;
 
 import dev.tfdpo.graphs.LoraAdapters;
+import dev.tfdpo.graphs.QuantizedWeights;
 import dev.tfdpo.io.hf.PeftAdapter;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -22,9 +23,10 @@ import java.util.Set;
  * @param plusScale LoRA+ multiplier of the B matrices' learning rate
  * @param path PEFT adapter directory to start from; empty: PEFT's initialization
  * @param targets the targeted projections, Hugging Face short names
+ * @param quantize the frozen base's quantization ({@code weight_quantize_algo}); null: float32
  */
 public record LoraOptions(boolean enabled, int rank, double alpha, boolean rslora, double plusScale, String path,
-    List<String> targets) {
+    List<String> targets, QuantizedWeights.Algo quantize) {
 
   /** MindSpeed-LLM's module names and the Hugging Face projections each stands for. */
   public static final Map<String, List<String>> MINDSPEED = Map.of(
@@ -38,7 +40,8 @@ public record LoraOptions(boolean enabled, int rank, double alpha, boolean rslor
 
   /** The keys that only mean something with LoRA on. */
   static final List<ConfigKey> LORA_ONLY = List.of(ConfigKey.LORA_RANK, ConfigKey.LORA_ALPHA, ConfigKey.RSLORA,
-      ConfigKey.LORA_PLUS_SCALE, ConfigKey.RSLORA_PLUS, ConfigKey.LORA_PATH, ConfigKey.LORA_TARGET_MODULES);
+      ConfigKey.LORA_PLUS_SCALE, ConfigKey.RSLORA_PLUS, ConfigKey.LORA_PATH, ConfigKey.LORA_TARGET_MODULES,
+      ConfigKey.WEIGHT_QUANTIZE_ALGO);
 
   /** The options of {@code config} (already validated). */
   public static LoraOptions of(TrainConfig config) {
@@ -47,7 +50,10 @@ public record LoraOptions(boolean enabled, int rank, double alpha, boolean rslor
     boolean rslora = m.rslora() || m.rsloraPlus();
     double plus = m.rsloraPlus() ? 4 : m.loraPlusScale();
     double alpha = m.rsloraPlus() ? 4 : m.loraAlpha() != -1 ? m.loraAlpha() : rslora ? 4 : 2.0 * m.loraRank();
-    return new LoraOptions(enabled, m.loraRank(), alpha, rslora, plus, m.loraPath(), targets(m.loraTargetModules()));
+    QuantizedWeights.Algo quantize =
+        m.weightQuantizeAlgo().isEmpty() ? null : QuantizedWeights.Algo.byName(m.weightQuantizeAlgo());
+    return new LoraOptions(enabled, m.loraRank(), alpha, rslora, plus, m.loraPath(), targets(m.loraTargetModules()),
+        quantize);
   }
 
   /**
@@ -104,6 +110,11 @@ public record LoraOptions(boolean enabled, int rank, double alpha, boolean rslor
           + " starting policy on the same frozen base; remove ref_model_name_or_path or train without lora");
     }
     ReferenceOptions r = c.reference();
+    if (!m.weightQuantizeAlgo().isEmpty() && r.precompute()) {
+      throw new ConfigException(s.where(ConfigKey.PRECOMPUTE_REF_LOG_PROBS) + ": precompute_ref_log_probs with"
+          + " weight_quantize_algo (" + s.where(ConfigKey.WEIGHT_QUANTIZE_ALGO) + ") is not supported: the pass"
+          + " runs the float32 base, not the quantized one the policy starts from; use the live reference");
+    }
     if (r.syncSteps() > 0) {
       throw new ConfigException("sync_ref_model / ref_model_update_steps cannot be used with lora: the reference is"
           + " the starting policy on the shared frozen base (" + s.where(ConfigKey.LORA) + ")");
@@ -150,7 +161,7 @@ public record LoraOptions(boolean enabled, int rank, double alpha, boolean rslor
     } catch (IllegalArgumentException e) {
       throw new ConfigException(path + "/" + PeftAdapter.CONFIG_FILE + ": " + e.getMessage());
     }
-    return new LoraOptions(enabled, adapter.rank(), adapter.alpha(), adapter.rslora(), plusScale, path, t);
+    return new LoraOptions(enabled, adapter.rank(), adapter.alpha(), adapter.rslora(), plusScale, path, t, quantize);
   }
 
   /** Reads the adapter of {@code lora_path}, resolved to {@code dir}. */

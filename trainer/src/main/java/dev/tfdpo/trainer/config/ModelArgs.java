@@ -13,4 +13,5 @@ public record ModelArgs(
     double loraPlusScale,
     boolean rsloraPlus,
     String loraPath,
-    java.util.List<String> loraTargetModules) {}
+    java.util.List<String> loraTargetModules,
+    String weightQuantizeAlgo) {}
