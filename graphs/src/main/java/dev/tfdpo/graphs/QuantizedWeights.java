@@ -28,7 +28,7 @@ import org.tensorflow.types.TUint8;
  *   <li>{@link Algo#NF4}: QLoRA's 4-bit NormalFloat: blocks of {@link #NF4_BLOCK} consecutive weights
  *       (row-major), each scaled by its float32 absmax to [-1, 1] and rounded to the nearest of the 16
  *       {@link #NF4_CODEBOOK} values; two codes per byte, the even element in the high nibble.
- *       {@code w ~ codebook[code] * absmax}. Error per weight at most {@code absmax * 0.1604 / 2}
+ *       {@code w ~ codebook[code] * absmax}. Error per weight at most {@code absmax * 0.3038 / 2}
  *       (half the widest codebook gap, between -1 and -0.696).
  * </ul>
  */
