@@ -96,6 +96,12 @@ class LoraOptionsTest {
         .contains("adapter_config.json"));
     assertTrue(refused(", \"lora\": true, \"lora_path\": \"a\", \"precompute_ref_log_probs\": true").getMessage()
         .contains("precompute_ref_log_probs"));
+    assertTrue(refused(", \"weight_quantize_algo\": \"nf4\"").getMessage().contains("LoRA is off"));
+    assertTrue(refused(", \"lora\": true, \"weight_quantize_algo\": \"int4\"").getMessage().contains("nf4"));
+    assertTrue(refused(", \"lora\": true, \"weight_quantize_algo\": \"nf4\", \"precompute_ref_log_probs\": true")
+        .getMessage().contains("quantized"));
+    assertEquals(dev.tfdpo.graphs.QuantizedWeights.Algo.NF4,
+        load(", \"lora\": true, \"weight_quantize_algo\": \"nf4\"").quantize());
     refused(", \"lora\": true, \"lora_alpha\": 0");
     refused(", \"lora\": true, \"lora_plus_scale\": -1");
   }
