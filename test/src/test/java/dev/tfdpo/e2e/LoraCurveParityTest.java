@@ -63,6 +63,18 @@ class LoraCurveParityTest {
   }
 
   @Test
+  void precomputedReferenceWithTheStartingAdapterGivesTheSameRun(@TempDir Path other) throws Exception {
+    List<String> overrides = List.of("--output_dir", other.resolve("run").toString(), "--report_to", "none",
+        "--precompute_ref_log_probs", "true", "--ref_cache_dir", other.resolve("cache").toString());
+    ByteArrayOutputStream log = new ByteArrayOutputStream();
+    DpoTrainer.run(TrainConfig.load(CONFIG, overrides), new PrintStream(log), false);
+    assertTrue(log.toString().contains("reference log-probs: computing"), log.toString());
+    List<JsonObject> fed = TrlCurveParityTest.lines(other.resolve("run").resolve(DpoTrainer.METRICS_FILE));
+    // The pass runs base + starting adapter with the training graph's pieces: bitwise the live reference.
+    assertEquals(ours, fed);
+  }
+
+  @Test
   void finalAdapterMatchesPeft() throws Exception {
     PeftAdapter mine = PeftAdapter.read(out);
     PeftAdapter theirs = PeftAdapter.read(GOLDEN.resolve("a-lora-r4-final"));

@@ -163,6 +163,9 @@ public final class DpoTrainer {
       }
       reference = ReferenceModel.resolve(config.reference(), modelDir, model);
       lora = LoraRun.resolve(config, model);
+      if (lora != null) {
+        reference.startAdapter(lora.startAdapter());
+      }
       data = TrainingData.load(config, modelDir, null);
       pairs = data.pairs();
       out.println(data.summary().format());

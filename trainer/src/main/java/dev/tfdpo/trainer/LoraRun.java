@@ -106,6 +106,11 @@ final class LoraRun {
     return out;
   }
 
+  /** The starting adapter a precompute pass needs, or null when the adapter starts at zero (B = 0). */
+  ReferenceLogps.StartAdapter startAdapter() {
+    return fromFile ? new ReferenceLogps.StartAdapter(ProjectPaths.resolve(options.path()), options.spec(), start) : null;
+  }
+
   /** The graph's LoRA settings. */
   LoraTraining training() {
     return new LoraTraining(options.spec(), (float) options.plusScale(), fromFile, options.quantize());

@@ -37,6 +37,7 @@ public final class ReferenceModel {
   private final Path dir;
   private final LlamaConfig model;
   private ReferenceLogps precomputed;
+  private ReferenceLogps.StartAdapter startAdapter;
 
   private ReferenceModel(
       ReferenceOptions options, DpoGraph.ReferenceMode mode, Path policyDir, Path dir, LlamaConfig model) {
@@ -102,6 +103,14 @@ public final class ReferenceModel {
     return true;
   }
 
+  /**
+   * A LoRA run that starts from {@code lora_path}: the reference is the base plus this adapter (the
+   * precompute pass runs with it; a live reference gets it from the graph's frozen adapter copy).
+   */
+  public void startAdapter(ReferenceLogps.StartAdapter adapter) {
+    this.startAdapter = adapter;
+  }
+
   /** How the training graph gets the reference log-probs. */
   public DpoGraph.ReferenceMode mode() {
     return mode;
@@ -148,7 +157,8 @@ public final class ReferenceModel {
       return;
     }
     ReferenceLogps.Pass pass =
-        new ReferenceLogps.Pass(options.cacheDir(), dir, model, ldAlpha, options.precomputeBatchSize(), threads);
+        new ReferenceLogps.Pass(options.cacheDir(), dir, model, ldAlpha, options.precomputeBatchSize(), threads,
+            startAdapter);
     precomputed = ReferenceLogps.obtain(pass, pairs, collate, out);
   }
 

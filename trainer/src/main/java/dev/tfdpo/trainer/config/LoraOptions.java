@@ -120,11 +120,6 @@ public record LoraOptions(boolean enabled, int rank, double alpha, boolean rslor
           + " the starting policy on the shared frozen base (" + s.where(ConfigKey.LORA) + ")");
     }
     if (!m.loraPath().isEmpty()) {
-      if (r.precompute()) {
-        throw new ConfigException(s.where(ConfigKey.PRECOMPUTE_REF_LOG_PROBS) + ": precompute_ref_log_probs with"
-            + " lora_path is not supported (the precompute pass runs the base without adapters); use the live"
-            + " reference, which keeps a frozen copy of the starting adapter");
-      }
       for (ConfigKey k : List.of(ConfigKey.LORA_RANK, ConfigKey.LORA_ALPHA, ConfigKey.RSLORA, ConfigKey.RSLORA_PLUS,
           ConfigKey.LORA_TARGET_MODULES)) {
         if (changed(c, k)) {

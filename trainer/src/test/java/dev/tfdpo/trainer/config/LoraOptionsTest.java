@@ -94,8 +94,6 @@ class LoraOptionsTest {
     assertTrue(refused(", \"lora\": true, \"ref_model_update_steps\": 4").getMessage().contains("lora"));
     assertTrue(refused(", \"lora\": true, \"lora_path\": \"a\", \"lora_rank\": 4").getMessage()
         .contains("adapter_config.json"));
-    assertTrue(refused(", \"lora\": true, \"lora_path\": \"a\", \"precompute_ref_log_probs\": true").getMessage()
-        .contains("precompute_ref_log_probs"));
     assertTrue(refused(", \"weight_quantize_algo\": \"nf4\"").getMessage().contains("LoRA is off"));
     assertTrue(refused(", \"lora\": true, \"weight_quantize_algo\": \"int4\"").getMessage().contains("nf4"));
     assertTrue(refused(", \"lora\": true, \"weight_quantize_algo\": \"nf4\", \"precompute_ref_log_probs\": true")
