@@ -83,6 +83,30 @@ class LoraExportTest {
     assertTrue(worst <= 5e-5, "worst logit difference " + worst);
   }
 
+  @Test
+  void savedModelMergesPolicyAndStartingAdapterIntoTheReference() throws Exception {
+    Path run = loraRun();
+    ModelStateDir state = ModelStateDir.resolve(run);
+    Path out = java.nio.file.Files.createDirectories(work.resolve("savedmodel"));
+    SavedModelExport.export(state, out);
+    java.util.Map<String, float[]> base = ExportFixtures.readAll(ExportFixtures.TINY);
+    java.util.Map<String, float[]> policy = new java.util.LinkedHashMap<>(base);
+    policy.replaceAll((n, v) -> v.clone());
+    PeftAdapter.read(run).mergeInto(policy);
+    java.util.Map<String, float[]> reference = new java.util.LinkedHashMap<>(base);
+    reference.replaceAll((n, v) -> v.clone());
+    PeftAdapter.read(LORA.resolve("a-lora-r4-init")).mergeInto(reference);
+    String name = "model.layers.1.mlp.down_proj.weight";
+    try (var bundle = SavedModelExport.load(out);
+        var result = bundle.session().runner().fetch("policy/" + name).fetch("reference/" + name)
+            .fetch("policy/model.norm.weight").run()) {
+      org.junit.jupiter.api.Assertions.assertArrayEquals(policy.get(name), Tensors.toFloats(result.get(0)), 0f);
+      org.junit.jupiter.api.Assertions.assertArrayEquals(reference.get(name), Tensors.toFloats(result.get(1)), 0f);
+      org.junit.jupiter.api.Assertions.assertArrayEquals(base.get("model.norm.weight"), Tensors.toFloats(result.get(2)), 0f);
+    }
+    assertTrue(!java.util.Arrays.equals(policy.get(name), base.get(name)), "the adapter changes the weight");
+  }
+
   /** Logits of the base with the adapter applied factored, as training computes them. */
   static float[] adaptedLogits(LlamaConfig config, PeftAdapter adapter, int[][] rows, int length) throws Exception {
     try (Graph graph = new Graph(); Session session = new Session(graph)) {
