@@ -2,6 +2,7 @@ package dev.tfdpo.graphs;
 
 import dev.tfdpo.io.hf.LlamaConfig;
 import dev.tfdpo.io.hf.LlamaWeights;
+import dev.tfdpo.io.hf.PeftAdapter;
 import dev.tfdpo.ops.LowRank;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -29,8 +30,7 @@ import org.tensorflow.types.TFloat32;
 public final class LoraAdapters {
 
   /** The projections an adapter can target, Hugging Face names, in forward order within a layer. */
-  public static final List<String> MODULES =
-      List.of("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj");
+  public static final List<String> MODULES = PeftAdapter.TARGET_MODULES;
 
   private static final List<String> MLP = List.of("gate_proj", "up_proj", "down_proj");
 
@@ -62,7 +62,7 @@ public final class LoraAdapters {
 
     /** PEFT's scaling: {@code alpha / r}, or {@code alpha / sqrt(r)} with rsLoRA. */
     public float scale() {
-      return (float) (rslora ? alpha / Math.sqrt(rank) : alpha / rank);
+      return PeftAdapter.scale(alpha, rank, rslora);
     }
   }
 

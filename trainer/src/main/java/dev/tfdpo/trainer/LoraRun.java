@@ -1,6 +1,7 @@
 package dev.tfdpo.trainer;
 
 import dev.tfdpo.graphs.LoraAdapters;
+import dev.tfdpo.graphs.QuantizedWeights;
 import dev.tfdpo.graphs.training.DpoGraph;
 import dev.tfdpo.graphs.training.LoraTraining;
 import dev.tfdpo.io.hf.LlamaConfig;
@@ -46,13 +47,13 @@ final class LoraRun {
       return null;
     }
     if (options.path().isEmpty()) {
-      Map<String, long[]> shapes = expectedShapes(model, options.spec());
+      Map<String, long[]> shapes = expectedShapes(model, spec(options));
       return new LoraRun(options, pefInit(shapes, config.training().seed()), shapes, false);
     }
     Path dir = ProjectPaths.resolve(options.path());
     PeftAdapter adapter = LoraOptions.readAdapter(dir);
     LoraOptions resolved = options.from(adapter);
-    Map<String, long[]> shapes = expectedShapes(model, resolved.spec());
+    Map<String, long[]> shapes = expectedShapes(model, spec(resolved));
     TreeSet<String> missing = new TreeSet<>(shapes.keySet());
     missing.removeAll(adapter.tensors().keySet());
     TreeSet<String> extra = new TreeSet<>(adapter.tensors().keySet());
@@ -71,6 +72,16 @@ final class LoraRun {
     Map<String, float[]> values = new LinkedHashMap<>();
     shapes.keySet().forEach(n -> values.put(n, adapter.tensors().get(n)));
     return new LoraRun(resolved, values, shapes, true);
+  }
+
+  /** The graph's adapter spec of {@code o}. */
+  static LoraAdapters.Spec spec(LoraOptions o) {
+    return new LoraAdapters.Spec(o.rank(), o.alpha(), o.rslora(), o.targets());
+  }
+
+  /** The graph's quantization of the base, or null for float32. */
+  static QuantizedWeights.Algo quantize(LoraOptions o) {
+    return o.quantize().isEmpty() ? null : QuantizedWeights.Algo.byName(o.quantize());
   }
 
   /** Every adapter tensor's shape by graph name, in forward order. */
@@ -108,12 +119,12 @@ final class LoraRun {
 
   /** The starting adapter a precompute pass needs, or null when the adapter starts at zero (B = 0). */
   ReferenceLogps.StartAdapter startAdapter() {
-    return fromFile ? new ReferenceLogps.StartAdapter(ProjectPaths.resolve(options.path()), options.spec(), start) : null;
+    return fromFile ? new ReferenceLogps.StartAdapter(ProjectPaths.resolve(options.path()), spec(options), start) : null;
   }
 
   /** The graph's LoRA settings. */
   LoraTraining training() {
-    return new LoraTraining(options.spec(), (float) options.plusScale(), fromFile, options.quantize());
+    return new LoraTraining(spec(options), (float) options.plusScale(), fromFile, quantize(options));
   }
 
   /** The resolved options (with a loaded adapter's r, alpha and targets). */
@@ -147,12 +158,12 @@ final class LoraRun {
 
   /** One line for the run log. */
   String describe() {
-    LoraAdapters.Spec spec = options.spec();
+    LoraAdapters.Spec spec = spec(options);
     return String.format("LoRA: r %d, alpha %s, scale %s%s, targets %s, %s%s", spec.rank(), options.alpha(),
         spec.scale(), options.rslora() ? " (rsLoRA)" : "", spec.targets(),
         fromFile ? "starting from " + options.path() + " (the reference keeps a frozen copy)"
             : "PEFT initialization (B = 0: the reference is the base with the adapter off)",
         options.plusScale() != 1 ? ", LoRA+ B learning rate x" + options.plusScale() : "")
-        + (options.quantize() == null ? "" : ", base projections stored " + options.quantize().configName());
+        + (options.quantize().isEmpty() ? "" : ", base projections stored " + options.quantize());
   }
 }

@@ -37,6 +37,15 @@ import java.util.Map;
 public record PeftAdapter(int rank, double alpha, boolean rslora, List<String> targets,
     Map<String, float[]> tensors, Map<String, long[]> shapes) {
 
+  /** The projections of a Llama layer an adapter can target, Hugging Face names, in forward order. */
+  public static final List<String> TARGET_MODULES =
+      List.of("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj");
+
+  /** PEFT's scaling {@code alpha / r}, or {@code alpha / sqrt(r)} with rsLoRA, rounded to float. */
+  public static float scale(double alpha, int rank, boolean rslora) {
+    return (float) (rslora ? alpha / Math.sqrt(rank) : alpha / rank);
+  }
+
   /** PEFT's config file. */
   public static final String CONFIG_FILE = "adapter_config.json";
 
@@ -136,7 +145,7 @@ public record PeftAdapter(int rank, double alpha, boolean rslora, List<String> t
 
   /** PEFT's scaling: {@code alpha / r}, or {@code alpha / sqrt(r)} with rsLoRA (rounded to float as the graph's). */
   public float scale() {
-    return (float) (rslora ? alpha / Math.sqrt(rank) : alpha / rank);
+    return scale(alpha, rank, rslora);
   }
 
   /**

@@ -1,7 +1,5 @@
 package dev.tfdpo.trainer.config;
 
-import dev.tfdpo.graphs.LoraAdapters;
-import dev.tfdpo.graphs.QuantizedWeights;
 import dev.tfdpo.io.hf.PeftAdapter;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -23,10 +21,10 @@ import java.util.Set;
  * @param plusScale LoRA+ multiplier of the B matrices' learning rate
  * @param path PEFT adapter directory to start from; empty: PEFT's initialization
  * @param targets the targeted projections, Hugging Face short names
- * @param quantize the frozen base's quantization ({@code weight_quantize_algo}); null: float32
+ * @param quantize {@code weight_quantize_algo}: weight_only_int8, nf4, or empty (float32)
  */
 public record LoraOptions(boolean enabled, int rank, double alpha, boolean rslora, double plusScale, String path,
-    List<String> targets, QuantizedWeights.Algo quantize) {
+    List<String> targets, String quantize) {
 
   /** MindSpeed-LLM's module names and the Hugging Face projections each stands for. */
   public static final Map<String, List<String>> MINDSPEED = Map.of(
@@ -50,10 +48,8 @@ public record LoraOptions(boolean enabled, int rank, double alpha, boolean rslor
     boolean rslora = m.rslora() || m.rsloraPlus();
     double plus = m.rsloraPlus() ? 4 : m.loraPlusScale();
     double alpha = m.rsloraPlus() ? 4 : m.loraAlpha() != -1 ? m.loraAlpha() : rslora ? 4 : 2.0 * m.loraRank();
-    QuantizedWeights.Algo quantize =
-        m.weightQuantizeAlgo().isEmpty() ? null : QuantizedWeights.Algo.byName(m.weightQuantizeAlgo());
     return new LoraOptions(enabled, m.loraRank(), alpha, rslora, plus, m.loraPath(), targets(m.loraTargetModules()),
-        quantize);
+        m.weightQuantizeAlgo());
   }
 
   /**
@@ -65,18 +61,18 @@ public record LoraOptions(boolean enabled, int rank, double alpha, boolean rslor
     Set<String> out = new LinkedHashSet<>();
     for (String n : names) {
       if (ALL.contains(n)) {
-        out.addAll(LoraAdapters.MODULES);
+        out.addAll(PeftAdapter.TARGET_MODULES);
       } else if (MINDSPEED.containsKey(n)) {
         out.addAll(MINDSPEED.get(n));
-      } else if (LoraAdapters.MODULES.contains(n)) {
+      } else if (PeftAdapter.TARGET_MODULES.contains(n)) {
         out.add(n);
       } else {
         throw new IllegalArgumentException("unknown LoRA target module '" + n + "'; valid: "
-            + String.join(", ", LoraAdapters.MODULES) + ", " + String.join(", ", ALL) + " (every one), or MindSpeed's "
+            + String.join(", ", PeftAdapter.TARGET_MODULES) + ", " + String.join(", ", ALL) + " (every one), or MindSpeed's "
             + String.join(", ", List.of("linear_qkv", "linear_proj", "linear_fc1", "linear_fc2")));
       }
     }
-    return LoraAdapters.MODULES.stream().filter(out::contains).toList();
+    return PeftAdapter.TARGET_MODULES.stream().filter(out::contains).toList();
   }
 
   /** Checks across keys, naming where each value came from. */
@@ -143,9 +139,9 @@ public record LoraOptions(boolean enabled, int rank, double alpha, boolean rslor
     return !value.equals(fallback);
   }
 
-  /** The graph's adapter spec. */
-  public LoraAdapters.Spec spec() {
-    return new LoraAdapters.Spec(rank, alpha, rslora, targets);
+  /** PEFT's scaling of the adapter: {@code alpha / r}, or {@code alpha / sqrt(r)} with rsLoRA. */
+  public float scale() {
+    return PeftAdapter.scale(alpha, rank, rslora);
   }
 
   /** These options with the rank, alpha, rsLoRA and targets of a loaded adapter. */
