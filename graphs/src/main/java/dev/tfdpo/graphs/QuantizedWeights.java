@@ -214,26 +214,50 @@ public final class QuantizedWeights {
 
   /** Quantizes float weights (by Hugging Face name; every quantized weight must be present) and assigns them. */
   public void assign(Session session, Map<String, float[]> floats) {
+    Map<String, Quantized> all = new LinkedHashMap<>();
     for (String name : stored.keySet()) {
       float[] w = floats.get(name);
       if (w == null) {
         throw new IllegalArgumentException("no value for quantized weight " + name);
       }
-      load(session, name, w);
+      all.put(name, quantize(name, w));
+    }
+    assignQuantized(session, all);
+  }
+
+  /** {@code w}, weight {@code name}, quantized in Java (the float copy can be dropped afterwards). */
+  public Quantized quantize(String name, float[] w) {
+    long[] shape = shapes.get(name);
+    return quantize(algo, w, (int) shape[0], (int) shape[1]);
+  }
+
+  /**
+   * Assigns already quantized weights, all in one session run: one run per weight built a new executor
+   * each time (about a second apiece at 30 layers).
+   */
+  public void assignQuantized(Session session, Map<String, Quantized> all) {
+    Session.Runner runner = session.runner();
+    List<Tensor> tensors = new ArrayList<>();
+    try {
+      for (Map.Entry<String, Quantized> e : all.entrySet()) {
+        String name = e.getKey();
+        Quantized q = e.getValue();
+        Shape codeShape = algo == Algo.WEIGHT_ONLY_INT8 ? Shape.of(shapes.get(name)) : Shape.of(q.codes().length);
+        TUint8 codes = TUint8.tensorOf(codeShape, DataBuffers.of(q.codes(), true, false));
+        tensors.add(codes);
+        Tensor scales = Tensors.floats(new long[] {q.scales().length, 1}, q.scales());
+        tensors.add(scales);
+        runner.feed(codeFeeds.get(name), codes).feed(scaleFeeds.get(name), scales).addTarget(assigns.get(name));
+      }
+      runner.run();
+    } finally {
+      tensors.forEach(Tensor::close);
     }
   }
 
-  /** Quantizes and assigns one weight (one run per weight: memory holds one float copy at a time). */
+  /** Quantizes and assigns one weight. */
   public void load(Session session, String name, float[] w) {
-    long[] shape = shapes.get(name);
-    Quantized q = quantize(algo, w, (int) shape[0], (int) shape[1]);
-    Shape codeShape = algo == Algo.WEIGHT_ONLY_INT8 ? Shape.of(shape) : Shape.of(q.codes().length);
-    Shape scaleShape = Shape.of(q.scales().length, 1);
-    try (TUint8 codes = TUint8.tensorOf(codeShape, DataBuffers.of(q.codes(), true, false));
-        Tensor scales = Tensors.floats(scaleShape.asArray(), q.scales())) {
-      session.runner().feed(codeFeeds.get(name), codes).feed(scaleFeeds.get(name), scales)
-          .addTarget(assigns.get(name)).run();
-    }
+    assignQuantized(session, Map.of(name, quantize(name, w)));
   }
 
   /** Bytes the quantized weights occupy in the graph (codes and scales). */

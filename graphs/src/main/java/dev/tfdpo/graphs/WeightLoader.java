@@ -85,12 +85,15 @@ public final class WeightLoader {
     }
     QuantizedWeights quantized = model.quantized();
     if (quantized != null) {
+      // Each weight is read and quantized in turn (one float copy at a time), then all go in one run.
+      Map<String, QuantizedWeights.Quantized> all = new LinkedHashMap<>();
       for (String name : quantized.names()) {
         if (!reader.contains(name)) {
           throw new IOException(reader.source() + ": missing tensor " + name + " required by config.json");
         }
-        quantized.load(session, name, reader.readFloats(name)); // quantized as it is loaded, one at a time
+        all.put(name, quantized.quantize(name, reader.readFloats(name)));
       }
+      quantized.assignQuantized(session, all);
     }
   }
 
