@@ -222,8 +222,10 @@ public final class DpoTrainer {
       }
       reference.load(graph, weights);
       startup.mark("weights_s");
-      out.printf("training graph: %.1f MB of variables (policy, gradient accumulators, Adam m and v%s)%n",
-          graph.variableBytes() / 1e6, graph.referenceMode() == DpoGraph.ReferenceMode.LIVE ? ", reference" : "");
+      out.printf("training graph: %.1f MB of variables (" + (lora != null ? "frozen base, adapters with their"
+          + " accumulators and Adam m and v" : "policy, gradient accumulators, Adam m and v") + "%s)%n",
+          graph.variableBytes() / 1e6,
+          graph.referenceMode() == DpoGraph.ReferenceMode.LIVE && !graph.referenceSharesBase() ? ", reference" : "");
       interval = new LogInterval(graph.metricNames());
       evaluator = Evaluator.of(config, dev, graph, collator, total);
       if (resume.isPresent()) {
