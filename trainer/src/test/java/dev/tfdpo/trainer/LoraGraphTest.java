@@ -129,6 +129,25 @@ class LoraGraphTest {
   }
 
   @Test
+  void rsLoraScalesByAlphaOverSqrtR() throws Exception {
+    // r = 4: rsLoRA with alpha 8 scales by 8 / 2 = 4, plain LoRA with alpha 16 by 16 / 4 = 4: the same
+    // float, so the same graph numbers bitwise; plain alpha 8 (scale 2) differs.
+    LoraAdapters.Spec rs = new LoraAdapters.Spec(4, 8, true, spec.targets());
+    LoraAdapters.Spec plain16 = new LoraAdapters.Spec(4, 16, false, spec.targets());
+    assertEquals(4f, rs.scale());
+    float[][] logps = new float[3][];
+    LoraAdapters.Spec[] specs = {rs, plain16, spec};
+    for (int k = 0; k < 3; k++) {
+      try (DpoGraph g = build(DpoGraph.Reference.none(), new LoraTraining(specs[k], 1f, false))) {
+        g.policyAdapters().assign(g.session(), start.tensors());
+        logps[k] = g.micro(batch, 1f).policyLogps();
+      }
+    }
+    assertArrayEquals(logps[1], logps[0], 0f);
+    assertFalse(java.util.Arrays.equals(logps[2], logps[0]), "scale 2 differs from scale 4");
+  }
+
+  @Test
   void quantizedBaseLogProbsStayNearTheFloatBase() throws Exception {
     float[] base;
     try (DpoGraph g = build(DpoGraph.Reference.none(), null)) {
