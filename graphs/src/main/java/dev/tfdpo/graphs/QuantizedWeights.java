@@ -259,15 +259,4 @@ public final class QuantizedWeights {
   public void load(Session session, String name, float[] w) {
     assignQuantized(session, Map.of(name, quantize(name, w)));
   }
-
-  /** Bytes the quantized weights occupy in the graph (codes and scales). */
-  public long bytes() {
-    long total = 0;
-    for (String name : stored.keySet()) {
-      long[] s = shapes.get(name);
-      long n = s[0] * s[1];
-      total += algo == Algo.WEIGHT_ONLY_INT8 ? n + 4 * s[0] : n / 2 + 4 * (n / NF4_BLOCK);
-    }
-    return total;
-  }
 }

@@ -127,11 +127,6 @@ final class LoraRun {
     return new LoraTraining(spec(options), (float) options.plusScale(), fromFile, quantize(options));
   }
 
-  /** The resolved options (with a loaded adapter's r, alpha and targets). */
-  LoraOptions options() {
-    return options;
-  }
-
   /** Loads the starting adapter into the trained adapters and the reference's frozen copy. */
   void load(DpoGraph graph) {
     graph.policyAdapters().assign(graph.session(), start);
