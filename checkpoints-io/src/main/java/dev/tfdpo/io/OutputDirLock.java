@@ -7,12 +7,16 @@ import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
 import java.nio.channels.OverlappingFileLockException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.time.Instant;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Optional;
 import java.util.function.Consumer;
 import java.util.stream.Stream;
 
@@ -54,20 +58,57 @@ public final class OutputDirLock implements AutoCloseable {
     boolean created = !Files.isDirectory(d);
     Files.createDirectories(d);
     Path file = d.resolve(FILE);
-    FileChannel channel = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.READ,
-        StandardOpenOption.WRITE);
-    try {
-      Map<String, String> previous = read(channel);
-      FileLock lock = tryLock(channel, d, previous);
-      if (!previous.isEmpty()) {
-        notes.accept("reclaimed the lock of " + d + " left by " + describe(previous)
-            + ", which is no longer running");
+    // A holder deletes the file when it ends; one who locked the file just before that delete holds a lock
+    // on a file that is no longer the directory's. So the file at the path must be the same (device and
+    // inode, by stat) before opening and after locking, or this starts over. Never open the file a second
+    // time here: closing any descriptor of a file drops the process's POSIX locks on it.
+    for (int attempt = 0; ; attempt++) {
+      Optional<Object> before = createAndIdentify(file);
+      FileChannel channel;
+      try {
+        channel = FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE);
+      } catch (NoSuchFileException deletedMeanwhile) {
+        continue;
       }
-      write(channel, tool);
-      return new OutputDirLock(d, file, channel, lock, created);
-    } catch (IOException | RuntimeException e) {
-      channel.close();
-      throw e;
+      try {
+        Map<String, String> previous = read(channel);
+        FileLock lock = tryLock(channel, d, previous);
+        if (!before.equals(identify(file)) && attempt < 3) {
+          if (lock != null) {
+            lock.release();
+          }
+          channel.close();
+          continue;
+        }
+        write(channel, tool);
+        if (!previous.isEmpty()) {
+          notes.accept("reclaimed the lock of " + d + " left by " + describe(previous)
+              + ", which is no longer running");
+        }
+        return new OutputDirLock(d, file, channel, lock, created);
+      } catch (IOException | RuntimeException e) {
+        channel.close();
+        throw e;
+      }
+    }
+  }
+
+  /** Creates {@code file} if missing; its identity (device and inode), empty where none is known. */
+  private static Optional<Object> createAndIdentify(Path file) throws IOException {
+    try {
+      Files.createFile(file);
+    } catch (FileAlreadyExistsException exists) {
+      // the usual case: a holder's file, or one left by a killed holder
+    }
+    return identify(file);
+  }
+
+  /** The file's identity by stat (no descriptor opened); empty if it is gone or the system has none. */
+  private static Optional<Object> identify(Path file) {
+    try {
+      return Optional.ofNullable(Files.readAttributes(file, BasicFileAttributes.class).fileKey());
+    } catch (IOException gone) {
+      return Optional.empty();
     }
   }
 
@@ -97,15 +138,16 @@ public final class OutputDirLock implements AutoCloseable {
   }
 
   /**
-   * Releases the lock. The file is emptied rather than deleted: deleting it would let a process that
-   * opened the old file before the delete lock it while a third locks a new one. A directory this lock
-   * created that holds nothing else is removed again, so a refused or failed start leaves no trace.
+   * Releases the lock and deletes its file (while still holding it), so a finished tool leaves nothing
+   * behind; a process that locked the file just before the delete sees it gone and starts over ({@link
+   * #acquire}). A directory this lock created that holds nothing else is removed too, so a refused or
+   * failed start leaves no trace. A process killed before this leaves the file with its record, which
+   * the next run reclaims.
    */
   @Override
   public void close() throws IOException {
     try {
-      channel.truncate(0);
-      channel.force(true);
+      Files.deleteIfExists(file);
       if (lock != null) {
         lock.release();
       }
@@ -114,8 +156,7 @@ public final class OutputDirLock implements AutoCloseable {
     }
     if (createdDir) {
       try (Stream<Path> entries = Files.list(dir)) {
-        if (entries.allMatch(p -> p.getFileName().toString().equals(FILE))) {
-          Files.deleteIfExists(file);
+        if (entries.findAny().isEmpty()) {
           Files.deleteIfExists(dir);
         }
       } catch (IOException ignored) {

@@ -1,7 +1,7 @@
 package dev.tfdpo.graphs;
 
 import dev.tfdpo.io.hf.LlamaWeights;
-import dev.tfdpo.io.safetensors.SafeTensorsException;
+import dev.tfdpo.io.safetensors.FiniteValues;
 import dev.tfdpo.io.safetensors.SafeTensorsReader;
 import dev.tfdpo.io.safetensors.TensorInfo;
 import java.io.IOException;
@@ -20,7 +20,10 @@ import org.tensorflow.op.Op;
 import org.tensorflow.op.Ops;
 import org.tensorflow.op.core.Placeholder;
 import org.tensorflow.op.core.Variable;
+import dev.tfdpo.ops.Precision;
+import org.tensorflow.Operand;
 import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.family.TNumber;
 
 /**
  * Moves weights between Hugging Face safetensors and a model's graph variables.
@@ -28,7 +31,8 @@ import org.tensorflow.types.TFloat32;
  * <p>The assign ops are built once with the graph. Loading from files streams each tensor from disk
  * into a native tensor, one session run per shard; {@link #assign} feeds in-memory values in one run.
  * Names go through {@link LlamaWeights}, so a file with a missing, unexpected or misshaped tensor is
- * refused with the file and tensor named.
+ * refused with the file and tensor named. Values travel as float32 whatever the variables' type: a
+ * bfloat16-stored model rounds them in the assign (round to nearest even) and widens them on read.
  */
 public final class WeightLoader {
 
@@ -36,17 +40,23 @@ public final class WeightLoader {
   private final LlamaWeights table;
   private final Map<String, Placeholder<TFloat32>> feeds = new LinkedHashMap<>();
   private final Map<String, Op> assigns = new LinkedHashMap<>();
+  private final Map<String, Operand<TFloat32>> values = new LinkedHashMap<>();
   private final Op loadAll;
 
   private WeightLoader(Llama model, Ops scoped) {
     this.model = model;
     this.table = LlamaWeights.of(model.config());
-    for (Map.Entry<String, Variable<TFloat32>> e : model.variables().entrySet()) {
+    for (Map.Entry<String, Variable<? extends TNumber>> e : model.storedVariables().entrySet()) {
       Placeholder<TFloat32> value = scoped.placeholder(TFloat32.class); // the weight's shape
       feeds.put(e.getKey(), value);
-      assigns.put(e.getKey(), scoped.assign(e.getValue(), value));
+      assigns.put(e.getKey(), assign(scoped, e.getValue(), value));
+      values.put(e.getKey(), Precision.float32(scoped, e.getValue())); // the weight's shape
     }
     this.loadAll = scoped.withControlDependencies(List.copyOf(assigns.values())).noOp();
+  }
+
+  private static <T extends TNumber> Op assign(Ops tf, Variable<T> variable, Operand<TFloat32> value) {
+    return tf.assign(variable, Precision.as(tf, value, variable.type()));
   }
 
   /** Builds the load ops of {@code model}; call while building the graph. */
@@ -122,12 +132,7 @@ public final class WeightLoader {
       throws IOException {
     FloatDataBuffer data = target.asRawTensor().data().asFloats();
     reader.readFloatChunks(name, chunk, (values, count, first) -> {
-      for (int i = 0; i < count; i++) {
-        if (!Float.isFinite(values[i])) {
-          throw new SafeTensorsException(reader.fileOf(name), name, "holds " + values[i] + " at element "
-              + (first + i) + "; the checkpoint is damaged or was saved from a diverged run: use another one");
-        }
-      }
+      FiniteValues.check(reader, name, values, count, first);
       data.offset(first).write(values, 0, count);
     });
   }
@@ -167,13 +172,13 @@ public final class WeightLoader {
    */
   public Map<String, float[]> read(Session session) {
     Map<String, List<String>> groups = new LinkedHashMap<>();
-    for (String name : model.variables().keySet()) {
+    for (String name : values.keySet()) {
       groups.computeIfAbsent(group(name), g -> new ArrayList<>()).add(name);
     }
     Map<String, float[]> out = new LinkedHashMap<>();
     for (List<String> names : groups.values()) {
       Session.Runner runner = session.runner();
-      names.forEach(n -> runner.fetch(model.variables().get(n)));
+      names.forEach(n -> runner.fetch(values.get(n)));
       try (var result = runner.run()) {
         for (int i = 0; i < names.size(); i++) {
           out.put(names.get(i), Tensors.toFloats(result.get(i)));

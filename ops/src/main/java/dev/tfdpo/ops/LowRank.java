@@ -30,6 +30,24 @@ public record LowRank(Operand<TFloat32> a, Operand<TFloat32> b, float scale) {
   }
 
   /**
+   * {@link #delta(Ops, Operand)} with its two products in {@code precision} (torch's autocast runs
+   * {@code lora_A} and {@code lora_B} in bfloat16 too); the adapter weights stay float32 (the casts carry
+   * their gradients back), the intermediate {@code [N, r]} is rounded once to bfloat16 as autocast does,
+   * and the scaling is applied in float32.
+   *
+   * @param x {@code [N, in]}
+   * @return {@code [N, out]}
+   */
+  public Operand<TFloat32> delta(Ops tf, Operand<TFloat32> x, Precision precision) {
+    if (precision == Precision.FLOAT32) {
+      return delta(tf, x); // bitwise the float32 graph of before
+    }
+    Operand<TFloat32> down = precision.matMul(tf, x, a, true); // [N, r]
+    Operand<TFloat32> up = precision.matMul(tf, down, b, true); // [N, out]
+    return tf.math.mul(up, tf.constant(scale)); // [N, out]
+  }
+
+  /**
    * {@code y + s * (x A^T) B^T}, or {@code y} itself when {@code adapter} is null (no adapter on this
    * projection).
    *
@@ -38,6 +56,12 @@ public record LowRank(Operand<TFloat32> a, Operand<TFloat32> b, float scale) {
    * @return {@code [N, out]}
    */
   public static Operand<TFloat32> add(Ops tf, Operand<TFloat32> y, Operand<TFloat32> x, LowRank adapter) {
-    return adapter == null ? y : tf.math.add(y, adapter.delta(tf, x)); // [N, out]
+    return add(tf, y, x, adapter, Precision.FLOAT32);
+  }
+
+  /** {@link #add(Ops, Operand, Operand, LowRank)} with the adapter's products in {@code precision}. */
+  public static Operand<TFloat32> add(
+      Ops tf, Operand<TFloat32> y, Operand<TFloat32> x, LowRank adapter, Precision precision) {
+    return adapter == null ? y : tf.math.add(y, adapter.delta(tf, x, precision)); // [N, out]
   }
 }

@@ -98,7 +98,7 @@ class RunDirectoryTest {
     }
     String text = Files.readString(mixed.resolve(DpoTrainer.CONFIG_FILE)).replace(runA, "another-run");
     Files.writeString(mixed.resolve(DpoTrainer.CONFIG_FILE), text);
-    IOException e = assertThrows(IOException.class, () -> ModelStateDir.resolve(mixed));
+    ConfigException e = assertThrows(ConfigException.class, () -> ModelStateDir.resolve(mixed));
     assertTrue(e.getMessage().contains("mixes two runs"), e.getMessage());
   }
 

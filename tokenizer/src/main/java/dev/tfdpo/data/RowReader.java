@@ -2,10 +2,9 @@ package dev.tfdpo.data;
 
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
-import com.google.gson.JsonParseException;
-import com.google.gson.JsonParser;
 import com.google.gson.stream.JsonReader;
 import com.google.gson.stream.JsonToken;
+import dev.tfdpo.io.StrictJson;
 import java.io.BufferedInputStream;
 import java.io.BufferedReader;
 import java.io.Closeable;
@@ -105,18 +104,9 @@ final class RowReader implements Closeable {
         continue;
       }
       try {
-        JsonElement e = JsonParser.parseString(text);
-        if (!e.isJsonObject()) {
-          return new Row(lineNo, null, new BadRowException("not_an_object", "expected a JSON object, found " + Json.kind(e)));
-        }
-        String duplicate = JsonText.firstDuplicateKey(text);
-        if (duplicate != null) {
-          return new Row(lineNo, null, new BadRowException("duplicate_key", "key " + duplicate.replaceAll(" at line \\d+", "")
-              + " appears twice in the row"));
-        }
-        return new Row(lineNo, e.getAsJsonObject(), null);
-      } catch (JsonParseException ex) {
-        return new Row(lineNo, null, new BadRowException("invalid_json", "invalid JSON: " + JsonText.clean(rootMessage(ex))));
+        return row(lineNo, StrictJson.parse(text));
+      } catch (StrictJson.Invalid ex) {
+        return new Row(lineNo, null, badJson(ex));
       }
     }
     return null;
@@ -150,18 +140,36 @@ final class RowReader implements Closeable {
         return null;
       }
       int line = currentLine();
-      JsonElement e = JsonParser.parseReader(array);
-      if (!e.isJsonObject()) {
-        return new Row(line, null, new BadRowException("not_an_object", "expected a JSON object, found " + Json.kind(e)));
+      try {
+        return row(line, StrictJson.next(array));
+      } catch (StrictJson.Invalid ex) {
+        if (ex.duplicateKey() == null) {
+          throw ex;
+        }
+        return new Row(line, null, badJson(ex)); // the whole element was read: the next row can follow
       }
-      return new Row(line, e.getAsJsonObject(), null);
-    } catch (JsonParseException | IllegalStateException | IOException ex) {
-      String why = ex.getCause() instanceof java.nio.charset.CharacterCodingException || ex instanceof java.nio.charset.CharacterCodingException
+    } catch (StrictJson.Invalid | IllegalStateException | IOException ex) {
+      String why = isEncodingError(ex)
           ? "invalid UTF-8 at byte offset " + firstInvalidUtf8(file) + "; the file must be UTF-8"
-          : JsonText.clean(rootMessage(ex));
+          : JsonText.clean(ex.getMessage());
       throw new DataFormatException(
           file, currentLine(), "invalid JSON in the array; fix the file (no row after this point can be read): " + why);
     }
+  }
+
+  /** A parsed row: an object, or a bad row saying what it is instead. */
+  private static Row row(int line, JsonElement e) {
+    if (!e.isJsonObject()) {
+      return new Row(line, null, new BadRowException("not_an_object", "expected a JSON object, found " + Json.kind(e)));
+    }
+    return new Row(line, e.getAsJsonObject(), null);
+  }
+
+  /** A row that is not strict JSON: a key given twice, or a syntax error. */
+  private static BadRowException badJson(StrictJson.Invalid ex) {
+    return ex.duplicateKey() != null
+        ? new BadRowException("duplicate_key", "key '" + ex.duplicateKey() + "' appears twice in the row")
+        : new BadRowException("invalid_json", "invalid JSON: " + ex.getMessage());
   }
 
   // Gson reports its position only inside toString(): "JsonReader at line 12 column 3 path $[4]".
@@ -198,12 +206,14 @@ final class RowReader implements Closeable {
     }
   }
 
-  private static String rootMessage(Exception e) {
-    Throwable t = e;
-    while (t.getCause() != null) {
-      t = t.getCause();
+  /** The decoder's error (bytes that are not UTF-8), however deep the parser wrapped it. */
+  private static boolean isEncodingError(Throwable e) {
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      if (t instanceof java.nio.charset.CharacterCodingException) {
+        return true;
+      }
     }
-    return t.getMessage();
+    return false;
   }
 
   @Override

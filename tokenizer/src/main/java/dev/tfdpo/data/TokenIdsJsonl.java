@@ -3,10 +3,10 @@ package dev.tfdpo.data;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
-import com.google.gson.JsonParseException;
-import com.google.gson.JsonParser;
+import dev.tfdpo.io.StrictJson;
 import java.io.BufferedReader;
 import java.io.IOException;
+import java.nio.charset.CharacterCodingException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -35,9 +35,9 @@ public final class TokenIdsJsonl {
           continue;
         }
         try {
-          JsonElement e = JsonParser.parseString(line);
+          JsonElement e = StrictJson.parse(line);
           return e.isJsonObject() && e.getAsJsonObject().has(FIELDS.get(0));
-        } catch (JsonParseException ex) {
+        } catch (StrictJson.Invalid ex) {
           return false;
         }
       }
@@ -48,9 +48,9 @@ public final class TokenIdsJsonl {
   /** Reads every row of {@code file}; a malformed row is an error naming file, line and field. */
   public static List<TokenizedPair> read(Path file) throws IOException {
     List<TokenizedPair> pairs = new ArrayList<>();
+    int lineNo = 0;
     try (BufferedReader in = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
       String line;
-      int lineNo = 0;
       while ((line = in.readLine()) != null) {
         lineNo++;
         if (line.isBlank()) {
@@ -58,6 +58,9 @@ public final class TokenIdsJsonl {
         }
         pairs.add(parseRow(file, lineNo, pairs.size(), line));
       }
+    } catch (CharacterCodingException e) {
+      throw new DataFormatException(file, lineNo + 1, "invalid UTF-8 at byte offset "
+          + RowReader.firstInvalidUtf8(file) + "; the file must be UTF-8");
     }
     return pairs;
   }
@@ -65,13 +68,14 @@ public final class TokenIdsJsonl {
   private static TokenizedPair parseRow(Path file, int lineNo, int index, String line) {
     JsonObject row;
     try {
-      JsonElement e = JsonParser.parseString(line);
+      JsonElement e = StrictJson.parse(line);
       if (!e.isJsonObject()) {
-        throw new DataFormatException(file, lineNo, "expected a JSON object, found " + e);
+        throw new DataFormatException(file, lineNo, "expected a JSON object, found " + Json.kind(e));
       }
       row = e.getAsJsonObject();
-    } catch (JsonParseException ex) {
-      throw new DataFormatException(file, lineNo, "invalid JSON: " + JsonText.clean(ex.getMessage()));
+    } catch (StrictJson.Invalid ex) {
+      throw new DataFormatException(file, lineNo, ex.duplicateKey() != null
+          ? "key '" + ex.duplicateKey() + "' appears twice in the row" : "invalid JSON: " + ex.getMessage());
     }
     int[] prompt = ids(file, lineNo, row, FIELDS.get(0));
     int[] chosen = ids(file, lineNo, row, FIELDS.get(1));

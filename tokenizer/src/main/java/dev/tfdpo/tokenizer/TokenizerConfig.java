@@ -2,8 +2,7 @@ package dev.tfdpo.tokenizer;
 
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
-import com.google.gson.JsonParseException;
-import com.google.gson.JsonParser;
+import dev.tfdpo.io.StrictJson;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
@@ -143,15 +142,16 @@ public record TokenizerConfig(
       return new JsonObject();
     }
     try {
-      JsonElement e = JsonParser.parseString(Files.readString(file, StandardCharsets.UTF_8));
+      JsonElement e = StrictJson.parse(Files.readString(file, StandardCharsets.UTF_8));
       if (!e.isJsonObject()) {
         throw new IllegalArgumentException(file + ": expected a JSON object");
       }
       return e.getAsJsonObject();
     } catch (IOException e) {
       throw new UncheckedIOException("cannot read " + file, e);
-    } catch (JsonParseException e) {
-      throw new IllegalArgumentException(file + ": invalid JSON: " + e.getMessage(), e);
+    } catch (StrictJson.Invalid e) {
+      throw new IllegalArgumentException(file + ": " + (e.duplicateKey() != null ? "" : "invalid JSON: ")
+          + e.getMessage(), e);
     }
   }
 }

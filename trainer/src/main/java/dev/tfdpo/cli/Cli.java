@@ -81,7 +81,7 @@ public final class Cli {
   }
 
   /** {@link #INPUT} for what the user can fix in the command, {@link #RUNTIME} for everything else. */
-  static int status(Throwable t) {
+  public static int status(Throwable t) {
     if (t instanceof ConfigException || t instanceof DataFormatException || t instanceof BadRowsException
         || t instanceof IllegalArgumentException
         || t instanceof OutputDirLock.DirectoryInUseException || t instanceof SafeTensorsException
@@ -115,7 +115,7 @@ public final class Cli {
   }
 
   /** The exception's message, or its class where it has none (a bare NoSuchFileException names the file). */
-  static String message(Throwable t) {
+  public static String message(Throwable t) {
     String m = t.getMessage();
     if (t instanceof java.nio.file.NoSuchFileException) {
       return "no such file: " + m;

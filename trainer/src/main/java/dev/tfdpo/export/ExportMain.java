@@ -3,6 +3,7 @@ package dev.tfdpo.export;
 import dev.tfdpo.cli.Cli;
 import dev.tfdpo.io.DurableFiles;
 import dev.tfdpo.io.OutputDirLock;
+import dev.tfdpo.io.checkpoint.Checkpoints;
 import dev.tfdpo.io.hf.HfExport;
 import dev.tfdpo.io.safetensors.DType;
 import dev.tfdpo.io.safetensors.SafeTensorsReader;
@@ -117,15 +118,12 @@ public final class ExportMain {
       try (OutputDirLock lock = OutputDirLock.acquire(outDir, "export", out::println)) {
         return export(src, outDir, format, dtype, shardSize, mergeLora, out);
       }
-    } catch (ConfigException bad) {
-      err.println("error: " + bad.getMessage());
-      return 1;
-    } catch (OutputDirLock.DirectoryInUseException busy) {
-      err.println("error: " + busy.getMessage());
-      return 2; // the command cannot run as given, as for the other tools (docs/troubleshooting.md)
-    } catch (IOException | IllegalArgumentException | TensorFlowException failed) {
-      err.println("error: " + failed.getMessage());
-      return 1;
+    } catch (IOException | ConfigException | IllegalArgumentException | TensorFlowException failed) {
+      // As for the other tools (docs/troubleshooting.md): 2 for a source or OUT refused as given (a
+      // missing, damaged or mixed source, a locked or non-empty OUT), 1 for a failure while writing.
+      int status = Cli.status(failed);
+      err.println("error: " + Cli.message(failed));
+      return status;
     }
   }
 
@@ -139,6 +137,7 @@ public final class ExportMain {
               + " the base model with the adapter merged in"
           : "--merge_lora: " + state.directory() + " holds full model weights, not a LoRA adapter");
     }
+    checkTarget(state.directory(), outDir, true); // the directory actually read, e.g. a run's newest checkpoint
     out.println("exporting " + state.origin());
     Path parent = DurableFiles.parentOf(outDir);
     Files.createDirectories(parent);
@@ -168,22 +167,28 @@ public final class ExportMain {
     return 0;
   }
 
-  /** Refuses an {@code OUT} that would destroy the source or existing files. */
+  /**
+   * Refuses an {@code OUT} that would destroy the source or existing files: the source itself, a
+   * directory holding it, one inside it, or a training checkpoint (--overwrite would replace it whole).
+   */
   private static void checkTarget(Path src, Path target, boolean overwrite) throws IOException {
-    if (src.startsWith(target)) {
-      throw new IOException("OUT " + target + (src.equals(target) ? " is" : " contains") + " SRC " + src
-          + ": export into a new directory");
+    if (src.startsWith(target) || target.startsWith(src)) {
+      throw new ConfigException("OUT " + target + (src.equals(target) ? " is" : src.startsWith(target) ? " contains"
+          : " is inside") + " SRC " + src + ": export into a new directory");
+    }
+    if (Checkpoints.stepOf(target).isPresent() && Files.isRegularFile(target.resolve(Checkpoints.MANIFEST))) {
+      throw new ConfigException("OUT " + target + " is a training checkpoint; export into a new directory");
     }
     if (Files.exists(target, LinkOption.NOFOLLOW_LINKS)) {
       if (!Files.isDirectory(target, LinkOption.NOFOLLOW_LINKS)) {
-        throw new IOException("OUT " + target + " exists and is not a directory");
+        throw new ConfigException("OUT " + target + " exists and is not a directory");
       }
       boolean empty;
       try (Stream<Path> entries = Files.list(target)) {
         empty = entries.allMatch(p -> p.getFileName().toString().equals(OutputDirLock.FILE));
       }
       if (!empty && !overwrite) {
-        throw new IOException("OUT " + target + " exists and is not empty; pass --overwrite to replace it"
+        throw new ConfigException("OUT " + target + " exists and is not empty; pass --overwrite to replace it"
             + " or choose another directory");
       }
     }

@@ -1,8 +1,5 @@
 package dev.tfdpo.export;
 
-import com.google.gson.JsonElement;
-import com.google.gson.JsonParseException;
-import com.google.gson.JsonParser;
 import dev.tfdpo.io.checkpoint.CheckpointLocator;
 import dev.tfdpo.io.checkpoint.CheckpointVerifier;
 import dev.tfdpo.io.checkpoint.Checkpoints;
@@ -13,6 +10,7 @@ import dev.tfdpo.io.hf.LlamaWeights;
 import dev.tfdpo.io.safetensors.SafeTensorsReader;
 import dev.tfdpo.trainer.DpoTrainer;
 import dev.tfdpo.trainer.ProjectPaths;
+import dev.tfdpo.trainer.RunFingerprint;
 import dev.tfdpo.trainer.config.ConfigException;
 import dev.tfdpo.trainer.config.ModelArgs;
 import dev.tfdpo.trainer.config.TrainConfig;
@@ -56,7 +54,7 @@ public record ModelStateDir(
   public static ModelStateDir resolve(Path src) throws IOException {
     Path dir = src.toAbsolutePath().normalize();
     if (!Files.isDirectory(dir)) {
-      throw new IOException(src + " is not a directory: give a checkpoint-N directory, a run's output_dir or a"
+      throw new ConfigException(src + " is not a directory: give a checkpoint-N directory, a run's output_dir or a"
           + " Hugging Face model directory");
     }
     String origin;
@@ -65,7 +63,7 @@ public record ModelStateDir(
       if (Files.isRegularFile(dir.resolve(Checkpoints.MANIFEST))) {
         CheckpointVerifier.Verification v = CheckpointVerifier.verify(dir);
         if (!v.ok()) {
-          throw new IOException(dir + " fails verification against its " + Checkpoints.MANIFEST + ": "
+          throw new ConfigException(dir + " fails verification against its " + Checkpoints.MANIFEST + ": "
               + v.describe() + ". Export another checkpoint, or the run's output_dir to take the newest intact one");
         }
         origin += " (" + v.describe() + ")";
@@ -73,17 +71,17 @@ public record ModelStateDir(
     } else if (!Checkpoints.list(dir).isEmpty()) {
       CheckpointLocator.Resolution r = CheckpointLocator.resolve(dir, CheckpointLocator.AUTO);
       if (!r.found()) {
-        throw new IOException(dir + " holds no model and no usable checkpoint: " + r.reason()
+        throw new ConfigException(dir + " holds no model and no usable checkpoint: " + r.reason()
             + (r.skipped().isEmpty() ? "" : " (" + r.skipped() + ")"));
       }
       dir = r.checkpoint().get();
       origin = dir + " (" + r.reason() + ")";
       if (!hasWeights(dir) && !hasAdapter(dir)) {
-        throw new IOException(dir + " has no " + SafeTensorsReader.SINGLE_FILE + " or "
+        throw new ConfigException(dir + " has no " + SafeTensorsReader.SINGLE_FILE + " or "
             + SafeTensorsReader.INDEX_FILE + ": it is not a checkpoint this version can export");
       }
     } else {
-      throw new IOException(dir + " has no " + SafeTensorsReader.SINGLE_FILE + ", no "
+      throw new ConfigException(dir + " has no " + SafeTensorsReader.SINGLE_FILE + ", no "
           + SafeTensorsReader.INDEX_FILE + " and no checkpoint-N directories: give a checkpoint-N directory,"
           + " a run's output_dir or a Hugging Face model directory");
     }
@@ -146,7 +144,7 @@ public record ModelStateDir(
     try (SafeTensorsReader reader = SafeTensorsReader.open(dir)) {
       for (LlamaWeights.Entry e : LlamaWeights.of(config()).entries()) {
         if (!reader.contains(e.hfName())) {
-          throw new IOException(reader.source() + ": missing tensor '" + e.hfName() + "' that "
+          throw new ConfigException(reader.source() + ": missing tensor '" + e.hfName() + "' that "
               + dir.resolve(HfExport.CONFIG) + " requires");
         }
         weights.put(e.hfName(), reader.readFloats(e.hfName()));
@@ -174,26 +172,24 @@ public record ModelStateDir(
 
   /**
    * The weights and {@code resolved_config.json} must come from the same run: both carry the trainer's
-   * run fingerprint ({@link TrainConfig#RUN_ID}). Files without one (older versions, other tools) pass.
+   * run fingerprint ({@link RunFingerprint}), and so must every line of its {@code metrics.jsonl}. Files
+   * without one (older versions, other tools) pass.
    */
   static void checkOneRun(Path dir, Path runFile) throws IOException {
     if (!Files.isRegularFile(runFile)) {
       return;
     }
-    String configRun;
-    try {
-      JsonElement e = JsonParser.parseString(Files.readString(runFile));
-      JsonElement id = e.isJsonObject() ? e.getAsJsonObject().get(TrainConfig.RUN_ID) : null;
-      configRun = id != null && id.isJsonPrimitive() ? id.getAsString() : null;
-    } catch (JsonParseException unreadable) {
-      return; // reported when something needs the run's config
+    String configRun = RunFingerprint.of(runFile).orElse(null);
+    if (configRun != null) {
+      RunFingerprint.checkMetrics(dir.resolve(DpoTrainer.METRICS_FILE), configRun,
+          "export one of its checkpoint-N directories");
     }
     String weightsRun;
     try (SafeTensorsReader reader = SafeTensorsReader.open(dir)) {
       weightsRun = reader.metadata().get(TrainConfig.RUN_ID);
     }
     if (configRun != null && weightsRun != null && !configRun.equals(weightsRun)) {
-      throw new IOException(dir + " mixes two runs: its weights come from run " + weightsRun + " but "
+      throw new ConfigException(dir + " mixes two runs: its weights come from run " + weightsRun + " but "
           + runFile.getFileName() + " from run " + configRun + "; export one of its checkpoint-N directories");
     }
   }
@@ -215,10 +211,10 @@ public record ModelStateDir(
   /** The run's resolved config; its absence is an error naming what needed it. */
   public TrainConfig requireRun(String forWhat) throws IOException {
     if (runProblem.isPresent()) {
-      throw new IOException(forWhat + " comes from " + directory.resolve(DpoTrainer.CONFIG_FILE)
+      throw new ConfigException(forWhat + " comes from " + directory.resolve(DpoTrainer.CONFIG_FILE)
           + ", which cannot be read: " + runProblem.get());
     }
-    return run.orElseThrow(() -> new IOException(
+    return run.orElseThrow(() -> new ConfigException(
         directory + " has no " + DpoTrainer.CONFIG_FILE + ", which " + forWhat + " needs: export a"
             + " checkpoint-N directory or output_dir of a training run"));
   }
@@ -242,7 +238,7 @@ public record ModelStateDir(
     String named = runModel.refModelNameOrPath().isEmpty() ? runModel.modelNameOrPath() : runModel.refModelNameOrPath();
     Path base = ProjectPaths.resolve(named);
     if (!hasWeights(base)) {
-      throw new IOException("the reference model " + base + " (model or ref_model_name_or_path '" + named + "' in "
+      throw new ConfigException("the reference model " + base + " (model or ref_model_name_or_path '" + named + "' in "
           + directory.resolve(DpoTrainer.CONFIG_FILE) + ") has no weights; run the export from the directory"
           + " training ran in, or restore that model there");
     }

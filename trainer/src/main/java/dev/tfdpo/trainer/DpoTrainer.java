@@ -1,23 +1,22 @@
 package dev.tfdpo.trainer;
 
-import dev.tfdpo.data.LoadedDataset;
-import dev.tfdpo.data.PairSource;
-import dev.tfdpo.data.TokenizedPair;
 import dev.tfdpo.graphs.training.Batch;
 import dev.tfdpo.graphs.training.DpoGraph;
-import dev.tfdpo.graphs.training.DpoObjective;
+import dev.tfdpo.graphs.training.Replication;
 import dev.tfdpo.graphs.training.Xla;
+import dev.tfdpo.graphs.Bf16Probe;
 import dev.tfdpo.graphs.OneDnn;
 import dev.tfdpo.io.OutputDirLock;
 import dev.tfdpo.io.hf.HfExport;
 import dev.tfdpo.io.hf.LlamaConfig;
+import dev.tfdpo.io.safetensors.FiniteValues;
 import dev.tfdpo.io.safetensors.SafeTensorsReader;
 import dev.tfdpo.ops.AdamW;
+import dev.tfdpo.ops.Precision;
 import dev.tfdpo.ops.LrSchedule;
 import dev.tfdpo.report.Plots;
 import dev.tfdpo.report.TensorBoardWriter;
 import dev.tfdpo.trainer.config.ConfigException;
-import dev.tfdpo.trainer.config.ConfigKey;
 import dev.tfdpo.trainer.config.TrainConfig;
 import dev.tfdpo.trainer.config.TrainingArgs;
 import java.io.IOException;
@@ -29,11 +28,14 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.function.Function;
 
 /**
- * Runs DPO training from a resolved config: loads model and data, builds the graph once, runs the
+ * Runs training from a resolved config: loads model and data, builds the graph once, runs the
  * optimizer steps, logs metrics and writes the trained policy as a Hugging Face model directory.
+ *
+ * <p>The loop here knows no objective: what is trained (DPO and its relatives on pairs, ...) is a
+ * {@link TrainingObjective} picked from {@code rlhf_type}, which supplies the examples and their batch
+ * layout, the graph part, the metric names and the reference needs.
  */
 public final class DpoTrainer {
 
@@ -53,9 +55,11 @@ public final class DpoTrainer {
    *     update; not logging, evaluation or checkpoints), for benchmarks
    * @param startup wall seconds of each phase up to the first step ({@link StartupTimes})
    * @param startupCpu process CPU seconds of the same phases
+   * @param stepCpuSeconds process CPU seconds (all threads) of each step of {@code stepSeconds}
    */
   public record Result(Path outputDir, long steps, double tokensPerSecond, List<Map<String, Double>> logged,
-      List<Double> stepSeconds, Map<String, Double> startup, Map<String, Double> startupCpu) {}
+      List<Double> stepSeconds, Map<String, Double> startup, Map<String, Double> startupCpu,
+      List<Double> stepCpuSeconds) {}
 
   private DpoTrainer() {}
 
@@ -98,12 +102,12 @@ public final class DpoTrainer {
     final Path metricsFile;
     final List<Map<String, Double>> logged = new ArrayList<>();
     final List<Double> stepSeconds = new ArrayList<>();
+    final List<Double> stepCpuSeconds = new ArrayList<>();
     TrainingCheckpoints checkpoints;
     Optional<TrainingCheckpoints.Resume> resume;
     LlamaConfig model;
-    LoadedDataset data;
-    PairSource pairs;
-    LoadedDataset dev;
+    TrainingObjective objective;
+    TrainingObjective.Examples examples;
     String runId;
     boolean shuffle;
     EpochSampler sampler;
@@ -112,8 +116,6 @@ public final class DpoTrainer {
     LrSchedule schedule;
     long warmup;
     AdamW.Hyper adam;
-    BatchBuilder collator;
-    Function<int[], Batch> collate;
     ReferenceModel reference;
     LoraRun lora;
     DpoGraph graph;
@@ -151,34 +153,33 @@ public final class DpoTrainer {
       if (t.useXla()) {
         Xla.enableForProcess(); // before the first session of the process, the reference pass's included
       }
+      if (t.bf16()) {
+        out.println(Bf16Probe.measure(t.numThreads()).describe()); // after XLA's flag: it opens a session
+      }
       resume = TrainingCheckpoints.locate(t.resumeFromCheckpoint(), outputDir, out);
       RunDirectory.checkStart(outputDir, t.overwriteOutputDir(), resume);
       RunDirectory.checkInputsSurvive(outputDir, t.overwriteOutputDir(), inputs(config, modelDir));
       if (resume.isPresent()) {
-        ResumeGuard.check(resume.get().directory(), config);
+        ResumeGuard.check(resume.get().directory(), outputDir, config);
       }
       model = readModel(modelDir);
-      try (SafeTensorsReader headers = SafeTensorsReader.open(modelDir)) {
-        // Headers only: a missing, truncated or foreign weight file is refused before anything is written.
-      }
-      reference = ReferenceModel.resolve(config.reference(), modelDir, model);
+      objective = TrainingObjectives.forConfig(config, modelDir, model);
+      objective.load(out);
+      reference = objective.reference();
+      checkWeights(modelDir, reference.dir());
       lora = LoraRun.resolve(config, model);
       if (lora != null) {
-        reference.startAdapter(lora.startAdapter());
+        reference.startAdapter(lora.startAdapter()); // before prepareReference: a precompute pass needs it
       }
-      data = TrainingData.load(config, modelDir, null);
-      pairs = data.pairs();
-      out.println(data.summary().format());
-      dev = Evaluator.loadDevSet(config, modelDir, out);
-      checkVocabulary(config, modelDir, model, data, dev);
+      examples = objective.train();
     }
 
     /** Valid: from here on the run owns output_dir (its run id, config, data summaries, checkpoints). */
     void claimOutput() throws IOException {
       runId = RunDirectory.begin(outputDir, config, t.overwriteOutputDir(), resume, out);
-      Files.writeString(outputDir.resolve(SUMMARY_FILE), data.summary().toJson() + "\n");
-      if (dev != null) {
-        Files.writeString(outputDir.resolve(Evaluator.SUMMARY_FILE), dev.summary().toJson() + "\n");
+      Files.writeString(outputDir.resolve(SUMMARY_FILE), objective.trainSummary().toJson() + "\n");
+      if (objective.devSummary() != null) {
+        Files.writeString(outputDir.resolve(Evaluator.SUMMARY_FILE), objective.devSummary().toJson() + "\n");
       }
       checkpoints = new TrainingCheckpoints(outputDir, t, runId);
       int cleaned = checkpoints.cleanUp();
@@ -191,25 +192,31 @@ public final class DpoTrainer {
     void plan() {
       int accumulation = t.gradientAccumulationSteps();
       shuffle = config.data().trainSamplingStrategy().equals("random");
-      sampler = new EpochSampler(pairs.size(), t.perDeviceTrainBatchSize(), shuffle, t.seed());
+      // With several devices a micro-batch is the global one, split across them (docs/distributed.md).
+      sampler = new EpochSampler(examples.size(), t.perDeviceTrainBatchSize() * replicas(), shuffle, t.seed());
       stepsPerEpoch = (sampler.batchesPerEpoch() + accumulation - 1) / accumulation;
       total = t.maxSteps() > 0 ? t.maxSteps() : (long) Math.ceil(t.numTrainEpochs() * stepsPerEpoch);
       schedule = LrSchedule.fromName(t.lrSchedulerType());
       warmup = LrSchedule.warmupSteps(t.warmupSteps(), total);
       adam = new AdamW.Hyper((float) t.adamBeta1(), (float) t.adamBeta2(), (float) t.adamEpsilon());
-      collator = BatchBuilder.forConfig(config, model);
-      collate = positions -> collator.build(select(pairs, positions));
     }
 
     /** Before the training graph exists: a precompute pass holds the reference weights only while it runs. */
     void prepareReference() throws IOException {
       out.println(reference.describe());
-      reference.prepare(pairs, collate, config.lossSpec().ldAlpha(), t.numThreads(), out);
+      objective.prepareReference(t.numThreads(), config.computePrecision(), out);
     }
 
     DpoGraph.Settings graphSettings() {
-      return new DpoGraph.Settings(model, new DpoObjective(config.lossSpec()), adam, t.maxGradNorm(),
-          t.numThreads(), reference.graph(), t.useXla(), lora == null ? null : lora.training());
+      return new DpoGraph.Settings(model, objective.graph(), adam, t.maxGradNorm(),
+          t.numThreads(), reference.graph(), t.useXla(), new Replication(config.devices(),
+              Math.round(t.allreduceBucketMb() * (1 << 20)), (float) t.collectiveTimeoutS()),
+          config.computePrecision(), config.referenceStorage(), lora == null ? null : lora.training());
+    }
+
+    /** Data-parallel replicas of this run (the {@code devices} key). */
+    int replicas() {
+      return config.devices().size();
     }
 
     /** Loads the weights, then the checkpoint's state when resuming. */
@@ -224,17 +231,21 @@ public final class DpoTrainer {
       startup.mark("weights_s");
       out.printf("training graph: %.1f MB of variables (" + (lora != null ? "frozen base, adapters with their"
           + " accumulators and Adam m and v" : "policy, gradient accumulators, Adam m and v") + "%s)%n",
-          graph.variableBytes() / 1e6,
-          graph.referenceMode() == DpoGraph.ReferenceMode.LIVE && !graph.referenceSharesBase() ? ", reference" : "");
+          graph.variableBytes() / 1e6, graph.referenceMode() != DpoGraph.ReferenceMode.LIVE
+              || graph.referenceSharesBase() ? ""
+              : config.referenceStorage() == Precision.BFLOAT16
+                  ? String.format(", reference in bfloat16: %.1f MB", graph.variableBytes("reference/") / 1e6)
+                  : ", reference");
       interval = new LogInterval(graph.metricNames());
-      evaluator = Evaluator.of(config, dev, graph, collator, total);
+      evaluator = Evaluator.of(config, objective, graph, total);
       if (resume.isPresent()) {
         restore(resume.get());
       }
       firstStep = step;
       position = new TrainerState.Run(shuffle, t.seed(), total);
-      out.printf("training: %d steps (%d per epoch), %d pairs per micro-batch, %s%s%n",
-          total, stepsPerEpoch, t.perDeviceTrainBatchSize(),
+      out.printf("training: %d steps (%d per epoch), %d %s per micro-batch%s, %s%s%n",
+          total, stepsPerEpoch, t.perDeviceTrainBatchSize() * replicas(), objective.unit(),
+          replicas() > 1 ? " (" + t.perDeviceTrainBatchSize() + " on each of " + config.devices() + ")" : "",
           describeAccumulation(t.gradientAccumulationSteps(), sampler.batchesPerEpoch()),
           step > 0 ? ", continuing after step " + step : "");
       clock = new RunClock();
@@ -256,7 +267,7 @@ public final class DpoTrainer {
     /** The optimizer steps, epoch by epoch, with logging, evaluation and checkpoints after each. */
     void train() throws IOException {
       int accumulation = t.gradientAccumulationSteps();
-      try (MetricsLog metrics = new MetricsLog(metricsFile, resume.isPresent());
+      try (MetricsLog metrics = new MetricsLog(metricsFile, resume.isPresent(), runId);
           TensorBoardWriter board =
               t.reportTo().equals("tensorboard") ? new TensorBoardWriter(outputDir.resolve("runs")) : null;
           Console console = new Console(out, total, terminal)) {
@@ -279,10 +290,25 @@ public final class DpoTrainer {
       }
     }
 
+    /**
+     * A global micro-batch's positions split into at most {@code n} contiguous shards of
+     * ceil(size / n) pairs, as accelerate hands consecutive per-device batches to its processes; a short
+     * last batch gives fewer (or smaller) shards.
+     */
+    static List<int[]> shardPositions(int[] positions, int n) {
+      List<int[]> shards = new ArrayList<>();
+      int per = (positions.length + n - 1) / n;
+      for (int from = 0; from < positions.length; from += per) {
+        shards.add(java.util.Arrays.copyOfRange(positions, from, Math.min(positions.length, from + per)));
+      }
+      return shards;
+    }
+
     /** One optimizer step over {@code group}'s micro-batches; a non-finite step stops before the update. */
     private void optimizerStep(List<int[]> group, int start) throws IOException {
       step++;
       long stepStart = System.nanoTime();
+      long stepCpuStart = StartupTimes.processCpuNanos();
       double lr = schedule.rate(t.learningRate(), step, total, warmup);
       float scale = 1f / group.size();
       double stepLoss = 0;
@@ -290,13 +316,21 @@ public final class DpoTrainer {
       TrainerState before = position.at(step - 1, epoch, start, totalTokens, interval.sums());
       NonFiniteStepException.Guard guard = new NonFiniteStepException.Guard(step, group.size());
       for (int[] positions : group) {
-        Batch batch = collate.apply(positions);
-        DpoGraph.MicroResult r = graph.micro(batch, scale, reference.fed(batch));
-        guard.loss(r.metric("loss"), batch);
-        interval.addMicro(r.metrics(), batch.realTokens());
+        List<Batch> shards = new ArrayList<>();
+        List<float[]> fed = new ArrayList<>();
+        long tokens = 0;
+        for (int[] shard : shardPositions(positions, replicas())) {
+          Batch batch = examples.batch(shard);
+          shards.add(batch);
+          fed.add(reference.fed(batch));
+          tokens += batch.realTokens(); // num_tokens: summed over the replicas
+        }
+        DpoGraph.MicroResult r = graph.micro(shards, scale, fed.contains(null) ? null : fed);
+        guard.loss(r.metric("loss"), shards.get(0));
+        interval.addMicro(r.metrics(), tokens);
         stepLoss += r.metric("loss") / group.size();
-        totalTokens += batch.realTokens();
-        tokensThisRun += batch.realTokens();
+        totalTokens += tokens;
+        tokensThisRun += tokens;
       }
       DpoGraph.GradientNorm norm;
       try {
@@ -309,6 +343,7 @@ public final class DpoTrainer {
       }
       reference.afterStep(graph, step);
       stepSeconds.add((System.nanoTime() - stepStart) / 1e9);
+      stepCpuSeconds.add((StartupTimes.processCpuNanos() - stepCpuStart) / 1e9);
       String startupLine = startup.firstStep(stepSeconds.get(0));
       if (startupLine != null) {
         console.message(startupLine);
@@ -331,7 +366,8 @@ public final class DpoTrainer {
         board.flush();
       }
       logged.add(line);
-      console.logged(step, line.get("loss"), line.get("rewards/accuracies"), tokensPerSecond, clock.eta(total - step));
+      console.logged(step, line.get("loss"), objective.headlineLabel(), line.get(objective.headlineMetric()),
+          tokensPerSecond, clock.eta(total - step));
     }
 
     /**
@@ -372,7 +408,7 @@ public final class DpoTrainer {
           outputDir, METRICS_FILE, LOSS_CHART, CONFIG_FILE, SUMMARY_FILE, written.get(written.size() - 1).getFileName(),
           t.reportTo().equals("tensorboard") ? ", TensorBoard events in runs/" : "");
       return new Result(outputDir, step, tokensPerSecond, logged, stepSeconds, startup.seconds(),
-          startup.cpuSeconds());
+          startup.cpuSeconds(), stepCpuSeconds);
     }
   }
 
@@ -403,6 +439,20 @@ public final class DpoTrainer {
     return in;
   }
 
+  /**
+   * The policy's and the reference's weight files, read once in chunks before anything is written: a
+   * missing, truncated or foreign file, or a NaN or infinite weight, is refused while output_dir is as it
+   * was. The second read when the graph loads them comes from the page cache.
+   */
+  private static void checkWeights(Path policyDir, Path referenceDir) throws IOException {
+    for (Path dir : referenceDir == null || referenceDir.equals(policyDir) ? List.of(policyDir)
+        : List.of(policyDir, referenceDir)) {
+      try (SafeTensorsReader weights = SafeTensorsReader.open(dir)) {
+        FiniteValues.check(weights);
+      }
+    }
+  }
+
   /** The model's config.json; a missing or unreadable one is the config's fault (model_name_or_path). */
   private static LlamaConfig readModel(Path modelDir) {
     try {
@@ -426,18 +476,6 @@ public final class DpoTrainer {
         + perEpoch + " micro-batches of an epoch; as in Hugging Face's Trainer, a step ends with its epoch)";
   }
 
-  private static void checkVocabulary(TrainConfig config, Path modelDir, LlamaConfig model, LoadedDataset data,
-      LoadedDataset dev) throws IOException {
-    String tokenizer = config.model().tokenizerNameOrPath();
-    VocabularyCheck.tokenizer(data, modelDir, tokenizer.isEmpty() ? null : ProjectPaths.resolve(tokenizer), model);
-    VocabularyCheck.ids(data.pairs(), ConfigKey.TRAIN_DATASET_PATH,
-        ProjectPaths.resolve(config.data().trainDatasetPath()), model);
-    if (dev != null) {
-      VocabularyCheck.ids(dev.pairs(), ConfigKey.DEV_DATASET_PATH, ProjectPaths.resolve(config.data().devDatasetPath()),
-          model);
-    }
-  }
-
   /** A resumed run must visit the data in the order the checkpoint's run did. */
   private static void checkSameOrder(TrainerState saved, boolean shuffle, long seed) {
     if (saved.shuffle() != shuffle || saved.seed() != seed) {
@@ -446,13 +484,5 @@ public final class DpoTrainer {
               + " resume with the checkpoint's values (its resolved_config.json has them)",
           saved.shuffle() ? "random" : "sequential", saved.seed(), shuffle ? "random" : "sequential", seed));
     }
-  }
-
-  private static List<TokenizedPair> select(PairSource pairs, int[] positions) {
-    List<TokenizedPair> out = new ArrayList<>(positions.length);
-    for (int p : positions) {
-      out.add(pairs.get(p));
-    }
-    return out;
   }
 }

@@ -2,7 +2,7 @@ package dev.tfdpo.trainer;
 
 import dev.tfdpo.data.LoadedDataset;
 import dev.tfdpo.data.PairSource;
-import dev.tfdpo.data.TokenizedPair;
+import dev.tfdpo.graphs.training.Batch;
 import dev.tfdpo.graphs.training.DpoGraph;
 import dev.tfdpo.report.TensorBoardWriter;
 import dev.tfdpo.trainer.config.ConfigKey;
@@ -44,8 +44,10 @@ public final class Evaluator {
   public static final String PREFIX = "eval_";
 
   private final DpoGraph graph;
-  private final PairSource dev;
-  private final BatchBuilder collator;
+  private final TrainingObjective.Examples dev;
+  private final String headline;
+  private final String headlineLabel;
+  private final String unit;
   private final int batchSize;
   private final String strategy;
   private final long every;
@@ -59,12 +61,27 @@ public final class Evaluator {
    * @param every with {@code steps}: evaluate when the step is a multiple of this
    */
   public Evaluator(DpoGraph graph, PairSource dev, BatchBuilder collator, int batchSize, String strategy, long every) {
+    this(graph, PairObjective.examples(dev, collator), PairObjective.ACCURACY, "acc", "pairs", batchSize, strategy,
+        every);
+  }
+
+  /**
+   * An evaluator over any objective's dev examples.
+   *
+   * @param headline the metric printed next to the loss
+   * @param headlineLabel its short name ({@code acc} prints as {@code eval_acc})
+   * @param unit what an example is called in the console line
+   */
+  Evaluator(DpoGraph graph, TrainingObjective.Examples dev, String headline, String headlineLabel, String unit,
+      int batchSize, String strategy, long every) {
     if (!strategy.equals("steps") && !strategy.equals("epoch")) {
       throw new IllegalArgumentException("evaluation strategy must be steps or epoch, got " + strategy);
     }
     this.graph = graph;
     this.dev = dev;
-    this.collator = collator;
+    this.headline = headline;
+    this.headlineLabel = headlineLabel;
+    this.unit = unit;
     this.batchSize = batchSize;
     this.strategy = strategy;
     this.every = every;
@@ -85,14 +102,14 @@ public final class Evaluator {
     return dev;
   }
 
-  /** The evaluator of a run, or null when {@code dev} is null (no evaluation). */
-  static Evaluator of(TrainConfig config, LoadedDataset dev, DpoGraph graph, BatchBuilder collator, long totalSteps) {
-    if (dev == null) {
+  /** The evaluator of a run, or null when the objective has no dev set (no evaluation). */
+  static Evaluator of(TrainConfig config, TrainingObjective objective, DpoGraph graph, long totalSteps) {
+    if (objective.dev() == null) {
       return null;
     }
     TrainingArgs t = config.training();
-    return new Evaluator(graph, dev.pairs(), collator, t.perDeviceEvalBatchSize(), t.evaluationStrategy(),
-        interval(t.evalSteps(), t.loggingSteps(), totalSteps));
+    return new Evaluator(graph, objective.dev(), objective.headlineMetric(), objective.headlineLabel(), objective.unit(),
+        t.perDeviceEvalBatchSize(), t.evaluationStrategy(), interval(t.evalSteps(), t.loggingSteps(), totalSteps));
   }
 
   /**
@@ -132,29 +149,38 @@ public final class Evaluator {
   public Map<String, Double> evaluate() {
     List<String> names = graph.metricNames();
     double[] batchMeans = new double[names.size()];
+    int[] present = new int[names.size()]; // batches that had each metric (NaN: absent, as in LogInterval)
     double weightedLoss = 0;
     long pairs = 0;
-    int batches = 0;
     int lossIndex = names.indexOf("loss");
-    for (int start = 0; start < dev.size(); start += batchSize) {
-      int end = Math.min(start + batchSize, dev.size());
-      List<TokenizedPair> group = new ArrayList<>(end - start);
+    // With several replicas a batch is per_device_eval_batch_size x replicas examples, one shard per
+    // replica (docs/distributed.md); its metrics come back combined as one device's on the whole batch.
+    int global = batchSize * graph.replicas();
+    for (int start = 0; start < dev.size(); start += global) {
+      int end = Math.min(start + global, dev.size());
+      int[] positions = new int[end - start];
       for (int i = start; i < end; i++) {
-        group.add(dev.get(i));
+        positions[i - start] = i;
       }
-      float[] m = graph.evaluate(collator.build(group)).metrics();
+      List<Batch> shards = new ArrayList<>();
+      for (int from = 0; from < positions.length; from += batchSize) {
+        shards.add(dev.batch(java.util.Arrays.copyOfRange(positions, from, Math.min(from + batchSize, positions.length))));
+      }
+      float[] m = graph.evaluate(shards).metrics();
       for (int k = 0; k < m.length; k++) {
-        batchMeans[k] += m[k];
+        if (!Float.isNaN(m[k])) {
+          batchMeans[k] += m[k];
+          present[k]++;
+        }
       }
-      weightedLoss += (double) m[lossIndex] * group.size();
-      pairs += group.size();
-      batches++;
+      weightedLoss += (double) m[lossIndex] * positions.length;
+      pairs += positions.length;
     }
     Map<String, Double> line = new LinkedHashMap<>();
     line.put(PREFIX + "loss", weightedLoss / pairs);
     for (int k = 0; k < names.size(); k++) {
-      if (k != lossIndex) {
-        line.put(PREFIX + names.get(k), batchMeans[k] / batches);
+      if (k != lossIndex && present[k] > 0) {
+        line.put(PREFIX + names.get(k), batchMeans[k] / present[k]);
       }
     }
     return line;
@@ -181,8 +207,9 @@ public final class Evaluator {
       board.flush();
     }
     long nanos = System.nanoTime() - started;
-    out.printf("eval at step %d | eval_loss %.4f | eval_acc %.3f | %d pairs in %.1f s%n",
-        step, line.get(PREFIX + "loss"), line.get(PREFIX + "rewards/accuracies"), dev.size(), nanos / 1e9);
+    Double value = line.get(PREFIX + headline);
+    out.printf("eval at step %d | eval_loss %.4f | eval_%s %s | %d %s in %.1f s%n", step, line.get(PREFIX + "loss"),
+        headlineLabel, value == null ? "n/a" : String.format("%.3f", value), dev.size(), unit, nanos / 1e9);
     return nanos;
   }
 }

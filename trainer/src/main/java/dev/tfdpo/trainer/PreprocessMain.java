@@ -6,6 +6,7 @@ import dev.tfdpo.data.PreprocessedFile;
 import dev.tfdpo.trainer.config.ConfigKey;
 import dev.tfdpo.trainer.config.TrainConfig;
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -55,10 +56,31 @@ public final class PreprocessMain {
     if (input == null || output == null) {
       throw new IllegalArgumentException("--input and --output are required");
     }
+    checkOutput(ProjectPaths.resolve(input), Path.of(output));
     DataSummary summary = PreprocessedFile.write(options(input, overrides), Path.of(output));
     System.out.println(summary.format());
     System.out.println("wrote " + output);
     return summary;
+  }
+
+  /**
+   * Refuses an {@code --output} that would destroy a file it does not own: the input itself, or any
+   * existing file that is not a preprocessed file (a typo could otherwise replace a data set or a model
+   * file). An earlier preprocessed file is replaced, atomically.
+   */
+  static void checkOutput(Path input, Path output) throws IOException {
+    if (Files.exists(output) && Files.exists(input) && Files.isSameFile(input, output)) {
+      throw new IllegalArgumentException("--output " + output + " is the --input file; preprocess writes a new"
+          + " file: choose another --output");
+    }
+    if (Files.isDirectory(output)) {
+      throw new IllegalArgumentException("--output " + output + " is a directory; give a file name, e.g. "
+          + output.resolve("train.tfdpo"));
+    }
+    if (Files.exists(output) && !PreprocessedFile.isPreprocessed(output)) {
+      throw new IllegalArgumentException("--output " + output + " exists and is not a preprocessed file; preprocess"
+          + " only replaces its own files: choose another --output or remove that file");
+    }
   }
 
   /** The data options of a run with these overrides; token-id data needs no model directory. */

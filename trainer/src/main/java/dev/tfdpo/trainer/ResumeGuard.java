@@ -2,14 +2,10 @@ package dev.tfdpo.trainer;
 
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
-import com.google.gson.JsonParseException;
-import com.google.gson.JsonParser;
 import dev.tfdpo.trainer.config.ConfigException;
 import dev.tfdpo.trainer.config.ConfigKey;
 import dev.tfdpo.trainer.config.TrainConfig;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -19,21 +15,18 @@ import java.util.List;
  * Resume refuses what it cannot honour: the checkpoint's {@code resolved_config.json} is compared with
  * the new config, and any difference in a key that changes the data order or the math ({@link
  * ConfigKey#mayChangeOnResume()} false) is refused with the list of differences. A key the checkpoint's
- * file lacks (written by an older version) is not compared.
+ * file lacks (written by an older version) is not compared. A checkpoint whose files come from two runs
+ * (its metrics, or the output directory's config, carry another {@link RunFingerprint}) is refused too.
  */
 final class ResumeGuard {
 
   private ResumeGuard() {}
 
   /** Throws {@link ConfigException} listing every key the new run would change against the checkpoint. */
-  static void check(Path checkpoint, TrainConfig config) throws IOException {
+  static void check(Path checkpoint, Path outputDir, TrainConfig config) throws IOException {
     Path file = checkpoint.resolve(DpoTrainer.CONFIG_FILE);
-    JsonObject saved;
-    try {
-      saved = JsonParser.parseString(Files.readString(file, StandardCharsets.UTF_8)).getAsJsonObject();
-    } catch (JsonParseException | IllegalStateException e) {
-      throw new ConfigException(file + " cannot be read (" + e.getMessage() + "); resume from another checkpoint");
-    }
+    JsonObject saved = RunFingerprint.readObject(file, "resume from another checkpoint");
+    checkOneRun(checkpoint, outputDir, saved);
     JsonObject now = config.toJson();
     List<String> differences = new ArrayList<>();
     for (ConfigKey key : ConfigKey.values()) {
@@ -53,6 +46,23 @@ final class ResumeGuard {
           + " has them); only " + String.join(", ", free) + " may change on resume. To train with the new values"
           + " instead, start a new run (another output_dir, or overwrite_output_dir: true without"
           + " resume_from_checkpoint).");
+    }
+  }
+
+  /** The checkpoint's metrics and, for a checkpoint of output_dir, the directory's config share its run. */
+  private static void checkOneRun(Path checkpoint, Path outputDir, JsonObject saved) throws IOException {
+    JsonElement id = saved.get(RunFingerprint.KEY);
+    if (id == null || !id.isJsonPrimitive()) {
+      return; // written before fingerprints
+    }
+    String run = id.getAsString();
+    RunFingerprint.checkMetrics(checkpoint.resolve(DpoTrainer.METRICS_FILE), run, "resume from another checkpoint");
+    Path top = outputDir.resolve(DpoTrainer.CONFIG_FILE);
+    String topRun = checkpoint.startsWith(outputDir) ? RunFingerprint.of(top).orElse(run) : run;
+    if (!topRun.equals(run)) {
+      throw new ConfigException(checkpoint + " belongs to run " + run + " but " + top + " to run " + topRun
+          + ": output_dir mixes two runs. Resume that checkpoint from a copy of it in a new output_dir, or start"
+          + " over with overwrite_output_dir: true");
     }
   }
 }

@@ -1,10 +1,7 @@
 package dev.tfdpo.trainer;
 
 import com.google.gson.GsonBuilder;
-import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
-import com.google.gson.JsonParseException;
-import com.google.gson.JsonParser;
 import dev.tfdpo.io.DurableFiles;
 import dev.tfdpo.io.OutputDirLock;
 import dev.tfdpo.io.checkpoint.Checkpoints;
@@ -22,7 +19,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.Set;
-import java.util.concurrent.ThreadLocalRandom;
 import java.util.stream.Stream;
 
 /**
@@ -35,7 +31,7 @@ import java.util.stream.Stream;
 final class RunDirectory {
 
   /** The fingerprint's member in {@code resolved_config.json} and key in the safetensors metadata. */
-  static final String RUN_ID = TrainConfig.RUN_ID;
+  static final String RUN_ID = RunFingerprint.KEY;
 
   /** Files of the final model at the top of {@code output_dir}, rewritten at the end of every run. */
   private static final Set<String> FINAL_FILES = finalFiles();
@@ -104,7 +100,8 @@ final class RunDirectory {
         }
       }
     }
-    String runId = resume.flatMap(r -> runIdOf(r.directory().resolve(DpoTrainer.CONFIG_FILE))).orElseGet(RunDirectory::newRunId);
+    String runId = resume.flatMap(r -> RunFingerprint.of(r.directory().resolve(DpoTrainer.CONFIG_FILE)))
+        .orElseGet(RunFingerprint::create);
     saveConfig(config, runId, outputDir.resolve(DpoTrainer.CONFIG_FILE));
     return runId;
   }
@@ -122,17 +119,6 @@ final class RunDirectory {
         channel.write(b);
       }
     });
-  }
-
-  /** The fingerprint recorded in a {@code resolved_config.json}, if it has one. */
-  static Optional<String> runIdOf(Path resolvedConfig) {
-    try {
-      JsonElement e = JsonParser.parseString(Files.readString(resolvedConfig, StandardCharsets.UTF_8));
-      JsonElement id = e.isJsonObject() ? e.getAsJsonObject().get(RUN_ID) : null;
-      return id != null && id.isJsonPrimitive() ? Optional.of(id.getAsString()) : Optional.empty();
-    } catch (IOException | JsonParseException e) {
-      return Optional.empty();
-    }
   }
 
   /** The trainer's outputs present in {@code dir}: what a new run would mix with. */
@@ -172,10 +158,5 @@ final class RunDirectory {
     List<String> names = paths.stream().map(p -> p.getFileName().toString()).toList();
     return names.size() <= 6 ? String.join(", ", names)
         : String.join(", ", names.subList(0, 6)) + " and " + (names.size() - 6) + " more";
-  }
-
-  private static String newRunId() {
-    return java.time.LocalDateTime.now().format(java.time.format.DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss"))
-        + "-" + Long.toHexString(ThreadLocalRandom.current().nextLong() & 0xffffffffL);
   }
 }

@@ -46,7 +46,8 @@ public final class TrainMain {
       System.out.println("no config given: training the embedded default " + configFile);
     }
     if (!Files.isRegularFile(configFile)) {
-      throw new ConfigException("config file " + configFile + " does not exist");
+      throw new ConfigException("config file " + configFile + (Files.isDirectory(configFile)
+          ? " is a directory; give the JSON config file (e.g. configs/default.json)" : " does not exist"));
     }
     TrainConfig config = TrainConfig.load(configFile, rest);
     DpoTrainer.run(config, System.out, System.console() != null);

@@ -8,6 +8,7 @@ import dev.tfdpo.tokenizer.Tokenizer;
 import dev.tfdpo.tokenizer.Tokenizers;
 import dev.tfdpo.trainer.config.ConfigException;
 import dev.tfdpo.trainer.config.ConfigKey;
+import dev.tfdpo.trainer.config.TrainConfig;
 import java.io.IOException;
 import java.nio.file.Path;
 
@@ -55,6 +56,17 @@ final class VocabularyCheck {
           }
         }
       }
+    }
+  }
+
+  /** The tokenizer of a run and the ids of its training and dev pairs fit the model's vocabulary. */
+  static void check(TrainConfig config, Path modelDir, LlamaConfig model, LoadedDataset data, LoadedDataset dev)
+      throws IOException {
+    String tokenizer = config.model().tokenizerNameOrPath();
+    tokenizer(data, modelDir, tokenizer.isEmpty() ? null : ProjectPaths.resolve(tokenizer), model);
+    ids(data.pairs(), ConfigKey.TRAIN_DATASET_PATH, ProjectPaths.resolve(config.data().trainDatasetPath()), model);
+    if (dev != null) {
+      ids(dev.pairs(), ConfigKey.DEV_DATASET_PATH, ProjectPaths.resolve(config.data().devDatasetPath()), model);
     }
   }
 }

@@ -56,7 +56,7 @@ class ExportMainTest {
     Path out = Files.createDirectories(tmp.resolve("out"));
     Files.writeString(out.resolve("keep.txt"), "mine");
     Run refused = run(state.toString(), out.toString(), "--format", "hf");
-    assertEquals(1, refused.status());
+    assertEquals(2, refused.status());
     assertTrue(refused.err().contains("--overwrite"), refused.err());
     assertEquals("mine", Files.readString(out.resolve("keep.txt")));
 
@@ -75,10 +75,10 @@ class ExportMainTest {
     Path runDir = tmp.resolve("run");
     Path checkpoint = ExportFixtures.checkpoint(runDir, 3, ExportFixtures.TRAINED, 0.1);
     Run same = run(checkpoint.toString(), checkpoint.toString(), "--format", "hf", "--overwrite");
-    assertEquals(1, same.status());
+    assertEquals(2, same.status());
     assertTrue(same.err().contains("is SRC"), same.err());
     Run parent = run(checkpoint.toString(), runDir.toString(), "--format", "hf", "--overwrite");
-    assertEquals(1, parent.status());
+    assertEquals(2, parent.status());
     assertTrue(parent.err().contains("contains SRC"), parent.err());
     assertTrue(Files.isRegularFile(checkpoint.resolve("model.safetensors")));
   }
@@ -90,7 +90,7 @@ class ExportMainTest {
       Files.copy(ExportFixtures.TRAINED.resolve(name), plain.resolve(name), StandardCopyOption.REPLACE_EXISTING);
     }
     Run r = run(plain.toString(), tmp.resolve("sm").toString(), "--format", "savedmodel");
-    assertEquals(1, r.status());
+    assertEquals(2, r.status(), r.err());
     assertTrue(r.err().contains("resolved_config.json"), r.err());
     assertFalse(Files.exists(tmp.resolve("sm")), "nothing is left behind");
     try (Stream<Path> entries = Files.list(tmp)) {
@@ -106,7 +106,7 @@ class ExportMainTest {
     Path state = ExportFixtures.stateDir(tmp.resolve("state"), ExportFixtures.TRAINED, 0.1);
     Files.writeString(state.resolve("resolved_config.json"), "{\"model_name_or_path\": \"x\", \"no_such_key\": 1}");
     Run sm = run(state.toString(), tmp.resolve("sm").toString(), "--format", "savedmodel");
-    assertEquals(1, sm.status());
+    assertEquals(2, sm.status());
     assertTrue(sm.err().contains("cannot be read") && sm.err().contains("no_such_key"), sm.err());
     Run hf = run(state.toString(), tmp.resolve("hf").toString(), "--format", "hf");
     assertEquals(0, hf.status(), hf.err());
@@ -132,7 +132,7 @@ class ExportMainTest {
   @Test
   void aMissingSourceIsAnError(@TempDir Path tmp) {
     Run r = run(tmp.resolve("nope").toString(), tmp.resolve("out").toString(), "--format", "hf");
-    assertEquals(1, r.status());
+    assertEquals(2, r.status());
     assertTrue(r.err().contains("is not a directory"), r.err());
   }
 

@@ -78,6 +78,12 @@ public final class CheckpointLocator {
     if (!candidate.isAbsolute() && !Files.exists(candidate) && outputDir != null) {
       candidate = outputDir.resolve(spec);
     }
+    if (Files.exists(candidate) && !Files.isDirectory(candidate)) {
+      Path parent = candidate.toAbsolutePath().getParent();
+      throw new CheckpointException("cannot resume from " + candidate + ": it is a file, not a checkpoint directory;"
+          + " pass the checkpoint-N directory" + (parent != null && Checkpoints.stepOf(parent).isPresent()
+              ? " that holds it (" + parent + ")" : "") + " or '" + AUTO + "'");
+    }
     if (!Files.isDirectory(candidate)) {
       throw new CheckpointException(
           "cannot resume from " + spec + ": no such directory (also looked in " + outputDir

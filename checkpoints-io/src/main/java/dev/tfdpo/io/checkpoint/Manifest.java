@@ -3,9 +3,8 @@ package dev.tfdpo.io.checkpoint;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
-import com.google.gson.JsonParseException;
-import com.google.gson.JsonParser;
 import com.google.gson.stream.JsonWriter;
+import dev.tfdpo.io.StrictJson;
 import java.io.IOException;
 import java.io.StringWriter;
 import java.io.UncheckedIOException;
@@ -136,12 +135,12 @@ public record Manifest(int formatVersion, long step, List<FileEntry> files) {
   public static Manifest parse(Path source, String text) throws CheckpointException {
     JsonObject root;
     try {
-      JsonElement parsed = JsonParser.parseString(text);
+      JsonElement parsed = StrictJson.parse(text);
       if (!parsed.isJsonObject()) {
         throw new CheckpointException(source + ": not a JSON object");
       }
       root = parsed.getAsJsonObject();
-    } catch (JsonParseException e) {
+    } catch (StrictJson.Invalid e) {
       throw new CheckpointException(source + ": not valid JSON (" + e.getMessage() + ")", e);
     }
     if (!FORMAT.equals(stringField(root, "format"))) {

@@ -4,8 +4,8 @@ import com.google.gson.Gson;
 import com.google.gson.GsonBuilder;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
-import com.google.gson.JsonParser;
 import dev.tfdpo.io.DurableFiles;
+import dev.tfdpo.io.StrictJson;
 import dev.tfdpo.io.safetensors.DType;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -159,7 +159,12 @@ public final class HfExport {
     if (!Files.isRegularFile(file)) {
       throw new IOException("no " + file.getFileName() + " in " + file.getParent());
     }
-    JsonElement e = JsonParser.parseString(Files.readString(file, StandardCharsets.UTF_8));
+    JsonElement e;
+    try {
+      e = StrictJson.parse(Files.readString(file, StandardCharsets.UTF_8));
+    } catch (StrictJson.Invalid ex) {
+      throw new IOException(file + ": " + ex.getMessage(), ex);
+    }
     if (!e.isJsonObject()) {
       throw new IOException(file + ": expected a JSON object");
     }

@@ -2,8 +2,7 @@ package dev.tfdpo.io.hf;
 
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
-import com.google.gson.JsonParseException;
-import com.google.gson.JsonParser;
+import dev.tfdpo.io.StrictJson;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -107,17 +106,19 @@ public record LlamaConfig(
       throw new IOException(
           "no config.json in " + modelDir + ": model_name_or_path must be a Hugging Face model directory");
     }
-    JsonObject json;
+    JsonElement e;
     try {
-      JsonElement e = JsonParser.parseString(Files.readString(file, StandardCharsets.UTF_8));
-      if (!e.isJsonObject()) {
-        throw new IOException(file + ": expected a JSON object");
-      }
-      json = e.getAsJsonObject();
-    } catch (JsonParseException ex) {
-      throw new IOException(file + ": invalid JSON: " + ex.getMessage(), ex);
+      e = StrictJson.parse(Files.readString(file, StandardCharsets.UTF_8));
+    } catch (StrictJson.Invalid ex) {
+      throw new IllegalArgumentException(file + ": " + (ex.duplicateKey() != null ? "" : "invalid JSON: ")
+          + ex.getMessage(), ex);
+    } catch (java.nio.charset.CharacterCodingException ex) {
+      throw new IllegalArgumentException(file + ": not UTF-8 text; a model's config.json must be UTF-8 JSON", ex);
     }
-    return fromJson(json, file.toString());
+    if (!e.isJsonObject()) {
+      throw new IllegalArgumentException(file + ": expected a JSON object");
+    }
+    return fromJson(e.getAsJsonObject(), file.toString());
   }
 
   /** Parses a config object; {@code where} names its origin in error messages. */
@@ -218,15 +219,12 @@ public record LlamaConfig(
       if (e.isJsonArray() && e.getAsJsonArray().size() > 0) {
         e = e.getAsJsonArray().get(0); // eos_token_id may be a list; the first one ends sequences
       }
-      try {
-        double d = e.getAsDouble();
-        if (d != Math.rint(d)) {
-          throw new IllegalArgumentException(where + ": '" + key + "' must be an integer, got " + e);
-        }
-        return (int) d;
-      } catch (UnsupportedOperationException | NumberFormatException | IllegalStateException ex) {
+      // A JSON number only: gson would also read the string "64" as 64, which transformers refuses.
+      double d = isNumber(e) ? e.getAsDouble() : Double.NaN;
+      if (d != Math.rint(d) || Math.abs(d) > Integer.MAX_VALUE) {
         throw new IllegalArgumentException(where + ": '" + key + "' must be an integer, got " + e);
       }
+      return (int) d;
     }
 
     double number(String key, double fallback) {
@@ -234,11 +232,15 @@ public record LlamaConfig(
       if (e == null || e.isJsonNull()) {
         return fallback;
       }
-      try {
-        return e.getAsDouble();
-      } catch (UnsupportedOperationException | NumberFormatException | IllegalStateException ex) {
-        throw new IllegalArgumentException(where + ": '" + key + "' must be a number, got " + e);
+      double d = isNumber(e) ? e.getAsDouble() : Double.NaN;
+      if (!Double.isFinite(d)) {
+        throw new IllegalArgumentException(where + ": '" + key + "' must be a finite number, got " + e);
       }
+      return d;
+    }
+
+    private static boolean isNumber(JsonElement e) {
+      return e.isJsonPrimitive() && e.getAsJsonPrimitive().isNumber();
     }
 
     boolean bool(String key, boolean fallback) {
@@ -256,6 +258,9 @@ public record LlamaConfig(
       JsonElement e = json.get(key);
       if (e == null || e.isJsonNull()) {
         return fallback;
+      }
+      if (!e.isJsonPrimitive() || !e.getAsJsonPrimitive().isString()) {
+        throw new IllegalArgumentException(where + ": '" + key + "' must be a string, got " + e);
       }
       return e.getAsString();
     }

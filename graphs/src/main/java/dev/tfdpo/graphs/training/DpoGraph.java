@@ -3,6 +3,7 @@ package dev.tfdpo.graphs.training;
 import dev.tfdpo.graphs.GraphScopes;
 import dev.tfdpo.graphs.Llama;
 import dev.tfdpo.graphs.LoraAdapters;
+import dev.tfdpo.graphs.RequestedDevices;
 import dev.tfdpo.graphs.Sessions;
 import dev.tfdpo.graphs.Tensors;
 import dev.tfdpo.graphs.WeightLoader;
@@ -10,6 +11,7 @@ import dev.tfdpo.io.hf.LlamaConfig;
 import dev.tfdpo.ops.AdamW;
 import dev.tfdpo.ops.CompletionLogProbs;
 import dev.tfdpo.ops.LossSpec;
+import dev.tfdpo.ops.Precision;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
@@ -57,6 +59,11 @@ public final class DpoGraph implements AutoCloseable {
    * @param threads intra- and inter-op threads (0 = TensorFlow's default)
    * @param reference where the reference log-probs come from
    * @param useXla compile the graph with XLA's JIT ({@link Xla})
+   * @param replication data-parallel replicas, one per device ({@link Replication#single()}: one, as before)
+   * @param compute type of the matrix products of both forward passes and of the backward pass
+   *     (BFLOAT16: bf16 O1); weights, gradients, optimizer state, softmax, sums and losses stay float32
+   * @param referenceStorage type of a live frozen reference's variables (BFLOAT16: bf16 O2, half its
+   *     memory); needs compute BFLOAT16 and a live reference that never syncs
    * @param lora LoRA adapters over a frozen base ({@link LoraTraining}); null trains every weight
    */
   public record Settings(
@@ -67,17 +74,72 @@ public final class DpoGraph implements AutoCloseable {
       int threads,
       Reference reference,
       boolean useXla,
+      Replication replication,
+      Precision compute,
+      Precision referenceStorage,
       LoraTraining lora) {
 
-    /** Full fine-tuning (no LoRA). */
+    /** Checks the combination. */
+    public Settings {
+      if (useXla && replication.replicas() > 1) {
+        throw new IllegalArgumentException("use_xla with several devices is not supported: the XLA CPU JIT "
+            + "does not compile the replicas' collective ops; set use_xla false or use one device");
+      }
+      if (referenceStorage == Precision.BFLOAT16) {
+        if (compute != Precision.BFLOAT16) {
+          throw new IllegalArgumentException("a bfloat16-stored reference needs bfloat16 compute");
+        }
+        if (reference.mode() != ReferenceMode.LIVE || reference.syncAlpha() > 0) {
+          throw new IllegalArgumentException("only a live, never-synced reference can be stored in bfloat16; "
+              + "this one is " + (reference.mode() == ReferenceMode.LIVE ? "synced" : reference.mode()));
+        }
+      }
+      if (lora != null) {
+        // A LoRA run's live reference is the policy's own base (no copy to store in bfloat16), and the
+        // replicas do not build the adapters into their forward passes.
+        if (referenceStorage == Precision.BFLOAT16) {
+          throw new IllegalArgumentException("LoRA with a bfloat16-stored reference (fp16_opt_level O2) is not "
+              + "supported: the reference shares the policy's base; use O1");
+        }
+        if (replication.replicas() > 1) {
+          throw new IllegalArgumentException("LoRA with several devices is not supported; use one device");
+        }
+      }
+    }
+
+    /** Without LoRA (every weight trained). */
+    public Settings(LlamaConfig model, Objective objective, AdamW.Hyper adam, double maxGradNorm, int threads,
+        Reference reference, boolean useXla, Replication replication, Precision compute,
+        Precision referenceStorage) {
+      this(model, objective, adam, maxGradNorm, threads, reference, useXla, replication, compute,
+          referenceStorage, null);
+    }
+
+    /** One replica (no explicit device), float32 throughout. */
     public Settings(LlamaConfig model, Objective objective, AdamW.Hyper adam, double maxGradNorm, int threads,
         Reference reference, boolean useXla) {
-      this(model, objective, adam, maxGradNorm, threads, reference, useXla, null);
+      this(model, objective, adam, maxGradNorm, threads, reference, useXla, Replication.single(),
+          Precision.FLOAT32, Precision.FLOAT32);
+    }
+
+    /** Replicas, float32 throughout. */
+    public Settings(LlamaConfig model, Objective objective, AdamW.Hyper adam, double maxGradNorm, int threads,
+        Reference reference, boolean useXla, Replication replication) {
+      this(model, objective, adam, maxGradNorm, threads, reference, useXla, replication,
+          Precision.FLOAT32, Precision.FLOAT32);
+    }
+
+    /** One replica (no explicit device) in the given precisions. */
+    public Settings(LlamaConfig model, Objective objective, AdamW.Hyper adam, double maxGradNorm, int threads,
+        Reference reference, boolean useXla, Precision compute, Precision referenceStorage) {
+      this(model, objective, adam, maxGradNorm, threads, reference, useXla, Replication.single(),
+          compute, referenceStorage);
     }
 
     /** The same settings with LoRA adapters ({@code null}: full fine-tuning). */
     public Settings withLora(LoraTraining l) {
-      return new Settings(model, objective, adam, maxGradNorm, threads, reference, useXla, l);
+      return new Settings(model, objective, adam, maxGradNorm, threads, reference, useXla, replication, compute,
+          referenceStorage, l);
     }
 
     /** DPO with {@code loss}. */
@@ -214,6 +276,14 @@ public final class DpoGraph implements AutoCloseable {
   private final Op apply;
   private final StateCheckpoint checkpoint;
   private final boolean useXla;
+  /** Data-parallel replicas, the first made of the fields above; one without replication. */
+  private final List<Replica> replicas = new ArrayList<>();
+  /** Every replica's accumulate target. */
+  private final Op accumulateAll;
+  /** The once-per-step gradient all-reduce ({@link GradientAllReduce}); null with one replica. */
+  private final Op allReduce;
+  /** Whether micro-batches were accumulated since the last all-reduce. */
+  private boolean reducePending;
   /** Compiled cluster launches of the first training micro-batch; -1 until then or without XLA. */
   private int xlaClusters = -1;
 
@@ -225,12 +295,16 @@ public final class DpoGraph implements AutoCloseable {
   private DpoGraph(Settings s) {
     graph = new Graph();
     Ops tf = GraphScopes.root(graph);
-    GraphScopes scopes = GraphScopes.of(tf).reserve(scopeNames(s.reference(), s.lora()));
+    Replication replication = s.replication();
+    GraphScopes scopes = GraphScopes.of(tf).reserve(scopeNames(s.reference(), s.lora()))
+        .reserve(DataParallel.scopeNames(replication.replicas()));
     inputs = new BatchInputs(tf);
     gradScale = tf.withName("grad_scale").placeholder(TFloat32.class, Placeholder.shape(Shape.scalar())); // []
     optimizerScalars = tf.withName("optimizer_scalars").placeholder(TFloat32.class, Placeholder.shape(Shape.of(AdamW.SCALARS))); // [3]
 
-    Llama policy = Llama.create(scopes, s.model(), "policy", s.lora() == null ? null : s.lora().quantize());
+    // bf16 O2: the policy reads its embedding rows in bfloat16, as the bfloat16-stored reference does.
+    Llama policy = Llama.create(scopes, s.model(), "policy", Precision.FLOAT32, s.compute(),
+        s.referenceStorage() == Precision.BFLOAT16, s.lora() == null ? null : s.lora().quantize());
     policyLoader = WeightLoader.create(scopes, policy);
     LoraTraining lora = s.lora();
     policyAdapters = lora == null ? null : LoraAdapters.create(scopes, s.model(), lora.spec(), LoraTraining.POLICY_SCOPE);
@@ -246,14 +320,23 @@ public final class DpoGraph implements AutoCloseable {
     LoraAdapters[] startCopy = new LoraAdapters[1];
     reference = lora != null && s.reference().mode() == ReferenceMode.LIVE
         ? ReferenceBranch.sharedBase(scopes, lossOps, s.reference(), inputs, policy, lora, pol, objective, startCopy)
-        : ReferenceBranch.build(scopes, lossOps, s.reference(), inputs, policy, pol, objective);
+        : ReferenceBranch.build(scopes, lossOps, s, inputs, policy, pol, objective);
     referenceAdapters = startCopy[0];
-    Objective.Part part = objective.build(lossOps, inputs.numPairs(), pol, policyScores, reference.scores());
+    Objective.Part part = objective.build(lossOps, inputs, pol, policyScores, reference.scores());
     metricNames = objective.metricNames();
     metrics = part.metrics(); // [K]
 
     Ops optOps = scopes.get("optimizer");
     gradients = GradientAccumulation.build(tf, optOps, scopes, part.loss(), trainable, gradScale);
+    replicas.add(new Replica(inputs, gradScale, policyLogps, reference, metrics, gradients));
+    for (int k = 1; k < replication.replicas(); k++) {
+      replicas.add(DataParallel.replica(graph, scopes, k, replication.devices().get(k), objective, policy,
+          trainable, reference));
+    }
+    accumulateAll = replicas.size() == 1 ? gradients.accumulate() : optOps.withControlDependencies(
+        replicas.stream().map(r -> r.gradients().accumulate()).toList()).withName("accumulate_all").noOp();
+    allReduce = replicas.size() == 1 ? null : GradientAllReduce.build(graph, DataParallel.allReduceScopes(scopes,
+        replicas.size()), replicas.stream().map(Replica::gradients).toList(), trainable, replication);
     OptimizerUpdate update = OptimizerUpdate.build(
         optOps, scopes, trainable, gradients.combined(optOps), s.maxGradNorm(), s.adam(), optimizerScalars);
     gradNorm = update.gradNorm(); // []
@@ -262,6 +345,10 @@ public final class DpoGraph implements AutoCloseable {
 
     checkpoint = new StateCheckpoint(scopes.get("checkpoint"), trainingState(trainable, update, reference));
     useXla = s.useXla();
+    if (!replication.devices().get(0).isEmpty()) {
+      // Weights, optimizer, the first replica and everything else not placed yet: the first device.
+      RequestedDevices.placeUnplaced(graph, 0, replication.devices().get(0));
+    }
     session = new Session(graph, sessionOptions(s));
   }
 
@@ -297,6 +384,10 @@ public final class DpoGraph implements AutoCloseable {
     ConfigProto.Builder options = Sessions.config(s.threads()).toBuilder();
     if (s.useXla()) {
       Xla.configure(options);
+    }
+    int cpus = s.replication().cpuDevices();
+    if (cpus > 1) {
+      options.putDeviceCount("CPU", cpus); // virtual CPU devices of this process, one per replica
     }
     return options.build();
   }
@@ -368,13 +459,16 @@ public final class DpoGraph implements AutoCloseable {
    * reference (the training graph's share of peak memory that does not depend on the batch).
    */
   public long variableBytes() {
+    return variableBytes("");
+  }
+
+  /** {@link #variableBytes()} of the variables whose names start with {@code prefix} (e.g. {@code reference/}). */
+  public long variableBytes(String prefix) {
     long bytes = 0;
     for (Iterator<GraphOperation> it = graph.operations(); it.hasNext(); ) {
       GraphOperation op = it.next();
-      if (op.type().equals("VariableV2")) {
-        // float32, or the bytes of a quantized base's codes
-        int width = op.output(0).dataType() == org.tensorflow.proto.DataType.DT_UINT8 ? 1 : 4;
-        bytes += width * op.output(0).shape().size();
+      if (op.type().equals("VariableV2") && op.name().startsWith(prefix)) {
+        bytes += Tensors.bytesPerElement(op.output(0).dataType()) * op.output(0).shape().size();
       }
     }
     return bytes;
@@ -413,33 +507,60 @@ public final class DpoGraph implements AutoCloseable {
     return run(b, scale, referenceLogps, true);
   }
 
+  /**
+   * Forward and backward on one global micro-batch split into shards, shard k on replica k (as
+   * accelerate splits a global batch across processes): the summed gradient equals one device's on the
+   * whole micro-batch, each replica's weighted by its share of the pairs. Fewer shards than replicas is
+   * allowed (the last global batch of an epoch): the idle replicas run on a copy of the first shard with
+   * weight 0. The metrics are gathered, then averaged as one device averages them over the whole
+   * micro-batch: pair means by pairs, token means by tokens ({@link DataParallel#gatherMean}).
+   *
+   * @param referenceLogps per shard, as in {@link #micro(Batch, float, float[])}; null unless FED
+   */
+  public MicroResult micro(List<Batch> shards, float scale, List<float[]> referenceLogps) {
+    return run(shards, scale, referenceLogps, true);
+  }
+
+  /** Number of data-parallel replicas (1 without replication). */
+  public int replicas() {
+    return replicas.size();
+  }
+
   private MicroResult run(Batch b, float scale, float[] referenceLogps, boolean accumulateGradients) {
+    return run(List.of(b), scale, referenceLogps == null ? null : java.util.Collections.singletonList(referenceLogps),
+        accumulateGradients);
+  }
+
+  private MicroResult run(List<Batch> shards, float scale, List<float[]> referenceLogps, boolean accumulateGradients) {
     ReferenceMode referenceMode = reference.mode();
-    if ((referenceMode == ReferenceMode.FED) != (referenceLogps != null)) {
-      throw new IllegalArgumentException(referenceMode == ReferenceMode.FED
-          ? "reference mode FED: the reference log-probs of the batch must be given"
-          : "reference mode " + referenceMode + " takes no fed reference log-probs");
-    }
-    if (referenceLogps != null && referenceLogps.length != 2 * b.numPairs()) {
-      throw new IllegalArgumentException(
-          referenceLogps.length + " reference log-probs for " + 2 * b.numPairs() + " sequences");
-    }
+    checkShards(shards, referenceLogps);
+    int pairs = shards.stream().mapToInt(Batch::numPairs).sum();
+    // Training feeds every replica (the accumulate target reaches them all); evaluation only the shards.
+    int fedReplicas = accumulateGradients ? replicas.size() : shards.size();
     Session.Runner runner = session.runner();
-    List<Tensor> fed = inputs.feed(runner, b);
-    List<Tensor> own = new ArrayList<>(2);
+    List<Tensor> fed = new ArrayList<>();
     try {
-      Tensor gs = TFloat32.scalarOf(scale);
-      own.add(gs);
-      runner.feed(gradScale, gs).fetch(metrics).fetch(policyLogps);
-      if (referenceMode == ReferenceMode.FED) {
-        Tensor ref = Tensors.floats(new long[] {referenceLogps.length}, referenceLogps);
-        own.add(ref);
-        runner.feed(reference.fed(), ref);
-      } else if (referenceMode == ReferenceMode.LIVE) {
-        runner.fetch(reference.logps());
+      for (int k = 0; k < fedReplicas; k++) {
+        Replica r = replicas.get(k);
+        boolean real = k < shards.size();
+        Batch b = shards.get(real ? k : 0);
+        fed.addAll(r.inputs().feed(runner, b));
+        float weight = !real ? 0f : shards.size() == 1 ? scale : scale * b.numPairs() / pairs;
+        Tensor gs = TFloat32.scalarOf(weight);
+        fed.add(gs);
+        runner.feed(r.gradScale(), gs).fetch(r.metrics()).fetch(r.policyLogps());
+        if (referenceMode == ReferenceMode.FED) {
+          float[] values = referenceLogps.get(real ? k : 0);
+          Tensor ref = Tensors.floats(new long[] {values.length}, values);
+          fed.add(ref);
+          runner.feed(r.reference().fed(), ref);
+        } else if (referenceMode == ReferenceMode.LIVE) {
+          runner.fetch(r.reference().logps());
+        }
       }
       if (accumulateGradients) {
-        runner.addTarget(gradients.accumulate());
+        runner.addTarget(accumulateAll);
+        reducePending = true;
       }
       boolean checkXla = useXla && accumulateGradients && xlaClusters < 0;
       if (checkXla) {
@@ -449,17 +570,46 @@ public final class DpoGraph implements AutoCloseable {
         if (checkXla) {
           checkCompiled(result.getMetadata().orElseThrow());
         }
-        float[] pol = Tensors.toFloats(result.get(1));
-        float[] ref = switch (referenceMode) {
-          case LIVE -> Tensors.toFloats(result.get(2));
-          case FED -> referenceLogps.clone();
-          case NONE -> new float[pol.length];
-        };
-        return new MicroResult(metricNames, Tensors.toFloats(result.get(0)), pol, ref);
+        int stride = referenceMode == ReferenceMode.LIVE ? 3 : 2;
+        List<float[]> metricParts = new ArrayList<>();
+        List<float[]> pol = new ArrayList<>();
+        List<float[]> ref = new ArrayList<>();
+        for (int k = 0; k < shards.size(); k++) {
+          metricParts.add(Tensors.toFloats(result.get(stride * k)));
+          float[] p = Tensors.toFloats(result.get(stride * k + 1));
+          pol.add(p);
+          ref.add(switch (referenceMode) {
+            case LIVE -> Tensors.toFloats(result.get(stride * k + 2));
+            case FED -> referenceLogps.get(k).clone();
+            case NONE -> new float[p.length];
+          });
+        }
+        return new MicroResult(metricNames, DataParallel.gatherMean(metricNames, metricParts, shards),
+            DataParallel.chosenThenRejected(pol, shards), DataParallel.chosenThenRejected(ref, shards));
       }
     } finally {
       BatchInputs.close(fed);
-      BatchInputs.close(own);
+    }
+  }
+
+  private void checkShards(List<Batch> shards, List<float[]> referenceLogps) {
+    ReferenceMode referenceMode = reference.mode();
+    if (shards.isEmpty() || shards.size() > replicas.size()) {
+      throw new IllegalArgumentException(
+          shards.size() + " micro-batch shard(s) for " + replicas.size() + " replica(s): give 1 to " + replicas.size());
+    }
+    if ((referenceMode == ReferenceMode.FED) != (referenceLogps != null)) {
+      throw new IllegalArgumentException(referenceMode == ReferenceMode.FED
+          ? "reference mode FED: the reference log-probs of the batch must be given"
+          : "reference mode " + referenceMode + " takes no fed reference log-probs");
+    }
+    for (int k = 0; referenceLogps != null && k < shards.size(); k++) {
+      float[] values = k < referenceLogps.size() ? referenceLogps.get(k) : null;
+      if (values == null || values.length != 2 * shards.get(k).numPairs()) {
+        throw new IllegalArgumentException((values == null ? "no" : String.valueOf(values.length))
+            + " reference log-probs for " + 2 * shards.get(k).numPairs() + " sequences"
+            + (shards.size() > 1 ? " (shard " + k + ")" : ""));
+      }
     }
   }
 
@@ -483,6 +633,7 @@ public final class DpoGraph implements AutoCloseable {
 
   /** The accumulated gradient's global and per-parameter norms (one run; changes nothing). */
   public GradientNorm gradientNorm() {
+    reduceAcrossReplicas();
     try (var result = session.runner().fetch(gradNorm).fetch(gradNorms).run()) {
       return new GradientNorm(
           Tensors.toFloats(result.get(0))[0], List.copyOf(gradients.accumulators().keySet()),
@@ -499,6 +650,23 @@ public final class DpoGraph implements AutoCloseable {
     return run(b, 1f, null, false);
   }
 
+  /** {@link #evaluate(Batch)} of a global batch split into shards, shard k on replica k (at most one per replica). */
+  public MicroResult evaluate(List<Batch> shards) {
+    return run(shards, 1f, null, false);
+  }
+
+  /**
+   * With several replicas, sums their accumulated gradients into the first replica's once per step
+   * ({@link GradientAllReduce}); a no-op with one replica or when nothing was accumulated since. Running
+   * it again changes nothing (the other replicas' accumulators are zero after it).
+   */
+  private void reduceAcrossReplicas() {
+    if (allReduce != null && reducePending) {
+      session.runner().addTarget(allReduce).run();
+      reducePending = false;
+    }
+  }
+
   /**
    * Clips the accumulated gradient with the already computed {@code norm}, applies AdamW and clears the
    * accumulators. The norm is fed in place of its graph tensor, so it is not computed a second time.
@@ -507,6 +675,7 @@ public final class DpoGraph implements AutoCloseable {
    * @param norm {@link GradientNorm#total()} of the current accumulators
    */
   public void apply(float[] scalars, float norm) {
+    reduceAcrossReplicas();
     try (Tensor sc = Tensors.floats(new long[] {scalars.length}, scalars);
         Tensor n = TFloat32.scalarOf(norm)) {
       session.runner().feed(optimizerScalars, sc).feed(gradNorm, n).addTarget(apply).run();
@@ -524,8 +693,9 @@ public final class DpoGraph implements AutoCloseable {
     return norm;
   }
 
-  /** The accumulated gradients, by Hugging Face name (for tests and diagnostics). */
+  /** The accumulated gradients, summed across replicas, by Hugging Face name (for tests and diagnostics). */
   public Map<String, float[]> accumulatedGradients() {
+    reduceAcrossReplicas();
     Session.Runner runner = session.runner();
     Map<String, Variable<TFloat32>> accumulators = gradients.accumulators();
     List<String> names = new ArrayList<>(accumulators.keySet());

@@ -40,8 +40,13 @@ final class GradientAccumulation {
    */
   static GradientAccumulation build(Ops tf, Ops optOps, GraphScopes scopes, Operand<TFloat32> loss,
       ParameterSet params, Operand<TFloat32> scale) {
+    return build(tf, optOps, scopes.get(SCOPE), loss, params, scale);
+  }
+
+  /** {@link #build(Ops, Ops, GraphScopes, Operand, ParameterSet, Operand)} with the accumulators in {@code accOps}. */
+  static GradientAccumulation build(Ops tf, Ops optOps, Ops accOps, Operand<TFloat32> loss,
+      ParameterSet params, Operand<TFloat32> scale) {
     Gradients grads = tf.gradients(loss, params.reads());
-    Ops accOps = scopes.get(SCOPE);
     Map<String, Variable<TFloat32>> accumulators = new LinkedHashMap<>();
     List<Op> adds = new ArrayList<>();
     int i = 0;

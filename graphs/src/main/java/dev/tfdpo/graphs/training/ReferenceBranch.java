@@ -28,6 +28,7 @@ import org.tensorflow.types.TFloat32;
  * @param loader loader of the live reference's weights (LIVE only, else null)
  * @param sync the op that moves the reference towards the policy (a synced LIVE reference, else null)
  * @param mutable the reference's variables when they change during training (so are checkpointed)
+ * @param model the live reference model (LIVE only, else null), shared by data-parallel replicas
  */
 record ReferenceBranch(
     DpoGraph.ReferenceMode mode,
@@ -36,7 +37,8 @@ record ReferenceBranch(
     Placeholder<TFloat32> fed,
     WeightLoader loader,
     Op sync,
-    Map<String, Variable<TFloat32>> mutable) {
+    Map<String, Variable<TFloat32>> mutable,
+    Llama model) {
 
   /**
    * The sub-scopes the branch uses ({@link GraphScopes}): a live reference's variables, loader, forward
@@ -62,21 +64,22 @@ record ReferenceBranch(
    * Builds the branch in the graph of {@code scopes} (its {@link #scopeNames} reserved); {@code lossOps}
    * is the objective's scope, {@code pol} the policy's log-probs (their token counts shape the zeros).
    */
-  static ReferenceBranch build(GraphScopes scopes, Ops lossOps, DpoGraph.Reference r, BatchInputs inputs,
+  static ReferenceBranch build(GraphScopes scopes, Ops lossOps, DpoGraph.Settings s, BatchInputs inputs,
       Llama policy, CompletionLogProbs.Result pol, Objective objective) {
     Ops tf = scopes.root();
+    DpoGraph.Reference r = s.reference();
     // Zeros are shaped from the token counts, which do not depend on the weights: ZerosLike of a
     // weight-dependent value would sit on the policy's gradient path.
     return switch (r.mode()) {
-      case LIVE -> live(scopes, lossOps, r, inputs, policy, pol, objective);
+      case LIVE -> live(scopes, lossOps, s, inputs, policy, pol, objective);
       case FED -> {
         Placeholder<TFloat32> fed = tf.withName("reference_logps")
             .placeholder(TFloat32.class, Placeholder.shape(Shape.of(Shape.UNKNOWN_SIZE))); // [S]
         Operand<TFloat32> scores = objective.readsReference() ? fed : lossOps.zerosLike(pol.tokens()); // [S]
-        yield new ReferenceBranch(r.mode(), scores, fed, fed, null, null, Map.of());
+        yield new ReferenceBranch(r.mode(), scores, fed, fed, null, null, Map.of(), null);
       }
       case NONE -> new ReferenceBranch(
-          r.mode(), lossOps.zerosLike(pol.tokens()), null, null, null, null, Map.of()); // [S]
+          r.mode(), lossOps.zerosLike(pol.tokens()), null, null, null, null, Map.of(), null); // [S]
     };
   }
 
@@ -99,12 +102,14 @@ record ReferenceBranch(
     Operand<TFloat32> scores = objective.readsReference()
         ? lossOps.stopGradient(objective.sequenceScores(lossOps, ref))
         : lossOps.zerosLike(pol.tokens()); // [S]
-    return new ReferenceBranch(r.mode(), scores, logps, null, null, null, Map.of());
+    return new ReferenceBranch(r.mode(), scores, logps, null, null, null, Map.of(), null);
   }
 
-  private static ReferenceBranch live(GraphScopes scopes, Ops lossOps, DpoGraph.Reference r, BatchInputs inputs,
+  private static ReferenceBranch live(GraphScopes scopes, Ops lossOps, DpoGraph.Settings s, BatchInputs inputs,
       Llama policy, CompletionLogProbs.Result pol, Objective objective) {
-    Llama reference = Llama.create(scopes, r.model(), "reference");
+    DpoGraph.Reference r = s.reference();
+    // The reference computes in the policy's precision; bf16 O2 also stores it in bfloat16.
+    Llama reference = Llama.create(scopes, r.model(), "reference", s.referenceStorage(), s.compute());
     // A reference that syncs with the policy is training state: it goes into checkpoints.
     Map<String, Variable<TFloat32>> mutable = r.syncAlpha() > 0 ? reference.variables() : Map.of();
     WeightLoader loader = WeightLoader.create(scopes, reference);
@@ -115,7 +120,35 @@ record ReferenceBranch(
         ? lossOps.stopGradient(objective.sequenceScores(lossOps, ref))
         : lossOps.zerosLike(pol.tokens()); // [S]
     Op sync = r.syncAlpha() > 0 ? syncOp(scopes.get("reference_sync"), policy, reference, r.syncAlpha()) : null;
-    return new ReferenceBranch(r.mode(), scores, logps, null, loader, sync, mutable);
+    return new ReferenceBranch(r.mode(), scores, logps, null, loader, sync, mutable, reference);
+  }
+
+  /**
+   * The branch of a further data-parallel replica: the same mode over the replica's own inputs, sharing
+   * the first replica's reference variables (LIVE), which alone loads, syncs and checkpoints them.
+   *
+   * @param tf the replica's root scope (its fed placeholder), {@code forwardOps} its reference forward pass
+   */
+  static ReferenceBranch replica(ReferenceBranch first, Ops tf, Ops forwardOps, Ops lossOps, BatchInputs inputs,
+      CompletionLogProbs.Result pol, Objective objective) {
+    return switch (first.mode()) {
+      case LIVE -> {
+        CompletionLogProbs.Result ref = inputs.logProbs(forwardOps, first.model()); // [S] each
+        Operand<TFloat32> logps = tf.stopGradient(ref.logps()); // [S]
+        Operand<TFloat32> scores = objective.readsReference()
+            ? lossOps.stopGradient(objective.sequenceScores(lossOps, ref))
+            : lossOps.zerosLike(pol.tokens()); // [S]
+        yield new ReferenceBranch(first.mode(), scores, logps, null, null, null, Map.of(), first.model());
+      }
+      case FED -> {
+        Placeholder<TFloat32> fed = tf.withName("reference_logps")
+            .placeholder(TFloat32.class, Placeholder.shape(Shape.of(Shape.UNKNOWN_SIZE))); // [S]
+        Operand<TFloat32> scores = objective.readsReference() ? fed : lossOps.zerosLike(pol.tokens()); // [S]
+        yield new ReferenceBranch(first.mode(), scores, fed, fed, null, null, Map.of(), null);
+      }
+      case NONE -> new ReferenceBranch(
+          first.mode(), lossOps.zerosLike(pol.tokens()), null, null, null, null, Map.of(), null); // [S]
+    };
   }
 
   /** One op that moves every reference weight towards the policy's: {@code a*p + (1-a)*r}. */

@@ -9,6 +9,7 @@ import dev.tfdpo.graphs.WeightLoader;
 import dev.tfdpo.io.hf.LlamaConfig;
 import dev.tfdpo.io.safetensors.SafeTensorsReader;
 import dev.tfdpo.ops.CompletionLogProbs;
+import dev.tfdpo.ops.Precision;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
@@ -36,25 +37,32 @@ public final class ReferencePass implements AutoCloseable {
   private final Operand<TFloat32> logps;
   private final LoraAdapters adapters;
 
+  /** A float32 pass. */
+  public ReferencePass(LlamaConfig model, float ldAlpha, int threads) {
+    this(model, ldAlpha, threads, Precision.FLOAT32);
+  }
+
   /**
    * @param model the reference architecture
    * @param ldAlpha LD-DPO weight of the tail tokens (1 = plain sums)
    * @param threads as {@code num_threads}
+   * @param compute the products' precision: the training run's ({@code bf16}), so the fed values are
+   *     what a live reference computing like the policy would give
    */
-  public ReferencePass(LlamaConfig model, float ldAlpha, int threads) {
-    this(model, ldAlpha, threads, null);
+  public ReferencePass(LlamaConfig model, float ldAlpha, int threads, Precision compute) {
+    this(model, ldAlpha, threads, compute, null);
   }
 
   /**
    * A pass of a LoRA run's reference: the base plus the starting adapter ({@code adapter}, loaded by
-   * {@link #loadAdapter}); null: the model alone.
+   * {@link #loadAdapter}), its products in {@code compute} too; null: the model alone.
    */
-  public ReferencePass(LlamaConfig model, float ldAlpha, int threads, LoraAdapters.Spec adapter) {
+  public ReferencePass(LlamaConfig model, float ldAlpha, int threads, Precision compute, LoraAdapters.Spec adapter) {
     graph = new Graph();
     Ops tf = GraphScopes.root(graph);
     GraphScopes scopes = GraphScopes.of(tf).reserve(scopeNames());
     inputs = new BatchInputs(tf);
-    Llama reference = Llama.create(scopes, model, "reference");
+    Llama reference = Llama.create(scopes, model, "reference", Precision.FLOAT32, compute);
     loader = WeightLoader.create(scopes, reference);
     adapters = adapter == null ? null : LoraAdapters.create(scopes, model, adapter, "reference_lora");
     CompletionLogProbs.Result ref = inputs.logProbs(scopes.get("reference_forward"), reference,

@@ -8,15 +8,20 @@
  *   <li><b>Objective seam</b> ({@link dev.tfdpo.graphs.training.Objective}): from per-sequence log-probs
  *       of the policy (and of the reference, when {@code readsReference()}) to the micro-batch loss and
  *       its named metrics. DPO with every loss type, padded or packed, is {@link
- *       dev.tfdpo.graphs.training.DpoObjective}; KTO or a reward model is another implementation.
+ *       dev.tfdpo.graphs.training.DpoObjective}; KTO is {@link dev.tfdpo.graphs.training.KtoObjective}
+ *       (its rows and KL rows as the two sequences of a pair slot, the rows' labels from
+ *       {@code BatchInputs.labels()}); a reward model is another implementation.
  *   <li><b>Parameter seam</b> ({@link dev.tfdpo.graphs.training.ParameterSet}): the weights that get
  *       gradients, accumulators, optimizer state and checkpoints: every policy weight, or with {@link
  *       dev.tfdpo.graphs.training.LoraTraining} only the LoRA adapters over a frozen (optionally
  *       quantized) base. Everything else (the reference, the base) is frozen.
  *   <li><b>Replica seam</b>: {@code GradientAccumulation} (backward pass into per-parameter
  *       accumulators) and {@code OptimizerUpdate} (norms, clipping, AdamW) are separate parts; {@code
- *       GradientAccumulation.combined} is the one place the update reads gradients, where an all-reduce
- *       across replicas goes.
+ *       GradientAccumulation.combined} is the one place the update reads gradients. With several
+ *       devices ({@link dev.tfdpo.graphs.training.Replication}) each replica ({@code DataParallel}) has
+ *       its own inputs, forward, backward and accumulators on its device, and {@code GradientAllReduce}
+ *       sums the accumulators across replicas once per step (bucketed {@code CollectiveReduceV2}) before
+ *       the update reads them; weights and AdamW state are held once.
  *   <li><b>Reference</b>: {@code ReferenceBranch} is the reference's side of the graph (live, fed or
  *       none); {@link dev.tfdpo.graphs.training.ReferencePass} the forward-only graph that precomputes
  *       reference log-probs. The trainer reaches both through its ReferenceModel.

@@ -117,9 +117,6 @@ public enum ConfigKey {
       "with evaluation_strategy steps: evaluate every this many optimizer steps; below 1: a fraction of the total steps (rounded up); 0: logging_steps"),
   PER_DEVICE_EVAL_BATCH_SIZE(Section.TRAINING, Kind.INT, 8, Valid.POSITIVE_INT, "preference pairs per evaluation batch"),
   SEED(Section.TRAINING, Kind.INT, 42, Valid.ANY, "seed of the data order"),
-  BF16(Section.TRAINING, Kind.BOOL, false, Valid.flag(false,
-          "false: bf16 training is not available in this version; the trainer computes in float32"),
-      "bfloat16 training; not available yet: true is refused (training runs in float32)"),
   REPORT_TO(Section.TRAINING, Kind.STRING, "tensorboard", Valid.oneOf(List.of("tensorboard", "none")),
       "tensorboard: also write TensorBoard event files to output_dir/runs/; none: metrics.jsonl only"),
   NUM_THREADS(Section.TRAINING, Kind.INT, 0,
@@ -135,6 +132,11 @@ public enum ConfigKey {
       "a checkpoint directory, or auto: the newest checkpoint in output_dir that verifies (none: start from the model); empty: start from the model"),
   USE_XLA(Section.TRAINING, Kind.BOOL, false, Valid.ANY,
       "compile the training graph with XLA's JIT (auto-clustering, one compile per distinct batch shape; see docs/packing-and-performance.md)"),
+  // bf16 mixed precision (issue 14 point 4, docs/precision.md)
+  BF16(Section.TRAINING, Kind.BOOL, false, Valid.ANY,
+      "bfloat16 mixed precision: matrix products and attention in bfloat16; weights, optimizer state, softmax, log-probs, losses and norms in float32 (torch's CPU autocast, PaddleNLP's bf16)"),
+  FP16_OPT_LEVEL(Section.TRAINING, Kind.STRING, "O1", Valid.oneOf(List.of("O1", "O2")),
+      "with bf16, PaddleNLP's level: O1 computes in bfloat16; O2 also stores the frozen reference in bfloat16 (half its memory; needs a live reference that is not synced)"),
 
   // ---- DPO ----
   BETA(Section.DPO, Kind.NUMBER, LossSpec.DEFAULT_BETA, Valid.number(v -> v > 0, "a positive number"),
@@ -151,7 +153,8 @@ public enum ConfigKey {
   PREF_LOSS_RATIO(Section.DPO, Kind.NUMBER, LossSpec.DEFAULT_PREF_LOSS_RATIO, Valid.ANY,
       "PaddleNLP: weight of the preference loss in the total"),
   SFT_LOSS_RATIO(Section.DPO, Kind.NUMBER, -1.0, Valid.ANY,
-      "PaddleNLP: weight of the chosen-completion NLL (token mean); -1: 1 with orpo, else 0"),
+      "PaddleNLP: weight of the chosen-completion NLL (token mean); -1: 1 with orpo, else 0; TRL/ms-swift CPO's cpo_alpha",
+      "cpo_alpha"),
   RPO_ALPHA(Section.DPO, Kind.NUMBER, LossSpec.DEFAULT_RPO_ALPHA, Valid.ANY,
       "TRL 0.x / ms-swift RPO: adds alpha x NLL of chosen (token mean)"),
   PREF_FTX(Section.DPO, Kind.NUMBER, LossSpec.DEFAULT_PREF_FTX, Valid.ANY,
@@ -185,7 +188,24 @@ public enum ConfigKey {
       "TR-DPO alpha, in (0, 1]; needs sync_ref_model"),
   REF_MODEL_SYNC_STEPS(Section.DPO, Kind.INT, 512,
       Valid.number(v -> v > 0, "a positive number of optimizer steps"),
-      "TR-DPO tau: optimizer steps between syncs; needs sync_ref_model");
+      "TR-DPO tau: optimizer steps between syncs; needs sync_ref_model"),
+
+  // ---- trainers: which objective the loop trains (docs/trainers.md) ----
+  RLHF_TYPE(Section.DPO, Kind.STRING, "dpo", Valid.oneOf(Trainer.NAMES),
+      "ms-swift: the trainer: dpo, kto, rm, cpo, orpo or simpo (cpo/orpo/simpo set their loss and defaults as ms-swift does and use no reference)",
+      "stage"),
+  DESIRABLE_WEIGHT(Section.DPO, Kind.NUMBER, 1.0, Valid.number(v -> v > 0, "a positive number"),
+      "KTO (TRL): weight of the desirable rows' losses"),
+  UNDESIRABLE_WEIGHT(Section.DPO, Kind.NUMBER, 1.0, Valid.number(v -> v > 0, "a positive number"),
+      "KTO (TRL): weight of the undesirable rows' losses"),
+
+  // ---- training: data parallelism across devices (issue 16, docs/distributed.md) ----
+  DEVICES(Section.TRAINING, Kind.LIST, List.of(), Valid.ANY,
+      "data-parallel replicas in this process: a count n (n virtual CPU devices CPU:0..n-1) or device names, e.g. [\"GPU:0\",\"GPU:1\"]; each global micro-batch is per_device_train_batch_size x replicas pairs split across them; empty: one device"),
+  ALLREDUCE_BUCKET_MB(Section.TRAINING, Kind.NUMBER, 4.0, Valid.number(v -> v > 0, "a positive number"),
+      "with several devices: gradients are summed across replicas in buckets of about this many MB (one collective per bucket per optimizer step)"),
+  COLLECTIVE_TIMEOUT_S(Section.TRAINING, Kind.NUMBER, 300.0, Valid.number(v -> v > 0, "a positive number of seconds"),
+      "with several devices: a gradient all-reduce that does not complete in this many seconds fails the step (DEADLINE_EXCEEDED) instead of hanging");
 
   /** The record a key belongs to. */
   public enum Section {

@@ -25,4 +25,7 @@ public record DpoArgs(
     int refModelUpdateSteps,
     boolean syncRefModel,
     double refModelMixupAlpha,
-    int refModelSyncSteps) {}
+    int refModelSyncSteps,
+    String rlhfType,
+    double desirableWeight,
+    double undesirableWeight) {}

@@ -115,6 +115,18 @@ public record LoraOptions(boolean enabled, int rank, double alpha, boolean rslor
       throw new ConfigException("sync_ref_model / ref_model_update_steps cannot be used with lora: the reference is"
           + " the starting policy on the shared frozen base (" + s.where(ConfigKey.LORA) + ")");
     }
+    // bf16 O1 works (float32 adapters, their products in bfloat16 like the base's); O2 stores a separate
+    // frozen reference in bfloat16, and a LoRA run has none: its reference is the policy's own base.
+    if (c.training().bf16() && c.training().fp16OptLevel().equals("O2")) {
+      throw new ConfigException(s.where(ConfigKey.FP16_OPT_LEVEL) + ": fp16_opt_level O2 stores the frozen reference"
+          + " in bfloat16, but a LoRA run (" + s.where(ConfigKey.LORA) + ") has no reference copy: it runs on the"
+          + " policy's frozen base; use fp16_opt_level O1");
+    }
+    // The data-parallel replicas build their forward passes without the adapters.
+    if (c.devices().size() > 1) {
+      throw new ConfigException(s.where(ConfigKey.DEVICES) + ": LoRA (" + s.where(ConfigKey.LORA) + ") is not"
+          + " data-parallel yet; use one device (remove devices) or train without lora");
+    }
     if (!m.loraPath().isEmpty()) {
       for (ConfigKey k : List.of(ConfigKey.LORA_RANK, ConfigKey.LORA_ALPHA, ConfigKey.RSLORA, ConfigKey.RSLORA_PLUS,
           ConfigKey.LORA_TARGET_MODULES)) {

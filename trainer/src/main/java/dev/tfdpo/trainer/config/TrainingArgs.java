@@ -28,4 +28,8 @@ public record TrainingArgs(
     int saveTotalLimit,
     String resumeFromCheckpoint,
     boolean useXla,
-    boolean overwriteOutputDir) {}
+    boolean overwriteOutputDir,
+    java.util.List<String> devices,
+    double allreduceBucketMb,
+    double collectiveTimeoutS,
+    String fp16OptLevel) {}

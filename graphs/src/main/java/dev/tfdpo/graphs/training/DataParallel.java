@@ -1,0 +1,161 @@
+package dev.tfdpo.graphs.training;
+
+import dev.tfdpo.graphs.GraphScopes;
+import dev.tfdpo.graphs.Llama;
+import dev.tfdpo.ops.CompletionLogProbs;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.tensorflow.Graph;
+import org.tensorflow.Operand;
+import dev.tfdpo.graphs.RequestedDevices;
+import org.tensorflow.ndarray.Shape;
+import org.tensorflow.op.Ops;
+import org.tensorflow.op.core.Placeholder;
+import org.tensorflow.types.TFloat32;
+
+/**
+ * Builds the further replicas of a data-parallel {@link DpoGraph} and combines what they return. Replica
+ * k (k >= 1) lives in scope {@code replica_k}: its own batch placeholders, forward pass over the shared
+ * policy (and live reference) weights, objective, backward pass and accumulators. Every operation it
+ * creates, the backward pass included, is then placed on its device ({@link RequestedDevices}): the C++
+ * gradient builder ignores the Java scope's device.
+ */
+final class DataParallel {
+
+  private DataParallel() {}
+
+  /** Scope of replica {@code k} (k >= 1; replica 0 is the graph's own unprefixed names). */
+  static String scope(int k) {
+    return "replica_" + k;
+  }
+
+  /** The sub-scopes of replicas 1..n-1 and of the all-reduce, to reserve while the graph is empty. */
+  static List<String> scopeNames(int n) {
+    List<String> names = new ArrayList<>();
+    if (n > 1) {
+      names.add("allreduce");
+    }
+    for (int k = 1; k < n; k++) {
+      String p = scope(k);
+      names.addAll(List.of(p, p + "/forward", p + "/loss", p + "/reference_forward", p + "/optimizer",
+          p + "/" + GradientAccumulation.SCOPE, p + "/allreduce"));
+    }
+    return names;
+  }
+
+  /** The all-reduce's scope of each replica. */
+  static List<Ops> allReduceScopes(GraphScopes scopes, int n) {
+    List<Ops> out = new ArrayList<>();
+    out.add(scopes.get("allreduce"));
+    for (int k = 1; k < n; k++) {
+      out.add(scopes.get(scope(k) + "/allreduce"));
+    }
+    return out;
+  }
+
+  /** Builds replica {@code k} over the shared {@code policy} and places all of it on {@code device}. */
+  static Replica replica(Graph graph, GraphScopes scopes, int k, String device, Objective objective, Llama policy,
+      ParameterSet trainable, ReferenceBranch first) {
+    int mark = RequestedDevices.count(graph);
+    String p = scope(k);
+    Ops tf = scopes.get(p);
+    BatchInputs inputs = new BatchInputs(tf);
+    Placeholder<TFloat32> gradScale =
+        tf.withName("grad_scale").placeholder(TFloat32.class, Placeholder.shape(Shape.scalar())); // []
+    CompletionLogProbs.Result pol = inputs.logProbs(scopes.get(p + "/forward"), policy); // [S] each
+    Ops lossOps = scopes.get(p + "/loss");
+    Operand<TFloat32> policyScores = objective.sequenceScores(lossOps, pol); // [S]
+    ReferenceBranch reference = ReferenceBranch.replica(
+        first, tf, scopes.get(p + "/reference_forward"), lossOps, inputs, pol, objective);
+    Objective.Part part = objective.build(lossOps, inputs.numPairs(), pol, policyScores, reference.scores());
+    GradientAccumulation gradients = GradientAccumulation.build(tf, scopes.get(p + "/optimizer"),
+        scopes.get(p + "/" + GradientAccumulation.SCOPE), part.loss(), trainable, gradScale);
+    RequestedDevices.placeUnplaced(graph, mark, device);
+    return new Replica(inputs, gradScale, pol.logps(), reference, part.metrics(), gradients);
+  }
+
+  /** Which completion tokens a token-mean metric averages over. */
+  enum Tokens { CHOSEN, REJECTED, ALL }
+
+  /**
+   * The metrics that are means over completion tokens rather than over pairs (TRL: token-weighted within
+   * a micro-batch), and over which tokens.
+   */
+  static final Map<String, Tokens> TOKEN_MEANS = Map.of(
+      "logits/chosen", Tokens.CHOSEN,
+      "logits/rejected", Tokens.REJECTED,
+      "entropy", Tokens.ALL,
+      "mean_token_accuracy", Tokens.CHOSEN,
+      "sft_loss", Tokens.CHOSEN);
+
+  /**
+   * Metrics that are a count of hits over pairs or tokens: recombined from the replicas' integer counts,
+   * so the fraction is the one float division one device makes (no rounding of a weighted mean).
+   */
+  static final java.util.Set<String> HIT_FRACTIONS = java.util.Set.of("rewards/accuracies", "mean_token_accuracy");
+
+  /**
+   * The replicas' metrics as one device's on the whole micro-batch (gather, then mean): a pair mean is
+   * weighted by the shard's pairs, a token mean ({@link #TOKEN_MEANS}) by the shard's completion tokens
+   * it averages over. With equal shards the pair means are the plain mean across replicas.
+   */
+  static float[] gatherMean(List<String> names, List<float[]> perShard, List<Batch> shards) {
+    if (perShard.size() == 1) {
+      return perShard.get(0);
+    }
+    float[] out = new float[names.size()];
+    for (int i = 0; i < out.length; i++) {
+      Tokens tokens = TOKEN_MEANS.get(names.get(i));
+      double[] weights = new double[shards.size()];
+      double total = 0;
+      for (int k = 0; k < weights.length; k++) {
+        weights[k] = tokens == null ? shards.get(k).numPairs() : completionTokens(shards.get(k), tokens);
+        total += weights[k];
+      }
+      double sum = 0;
+      for (int k = 0; k < weights.length; k++) {
+        sum += HIT_FRACTIONS.contains(names.get(i))
+            ? Math.rint(perShard.get(k)[i] * weights[k]) // the shard's hit count, an integer
+            : total == 0 ? 0 : weights[k] / total * perShard.get(k)[i];
+      }
+      out[i] = HIT_FRACTIONS.contains(names.get(i)) ? (float) sum / (float) total : (float) sum;
+    }
+    return out;
+  }
+
+  /** Counted predictions of the shard's chosen, rejected or all sequences (fillers, -1, count nowhere). */
+  static long completionTokens(Batch b, Tokens which) {
+    long n = 0;
+    for (int s : b.lossSequences()) {
+      boolean chosen = s >= 0 && s < b.numPairs();
+      boolean rejected = s >= b.numPairs();
+      n += switch (which) {
+        case CHOSEN -> chosen ? 1 : 0;
+        case REJECTED -> rejected ? 1 : 0;
+        case ALL -> chosen || rejected ? 1 : 0;
+      };
+    }
+    return n;
+  }
+
+  /**
+   * Per-sequence values of the shards {@code [2P_k]} each (chosen then rejected) as one batch's
+   * {@code [2P]}: every shard's chosen in shard order, then every shard's rejected.
+   */
+  static float[] chosenThenRejected(List<float[]> perShard, List<Batch> shards) {
+    if (perShard.size() == 1) {
+      return perShard.get(0);
+    }
+    int pairs = shards.stream().mapToInt(Batch::numPairs).sum();
+    float[] out = new float[2 * pairs];
+    int at = 0;
+    for (int k = 0; k < perShard.size(); k++) {
+      int p = shards.get(k).numPairs();
+      System.arraycopy(perShard.get(k), 0, out, at, p);
+      System.arraycopy(perShard.get(k), p, out, pairs + at, p);
+      at += p;
+    }
+    return out;
+  }
+}

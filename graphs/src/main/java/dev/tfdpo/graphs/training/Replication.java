@@ -1,0 +1,100 @@
+package dev.tfdpo.graphs.training;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * Where the replicas of a data-parallel training graph run, in one process: one replica per device,
+ * each with its own forward and backward pass over its shard of the micro-batch and its own gradient
+ * accumulators, the gradients summed across replicas by {@code CollectiveReduceV2} once per optimizer
+ * step ({@link GradientAllReduce}). The weights and AdamW state are held once, on the first device.
+ *
+ * @param devices full TensorFlow device names, {@code /device:CPU:0} style, one per replica; one device
+ *     and no name (the empty string) is the plain single-device graph
+ * @param bucketBytes gradients are concatenated into all-reduce buckets of about this many bytes
+ * @param timeoutSeconds timeout of every collective: a replica that never joins fails the step with
+ *     {@code DEADLINE_EXCEEDED} instead of hanging (TensorFlow's default of 0 waits forever)
+ */
+public record Replication(List<String> devices, long bucketBytes, float timeoutSeconds) {
+
+  /** Default all-reduce bucket size, 4 MB (PyTorch DDP's first bucket is 1 MB, later ones 25 MB). */
+  public static final long DEFAULT_BUCKET_BYTES = 4L << 20;
+
+  /** Default collective timeout, in seconds. */
+  public static final float DEFAULT_TIMEOUT_SECONDS = 300f;
+
+  private static final Pattern NAME = Pattern.compile("/device:(CPU|GPU):(\\d+)");
+
+  /** Checks the combination. */
+  public Replication {
+    devices = List.copyOf(devices);
+    if (devices.isEmpty()) {
+      throw new IllegalArgumentException("replication needs at least one device");
+    }
+    if (!(devices.size() == 1 && devices.get(0).isEmpty())
+        && !devices.stream().allMatch(d -> NAME.matcher(d).matches())) {
+      throw new IllegalArgumentException("devices must be full names like /device:GPU:0, got " + devices);
+    }
+    if (devices.stream().map(d -> d.replaceAll(":\\d+$", "")).distinct().count() > 1) {
+      throw new IllegalArgumentException("replicas must all be CPUs or all GPUs, got " + devices);
+    }
+    if (devices.stream().distinct().count() != devices.size()) {
+      throw new IllegalArgumentException("each replica needs its own device, got " + devices);
+    }
+    if (bucketBytes <= 0) {
+      throw new IllegalArgumentException("bucket size must be positive, got " + bucketBytes);
+    }
+    if (!(timeoutSeconds > 0)) {
+      throw new IllegalArgumentException("collective timeout must be positive, got " + timeoutSeconds);
+    }
+  }
+
+  /** One replica, no explicit device: the graph as it was before replicas. */
+  public static Replication single() {
+    return new Replication(List.of(""), DEFAULT_BUCKET_BYTES, DEFAULT_TIMEOUT_SECONDS);
+  }
+
+  /** {@code n} replicas on CPU:0 .. CPU:n-1 (virtual CPU devices, see {@link #cpuDevices}); 1 is {@link #single}. */
+  public static Replication cpus(int n) {
+    if (n == 1) {
+      return single();
+    }
+    List<String> names = new ArrayList<>();
+    for (int k = 0; k < n; k++) {
+      names.add("/device:CPU:" + k);
+    }
+    return new Replication(names, DEFAULT_BUCKET_BYTES, DEFAULT_TIMEOUT_SECONDS);
+  }
+
+  /** Number of replicas. */
+  public int replicas() {
+    return devices.size();
+  }
+
+  /** Whether the replicas are GPUs (the collectives then use NCCL). */
+  public boolean onGpus() {
+    return devices.get(0).contains("GPU");
+  }
+
+  /**
+   * How many CPU devices the session must expose: one past the highest CPU index used (TensorFlow makes
+   * them virtual devices of one process), or 0 when no CPU device is named.
+   */
+  public int cpuDevices() {
+    int n = 0;
+    for (String d : devices) {
+      Matcher m = NAME.matcher(d);
+      if (m.matches() && m.group(1).equals("CPU")) {
+        n = Math.max(n, Integer.parseInt(m.group(2)) + 1);
+      }
+    }
+    return n;
+  }
+
+  /** The collectives' {@code communication_hint}: NCCL between GPUs, ring between CPU devices. */
+  public String communicationHint() {
+    return onGpus() ? "nccl" : "ring";
+  }
+}

@@ -1,0 +1,127 @@
+package dev.tfdpo.trainer;
+
+import dev.tfdpo.data.DataSummary;
+import dev.tfdpo.data.LoadedDataset;
+import dev.tfdpo.data.PairSource;
+import dev.tfdpo.data.TokenizedPair;
+import dev.tfdpo.graphs.training.Batch;
+import dev.tfdpo.graphs.training.DpoObjective;
+import dev.tfdpo.graphs.training.Objective;
+import dev.tfdpo.io.hf.LlamaConfig;
+import dev.tfdpo.trainer.config.TrainConfig;
+import dev.tfdpo.ops.Precision;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The preference-pair trainers as a {@link TrainingObjective}: DPO with every loss type of the loss
+ * table, and CPO, ORPO and SimPO (the same pairs and graph part with a reference-free loss, see {@link
+ * TrainingObjectives}). Examples are tokenized pairs; a micro-batch is {@link BatchBuilder}'s padded or
+ * packed layout; the graph part is {@link DpoObjective}.
+ */
+final class PairObjective implements TrainingObjective {
+
+  /** The console's accuracy: the share of pairs whose chosen reward beats the rejected one. */
+  static final String ACCURACY = "rewards/accuracies";
+
+  private final String name;
+  private final TrainConfig config;
+  private final Path modelDir;
+  private final LlamaConfig model;
+  private final BatchBuilder collator;
+  private final DpoObjective graph;
+  private ReferenceModel reference;
+  private LoadedDataset data;
+  private LoadedDataset devData;
+
+  PairObjective(String name, TrainConfig config, Path modelDir, LlamaConfig model) {
+    this.name = name;
+    this.config = config;
+    this.modelDir = modelDir;
+    this.model = model;
+    this.collator = BatchBuilder.forConfig(config, model);
+    this.graph = new DpoObjective(config.lossSpec());
+  }
+
+  @Override
+  public String name() {
+    return name;
+  }
+
+  @Override
+  public String unit() {
+    return "pairs";
+  }
+
+  @Override
+  public void load(PrintStream out) throws IOException {
+    reference = ReferenceModel.resolve(config.reference(), modelDir, model);
+    data = TrainingData.load(config, modelDir, null);
+    out.println(data.summary().format());
+    devData = Evaluator.loadDevSet(config, modelDir, out);
+    VocabularyCheck.check(config, modelDir, model, data, devData);
+  }
+
+  @Override
+  public Examples train() {
+    return examples(data.pairs(), collator);
+  }
+
+  @Override
+  public Examples dev() {
+    return devData == null ? null : examples(devData.pairs(), collator);
+  }
+
+  @Override
+  public DataSummary trainSummary() {
+    return data.summary();
+  }
+
+  @Override
+  public DataSummary devSummary() {
+    return devData == null ? null : devData.summary();
+  }
+
+  @Override
+  public Objective graph() {
+    return graph;
+  }
+
+  @Override
+  public String headlineMetric() {
+    return ACCURACY;
+  }
+
+  @Override
+  public ReferenceModel reference() {
+    return reference;
+  }
+
+  @Override
+  public void prepareReference(int threads, Precision compute, PrintStream out) throws IOException {
+    Examples pairs = train();
+    reference.prepare(data.pairs(), pairs::batch, config.lossSpec().ldAlpha(), threads, compute, out);
+  }
+
+  /** Pairs as examples: a micro-batch is {@code collator}'s layout of the pairs at the positions. */
+  static Examples examples(PairSource pairs, BatchBuilder collator) {
+    return new Examples() {
+      @Override
+      public int size() {
+        return pairs.size();
+      }
+
+      @Override
+      public Batch batch(int[] positions) {
+        List<TokenizedPair> selected = new ArrayList<>(positions.length);
+        for (int p : positions) {
+          selected.add(pairs.get(p));
+        }
+        return collator.build(selected);
+      }
+    };
+  }
+}
