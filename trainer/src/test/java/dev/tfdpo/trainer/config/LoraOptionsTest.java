@@ -103,4 +103,24 @@ class LoraOptionsTest {
     refused(", \"lora\": true, \"lora_alpha\": 0");
     refused(", \"lora\": true, \"lora_plus_scale\": -1");
   }
+
+  /** LoRA with bf16, several devices and the other trainers: what works and what is refused, and where. */
+  @Test
+  void combinationsWithPrecisionDevicesAndTrainers() throws IOException {
+    TrainConfig o1 = TrainConfig.load(write(", \"lora\": true"), List.of("--bf16", "true"));
+    assertTrue(o1.lora().enabled(), "bf16 O1: float32 adapters, their products in bfloat16");
+    String o2 = refused(", \"lora\": true", "--bf16", "true", "--fp16_opt_level", "O2").getMessage();
+    assertTrue(o2.contains("fp16_opt_level") && o2.contains("O1") && o2.contains("no reference copy"), o2);
+    String devices = refused(", \"lora\": true", "--devices", "2").getMessage();
+    assertTrue(devices.contains("devices") && devices.contains("one device"), devices);
+    for (String trainer : List.of("kto", "cpo", "orpo", "simpo")) {
+      assertTrue(load(", \"lora\": true, \"rlhf_type\": \"" + trainer + "\"").enabled(), trainer);
+    }
+  }
+
+  private Path write(String extra) throws IOException {
+    Path f = dir.resolve("c.json");
+    Files.writeString(f, "{\"model_name_or_path\": \"m\", \"train_dataset_path\": \"d\"" + extra + "}");
+    return f;
+  }
 }
