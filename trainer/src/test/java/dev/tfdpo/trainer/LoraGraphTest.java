@@ -16,6 +16,12 @@ import dev.tfdpo.io.hf.PeftAdapter;
 import dev.tfdpo.io.safetensors.SafeTensorsReader;
 import dev.tfdpo.ops.AdamW;
 import dev.tfdpo.ops.LossSpec;
+import dev.tfdpo.ops.Precision;
+import dev.tfdpo.graphs.training.DpoObjective;
+import dev.tfdpo.graphs.training.KtoObjective;
+import dev.tfdpo.graphs.training.Objective;
+import dev.tfdpo.graphs.training.Replication;
+import org.tensorflow.proto.DataType;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.BeforeAll;
@@ -45,7 +51,18 @@ class LoraGraphTest {
   }
 
   static DpoGraph build(DpoGraph.Reference reference, LoraTraining lora) throws Exception {
-    DpoGraph g = DpoGraph.build(new DpoGraph.Settings(config, SIGMOID, ADAM, 1.0, 2, reference).withLora(lora));
+    return build(new DpoGraph.Settings(config, SIGMOID, ADAM, 1.0, 2, reference).withLora(lora));
+  }
+
+  /** A graph of {@code objective} in {@code compute}, the base loaded. */
+  static DpoGraph build(Objective objective, DpoGraph.Reference reference, Precision compute, LoraTraining lora)
+      throws Exception {
+    return build(new DpoGraph.Settings(config, objective, ADAM, 1.0, 2, reference, false, compute,
+        Precision.FLOAT32).withLora(lora));
+  }
+
+  static DpoGraph build(DpoGraph.Settings settings) throws Exception {
+    DpoGraph g = DpoGraph.build(settings);
     try (SafeTensorsReader base = SafeTensorsReader.open(Golden.TINY)) {
       g.policyLoader().load(g.session(), base);
     }
@@ -195,6 +212,88 @@ class LoraGraphTest {
         assertEquals(4.0 * a[i], b[i], 2e-8, n + "[" + i + "]");
       }
     }
+  }
+
+  @Test
+  void bf16O1RunsTheAdapterProductsInBfloat16OnFloat32Adapters() throws Exception {
+    float[] baseBf16;
+    try (DpoGraph g = build(new DpoObjective(SIGMOID), DpoGraph.Reference.none(), Precision.BFLOAT16, null)) {
+      baseBf16 = g.micro(batch, 1f).policyLogps();
+    }
+    float[] loraFloat32;
+    try (DpoGraph g = build(DpoGraph.Reference.none(), new LoraTraining(spec, 1f, false))) {
+      g.policyAdapters().assign(g.session(), start.tensors());
+      loraFloat32 = g.micro(batch, 1f).policyLogps();
+    }
+    Map<String, float[]> init = LoraRun.pefInit(LoraRun.expectedShapes(config, spec), 42);
+    try (DpoGraph g = build(new DpoObjective(SIGMOID), DpoGraph.Reference.none(), Precision.BFLOAT16,
+        new LoraTraining(spec, 1f, false))) {
+      g.policyAdapters().assign(g.session(), init);
+      // B = 0: (x A^T) 0 is an exact bfloat16 zero, cast and added exactly: the bf16 base's numbers.
+      assertArrayEquals(baseBf16, g.micro(batch, 1f).policyLogps(), 0f, "zero B in bf16 is the bf16 base");
+    }
+    try (DpoGraph g = build(new DpoObjective(SIGMOID), DpoGraph.Reference.live(config), Precision.BFLOAT16,
+        new LoraTraining(spec, 1f, true))) {
+      loadStart(g);
+      int layers = config.numHiddenLayers();
+      // Per forward: the base's 4 fused projections per layer and the vocabulary projection (Bf16GraphTest),
+      // plus two products (x A^T, then B) per adapted projection.
+      long expected = 4L * layers + 1 + 2L * spec.targets().size() * layers;
+      for (String pass : List.of("forward/", "reference_forward/")) {
+        assertEquals(expected, Bf16GraphTest.count(Bf16GraphTest.ops(g, "MatMul", DataType.DT_BFLOAT16), pass), pass);
+      }
+      assertEquals(List.of(), Bf16GraphTest.ops(g, "VariableV2", DataType.DT_BFLOAT16_REF), "float32 adapters and state");
+      DpoGraph.MicroResult r = g.micro(batch, 1f);
+      assertArrayEquals(r.policyLogps(), r.referenceLogps(), 0f, "reference = starting policy, in bf16 too");
+      double worst = 0;
+      double worstBase = 0;
+      for (int i = 0; i < loraFloat32.length; i++) {
+        worst = Math.max(worst, Math.abs(r.policyLogps()[i] - loraFloat32[i]) / Math.abs(loraFloat32[i]));
+      }
+      System.out.printf("LoRA bf16 vs float32: worst relative log-prob difference %.3e%n", worst);
+      // bfloat16 keeps 8 significand bits: each product's operands move by <= 2^-9 relative, so a product
+      // by <= 2^-8 ~ 3.9e-3 relative; the summed log-probs move far less (errors of the many token terms
+      // partly cancel). The bound is that one product's worst case; measured: see the printed line.
+      assertTrue(worst > 0 && worst <= Math.scalb(1.0, -8), "relative log-prob difference " + worst);
+      for (Map.Entry<String, float[]> e : g.accumulatedGradients().entrySet()) {
+        double norm = Golden.l2(e.getValue());
+        assertTrue(Double.isFinite(norm) && norm > 0, e.getKey() + " gradient norm " + norm);
+      }
+    }
+  }
+
+  @Test
+  void otherTrainersTrainTheAdaptersToo() throws Exception {
+    // KTO (rlhf_type kto): its KL rows run through the same adapted policy forward; CPO/ORPO/SimPO are
+    // reference-free pair objectives (Reference.none()).
+    Objective kto = new KtoObjective(KtoObjective.LossType.KTO, 0.1f, 1f, 1f);
+    for (Map.Entry<Objective, DpoGraph.Reference> c : Map.of(kto, DpoGraph.Reference.live(config),
+        new DpoObjective(LossSpec.builder("simpo").build()), DpoGraph.Reference.none()).entrySet()) {
+      try (DpoGraph g = build(c.getKey(), c.getValue(), Precision.FLOAT32, new LoraTraining(spec, 1f, true))) {
+        loadStart(g);
+        // KTO reads one label per pair slot (1 desirable, 0 not); the pair objectives ignore them.
+        Batch labelled = batch.withLabels(new float[] {1f, 0f, 1f, 0f}, batch.realTokens());
+        assertTrue(Float.isFinite(g.micro(c.getKey() == kto ? labelled : batch, 1f).metric("loss")));
+        for (Map.Entry<String, float[]> e : g.accumulatedGradients().entrySet()) {
+          assertTrue(e.getKey().contains(".lora_"), "gradient of a base weight: " + e.getKey());
+          assertTrue(Golden.l2(e.getValue()) > 0, e.getKey());
+        }
+      }
+    }
+  }
+
+  @Test
+  void o2AndSeveralDevicesAreRefused() {
+    LoraTraining lora = new LoraTraining(spec, 1f, true);
+    var o2 = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> new DpoGraph.Settings(
+        config, new DpoObjective(SIGMOID), ADAM, 1.0, 2, DpoGraph.Reference.live(config), false, Replication.single(),
+        Precision.BFLOAT16, Precision.BFLOAT16, lora));
+    assertTrue(o2.getMessage().contains("O2"), o2.getMessage());
+    var devices = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+        () -> new DpoGraph.Settings(config, new DpoObjective(SIGMOID), ADAM, 1.0, 2, DpoGraph.Reference.live(config),
+            false, new Replication(List.of("/device:CPU:0", "/device:CPU:1"), 1 << 20, 10f), Precision.FLOAT32,
+            Precision.FLOAT32, lora));
+    assertTrue(devices.getMessage().contains("several devices"), devices.getMessage());
   }
 
   private static Map<String, float[]> firstStepDelta(float plusScale) throws Exception {
