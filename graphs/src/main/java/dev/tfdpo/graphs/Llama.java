@@ -5,6 +5,7 @@ import dev.tfdpo.io.hf.LlamaWeights;
 import dev.tfdpo.ops.Attention;
 import dev.tfdpo.ops.AttentionMask;
 import dev.tfdpo.ops.Layers;
+import dev.tfdpo.ops.LowRank;
 import dev.tfdpo.ops.Precision;
 import dev.tfdpo.ops.Rope;
 import dev.tfdpo.ops.Shapes;
@@ -53,9 +54,11 @@ public final class Llama {
   private final boolean bf16Embedding;
   private final Map<String, Variable<? extends TNumber>> variables;
   private final Map<String, Operand<? extends TNumber>> reads;
+  private final QuantizedWeights quantized;
 
   private Llama(LlamaConfig config, String scope, Precision storage, Precision compute, boolean bf16Embedding,
-      Map<String, Variable<? extends TNumber>> variables, Map<String, Operand<? extends TNumber>> reads) {
+      Map<String, Variable<? extends TNumber>> variables, Map<String, Operand<? extends TNumber>> reads,
+      QuantizedWeights quantized) {
     this.config = config;
     this.scope = scope;
     this.storage = storage;
@@ -63,6 +66,7 @@ public final class Llama {
     this.bf16Embedding = bf16Embedding;
     this.variables = variables;
     this.reads = reads;
+    this.quantized = quantized;
   }
 
   /**
@@ -108,6 +112,21 @@ public final class Llama {
    */
   public static Llama create(GraphScopes scopes, LlamaConfig config, String scope, Precision storage,
       Precision compute, boolean bf16Embedding) {
+    return create(scopes, config, scope, storage, compute, bf16Embedding, null);
+  }
+
+  /**
+   * {@link #create(GraphScopes, LlamaConfig, String, Precision, Precision, boolean)}; with {@code quantize}
+   * (non-null), the layers' projection weights are stored quantized and each read dequantizes them to
+   * float32 ({@link QuantizedWeights}; a frozen LoRA base only: they are not in {@link #variables()}).
+   * Quantized storage needs float32 {@code storage} (the other weights' type).
+   */
+  public static Llama create(GraphScopes scopes, LlamaConfig config, String scope, Precision storage,
+      Precision compute, boolean bf16Embedding, QuantizedWeights.Algo quantize) {
+    if (quantize != null && storage != Precision.FLOAT32) {
+      throw new IllegalArgumentException("model '" + scope + "': quantized weights (" + quantize
+          + ") keep the other weights in float32, not " + storage);
+    }
     if (storage == Precision.BFLOAT16 && !bf16Embedding) {
       throw new IllegalArgumentException("model '" + scope + "': a bfloat16-stored embedding is read in bfloat16");
     }
@@ -119,7 +138,16 @@ public final class Llama {
     Ops readScope = scopes.get(scope + "_read");
     Map<String, Variable<? extends TNumber>> vars = new LinkedHashMap<>();
     Map<String, Operand<? extends TNumber>> reads = new LinkedHashMap<>();
+    Map<String, QuantizedWeights.Stored> stored = new LinkedHashMap<>();
+    Map<String, long[]> quantShapes = new LinkedHashMap<>();
     for (LlamaWeights.Entry e : LlamaWeights.of(config).entries()) {
+      if (quantize != null && QuantizedWeights.quantizes(e.hfName())) {
+        QuantizedWeights.Stored q = QuantizedWeights.create(quantize, scoped, readScope, e.hfName(), e.shape());
+        stored.put(e.hfName(), q);
+        quantShapes.put(e.hfName(), e.shape());
+        reads.put(e.hfName(), q.read());
+        continue;
+      }
       Class<? extends TNumber> type = e.shape().length > 1 ? storage.type() : TFloat32.class;
       Variable<? extends TNumber> v = scoped.withName(e.hfName()).variable(Shape.of(e.shape()), type);
       vars.put(e.hfName(), v);
@@ -127,7 +155,14 @@ public final class Llama {
       // plain (non-reference) tensors.
       reads.put(e.hfName(), readScope.withName(e.hfName()).identity(v));
     }
-    return new Llama(config, scope, storage, compute, bf16Embedding, vars, reads);
+    QuantizedWeights quantized = quantize == null ? null
+        : new QuantizedWeights(quantize, stored, quantShapes, scopes.get(WeightLoader.scopeName(scope)));
+    return new Llama(config, scope, storage, compute, bf16Embedding, vars, reads, quantized);
+  }
+
+  /** The quantized projection weights, or null when every weight is a variable. */
+  public QuantizedWeights quantized() {
+    return quantized;
   }
 
   /** The architecture. */
@@ -205,7 +240,7 @@ public final class Llama {
    * @return {@code [R, L, H]}
    */
   public Operand<TFloat32> hidden(Ops tf, Inputs in) {
-    return hidden(tf, in, null);
+    return hidden(tf, in, Map.of(), null);
   }
 
   /**
@@ -215,7 +250,29 @@ public final class Llama {
    * @return {@code [R, L, H]}
    */
   public Operand<TFloat32> hidden(Ops tf, Inputs in, Recompute tape) {
-    Context ctx = context(tf, in);
+    return hidden(tf, in, Map.of(), tape);
+  }
+
+  /**
+   * The decoder with LoRA adapters: each projection named in {@code adapters} (by its Hugging Face path,
+   * {@code model.layers.i.self_attn.q_proj}; see {@link LoraAdapters#byModule}) adds its low-rank term,
+   * computed in this model's {@link #compute()} precision (the adapters themselves stay float32).
+   *
+   * @return {@code [R, L, H]}
+   */
+  public Operand<TFloat32> hidden(Ops tf, Inputs in, Map<String, LowRank> adapters) {
+    return hidden(tf, in, adapters, null);
+  }
+
+  /**
+   * The decoder with LoRA {@code adapters} (empty: none), its blocks recorded on {@code tape} (null: plain
+   * forward). A recomputed block is rebuilt by the same methods, so it uses the same adapters; with
+   * adapters the base is frozen (LoRA), and each block's gradient call takes only the adapters it reads.
+   *
+   * @return {@code [R, L, H]}
+   */
+  public Operand<TFloat32> hidden(Ops tf, Inputs in, Map<String, LowRank> adapters, Recompute tape) {
+    Context ctx = context(tf, in, adapters);
     Operand<TInt32> flatIds = tf.reshape(in.inputIds(), tf.constant(new int[] {-1})); // [N]
     Operand<TFloat32> x;
     if (tape == null) {
@@ -225,13 +282,13 @@ public final class Llama {
       }
     } else {
       // Only a trainable (float32-stored) model records blocks: float32() refuses a bfloat16-stored one.
-      x = tape.block(tf, List.of(), List.of(float32("model.embed_tokens.weight")), false,
+      x = tape.block(tf, List.of(), baseWeights(ctx, "model.embed_tokens.weight"), false,
           (t, none) -> List.of(embed(t, flatIds))).get(0); // [N, H]
       for (int i = 0; i < config.numHiddenLayers(); i++) {
         x = recordedLayer(tf, tape, x, i, ctx); // [N, H]
       }
       String head = config.tieWordEmbeddings() ? "model.embed_tokens.weight" : "lm_head.weight";
-      x = tape.exit(tf, x, List.of(float32("model.norm.weight"), float32(head))); // [N, H]
+      x = tape.exit(tf, x, baseWeights(ctx, "model.norm.weight", head)); // [N, H]
     }
     Operand<TFloat32> normed = Layers.rmsNorm(tf, x, w("model.norm.weight"), ctx.eps()); // [N, H]
     return tf.reshape(normed, Shapes.concat(tf, ctx.rowsAndLength(), config.hiddenSize())); // [R, L, H]
@@ -243,18 +300,19 @@ public final class Llama {
    * @param rowsAndLength {@code [2]} = (R, L)
    * @param maskBias {@code [R, 1, L, L]}
    * @param rope cos/sin tables, {@code [R, L, 1, D]} each
+   * @param adapters LoRA adapters by projection path (empty: none)
    */
-  private record Context(
-      Operand<TInt32> rowsAndLength, Operand<TFloat32> maskBias, Rope.Tables rope, Attention.Heads heads, float eps) {}
+  private record Context(Operand<TInt32> rowsAndLength, Operand<TFloat32> maskBias, Rope.Tables rope,
+      Attention.Heads heads, float eps, Map<String, LowRank> adapters) {}
 
-  private Context context(Ops tf, Inputs in) {
+  private Context context(Ops tf, Inputs in, Map<String, LowRank> adapters) {
     LlamaConfig c = config;
     Attention.Heads heads = new Attention.Heads(c.numAttentionHeads(), c.numKeyValueHeads(), c.headDim());
     Operand<TInt32> rowsAndLength = Shapes.leading(tf, in.inputIds(), 2); // [2] = (R, L)
     Operand<TFloat32> maskBias = AttentionMask.bias(tf, in.segmentIds(), in.branchIds()); // [R, 1, L, L]
     Rope.Tables rope =
         Rope.tables(tf, in.positionIds(), c.rope().inverseFrequencies(c.headDim())); // [R, L, 1, D] x2
-    return new Context(rowsAndLength, maskBias, rope, heads, (float) c.rmsNormEps());
+    return new Context(rowsAndLength, maskBias, rope, heads, (float) c.rmsNormEps(), adapters);
   }
 
   /** Decoder layer {@code i}: {@code mlpBlock(attentionBlock(x))}, {@code [N, H]} to {@code [N, H]}. */
@@ -267,7 +325,7 @@ public final class Llama {
     Operand<TFloat32> attnIn = attentionInput(tf, x, i, ctx); // [N, H]
     Operand<TFloat32> attnOut = Attention.selfAttention(
         tf, attnIn, ctx.rowsAndLength(), attentionWeights(i), ctx.heads(), ctx.rope(), ctx.maskBias(),
-        compute); // [N, H]
+        compute, attentionAdapters(i, ctx)); // [N, H]
     return tf.math.add(x, attnOut); // [N, H]
   }
 
@@ -287,7 +345,9 @@ public final class Llama {
             w(p + "mlp.gate_proj.weight"), bias(p + "mlp.gate_proj.bias", b),
             w(p + "mlp.up_proj.weight"), bias(p + "mlp.up_proj.bias", b),
             w(p + "mlp.down_proj.weight"), bias(p + "mlp.down_proj.bias", b),
-            compute); // [N, H]
+            compute,
+            new Layers.MlpAdapters(ctx.adapters().get(p + "mlp.gate_proj"), ctx.adapters().get(p + "mlp.up_proj"),
+                ctx.adapters().get(p + "mlp.down_proj"))); // [N, H]
     return tf.math.add(x, mlpOut); // [N, H]
   }
 
@@ -298,8 +358,8 @@ public final class Llama {
    */
   private Operand<TFloat32> recordedLayer(Ops tf, Recompute tape, Operand<TFloat32> x, int i, Context ctx) {
     String p = layer(i);
-    List<Operand<TFloat32>> attnW = weights(p, "input_layernorm.", "self_attn.");
-    List<Operand<TFloat32>> mlpW = weights(p, "post_attention_layernorm.", "mlp.");
+    List<Operand<TFloat32>> attnW = weights(ctx, p, "input_layernorm.", "self_attn.");
+    List<Operand<TFloat32>> mlpW = weights(ctx, p, "post_attention_layernorm.", "mlp.");
     switch (tape.granularity()) {
       case FULL -> {
         List<Operand<TFloat32>> all = new ArrayList<>(attnW);
@@ -313,15 +373,16 @@ public final class Llama {
       }
       case CORE_ATTN -> {
         Attention.Weights aw = attentionWeights(i);
-        List<Operand<TFloat32>> qkv = tape.block(tf, List.of(x), weights(p, "input_layernorm.",
+        Attention.Adapters aa = attentionAdapters(i, ctx);
+        List<Operand<TFloat32>> qkv = tape.block(tf, List.of(x), weights(ctx, p, "input_layernorm.",
                 "self_attn.q_proj.", "self_attn.k_proj.", "self_attn.v_proj."), false,
             (t, in) -> Attention.project(t, attentionInput(t, in.get(0), i, ctx), ctx.rowsAndLength(), aw,
-                ctx.heads(), ctx.rope(), compute).asList()); // [R, Hkv, G, L, D], [R, Hkv, L, D] x2
+                ctx.heads(), ctx.rope(), compute, aa).asList()); // [R, Hkv, G, L, D], [R, Hkv, L, D] x2
         Operand<TFloat32> merged = tape.block(tf, qkv, List.of(), true, (t, in) -> List.of(Attention.core(t,
             new Attention.Projected(in.get(0), in.get(1), in.get(2)), ctx.rowsAndLength(), ctx.heads(),
             ctx.maskBias(), compute))).get(0); // [N, Hq*D]
-        Operand<TFloat32> h = tape.block(tf, List.of(x, merged), weights(p, "self_attn.o_proj."), false,
-            (t, in) -> List.of(t.math.add(in.get(0), Attention.output(t, in.get(1), aw, compute)))).get(0); // [N, H]
+        Operand<TFloat32> h = tape.block(tf, List.of(x, merged), weights(ctx, p, "self_attn.o_proj."), false,
+            (t, in) -> List.of(t.math.add(in.get(0), Attention.output(t, in.get(1), aw, compute, aa)))).get(0); // [N, H]
         return tape.block(tf, h, mlpW, false, (t, in) -> List.of(mlpBlock(t, in.get(0), i, ctx))); // [N, H]
       }
       default -> throw new IllegalStateException("unhandled granularity " + tape.granularity());
@@ -342,6 +403,23 @@ public final class Llama {
         w(p + "o_proj.weight"), bias(p + "o_proj.bias", b));
   }
 
+  private static Attention.Adapters attentionAdapters(int i, Context ctx) {
+    String p = layer(i) + "self_attn.";
+    Map<String, LowRank> a = ctx.adapters();
+    return new Attention.Adapters(a.get(p + "q_proj"), a.get(p + "k_proj"), a.get(p + "v_proj"), a.get(p + "o_proj"));
+  }
+
+  /** Float32 reads of the named base weights when they are trained (no adapters); none under LoRA. */
+  private List<Operand<TFloat32>> baseWeights(Context ctx, String... hfNames) {
+    List<Operand<TFloat32>> out = new ArrayList<>();
+    if (ctx.adapters().isEmpty()) {
+      for (String name : hfNames) {
+        out.add(float32(name));
+      }
+    }
+    return out;
+  }
+
   /** A float32 weight read, for a block's gradient call (a trainable model's; others have none). */
   @SuppressWarnings("unchecked")
   private Operand<TFloat32> float32(String hfName) {
@@ -349,9 +427,25 @@ public final class Llama {
     return (Operand<TFloat32>) w(hfName);
   }
 
-  /** The reads of layer {@code p}'s weights under the given name prefixes (weight, then bias when present). */
-  private List<Operand<TFloat32>> weights(String p, String... parts) {
+  /**
+   * What a block of layer {@code p} under the given name prefixes differentiates: the layer's weights
+   * (weight, then bias when present), or with LoRA adapters only the adapters' A and B there (the base
+   * is frozen).
+   */
+  private List<Operand<TFloat32>> weights(Context ctx, String p, String... parts) {
     List<Operand<TFloat32>> out = new ArrayList<>();
+    if (!ctx.adapters().isEmpty()) {
+      for (String part : parts) {
+        for (String module : ADAPTABLE) {
+          LowRank a = ctx.adapters().get(p + module);
+          if ((module + ".").startsWith(part) && a != null) {
+            out.add(a.a());
+            out.add(a.b());
+          }
+        }
+      }
+      return out;
+    }
     for (String part : parts) {
       for (String leaf : LAYER_LEAVES) {
         if (leaf.startsWith(part)) {
@@ -363,6 +457,10 @@ public final class Llama {
     }
     return out;
   }
+
+  /** The projections a LoRA adapter may sit on, after {@code model.layers.<i>.}. */
+  private static final List<String> ADAPTABLE = List.of("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
+      "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj");
 
   /** Every per-layer weight name a Llama-family layer may have, after {@code model.layers.<i>.}. */
   private static final List<String> LAYER_LEAVES = List.of(

@@ -127,6 +127,7 @@ public final class DpoTrainer {
     long warmup;
     AdamW.Hyper adam;
     ReferenceModel reference;
+    LoraRun lora;
     DpoGraph graph;
     LogInterval interval;
     Evaluator evaluator;
@@ -176,6 +177,10 @@ public final class DpoTrainer {
       objective.load(out);
       reference = objective.reference();
       checkWeights(modelDir, reference.dir());
+      lora = LoraRun.resolve(config, model);
+      if (lora != null) {
+        reference.startAdapter(lora.startAdapter()); // before prepareReference: a precompute pass needs it
+      }
       examples = objective.train();
     }
 
@@ -216,7 +221,8 @@ public final class DpoTrainer {
       return new DpoGraph.Settings(model, objective.graph(), adam, t.maxGradNorm(),
           t.numThreads(), reference.graph(), t.useXla(), new Replication(config.devices(),
               Math.round(t.allreduceBucketMb() * (1 << 20)), (float) t.collectiveTimeoutS()),
-          config.computePrecision(), config.referenceStorage()).withRecompute(recomputeBlocks(t));
+          config.computePrecision(), config.referenceStorage(), lora == null ? null : lora.training())
+          .withRecompute(recomputeBlocks(t));
     }
 
     /** Data-parallel replicas of this run (the {@code devices} key). */
@@ -228,10 +234,16 @@ public final class DpoTrainer {
     void start(DpoGraph built, SafeTensorsReader weights) throws IOException {
       graph = built;
       graph.policyLoader().load(graph.session(), weights);
+      if (lora != null) {
+        out.println(lora.describe());
+        lora.load(graph);
+      }
       reference.load(graph, weights);
       startup.mark("weights_s");
-      out.printf("training graph: %.1f MB of variables (policy, gradient accumulators, Adam m and v%s)%n",
-          graph.variableBytes() / 1e6, graph.referenceMode() != DpoGraph.ReferenceMode.LIVE ? ""
+      out.printf("training graph: %.1f MB of variables (" + (lora != null ? "frozen base, adapters with their"
+          + " accumulators and Adam m and v" : "policy, gradient accumulators, Adam m and v") + "%s)%n",
+          graph.variableBytes() / 1e6, graph.referenceMode() != DpoGraph.ReferenceMode.LIVE
+              || graph.referenceSharesBase() ? ""
               : config.referenceStorage() == Precision.BFLOAT16
                   ? String.format(", reference in bfloat16: %.1f MB", graph.variableBytes("reference/") / 1e6)
                   : ", reference");
@@ -395,8 +407,10 @@ public final class DpoTrainer {
 
     /** The trained model, the loss chart and the closing summary. */
     Result finish() throws IOException {
-      List<Path> written = HfExport.write(outputDir, model, graph.policySources(), modelDir, Optional.empty(),
-          HfExport.Options.DEFAULT.withMetadata(Map.of(RunDirectory.RUN_ID, runId)));
+      // A LoRA run writes its adapter (PEFT's files); the frozen base stays model_name_or_path.
+      List<Path> written = lora != null ? List.of(LoraRun.write(graph, outputDir, modelDir))
+          : HfExport.write(outputDir, model, graph.policySources(), modelDir, Optional.empty(),
+              HfExport.Options.DEFAULT.withMetadata(Map.of(RunDirectory.RUN_ID, runId)));
       Plots.writeLossChart(metricsFile, outputDir.resolve(LOSS_CHART));
       double seconds = (System.nanoTime() - runStart) / 1e9;
       double tokensPerSecond = clock.tokensPerSecond();

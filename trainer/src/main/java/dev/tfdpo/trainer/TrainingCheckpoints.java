@@ -90,8 +90,12 @@ final class TrainingCheckpoints {
       Files.createDirectories(dir.resolve(TF_STATE).getParent());
       graph.saveState(dir.resolve(TF_STATE));
       killHereIfAsked(step);
-      HfExport.write(dir, model, graph.policySources(), modelDir, Optional.empty(),
-          HfExport.Options.DEFAULT.withMetadata(Map.of(RunDirectory.RUN_ID, runId)));
+      if (graph.policyAdapters() != null) {
+        LoraRun.write(graph, dir, modelDir); // the base is model_name_or_path, unchanged
+      } else {
+        HfExport.write(dir, model, graph.policySources(), modelDir, Optional.empty(),
+            HfExport.Options.DEFAULT.withMetadata(Map.of(RunDirectory.RUN_ID, runId)));
+      }
       if (graph.referenceSynced()) {
         // For export's reward signature; resuming reads the reference from tf/state.
         SafeTensorsWriter.write(dir.resolve(REFERENCE_FILE), graph.referenceSources(),

@@ -73,16 +73,33 @@ public final class BatchInputs {
 
   /** Per-sequence completion log-probs {@code [S]} of {@code model} on the fed batch, in its compute precision. */
   public CompletionLogProbs.Result logProbs(Ops tf, Llama model) {
-    return logProbs(tf, model, null);
+    return logProbs(tf, model, java.util.Map.of(), null);
   }
 
   /**
-   * Per-sequence completion log-probs {@code [S]} of {@code model} on the fed batch, the decoder's blocks
-   * recorded on {@code tape} for a recomputing backward pass (null: none).
+   * Per-sequence completion log-probs {@code [S]} of {@code model}, the decoder's blocks recorded on
+   * {@code tape} for a recomputing backward pass (null: none).
    */
   public CompletionLogProbs.Result logProbs(Ops tf, Llama model, Recompute tape) {
+    return logProbs(tf, model, java.util.Map.of(), tape);
+  }
+
+  /**
+   * Per-sequence completion log-probs {@code [S]} of {@code model} with LoRA {@code adapters} by
+   * projection path ({@link dev.tfdpo.graphs.LoraAdapters#byModule}; empty: the plain model).
+   */
+  public CompletionLogProbs.Result logProbs(Ops tf, Llama model, java.util.Map<String, dev.tfdpo.ops.LowRank> adapters) {
+    return logProbs(tf, model, adapters, null);
+  }
+
+  /**
+   * Per-sequence completion log-probs {@code [S]} of {@code model} with LoRA {@code adapters} (empty:
+   * none), its blocks recorded on {@code tape} (null: none); a recomputed block uses the same adapters.
+   */
+  public CompletionLogProbs.Result logProbs(
+      Ops tf, Llama model, java.util.Map<String, dev.tfdpo.ops.LowRank> adapters, Recompute tape) {
     Llama.Inputs inputs = new Llama.Inputs(inputIds, positionIds, segmentIds, branchIds);
-    Operand<TFloat32> hidden = model.hidden(tf, inputs, tape); // [R, L, H]
+    Operand<TFloat32> hidden = model.hidden(tf, inputs, adapters, tape); // [R, L, H]
     return CompletionLogProbs.compute(
         tf, hidden, model.lmHead(), lossPositions, lossTargets, lossSequences, numSequences, model.compute());
   }
