@@ -56,7 +56,8 @@ class LoraExportTest {
     Path out = work.resolve("merged");
     int refused = ExportMain.run(new String[] {run.toString(), out.toString(), "--format", "hf"},
         new PrintStream(new ByteArrayOutputStream()), new PrintStream(err));
-    assertEquals(1, refused);
+    // A source refused as given exits 2, as for every tool (Cli.status, docs/troubleshooting.md).
+    assertEquals(2, refused);
     assertTrue(err.toString().contains("--merge_lora"), err.toString());
     int status = ExportMain.run(new String[] {run.toString(), out.toString(), "--format", "hf", "--merge_lora"},
         new PrintStream(new ByteArrayOutputStream()), new PrintStream(err));
