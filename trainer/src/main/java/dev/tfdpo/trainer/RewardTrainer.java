@@ -43,7 +43,7 @@ import java.util.Optional;
  * <p>Checkpoints ({@code save_strategy}, {@code save_steps}) hold the weights and Adam's moments, the model
  * as a sequence-classification directory and the trainer state; {@code resume_from_checkpoint} continues
  * one and ends with the same {@code metrics.jsonl} as an uninterrupted run. Not supported here, and refused
- * with a message: {@code use_xla}, {@code devices}, {@code bf16}, {@code recompute}.
+ * with a message: {@code use_xla}, {@code devices}, {@code bf16}, {@code recompute}, {@code lora}.
  */
 public final class RewardTrainer {
 
@@ -56,6 +56,11 @@ public final class RewardTrainer {
   public static DpoTrainer.Result run(TrainConfig config, PrintStream out, boolean terminal) throws IOException {
     TrainingArgs t = config.training();
     refuseUnsupported(t);
+    if (config.lora().enabled()) {
+      // The reward graph trains every weight; LoRA keys would otherwise be read and ignored.
+      throw new ConfigException("lora is not implemented for rlhf_type rm (the reward graph trains every "
+          + "weight); set lora false");
+    }
     Path outputDir = Path.of(t.outputDir()).toAbsolutePath().normalize();
     if (Files.exists(outputDir) && !Files.isDirectory(outputDir)) {
       throw new ConfigException("output_dir " + outputDir + " exists and is not a directory");
