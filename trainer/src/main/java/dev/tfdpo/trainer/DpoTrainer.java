@@ -1,5 +1,6 @@
 package dev.tfdpo.trainer;
 
+import dev.tfdpo.graphs.GrpcCluster;
 import dev.tfdpo.graphs.training.Batch;
 import dev.tfdpo.graphs.training.DpoGraph;
 import dev.tfdpo.graphs.training.Replication;
@@ -64,12 +65,21 @@ public final class DpoTrainer {
    * tool writing it is refused at once ({@link OutputDirLock}).
    */
   public static Result run(TrainConfig config, PrintStream out, boolean terminal) throws IOException {
+    return run(config, out, terminal, null);
+  }
+
+  /**
+   * {@link #run(TrainConfig, PrintStream, boolean)} as the chief of a gRPC cluster: one replica on each
+   * task ({@link ClusterRun}); {@code cluster} null trains in this process.
+   */
+  static Result run(TrainConfig config, PrintStream out, boolean terminal, GrpcCluster cluster) throws IOException {
     Path outputDir = Path.of(config.training().outputDir()).toAbsolutePath().normalize();
     if (Files.exists(outputDir) && !Files.isDirectory(outputDir)) {
       throw new ConfigException("output_dir " + outputDir + " exists and is not a directory");
     }
     try (OutputDirLock lock = OutputDirLock.acquire(outputDir, "train", out::println)) {
       Run run = new Run(config, out, terminal, outputDir);
+      run.cluster = cluster;
       run.checkInputs();
       run.claimOutput();
       run.plan();
@@ -126,6 +136,8 @@ public final class DpoTrainer {
     long firstStep;
     RunClock clock;
     Console console;
+    /** The gRPC cluster this process is the chief of; null in one process. */
+    GrpcCluster cluster;
 
     Run(TrainConfig config, PrintStream out, boolean terminal, Path outputDir) {
       this.config = config;
@@ -196,13 +208,18 @@ public final class DpoTrainer {
 
     DpoGraph.Settings graphSettings() {
       return new DpoGraph.Settings(model, objective.graph(), adam, t.maxGradNorm(),
-          t.numThreads(), reference.graph(), t.useXla(), new Replication(config.devices(),
-              Math.round(t.allreduceBucketMb() * (1 << 20)), (float) t.collectiveTimeoutS()));
+          t.numThreads(), reference.graph(), t.useXla(), new Replication(devices(),
+              Math.round(t.allreduceBucketMb() * (1 << 20)), (float) t.collectiveTimeoutS(),
+              cluster == null ? "" : cluster.target()));
     }
 
-    /** Data-parallel replicas of this run (the {@code devices} key). */
+    /** Data-parallel replicas of this run (the {@code devices} key, or one per task of the cluster). */
     int replicas() {
-      return config.devices().size();
+      return devices().size();
+    }
+
+    List<String> devices() {
+      return cluster == null ? config.devices() : cluster.devices();
     }
 
     /** Loads the weights, then the checkpoint's state when resuming. */
@@ -222,7 +239,7 @@ public final class DpoTrainer {
       position = new TrainerState.Run(shuffle, t.seed(), total);
       out.printf("training: %d steps (%d per epoch), %d %s per micro-batch%s, %s%s%n",
           total, stepsPerEpoch, t.perDeviceTrainBatchSize() * replicas(), objective.unit(),
-          replicas() > 1 ? " (" + t.perDeviceTrainBatchSize() + " on each of " + config.devices() + ")" : "",
+          replicas() > 1 ? " (" + t.perDeviceTrainBatchSize() + " on each of " + devices() + ")" : "",
           describeAccumulation(t.gradientAccumulationSteps(), sampler.batchesPerEpoch()),
           step > 0 ? ", continuing after step " + step : "");
       clock = new RunClock();

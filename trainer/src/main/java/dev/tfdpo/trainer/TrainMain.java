@@ -2,13 +2,16 @@ package dev.tfdpo.trainer;
 
 import dev.tfdpo.cli.Cli;
 import dev.tfdpo.cli.KeyHelp;
+import dev.tfdpo.graphs.GrpcCluster;
 import dev.tfdpo.trainer.config.ConfigException;
+import dev.tfdpo.trainer.config.TfConfig;
 import dev.tfdpo.trainer.config.TrainConfig;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Optional;
 
 /**
  * {@code scripts/train.sh [CONFIG.json] [--key value ...]}: with no config file, trains the embedded
@@ -50,6 +53,10 @@ public final class TrainMain {
           ? " is a directory; give the JSON config file (e.g. configs/default.json)" : " does not exist"));
     }
     TrainConfig config = TrainConfig.load(configFile, rest);
+    Optional<GrpcCluster> cluster = TfConfig.fromEnvironment(); // several processes: docs/distributed.md
+    if (cluster.isPresent()) {
+      return ClusterRun.run(config, cluster.get(), System.out, System.console() != null);
+    }
     DpoTrainer.run(config, System.out, System.console() != null);
     return Cli.OK;
   }

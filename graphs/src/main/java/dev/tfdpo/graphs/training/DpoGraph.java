@@ -1,6 +1,7 @@
 package dev.tfdpo.graphs.training;
 
 import dev.tfdpo.graphs.GraphScopes;
+import dev.tfdpo.graphs.GrpcCluster;
 import dev.tfdpo.graphs.Llama;
 import dev.tfdpo.graphs.RequestedDevices;
 import dev.tfdpo.graphs.Sessions;
@@ -278,7 +279,9 @@ public final class DpoGraph implements AutoCloseable {
       // Weights, optimizer, the first replica and everything else not placed yet: the first device.
       RequestedDevices.placeUnplaced(graph, 0, replication.devices().get(0));
     }
-    session = new Session(graph, sessionOptions(s));
+    session = replication.remote()
+        ? GrpcCluster.session(graph, replication.target(), sessionOptions(s)) // replicas on the cluster's tasks
+        : new Session(graph, sessionOptions(s));
   }
 
   /**

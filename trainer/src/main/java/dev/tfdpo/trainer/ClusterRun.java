@@ -1,0 +1,86 @@
+package dev.tfdpo.trainer;
+
+import dev.tfdpo.cli.Cli;
+import dev.tfdpo.graphs.GrpcCluster;
+import dev.tfdpo.graphs.Sessions;
+import dev.tfdpo.trainer.config.ConfigException;
+import dev.tfdpo.trainer.config.TfConfig;
+import dev.tfdpo.trainer.config.TrainConfig;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+
+/**
+ * Training as one task of a gRPC cluster ({@code TF_CONFIG}, docs/distributed.md). Every task starts its
+ * TensorFlow server. Task 0, the chief, reads the data, builds the training graph with replica k placed on
+ * task k, feeds each task's replica its shard of every global micro-batch and alone writes the output
+ * directory; its session runs on its own server, which hands each task its partition of the graph. The
+ * other tasks serve those partitions (their replica's forward and backward pass and their side of the
+ * gradient all-reduce) until the chief's server is gone, then exit.
+ */
+final class ClusterRun {
+
+  /** How often a worker checks that the chief's server is still there, in milliseconds. */
+  static final int PROBE_MS = 1000;
+
+  /** Consecutive failed probes after which a worker takes the chief as gone. */
+  static final int PROBES_LOST = 3;
+
+  private ClusterRun() {}
+
+  /** Runs this process's task; returns the exit status. */
+  static int run(TrainConfig config, GrpcCluster cluster, PrintStream out, boolean terminal) throws IOException {
+    if (!config.devices().equals(java.util.List.of(""))) {
+      throw new ConfigException("devices " + config.training().devices() + " and " + TfConfig.ENV
+          + " together: with TF_CONFIG each task is one replica on its CPU; remove the devices key");
+    }
+    if (config.training().useXla()) {
+      throw new ConfigException("use_xla with TF_CONFIG is not supported: the XLA CPU JIT does not compile "
+          + "the replicas' collective ops; set use_xla false");
+    }
+    cluster.start(Sessions.config(config.training().numThreads()));
+    if (cluster.chief()) {
+      out.printf("cluster: chief (task 0 of %d) at %s, workers %s%n", cluster.size(), cluster.target(),
+          cluster.workers());
+      DpoTrainer.run(config, out, terminal, cluster);
+      return Cli.OK;
+    }
+    out.printf("cluster: task %d of %d serving at %s for the chief at %s; the chief writes %s%n", cluster.task(),
+        cluster.size(), cluster.workers().get(cluster.task()), cluster.workers().get(0),
+        config.training().outputDir());
+    awaitChiefGone(cluster.workers().get(0));
+    out.println("cluster: the chief at " + cluster.workers().get(0) + " has gone; task " + cluster.task()
+        + " exits");
+    return Cli.OK;
+  }
+
+  /**
+   * Blocks until the chief's server, once seen, stops answering ({@link #PROBES_LOST} probes in a row):
+   * TensorFlow's server has no "session done" signal for the tasks it does not run a session on.
+   */
+  static void awaitChiefGone(String chief) {
+    int colon = chief.lastIndexOf(':');
+    InetSocketAddress address = new InetSocketAddress(chief.substring(0, colon),
+        Integer.parseInt(chief.substring(colon + 1)));
+    boolean seen = false;
+    int lost = 0;
+    while (!seen || lost < PROBES_LOST) {
+      boolean up;
+      try (Socket s = new Socket()) {
+        s.connect(address, PROBE_MS);
+        up = true;
+      } catch (IOException e) {
+        up = false;
+      }
+      seen |= up;
+      lost = up ? 0 : lost + 1;
+      try {
+        Thread.sleep(PROBE_MS);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        return;
+      }
+    }
+  }
+}
