@@ -41,14 +41,15 @@ final class ClusterRun {
     }
     cluster.start(Sessions.config(config.training().numThreads()));
     if (cluster.chief()) {
-      out.printf("cluster: chief (task 0 of %d) at %s, workers %s%n", cluster.size(), cluster.target(),
-          cluster.workers());
+      out.println(String.format("cluster: chief (task 0 of %d) at %s, workers %s", cluster.size(),
+          cluster.target(), cluster.workers()));
       DpoTrainer.run(config, out, terminal, cluster);
       return Cli.OK;
     }
-    out.printf("cluster: task %d of %d serving at %s for the chief at %s; the chief writes %s%n", cluster.task(),
-        cluster.size(), cluster.workers().get(cluster.task()), cluster.workers().get(0),
-        config.training().outputDir());
+    // One println per line: TensorFlow's own log goes to stderr in between, into the same console.
+    out.println(String.format("cluster: task %d of %d serving at %s for the chief at %s; the chief writes %s",
+        cluster.task(), cluster.size(), cluster.workers().get(cluster.task()), cluster.workers().get(0),
+        config.training().outputDir()));
     awaitChiefGone(cluster.workers().get(0));
     out.println("cluster: the chief at " + cluster.workers().get(0) + " has gone; task " + cluster.task()
         + " exits");
