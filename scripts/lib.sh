@@ -133,22 +133,26 @@ tfdpo_launch() {
   }
   trap 'stop_all; exit 130' INT
   trap 'stop_all; exit 143' TERM
-  local live=("${pids[@]}") finished rc p
+  # Poll rather than 'wait -n': a worker that already ended is no job for 'wait -n' any more.
+  local live=("${pids[@]}") rc p rest
   while [ "${#live[@]}" -gt 0 ]; do
-    set +e
-    wait -n -p finished "${live[@]}"
-    rc=$?
-    set -e
-    local rest=()
-    for p in "${live[@]}"; do [ "$p" = "$finished" ] || rest+=("$p"); done
+    sleep 0.5
+    rest=()
+    for p in "${live[@]}"; do
+      if kill -0 "$p" 2>/dev/null; then rest+=("$p"); continue; fi
+      set +e
+      wait "$p"
+      rc=$?
+      set -e
+      if [ "$rc" -ne 0 ]; then
+        for ((k = 0; k < n; k++)); do [ "${pids[$k]}" = "$p" ] && break; done
+        echo "error: rank $k exited with status $rc; stopping the other workers" >&2
+        stop_all
+        wait 2>/dev/null || true
+        return "$rc"
+      fi
+    done
     live=("${rest[@]+"${rest[@]}"}")
-    if [ "$rc" -ne 0 ]; then
-      for ((k = 0; k < n; k++)); do [ "${pids[$k]}" = "$finished" ] && break; done
-      echo "error: rank $k exited with status $rc; stopping the other workers" >&2
-      stop_all
-      wait 2>/dev/null || true
-      return "$rc"
-    fi
   done
   return 0
 }
