@@ -29,16 +29,24 @@ final class ClusterRun {
 
   private ClusterRun() {}
 
-  /** Runs this process's task; returns the exit status. */
-  static int run(TrainConfig config, GrpcCluster cluster, PrintStream out, boolean terminal) throws IOException {
+  /** Refuses the keys that cannot go with {@code TF_CONFIG}. */
+  static void check(TrainConfig config) {
     if (!config.devices().equals(java.util.List.of(""))) {
-      throw new ConfigException("devices " + config.training().devices() + " and " + TfConfig.ENV
+      throw new ConfigException("devices " + config.devices() + " and " + TfConfig.ENV
           + " together: with TF_CONFIG each task is one replica on its CPU; remove the devices key");
     }
     if (config.training().useXla()) {
       throw new ConfigException("use_xla with TF_CONFIG is not supported: the XLA CPU JIT does not compile "
           + "the replicas' collective ops; set use_xla false");
     }
+  }
+
+  /**
+   * Runs this process's task; returns the exit status.
+   *
+   * @param config the config with {@code devices} set to the number of tasks (recorded for resume)
+   */
+  static int run(TrainConfig config, GrpcCluster cluster, PrintStream out, boolean terminal) throws IOException {
     cluster.start(Sessions.config(config.training().numThreads()));
     if (cluster.chief()) {
       out.println(String.format("cluster: chief (task 0 of %d) at %s, workers %s", cluster.size(),

@@ -55,7 +55,13 @@ public final class TrainMain {
     TrainConfig config = TrainConfig.load(configFile, rest);
     Optional<GrpcCluster> cluster = TfConfig.fromEnvironment(); // several processes: docs/distributed.md
     if (cluster.isPresent()) {
-      return ClusterRun.run(config, cluster.get(), System.out, System.console() != null);
+      ClusterRun.check(config);
+      // The run records one replica per task as the devices count: a checkpoint then resumes with the same
+      // number of replicas (tasks, or in-process devices, which cut the data alike) and no other.
+      List<String> withDevices = new java.util.ArrayList<>(rest);
+      withDevices.addAll(List.of("--devices", String.valueOf(cluster.get().size())));
+      return ClusterRun.run(TrainConfig.load(configFile, withDevices), cluster.get(), System.out,
+          System.console() != null);
     }
     DpoTrainer.run(config, System.out, System.console() != null);
     return Cli.OK;
