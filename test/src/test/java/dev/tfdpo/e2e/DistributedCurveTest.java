@@ -82,6 +82,23 @@ class DistributedCurveTest {
         + "/job:worker/replica:0/task:1/device:CPU:0])"), chiefLog);
   }
 
+  /**
+   * The run records one replica per task: its checkpoint does not resume in one process with one device
+   * (another data order), the usual resume refusal naming {@code devices}.
+   */
+  @Test
+  void aCheckpointOfTwoTasksDoesNotResumeOnOneDevice() throws Exception {
+    Path checkpoint;
+    try (var dirs = Files.list(chiefOut)) {
+      checkpoint = dirs.filter(d -> d.getFileName().toString().startsWith("checkpoint-")).findFirst().orElseThrow();
+    }
+    Tools.Result r = Tools.run(Tools.TRAIN, List.of(CONFIG.toString(), "--output_dir", chiefOut.toString(),
+        "--report_to", "none", "--per_device_train_batch_size", "2", "--resume_from_checkpoint",
+        checkpoint.toString()), work.resolve("log-resume.txt")).noTrace();
+    assertEquals(2, r.status(), r.output());
+    assertTrue(r.output().contains("devices: checkpoint [\"2.0\"], this run []"), r.output());
+  }
+
   @Test
   void onlyTheChiefWritesAndTheWorkerEndsAfterIt() {
     assertEquals(0, workerStatus, workerLog);
