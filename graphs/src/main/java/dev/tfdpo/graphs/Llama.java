@@ -5,6 +5,7 @@ import dev.tfdpo.io.hf.LlamaWeights;
 import dev.tfdpo.ops.Attention;
 import dev.tfdpo.ops.AttentionMask;
 import dev.tfdpo.ops.Layers;
+import dev.tfdpo.ops.Precision;
 import dev.tfdpo.ops.Rope;
 import dev.tfdpo.ops.Shapes;
 import java.util.LinkedHashMap;
@@ -16,14 +17,17 @@ import org.tensorflow.op.Ops;
 import org.tensorflow.op.core.Variable;
 import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TInt32;
+import org.tensorflow.types.family.TNumber;
 
 /**
  * A Llama-family decoder (Llama 1-3, Mistral, Qwen2 biases) as a static graph, read top to bottom in
  * forward order.
  *
  * <p>Inputs are compact per-token descriptors ({@link Inputs}); the attention mask is built from them
- * inside the graph, so padded rows and packed rows use the same graph. Weights are float32
- * {@code VariableV2}s named {@code <scope>/<Hugging Face name>} in Hugging Face layout.
+ * inside the graph, so padded rows and packed rows use the same graph. Weights are {@code VariableV2}s
+ * named {@code <scope>/<Hugging Face name>} in Hugging Face layout, float32, or bfloat16 for a frozen
+ * model stored at half the memory ({@code fp16_opt_level} O2's reference). The matrix products run in
+ * the model's compute {@link Precision}; norms, residuals and softmax stay float32.
  */
 public final class Llama {
 
@@ -43,16 +47,19 @@ public final class Llama {
 
   private final LlamaConfig config;
   private final String scope;
-  private final Map<String, Variable<TFloat32>> variables;
-  private final Map<String, Operand<TFloat32>> reads;
+  private final Precision storage;
+  private final Precision compute;
+  private final boolean bf16Embedding;
+  private final Map<String, Variable<? extends TNumber>> variables;
+  private final Map<String, Operand<? extends TNumber>> reads;
 
-  private Llama(
-      LlamaConfig config,
-      String scope,
-      Map<String, Variable<TFloat32>> variables,
-      Map<String, Operand<TFloat32>> reads) {
+  private Llama(LlamaConfig config, String scope, Precision storage, Precision compute, boolean bf16Embedding,
+      Map<String, Variable<? extends TNumber>> variables, Map<String, Operand<? extends TNumber>> reads) {
     this.config = config;
     this.scope = scope;
+    this.storage = storage;
+    this.compute = compute;
+    this.bf16Embedding = bf16Embedding;
     this.variables = variables;
     this.reads = reads;
   }
@@ -73,20 +80,53 @@ public final class Llama {
     return create(GraphScopes.of(tf), config, scope);
   }
 
-  /** Creates the model's variables, named {@code scope/<Hugging Face name>}. */
+  /** Creates the model's float32 variables, named {@code scope/<Hugging Face name>}, computing in float32. */
   public static Llama create(GraphScopes scopes, LlamaConfig config, String scope) {
+    return create(scopes, config, scope, Precision.FLOAT32, Precision.FLOAT32);
+  }
+
+  /**
+   * {@link #create(GraphScopes, LlamaConfig, String, Precision, Precision, boolean)}, reading the embedding
+   * rows in bfloat16 exactly when they are stored so.
+   */
+  public static Llama create(
+      GraphScopes scopes, LlamaConfig config, String scope, Precision storage, Precision compute) {
+    return create(scopes, config, scope, storage, compute, storage == Precision.BFLOAT16);
+  }
+
+  /**
+   * Creates the model's variables, named {@code scope/<Hugging Face name>}.
+   *
+   * @param storage the matrices' type: FLOAT32, or BFLOAT16 for a frozen model (no gradient can reach
+   *     float32 master weights through it; it needs {@code compute} BFLOAT16). Vectors (norm weights,
+   *     biases) stay float32 either way: they are tiny, and are used in float32 ops.
+   * @param compute the type of the forward pass's matrix products
+   * @param bf16Embedding the embedding rows are read rounded to bfloat16 (bf16 O2: a float32 policy then
+   *     reads exactly what a bfloat16-stored reference with the same weights reads, so the two agree
+   *     bitwise at step 1 as in float32); implied by BFLOAT16 storage
+   */
+  public static Llama create(GraphScopes scopes, LlamaConfig config, String scope, Precision storage,
+      Precision compute, boolean bf16Embedding) {
+    if (storage == Precision.BFLOAT16 && !bf16Embedding) {
+      throw new IllegalArgumentException("model '" + scope + "': a bfloat16-stored embedding is read in bfloat16");
+    }
+    if (storage == Precision.BFLOAT16 && compute != Precision.BFLOAT16) {
+      throw new IllegalArgumentException(
+          "model '" + scope + "': bfloat16-stored weights need bfloat16 compute (fp16_opt_level O2 implies bf16)");
+    }
     Ops scoped = scopes.get(scope);
     Ops readScope = scopes.get(scope + "_read");
-    Map<String, Variable<TFloat32>> vars = new LinkedHashMap<>();
-    Map<String, Operand<TFloat32>> reads = new LinkedHashMap<>();
+    Map<String, Variable<? extends TNumber>> vars = new LinkedHashMap<>();
+    Map<String, Operand<? extends TNumber>> reads = new LinkedHashMap<>();
     for (LlamaWeights.Entry e : LlamaWeights.of(config).entries()) {
-      Variable<TFloat32> v = scoped.withName(e.hfName()).variable(Shape.of(e.shape()), TFloat32.class);
+      Class<? extends TNumber> type = e.shape().length > 1 ? storage.type() : TFloat32.class;
+      Variable<? extends TNumber> v = scoped.withName(e.hfName()).variable(Shape.of(e.shape()), type);
       vars.put(e.hfName(), v);
       // The forward pass reads through an Identity: gradients are taken with respect to these
       // plain (non-reference) tensors.
       reads.put(e.hfName(), readScope.withName(e.hfName()).identity(v));
     }
-    return new Llama(config, scope, vars, reads);
+    return new Llama(config, scope, storage, compute, bf16Embedding, vars, reads);
   }
 
   /** The architecture. */
@@ -99,30 +139,62 @@ public final class Llama {
     return scope;
   }
 
-  /** Variables by Hugging Face name, in forward order. */
+  /** The matrices' type: FLOAT32, or BFLOAT16 for a frozen model stored at half the memory (vectors: float32). */
+  public Precision storage() {
+    return storage;
+  }
+
+  /** The type of the forward pass's matrix products. */
+  public Precision compute() {
+    return compute;
+  }
+
+  /**
+   * Float32 variables by Hugging Face name, in forward order (trainable, synced or checkpointed models);
+   * a bfloat16-stored model has none: use {@link #storedVariables()}.
+   */
+  @SuppressWarnings("unchecked")
   public Map<String, Variable<TFloat32>> variables() {
+    requireFloat32("variables");
+    return (Map<String, Variable<TFloat32>>) (Map<String, ?>) variables;
+  }
+
+  /** Variables by Hugging Face name, in forward order: matrices of the {@link #storage()} type, vectors float32. */
+  public Map<String, Variable<? extends TNumber>> storedVariables() {
     return variables;
   }
 
-  /** The tensors the forward pass reads, by Hugging Face name: differentiate with respect to these. */
+  /**
+   * The float32 tensors the forward pass reads, by Hugging Face name: differentiate with respect to
+   * these (a bfloat16-stored model is frozen and has none).
+   */
+  @SuppressWarnings("unchecked")
   public Map<String, Operand<TFloat32>> reads() {
-    return reads;
+    requireFloat32("float32 reads to differentiate");
+    return (Map<String, Operand<TFloat32>>) (Map<String, ?>) reads;
   }
 
-  private Operand<TFloat32> w(String hfName) {
-    Operand<TFloat32> v = reads.get(hfName);
+  private void requireFloat32(String what) {
+    if (storage != Precision.FLOAT32) {
+      throw new IllegalStateException("model '" + scope + "' is stored in " + storage
+          + " (frozen): it has no float32 " + what);
+    }
+  }
+
+  private Operand<? extends TNumber> w(String hfName) {
+    Operand<? extends TNumber> v = reads.get(hfName);
     if (v == null) {
       throw new IllegalStateException("no variable for " + hfName + " in scope " + scope);
     }
     return v;
   }
 
-  private Operand<TFloat32> bias(String hfName, boolean present) {
+  private Operand<? extends TNumber> bias(String hfName, boolean present) {
     return present ? w(hfName) : null;
   }
 
-  /** The output projection {@code [V, H]}: the embedding matrix when tied. */
-  public Operand<TFloat32> lmHead() {
+  /** The output projection {@code [V, H]} as stored: the embedding matrix when tied. */
+  public Operand<? extends TNumber> lmHead() {
     return config.tieWordEmbeddings() ? w("model.embed_tokens.weight") : w("lm_head.weight");
   }
 
@@ -142,7 +214,7 @@ public final class Llama {
         Rope.tables(tf, in.positionIds(), c.rope().inverseFrequencies(c.headDim())); // [R, L, 1, D] x2
 
     Operand<TInt32> flatIds = tf.reshape(in.inputIds(), tf.constant(new int[] {-1})); // [N]
-    Operand<TFloat32> x = tf.gather(w("model.embed_tokens.weight"), flatIds, tf.constant(0)); // [N, H]
+    Operand<TFloat32> x = embed(tf, flatIds); // [N, H]
 
     for (int i = 0; i < c.numHiddenLayers(); i++) {
       String p = "model.layers." + i + ".";
@@ -154,7 +226,7 @@ public final class Llama {
               w(p + "self_attn.v_proj.weight"), bias(p + "self_attn.v_proj.bias", c.attentionBias()),
               w(p + "self_attn.o_proj.weight"), bias(p + "self_attn.o_proj.bias", c.attentionBias()));
       Operand<TFloat32> attnOut =
-          Attention.selfAttention(tf, attnIn, rowsAndLength, aw, heads, rope, maskBias); // [N, H]
+          Attention.selfAttention(tf, attnIn, rowsAndLength, aw, heads, rope, maskBias, compute); // [N, H]
       x = tf.math.add(x, attnOut); // [N, H]
 
       Operand<TFloat32> mlpIn = Layers.rmsNorm(tf, x, w(p + "post_attention_layernorm.weight"), eps); // [N, H]
@@ -164,12 +236,26 @@ public final class Llama {
               mlpIn,
               w(p + "mlp.gate_proj.weight"), bias(p + "mlp.gate_proj.bias", c.mlpBias()),
               w(p + "mlp.up_proj.weight"), bias(p + "mlp.up_proj.bias", c.mlpBias()),
-              w(p + "mlp.down_proj.weight"), bias(p + "mlp.down_proj.bias", c.mlpBias())); // [N, H]
+              w(p + "mlp.down_proj.weight"), bias(p + "mlp.down_proj.bias", c.mlpBias()),
+              compute); // [N, H]
       x = tf.math.add(x, mlpOut); // [N, H]
     }
 
     Operand<TFloat32> normed = Layers.rmsNorm(tf, x, w("model.norm.weight"), eps); // [N, H]
     return tf.reshape(normed, Shapes.concat(tf, rowsAndLength, c.hiddenSize())); // [R, L, H]
+  }
+
+  /**
+   * Embedding rows of {@code ids}, {@code [N, H]} float32. A bfloat16-stored embedding is gathered in
+   * bfloat16 (half the bytes read); a float32 one with bf16 embedding reads is gathered in float32 and
+   * rounded (the same values, while the gradient's scatter-add stays float32).
+   */
+  private Operand<TFloat32> embed(Ops tf, Operand<TInt32> ids) {
+    Operand<? extends TNumber> rows = tf.gather(w("model.embed_tokens.weight"), ids, tf.constant(0)); // [N, H]
+    if (bf16Embedding) {
+      rows = Precision.BFLOAT16.cast(tf, rows); // [N, H]
+    }
+    return Precision.float32(tf, rows); // [N, H]
   }
 
   /**
@@ -183,7 +269,7 @@ public final class Llama {
     Operand<TInt32> rowsAndLength = Shapes.leading(tf, hidden, 2); // [2]
     Operand<TFloat32> flat =
         tf.reshape(hidden, tf.constant(new int[] {-1, config.hiddenSize()})); // [N, H]
-    Operand<TFloat32> projected = Layers.linear(tf, flat, lmHead(), null); // [N, V]
+    Operand<TFloat32> projected = Layers.linear(tf, flat, lmHead(), null, compute); // [N, V]
     return tf.reshape(projected, Shapes.concat(tf, rowsAndLength, config.vocabSize())); // [R, L, V]
   }
 }

@@ -46,4 +46,18 @@ public final class Tensors {
     t.asRawTensor().data().asInts().read(out);
     return out;
   }
+
+  /**
+   * Bytes per element of a tensor of type {@code type}, or of a ref variable's output ({@code *_REF}, the
+   * type a {@code VariableV2} reports).
+   */
+  public static int bytesPerElement(org.tensorflow.proto.DataType type) {
+    return switch (type) {
+      case DT_BFLOAT16, DT_HALF, DT_INT16, DT_BFLOAT16_REF, DT_HALF_REF, DT_INT16_REF -> 2;
+      case DT_FLOAT, DT_INT32, DT_FLOAT_REF, DT_INT32_REF -> 4;
+      case DT_DOUBLE, DT_INT64, DT_DOUBLE_REF, DT_INT64_REF -> 8;
+      case DT_INT8, DT_UINT8, DT_BOOL, DT_INT8_REF, DT_UINT8_REF, DT_BOOL_REF -> 1;
+      default -> throw new IllegalArgumentException("no element size for " + type);
+    };
+  }
 }

@@ -20,7 +20,10 @@ import org.tensorflow.op.Op;
 import org.tensorflow.op.Ops;
 import org.tensorflow.op.core.Placeholder;
 import org.tensorflow.op.core.Variable;
+import dev.tfdpo.ops.Precision;
+import org.tensorflow.Operand;
 import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.family.TNumber;
 
 /**
  * Moves weights between Hugging Face safetensors and a model's graph variables.
@@ -28,7 +31,8 @@ import org.tensorflow.types.TFloat32;
  * <p>The assign ops are built once with the graph. Loading from files streams each tensor from disk
  * into a native tensor, one session run per shard; {@link #assign} feeds in-memory values in one run.
  * Names go through {@link LlamaWeights}, so a file with a missing, unexpected or misshaped tensor is
- * refused with the file and tensor named.
+ * refused with the file and tensor named. Values travel as float32 whatever the variables' type: a
+ * bfloat16-stored model rounds them in the assign (round to nearest even) and widens them on read.
  */
 public final class WeightLoader {
 
@@ -36,17 +40,23 @@ public final class WeightLoader {
   private final LlamaWeights table;
   private final Map<String, Placeholder<TFloat32>> feeds = new LinkedHashMap<>();
   private final Map<String, Op> assigns = new LinkedHashMap<>();
+  private final Map<String, Operand<TFloat32>> values = new LinkedHashMap<>();
   private final Op loadAll;
 
   private WeightLoader(Llama model, Ops scoped) {
     this.model = model;
     this.table = LlamaWeights.of(model.config());
-    for (Map.Entry<String, Variable<TFloat32>> e : model.variables().entrySet()) {
+    for (Map.Entry<String, Variable<? extends TNumber>> e : model.storedVariables().entrySet()) {
       Placeholder<TFloat32> value = scoped.placeholder(TFloat32.class); // the weight's shape
       feeds.put(e.getKey(), value);
-      assigns.put(e.getKey(), scoped.assign(e.getValue(), value));
+      assigns.put(e.getKey(), assign(scoped, e.getValue(), value));
+      values.put(e.getKey(), Precision.float32(scoped, e.getValue())); // the weight's shape
     }
     this.loadAll = scoped.withControlDependencies(List.copyOf(assigns.values())).noOp();
+  }
+
+  private static <T extends TNumber> Op assign(Ops tf, Variable<T> variable, Operand<TFloat32> value) {
+    return tf.assign(variable, Precision.as(tf, value, variable.type()));
   }
 
   /** Builds the load ops of {@code model}; call while building the graph. */
@@ -74,7 +84,16 @@ public final class WeightLoader {
    * besides the variables.
    */
   public void load(Session session, SafeTensorsReader reader) throws IOException {
-    checkNames(reader);
+    load(session, reader, java.util.Set.of());
+  }
+
+  /**
+   * {@link #load(Session, SafeTensorsReader)} from a file that also holds {@code others}, tensors some
+   * other part of the graph loads (a reward model's {@code score.weight}): they are neither required
+   * nor refused here.
+   */
+  public void load(Session session, SafeTensorsReader reader, java.util.Set<String> others) throws IOException {
+    checkNames(reader, others);
     Map<Path, List<String>> byShard = new LinkedHashMap<>();
     for (String name : feeds.keySet()) {
       byShard.computeIfAbsent(reader.fileOf(name), f -> new ArrayList<>()).add(name);
@@ -147,13 +166,13 @@ public final class WeightLoader {
    */
   public Map<String, float[]> read(Session session) {
     Map<String, List<String>> groups = new LinkedHashMap<>();
-    for (String name : model.variables().keySet()) {
+    for (String name : values.keySet()) {
       groups.computeIfAbsent(group(name), g -> new ArrayList<>()).add(name);
     }
     Map<String, float[]> out = new LinkedHashMap<>();
     for (List<String> names : groups.values()) {
       Session.Runner runner = session.runner();
-      names.forEach(n -> runner.fetch(model.variables().get(n)));
+      names.forEach(n -> runner.fetch(values.get(n)));
       try (var result = runner.run()) {
         for (int i = 0; i < names.size(); i++) {
           out.put(names.get(i), Tensors.toFloats(result.get(i)));
@@ -172,7 +191,7 @@ public final class WeightLoader {
     return end < 0 ? hfName : hfName.substring(0, end);
   }
 
-  private void checkNames(SafeTensorsReader reader) throws IOException {
+  private void checkNames(SafeTensorsReader reader, java.util.Set<String> others) throws IOException {
     TreeSet<String> missing = new TreeSet<>(feeds.keySet());
     missing.removeAll(reader.names());
     if (!missing.isEmpty()) {
@@ -181,6 +200,9 @@ public final class WeightLoader {
               + " required by config.json; is this the checkpoint the config describes?");
     }
     for (String name : reader.names()) {
+      if (others.contains(name)) {
+        continue;
+      }
       if (!table.contains(name)) {
         // Some exporters write lm_head.weight even for tied models; transformers ignores it too.
         if (name.equals("lm_head.weight") && model.config().tieWordEmbeddings()) {

@@ -7,6 +7,7 @@ import org.tensorflow.Output;
 import org.tensorflow.op.Ops;
 import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TInt32;
+import org.tensorflow.types.family.TNumber;
 
 /**
  * Grouped-query self-attention with rotary embeddings and an additive mask, arranged for CPU speed
@@ -22,19 +23,23 @@ import org.tensorflow.types.TInt32;
  *   <li>the score products are einsums, which TensorFlow's oneDNN rewrite (TF_ENABLE_ONEDNN_OPTS=1)
  *       runs with its own kernels in both passes (it leaves BatchMatMulV3 and its gradient alone).
  * </ul>
+ *
+ * <p>In {@link Precision#BFLOAT16} the projections and both attention products (scores and context) run
+ * in bfloat16; rotary embeddings, the mask and the softmax stay float32 (the mask value
+ * {@link #MASKED_SCORE} is not even finite in bfloat16).
  */
 public final class Attention {
 
   /** The projections of one attention block, weights in Hugging Face layout; biases may be null. */
   public record Weights(
-      Operand<TFloat32> q,
-      Operand<TFloat32> qBias,
-      Operand<TFloat32> k,
-      Operand<TFloat32> kBias,
-      Operand<TFloat32> v,
-      Operand<TFloat32> vBias,
-      Operand<TFloat32> o,
-      Operand<TFloat32> oBias) {}
+      Operand<? extends TNumber> q,
+      Operand<? extends TNumber> qBias,
+      Operand<? extends TNumber> k,
+      Operand<? extends TNumber> kBias,
+      Operand<? extends TNumber> v,
+      Operand<? extends TNumber> vBias,
+      Operand<? extends TNumber> o,
+      Operand<? extends TNumber> oBias) {}
 
   /** Head layout: query heads, key/value heads and the per-head dimension. */
   public record Heads(int query, int keyValue, int dim) {}
@@ -54,11 +59,18 @@ public final class Attention {
 
   private Attention() {}
 
+  /** {@link #selfAttention(Ops, Operand, Operand, Weights, Heads, Rope.Tables, Operand, Precision)} in float32. */
+  public static Operand<TFloat32> selfAttention(Ops tf, Operand<TFloat32> x, Operand<TInt32> rowsAndLength,
+      Weights w, Heads heads, Rope.Tables rope, Operand<TFloat32> maskBias) {
+    return selfAttention(tf, x, rowsAndLength, w, heads, rope, maskBias, Precision.FLOAT32);
+  }
+
   /**
    * @param x normalised hidden states {@code [N, H]} with {@code N = R * L}
    * @param rowsAndLength {@code [R, L]} as a shape tensor
    * @param maskBias {@code [R, 1, L, L]} from {@link AttentionMask#bias}: 0 where attention is
    *     allowed, {@link #MASKED_SCORE} elsewhere
+   * @param precision of the projections and the two attention products
    * @return {@code [N, H]}
    */
   public static Operand<TFloat32> selfAttention(
@@ -68,16 +80,17 @@ public final class Attention {
       Weights w,
       Heads heads,
       Rope.Tables rope,
-      Operand<TFloat32> maskBias) {
+      Operand<TFloat32> maskBias,
+      Precision precision) {
     int d = heads.dim();
     int kv = heads.keyValue();
     int groups = heads.query() / kv;
 
     // One [N, H] x [H, (Hq + 2 Hkv) D] product instead of three narrower ones.
-    Operand<TFloat32> qkvWeight = tf.concat(List.of(w.q(), w.k(), w.v()), tf.constant(0)); // [(Hq+2Hkv)*D, H]
-    Operand<TFloat32> qkvBias =
-        w.qBias() == null ? null : tf.concat(List.of(w.qBias(), w.kBias(), w.vBias()), tf.constant(0)); // [(Hq+2Hkv)*D]
-    Operand<TFloat32> qkv = Layers.linear(tf, x, qkvWeight, qkvBias); // [N, (Hq+2Hkv)*D]
+    Operand<? extends TNumber> qkvWeight = Layers.concatRows(tf, precision, w.q(), w.k(), w.v()); // [(Hq+2Hkv)*D, H]
+    Operand<TFloat32> qkvBias = w.qBias() == null ? null : tf.concat(List.of(Precision.float32(tf, w.qBias()),
+        Precision.float32(tf, w.kBias()), Precision.float32(tf, w.vBias())), tf.constant(0)); // [(Hq+2Hkv)*D]
+    Operand<TFloat32> qkv = Layers.linear(tf, x, qkvWeight, qkvBias, precision); // [N, (Hq+2Hkv)*D]
     List<Output<TFloat32>> parts = tf.splitV(qkv,
         tf.constant(new int[] {heads.query() * d, kv * d, kv * d}), tf.constant(1), 3L).output();
     Operand<TFloat32> q = parts.get(0); // [N, Hq*D]
@@ -102,6 +115,10 @@ public final class Attention {
     int[] toHeadsFirst = {0, 2, 1, 3};
     Operand<TFloat32> kh = tf.linalg.transpose(kRot, tf.constant(toHeadsFirst)); // [R, Hkv, L, D]
     Operand<TFloat32> vh = tf.linalg.transpose(v4, tf.constant(toHeadsFirst)); // [R, Hkv, L, D]
+    // Cast once here, not per block: the blocks' key prefixes overlap.
+    Operand<? extends TNumber> qProduct = precision.cast(tf, qByKv); // [R, Hkv, G, L, D]
+    Operand<? extends TNumber> kProduct = precision.cast(tf, kh); // [R, Hkv, L, D]
+    Operand<? extends TNumber> vProduct = precision.cast(tf, vh); // [R, Hkv, L, D]
 
     // Causal blocks: the rows are cut into CAUSAL_BLOCKS query blocks, and block i only meets the keys
     // up to its own end; the keys after it are masked for all its queries anyway. With n blocks the
@@ -122,13 +139,13 @@ public final class Attention {
 
       Operand<TInt32> qBlockBegin = Shapes.join(tf, tf.constant(new int[] {0, 0, 0}), beginV, zero); // [5]
       Operand<TInt32> qBlockSize = Shapes.join(tf, tf.constant(new int[] {-1, -1, -1}), sizeV, all); // [5]
-      Operand<TFloat32> qBlock = tf.slice(qByKv, qBlockBegin, qBlockSize); // [R, Hkv, G, Lq, D]
-      Operand<TFloat32> qFlat = tf.reshape(qBlock, Shapes.concat(tf, rows, kv, -1, d)); // [R, Hkv, G*Lq, D]
+      Operand<? extends TNumber> qBlock = tf.slice(qProduct, qBlockBegin, qBlockSize); // [R, Hkv, G, Lq, D]
+      Operand<? extends TNumber> qFlat = tf.reshape(qBlock, Shapes.concat(tf, rows, kv, -1, d)); // [R, Hkv, G*Lq, D]
       Operand<TInt32> prefix = Shapes.join(tf, tf.constant(new int[] {-1, -1}), endV, all); // [4]
-      Operand<TFloat32> kPrefix = tf.slice(kh, tf.constant(new int[] {0, 0, 0, 0}), prefix); // [R, Hkv, Lk, D]
-      Operand<TFloat32> vPrefix = tf.slice(vh, tf.constant(new int[] {0, 0, 0, 0}), prefix); // [R, Hkv, Lk, D]
+      Operand<? extends TNumber> kPrefix = tf.slice(kProduct, tf.constant(new int[] {0, 0, 0, 0}), prefix); // [R, Hkv, Lk, D]
+      Operand<? extends TNumber> vPrefix = tf.slice(vProduct, tf.constant(new int[] {0, 0, 0, 0}), prefix); // [R, Hkv, Lk, D]
 
-      Operand<TFloat32> scores = batchMatMul(tf, qFlat, kPrefix, true); // [R, Hkv, G*Lq, Lk]
+      Operand<TFloat32> scores = batchMatMul(tf, qFlat, kPrefix, true, precision); // [R, Hkv, G*Lq, Lk]
       Operand<TInt32> perHeadShape =
           Shapes.join(tf, rows, tf.constant(new int[] {heads.query()}), sizeV, endV); // [4]
       Operand<TFloat32> perHead = tf.reshape(scores, perHeadShape); // [R, Hq, Lq, Lk]
@@ -139,7 +156,7 @@ public final class Attention {
       Operand<TFloat32> probs = tf.nn.softmax(masked); // [R, Hq, Lq, Lk]
       Operand<TInt32> byKvShape = Shapes.join(tf, rows, tf.constant(new int[] {kv, -1}), endV); // [4]
       Operand<TFloat32> probsByKv = tf.reshape(probs, byKvShape); // [R, Hkv, G*Lq, Lk]
-      Operand<TFloat32> context = batchMatMul(tf, probsByKv, vPrefix, false); // [R, Hkv, G*Lq, D]
+      Operand<TFloat32> context = batchMatMul(tf, probsByKv, vPrefix, false, precision); // [R, Hkv, G*Lq, D]
       Operand<TInt32> groupedShape =
           Shapes.join(tf, rows, tf.constant(new int[] {kv, groups}), sizeV, tf.constant(new int[] {d})); // [5]
       contexts.add(tf.reshape(context, groupedShape)); // [R, Hkv, G, Lq, D]
@@ -149,12 +166,16 @@ public final class Attention {
     Operand<TFloat32> contextRows =
         tf.linalg.transpose(contextGrouped, tf.constant(new int[] {0, 3, 1, 2, 4})); // [R, L, Hkv, G, D]
     Operand<TFloat32> merged = tf.reshape(contextRows, tf.constant(new int[] {-1, heads.query() * d})); // [N, Hq*D]
-    return Layers.linear(tf, merged, w.o(), w.oBias()); // [N, H]
+    return Layers.linear(tf, merged, w.o(), w.oBias(), precision); // [N, H]
   }
 
-  /** {@code x @ y}, or {@code x @ y^T} when {@code adjY}, over the two leading batch dimensions. */
-  static Operand<TFloat32> batchMatMul(Ops tf, Operand<TFloat32> x, Operand<TFloat32> y, boolean adjY) {
+  /**
+   * {@code x @ y}, or {@code x @ y^T} when {@code adjY}, over the two leading batch dimensions, in
+   * {@code precision}; the result is float32.
+   */
+  static Operand<TFloat32> batchMatMul(
+      Ops tf, Operand<? extends TNumber> x, Operand<? extends TNumber> y, boolean adjY, Precision precision) {
     String equation = adjY ? "abqd,abkd->abqk" : "abqk,abkd->abqd";
-    return tf.linalg.einsum(List.of(x, y), equation);
+    return precision.einsum(tf, equation, x, y);
   }
 }

@@ -4,10 +4,10 @@ import java.util.List;
 import org.tensorflow.Operand;
 import org.tensorflow.op.Ops;
 import org.tensorflow.op.core.ReduceMax;
-import org.tensorflow.op.linalg.MatMul;
 import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TFloat64;
 import org.tensorflow.types.TInt32;
+import org.tensorflow.types.family.TNumber;
 
 /**
  * Per-sequence summed log-probabilities of completion tokens, computing the vocabulary projection
@@ -22,6 +22,8 @@ import org.tensorflow.types.TInt32;
  * a filler entry (used to round Nc up to a fixed bucket so compiled shapes repeat); it counts nowhere.
  *
  * <p>For each counted position: {@code logp = logits[target] - logsumexp(logits)} in float32, as TRL.
+ * The vocabulary projection may run in bfloat16 ({@link Precision}); its logits are cast to float32
+ * before the log-softmax, and every sum after it is float32 (float64 for the log-prob sums).
  *
  * <p>Two per-sequence extras serve TRL's options; TensorFlow only runs them when a fetch needs them.
  * {@link Result#tailLogps} (LD-DPO) needs each token's position within its completion: it is counted
@@ -81,6 +83,12 @@ public final class CompletionLogProbs {
 
   private CompletionLogProbs() {}
 
+  /** {@link #compute(Ops, Operand, Operand, Operand, Operand, Operand, Operand, Precision)} in float32. */
+  public static Result compute(Ops tf, Operand<TFloat32> hidden, Operand<? extends TNumber> lmHead,
+      Operand<TInt32> positions, Operand<TInt32> targets, Operand<TInt32> sequence, Operand<TInt32> numSequences) {
+    return compute(tf, hidden, lmHead, positions, targets, sequence, numSequences, Precision.FLOAT32);
+  }
+
   /**
    * @param hidden final normalised hidden states {@code [R, L, H]}
    * @param lmHead {@code [V, H]}
@@ -88,21 +96,23 @@ public final class CompletionLogProbs {
    * @param targets {@code [Nc]} the token id each position must predict
    * @param sequence {@code [Nc]} the sequence each prediction counts for, -1 for filler entries
    * @param numSequences scalar S
+   * @param precision of the vocabulary projection
    */
   public static Result compute(
       Ops tf,
       Operand<TFloat32> hidden,
-      Operand<TFloat32> lmHead,
+      Operand<? extends TNumber> lmHead,
       Operand<TInt32> positions,
       Operand<TInt32> targets,
       Operand<TInt32> sequence,
-      Operand<TInt32> numSequences) {
+      Operand<TInt32> numSequences,
+      Precision precision) {
     Operand<TInt32> hiddenSize = tf.slice(tf.shape(lmHead), tf.constant(new int[] {1}), tf.constant(new int[] {1})); // [1]
     Operand<TInt32> flatShape = tf.concat(List.of(tf.constant(new int[] {-1}), hiddenSize), tf.constant(0)); // [2]
     Operand<TFloat32> flatHidden = tf.reshape(hidden, flatShape); // [R*L, H]
     Operand<TFloat32> h = tf.gather(flatHidden, positions, tf.constant(0)); // [Nc, H]
 
-    Operand<TFloat32> logits = tf.linalg.matMul(h, lmHead, MatMul.transposeB(true)); // [Nc, V]
+    Operand<TFloat32> logits = precision.matMul(tf, h, lmHead, true); // [Nc, V], float32
     Operand<TFloat32> rowMax =
         tf.stopGradient(tf.reduceMax(logits, tf.constant(1), ReduceMax.keepDims(true))); // [Nc, 1]
     Operand<TFloat32> shifted = tf.math.sub(logits, rowMax); // [Nc, V]

@@ -4,11 +4,15 @@ import java.util.List;
 import org.tensorflow.Operand;
 import org.tensorflow.Output;
 import org.tensorflow.op.Ops;
-import org.tensorflow.op.linalg.MatMul;
 import org.tensorflow.op.math.Mean;
 import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.family.TNumber;
 
-/** Dense building blocks of a Llama decoder, each in Hugging Face's operation order. */
+/**
+ * Dense building blocks of a Llama decoder, each in Hugging Face's operation order. Activations are
+ * float32 in and out; the projections run in a {@link Precision} (weights of any float type are cast
+ * to it), everything else in float32.
+ */
 public final class Layers {
 
   private Layers() {}
@@ -17,15 +21,15 @@ public final class Layers {
    * RMSNorm: {@code w * (x * rsqrt(mean(x^2, -1) + eps))}, the order transformers' LlamaRMSNorm uses.
    *
    * @param x {@code [..., H]}
-   * @param weight {@code [H]}
+   * @param weight {@code [H]}, float32 or a bfloat16-stored frozen weight (computed in float32)
    */
   public static Operand<TFloat32> rmsNorm(
-      Ops tf, Operand<TFloat32> x, Operand<TFloat32> weight, float eps) {
+      Ops tf, Operand<TFloat32> x, Operand<? extends TNumber> weight, float eps) {
     Operand<TFloat32> squares = tf.math.square(x); // [..., H]
     Operand<TFloat32> variance = tf.math.mean(squares, tf.constant(-1), Mean.keepDims(true)); // [..., 1]
     Operand<TFloat32> inverseRms = tf.math.rsqrt(tf.math.add(variance, tf.constant(eps))); // [..., 1]
     Operand<TFloat32> normed = tf.math.mul(x, inverseRms); // [..., H]
-    return tf.math.mul(weight, normed); // [..., H]
+    return tf.math.mul(Precision.float32(tf, weight), normed); // [..., H]
   }
 
   /**
@@ -37,9 +41,18 @@ public final class Layers {
    * @return {@code [N, out]}
    */
   public static Operand<TFloat32> linear(
-      Ops tf, Operand<TFloat32> x, Operand<TFloat32> weight, Operand<TFloat32> bias) {
-    Operand<TFloat32> y = tf.linalg.matMul(x, weight, MatMul.transposeB(true)); // [N, out]
-    return bias == null ? y : tf.math.add(y, bias);
+      Ops tf, Operand<TFloat32> x, Operand<? extends TNumber> weight, Operand<? extends TNumber> bias) {
+    return linear(tf, x, weight, bias, Precision.FLOAT32);
+  }
+
+  /**
+   * {@link #linear(Ops, Operand, Operand, Operand)} with the product in {@code precision}; the bias is
+   * added in float32 to the float32 result.
+   */
+  public static Operand<TFloat32> linear(Ops tf, Operand<TFloat32> x, Operand<? extends TNumber> weight,
+      Operand<? extends TNumber> bias, Precision precision) {
+    Operand<TFloat32> y = precision.matMul(tf, x, weight, true); // [N, out]
+    return bias == null ? y : tf.math.add(y, Precision.float32(tf, bias)); // [N, out]
   }
 
   /** SiLU: {@code x * sigmoid(x)}. */
@@ -48,7 +61,7 @@ public final class Layers {
   }
 
   /**
-   * The SwiGLU MLP: {@code down(silu(gate(x)) * up(x))}.
+   * The SwiGLU MLP: {@code down(silu(gate(x)) * up(x))}, projections in {@code precision}.
    *
    * @param x {@code [N, H]}
    * @return {@code [N, H]}
@@ -56,21 +69,40 @@ public final class Layers {
   public static Operand<TFloat32> swiGlu(
       Ops tf,
       Operand<TFloat32> x,
-      Operand<TFloat32> gateW,
-      Operand<TFloat32> gateB,
-      Operand<TFloat32> upW,
-      Operand<TFloat32> upB,
-      Operand<TFloat32> downW,
-      Operand<TFloat32> downB) {
-    // One [N, H] x [H, 2F] product instead of two.
-    Operand<TFloat32> gateUpW = tf.concat(List.of(gateW, upW), tf.constant(0)); // [2F, H]
-    Operand<TFloat32> gateUpB =
-        gateB == null ? null : tf.concat(List.of(gateB, upB), tf.constant(0)); // [2F]
-    Operand<TFloat32> gateUp = linear(tf, x, gateUpW, gateUpB); // [N, 2F]
+      Operand<? extends TNumber> gateW,
+      Operand<? extends TNumber> gateB,
+      Operand<? extends TNumber> upW,
+      Operand<? extends TNumber> upB,
+      Operand<? extends TNumber> downW,
+      Operand<? extends TNumber> downB,
+      Precision precision) {
+    // One [N, H] x [H, 2F] product instead of two; the halves are cast before the concat, so a bfloat16
+    // product copies half the bytes.
+    Operand<? extends TNumber> gateUpW = concatRows(tf, precision, gateW, upW); // [2F, H]
+    Operand<TFloat32> gateUpB = gateB == null ? null
+        : tf.concat(List.of(Precision.float32(tf, gateB), Precision.float32(tf, upB)), tf.constant(0)); // [2F]
+    Operand<TFloat32> gateUp = linear(tf, x, gateUpW, gateUpB, precision); // [N, 2F]
     List<Output<TFloat32>> halves = tf.split(tf.constant(1), gateUp, 2L).output(); // 2 x [N, F]
     Operand<TFloat32> gate = halves.get(0); // [N, F]
     Operand<TFloat32> up = halves.get(1); // [N, F]
     Operand<TFloat32> activated = tf.math.mul(silu(tf, gate), up); // [N, F]
-    return linear(tf, activated, downW, downB); // [N, H]
+    return linear(tf, activated, downW, downB, precision); // [N, H]
+  }
+
+  /** The weights stacked along their first (output) dimension, in {@code precision}'s type. */
+  @SafeVarargs
+  static Operand<? extends TNumber> concatRows(
+      Ops tf, Precision precision, Operand<? extends TNumber>... weights) {
+    return concatRows(tf, precision.type(), weights);
+  }
+
+  @SafeVarargs
+  private static <T extends TNumber> Operand<T> concatRows(
+      Ops tf, Class<T> type, Operand<? extends TNumber>... weights) {
+    List<Operand<T>> parts = new java.util.ArrayList<>();
+    for (Operand<? extends TNumber> w : weights) {
+      parts.add(Precision.as(tf, w, type)); // [rows_i, in]
+    }
+    return tf.concat(parts, tf.constant(0)); // [sum rows_i, in]
   }
 }

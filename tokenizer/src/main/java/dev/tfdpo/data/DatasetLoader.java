@@ -26,6 +26,13 @@ public final class DatasetLoader {
 
   private DatasetLoader() {}
 
+  /** The file holds pairs where unpaired rows were asked for, or the other way round. */
+  public static final class WrongKind extends IllegalArgumentException {
+    public WrongKind(String message) {
+      super(message);
+    }
+  }
+
   /**
    * Loads preference pairs. A preprocessed file ({@link PreprocessedFile}) is memory-mapped after its
    * tokenizer fingerprint and settings are checked against {@code options}; any other file is read and
@@ -158,7 +165,7 @@ public final class DatasetLoader {
     private void handle(long index, Example ex) {
       boolean wantUnpaired = unpaired != null;
       if (ex.unpaired() != wantUnpaired) {
-        throw new IllegalArgumentException(
+        throw new WrongKind(
             o.path() + " holds " + (ex.unpaired() ? "unpaired (KTO) rows" : "preference pairs")
                 + " (dataset_format " + format.optionName() + "), but "
                 + (wantUnpaired ? "unpaired examples were requested" : "preference pairs were requested")

@@ -10,6 +10,7 @@ import dev.tfdpo.data.TokenizedPair;
 import dev.tfdpo.graphs.training.Batch;
 import dev.tfdpo.io.hf.LlamaConfig;
 import dev.tfdpo.io.hf.LlamaWeights;
+import dev.tfdpo.ops.Precision;
 import dev.tfdpo.trainer.BatchBuilder;
 import dev.tfdpo.trainer.DpoTrainer;
 import dev.tfdpo.trainer.EpochSampler;
@@ -106,6 +107,19 @@ public final class BenchMain {
       new Variant("packed, precomputed ref + oneDNN", List.of("--packing", "true", "--use_xla", "false",
           "--precompute_ref_log_probs", "true"), ONEDNN));
 
+  /**
+   * {@code --variants precision}: float32 against bf16 O1 and O2 (issue 14 point 4, docs/precision.md), all
+   * with oneDNN forced on: TensorFlow runs bfloat16 products natively only through oneDNN.
+   */
+  static final List<Variant> PRECISION_VARIANTS = List.of(
+      new Variant("float32", List.of("--bf16", "false"), ONEDNN),
+      new Variant("bf16 O1", List.of("--bf16", "true", "--fp16_opt_level", "O1"), ONEDNN),
+      new Variant("bf16 O2", List.of("--bf16", "true", "--fp16_opt_level", "O2"), ONEDNN));
+
+  /** Named variant sets for {@code --variants}. */
+  static final Map<String, List<Variant>> VARIANT_SETS = Map.of("default", DEFAULT_VARIANTS,
+      "precision", PRECISION_VARIANTS);
+
   private static final Gson GSON = new GsonBuilder().create();
 
   private BenchMain() {}
@@ -126,7 +140,7 @@ public final class BenchMain {
   static void parent(List<String> args, PrintStream out) throws IOException, InterruptedException {
     if (args.contains("--help") || args.contains("-h")) {
       out.println("usage: scripts/bench.sh [CONFIG] [--warmup N] [--steps N] [--variant \"NAME: --key value ...\"]..."
-          + " [--model_fixture DIR] [--key value ...]");
+          + " [--variants default|precision] [--model_fixture DIR] [--key value ...]");
       out.println("  CONFIG defaults to " + DEFAULT_CONFIG + "; see docs/packing-and-performance.md");
       out.println("keys (in --variant and on the command line, --key value or --key=value):");
       out.print(dev.tfdpo.cli.KeyHelp.all());
@@ -152,6 +166,14 @@ public final class BenchMain {
         case "--warmup" -> warmup = positiveInt(a, v, 0);
         case "--steps" -> steps = positiveInt(a, v, 1);
         case "--variant" -> variants.add(Variant.parse(v));
+        case "--variants" -> {
+          List<Variant> set = VARIANT_SETS.get(v);
+          if (set == null) {
+            throw new ConfigException("command line: --variants must be one of " + new java.util.TreeSet<>(
+                VARIANT_SETS.keySet()) + ", got '" + v + "'");
+          }
+          variants.addAll(set);
+        }
         case "--model_fixture" -> fixture = ProjectPaths.resolve(v);
         default -> {
           global.add(a);
@@ -217,15 +239,16 @@ public final class BenchMain {
   }
 
   static void printTable(PrintStream out, List<String> names, List<JsonObject> results) {
-    out.printf("%-32s %7s %7s %8s %6s %6s %7s %6s %6s %6s %6s %6s %5s%n", "variant", "s/step", "pairs/s",
-        "tokens/s", "fill", "GFLOP", "GFLOP/s", "peak", "%peak", "1st s", "mean s", "RSS MB", "load");
+    out.printf("%-32s %7s %7s %7s %8s %6s %6s %7s %6s %6s %6s %6s %6s %5s%n", "variant", "s/step", "CPU s",
+        "pairs/s", "tokens/s", "fill", "GFLOP", "GFLOP/s", "peak", "%peak", "1st s", "mean s", "RSS MB", "load");
     for (int i = 0; i < results.size(); i++) {
       JsonObject r = results.get(i);
       double median = r.get("median_step_s").getAsDouble();
       double gflop = r.get("gflop_per_step").getAsDouble();
       double peak = r.get("matmul_peak_gflops").getAsDouble();
-      out.printf("%-32s %7.3f %7.2f %8.0f %6.3f %6.1f %7.1f %6.1f %5.1f%% %6.2f %6.3f %6.0f %5.2f%n", names.get(i),
-          median, r.get("pairs_per_step").getAsDouble() / median, r.get("real_tokens_per_step").getAsDouble() / median,
+      double cpu = r.has("median_step_cpu_s") ? r.get("median_step_cpu_s").getAsDouble() : Double.NaN;
+      out.printf("%-32s %7.3f %7.2f %7.2f %8.0f %6.3f %6.1f %7.1f %6.1f %5.1f%% %6.2f %6.3f %6.0f %5.2f%n",
+          names.get(i), median, cpu, r.get("pairs_per_step").getAsDouble() / median, r.get("real_tokens_per_step").getAsDouble() / median,
           r.get("fill").getAsDouble(), gflop, gflop / median, peak, 100 * gflop / median / peak,
           r.get("first_step_s").getAsDouble(), r.get("mean_step_s").getAsDouble(), r.get("peak_rss_mb").getAsDouble(),
           r.get("load").getAsDouble());
@@ -233,7 +256,8 @@ public final class BenchMain {
     out.println();
     printStartup(out, names, results);
     out.println();
-    out.println("s/step: median optimizer step; pairs/s, tokens/s: per median step; tokens: chosen + rejected as TRL counts");
+    out.println("s/step: median optimizer step; CPU s: median process CPU seconds (all threads) of a measured step;");
+    out.println("pairs/s, tokens/s: per median step; tokens: chosen + rejected as TRL counts");
     out.println("them (prompt once per sequence); fill: non-padding share of the token slots fed; GFLOP: matmul FLOPs");
     out.println("executed per step (policy 3x forward, live reference 1x); peak: this JVM's matmul GFLOP/s;");
     out.println("%peak: GFLOP/s over that peak;");
@@ -368,13 +392,12 @@ public final class BenchMain {
 
     StepStats stats = replay(config, warmup, steps);
     double[] measured = Arrays.copyOfRange(seconds, warmup, seconds.length);
-    double[] sorted = measured.clone();
-    Arrays.sort(sorted);
-    double median = sorted.length % 2 == 1 ? sorted[sorted.length / 2]
-        : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2;
+    double median = median(measured);
     JsonObject out = new JsonObject();
     out.addProperty("median_step_s", median);
     out.addProperty("mean_step_s", Arrays.stream(measured).average().orElse(0));
+    double[] cpu = run.stepCpuSeconds().stream().mapToDouble(Double::doubleValue).toArray();
+    out.addProperty("median_step_cpu_s", median(Arrays.copyOfRange(cpu, warmup, cpu.length)));
     out.addProperty("first_step_s", seconds[0]);
     out.addProperty("pairs_per_step", stats.pairs / steps);
     out.addProperty("real_tokens_per_step", stats.realTokens / steps);
@@ -392,6 +415,13 @@ public final class BenchMain {
     out.add("step_s", GSON.toJsonTree(seconds));
     Files.writeString(result, GSON.toJson(out), StandardCharsets.UTF_8);
     System.out.println("result: " + GSON.toJson(out));
+  }
+
+  static double median(double[] values) {
+    double[] sorted = values.clone();
+    Arrays.sort(sorted);
+    return sorted.length % 2 == 1 ? sorted[sorted.length / 2]
+        : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2;
   }
 
   /** Sums over the measured steps. */
@@ -456,15 +486,19 @@ public final class BenchMain {
   static long variableBytes(TrainConfig config) throws IOException {
     LlamaConfig model = LlamaConfig.read(ProjectPaths.resolve(config.model().modelNameOrPath()));
     long params = 0;
+    long matrices = 0;
     for (LlamaWeights.Entry e : LlamaWeights.of(model).entries()) {
       long n = 1;
       for (long d : e.shape()) {
         n *= d;
       }
       params += n;
+      matrices += e.shape().length > 1 ? n : 0;
     }
     boolean live = !config.lossSpec().referenceFree() && !precomputedReference(config);
-    return 4 * params * (live ? 5 : 4);
+    // bf16 O2 stores the reference's matrices in bfloat16 (its vectors stay float32).
+    long reference = !live ? 0 : config.referenceStorage() == Precision.BFLOAT16 ? 4 * params - 2 * matrices : 4 * params;
+    return 4 * 4 * params + reference;
   }
 
   /** Peak used (or committed) bytes of the JVM's heap pools. */

@@ -5,6 +5,8 @@ import dev.tfdpo.io.DurableFiles;
 import dev.tfdpo.io.OutputDirLock;
 import dev.tfdpo.io.checkpoint.Checkpoints;
 import dev.tfdpo.io.hf.HfExport;
+import dev.tfdpo.io.hf.LlamaConfig;
+import dev.tfdpo.io.hf.RewardModelExport;
 import dev.tfdpo.io.safetensors.DType;
 import dev.tfdpo.io.safetensors.SafeTensorsReader;
 import dev.tfdpo.trainer.config.ConfigException;
@@ -14,6 +16,7 @@ import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 import java.util.stream.Stream;
 import org.tensorflow.exceptions.TensorFlowException;
 
@@ -38,7 +41,8 @@ public final class ExportMain {
       "  --format hf       config.json, model.safetensors (sharded above the limit), tokenizer and generation",
       "                    files: loads with transformers' from_pretrained",
       "  --format savedmodel",
-      "                    TensorFlow SavedModel (tag serve) with signatures log_probs, score and reward",
+      "                    TensorFlow SavedModel (tag serve) with signatures log_probs, score and reward;",
+      "                    for a reward model (rlhf_type rm output) one signature, score",
       "  --dtype           hf only: float32 (default) or bfloat16 (rounded to nearest even)",
       "  --max-shard-size  hf only: largest weight file, e.g. 5GB (default), 200MB, 2GiB",
       "  --overwrite       replace OUT if it exists and is not empty");
@@ -125,6 +129,9 @@ public final class ExportMain {
 
   private static int export(Path src, Path outDir, Format format, DType dtype, String shardSize, PrintStream out)
       throws IOException {
+    if (Files.isRegularFile(src.resolve("config.json")) && RewardModelExport.isSequenceClassifier(src)) {
+      return exportRewardModel(src, outDir, format, dtype, shardSize, out);
+    }
     ModelStateDir state = ModelStateDir.resolve(src);
     checkTarget(state.directory(), outDir, true); // the directory actually read, e.g. a run's newest checkpoint
     out.println("exporting " + state.origin());
@@ -146,6 +153,44 @@ public final class ExportMain {
         SavedModelExport.Exported done = SavedModelExport.export(state, staging);
         out.printf("SavedModel (tag %s, beta %s, reference %s) -> %s%n",
             SavedModelExport.TAG, done.beta(), done.reference(), outDir);
+        out.print(SavedModelExport.describe(staging));
+      }
+      replace(staging, outDir);
+    } catch (IOException | RuntimeException failed) {
+      DurableFiles.deleteRecursively(staging);
+      throw failed;
+    }
+    return 0;
+  }
+
+  /**
+   * A reward model's directory (what {@code rlhf_type rm} writes: a Hugging Face sequence classifier):
+   * as a SavedModel with the {@code score} signature ({@link RewardSavedModelExport}), or rewritten as a
+   * Hugging Face directory (another dtype or shard size).
+   */
+  private static int exportRewardModel(Path src, Path outDir, Format format, DType dtype, String shardSize,
+      PrintStream out) throws IOException {
+    out.println("exporting the reward model in " + src);
+    Path parent = DurableFiles.parentOf(outDir);
+    Files.createDirectories(parent);
+    Path staging = DurableFiles.createTempDirectory(parent, "." + outDir.getFileName() + ".tmp-");
+    try {
+      if (format == Format.HF) {
+        HfExport.Options options = new HfExport.Options(dtype == null ? DType.F32 : dtype,
+            ShardSize.parse(shardSize == null ? ShardSize.DEFAULT : shardSize));
+        LlamaConfig config = LlamaConfig.read(src);
+        Map<String, float[]> weights = new java.util.LinkedHashMap<>();
+        try (SafeTensorsReader reader = SafeTensorsReader.open(src)) {
+          for (String name : reader.names()) {
+            weights.put(name, reader.readFloats(name));
+          }
+        }
+        RewardModelExport.write(staging, src, config, weights, RewardSavedModelExport.padTokenId(src), options);
+        out.printf("Hugging Face reward model (%s) -> %s%n",
+            options.dtype() == DType.F32 ? "float32" : "bfloat16", outDir);
+      } else {
+        RewardSavedModelExport.export(src, staging);
+        out.printf("SavedModel of the reward model (tag %s) -> %s%n", SavedModelExport.TAG, outDir);
         out.print(SavedModelExport.describe(staging));
       }
       replace(staging, outDir);

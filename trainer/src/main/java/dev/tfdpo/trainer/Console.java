@@ -26,14 +26,16 @@ final class Console implements AutoCloseable {
   }
 
   /** Reports a logged step. */
-  void logged(long step, double loss, double accuracy, double tokensPerSecond, Duration eta) {
+  void logged(long step, double loss, String label, Double headline, double tokensPerSecond, Duration eta) {
+    // A metric the interval's micro-batches did not have (KTO's margin without both classes) is absent.
+    String value = headline == null ? "n/a" : String.format("%.3f", headline);
     if (bar != null) {
       bar.stepTo(step);
-      bar.setExtraMessage(String.format("loss %.4f acc %.3f %,.0f tok/s", loss, accuracy, tokensPerSecond));
+      bar.setExtraMessage(String.format("loss %.4f %s %s %,.0f tok/s", loss, label, value, tokensPerSecond));
       return;
     }
-    out.printf("step %d/%d | loss %.4f | acc %.3f | %,.0f tok/s | ETA %s%n",
-        step, total, loss, accuracy, tokensPerSecond, format(eta));
+    out.printf("step %d/%d | loss %.4f | %s %s | %,.0f tok/s | ETA %s%n",
+        step, total, loss, label, value, tokensPerSecond, format(eta));
   }
 
   /** A one-off event (a saved checkpoint). */

@@ -5,6 +5,7 @@ import dev.tfdpo.graphs.training.Batch;
 import dev.tfdpo.graphs.training.DpoGraph;
 import dev.tfdpo.graphs.training.Replication;
 import dev.tfdpo.graphs.training.Xla;
+import dev.tfdpo.graphs.Bf16Probe;
 import dev.tfdpo.graphs.OneDnn;
 import dev.tfdpo.io.OutputDirLock;
 import dev.tfdpo.io.hf.HfExport;
@@ -12,11 +13,13 @@ import dev.tfdpo.io.hf.LlamaConfig;
 import dev.tfdpo.io.safetensors.FiniteValues;
 import dev.tfdpo.io.safetensors.SafeTensorsReader;
 import dev.tfdpo.ops.AdamW;
+import dev.tfdpo.ops.Precision;
 import dev.tfdpo.ops.LrSchedule;
 import dev.tfdpo.report.Plots;
 import dev.tfdpo.report.TensorBoardWriter;
 import dev.tfdpo.trainer.config.ConfigException;
 import dev.tfdpo.trainer.config.TrainConfig;
+import dev.tfdpo.trainer.config.Trainer;
 import dev.tfdpo.trainer.config.TrainingArgs;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -54,9 +57,11 @@ public final class DpoTrainer {
    *     update; not logging, evaluation or checkpoints), for benchmarks
    * @param startup wall seconds of each phase up to the first step ({@link StartupTimes})
    * @param startupCpu process CPU seconds of the same phases
+   * @param stepCpuSeconds process CPU seconds (all threads) of each step of {@code stepSeconds}
    */
   public record Result(Path outputDir, long steps, double tokensPerSecond, List<Map<String, Double>> logged,
-      List<Double> stepSeconds, Map<String, Double> startup, Map<String, Double> startupCpu) {}
+      List<Double> stepSeconds, Map<String, Double> startup, Map<String, Double> startupCpu,
+      List<Double> stepCpuSeconds) {}
 
   private DpoTrainer() {}
 
@@ -73,6 +78,13 @@ public final class DpoTrainer {
    * task ({@link ClusterRun}); {@code cluster} null trains in this process.
    */
   static Result run(TrainConfig config, PrintStream out, boolean terminal, GrpcCluster cluster) throws IOException {
+    if (Trainer.byName(config.dpo().rlhfType()) == Trainer.RM) {
+      if (cluster != null) {
+        throw new ConfigException("rlhf_type rm with TF_CONFIG is not supported: the reward trainer runs in one "
+            + "process; unset TF_CONFIG (or drop --nproc_per_node)");
+      }
+      return RewardTrainer.run(config, out, terminal); // a scalar head, not a log-prob objective
+    }
     Path outputDir = Path.of(config.training().outputDir()).toAbsolutePath().normalize();
     if (Files.exists(outputDir) && !Files.isDirectory(outputDir)) {
       throw new ConfigException("output_dir " + outputDir + " exists and is not a directory");
@@ -108,6 +120,7 @@ public final class DpoTrainer {
     final Path metricsFile;
     final List<Map<String, Double>> logged = new ArrayList<>();
     final List<Double> stepSeconds = new ArrayList<>();
+    final List<Double> stepCpuSeconds = new ArrayList<>();
     TrainingCheckpoints checkpoints;
     Optional<TrainingCheckpoints.Resume> resume;
     LlamaConfig model;
@@ -159,6 +172,9 @@ public final class DpoTrainer {
       if (t.useXla()) {
         Xla.enableForProcess(); // before the first session of the process, the reference pass's included
       }
+      if (t.bf16()) {
+        out.println(Bf16Probe.measure(t.numThreads()).describe()); // after XLA's flag: it opens a session
+      }
       resume = TrainingCheckpoints.locate(t.resumeFromCheckpoint(), outputDir, out);
       RunDirectory.checkStart(outputDir, t.overwriteOutputDir(), resume);
       RunDirectory.checkInputsSurvive(outputDir, t.overwriteOutputDir(), inputs(config, modelDir));
@@ -203,14 +219,15 @@ public final class DpoTrainer {
     /** Before the training graph exists: a precompute pass holds the reference weights only while it runs. */
     void prepareReference() throws IOException {
       out.println(reference.describe());
-      objective.prepareReference(t.numThreads(), out);
+      objective.prepareReference(t.numThreads(), config.computePrecision(), out);
     }
 
     DpoGraph.Settings graphSettings() {
       return new DpoGraph.Settings(model, objective.graph(), adam, t.maxGradNorm(),
           t.numThreads(), reference.graph(), t.useXla(), new Replication(devices(),
               Math.round(t.allreduceBucketMb() * (1 << 20)), (float) t.collectiveTimeoutS(),
-              cluster == null ? "" : cluster.target()));
+              cluster == null ? "" : cluster.target()),
+          config.computePrecision(), config.referenceStorage());
     }
 
     /** Data-parallel replicas of this run (the {@code devices} key, or one per task of the cluster). */
@@ -229,7 +246,10 @@ public final class DpoTrainer {
       reference.load(graph, weights);
       startup.mark("weights_s");
       out.printf("training graph: %.1f MB of variables (policy, gradient accumulators, Adam m and v%s)%n",
-          graph.variableBytes() / 1e6, graph.referenceMode() == DpoGraph.ReferenceMode.LIVE ? ", reference" : "");
+          graph.variableBytes() / 1e6, graph.referenceMode() != DpoGraph.ReferenceMode.LIVE ? ""
+              : config.referenceStorage() == Precision.BFLOAT16
+                  ? String.format(", reference in bfloat16: %.1f MB", graph.variableBytes("reference/") / 1e6)
+                  : ", reference");
       interval = new LogInterval(graph.metricNames());
       evaluator = Evaluator.of(config, objective, graph, total);
       if (resume.isPresent()) {
@@ -302,6 +322,7 @@ public final class DpoTrainer {
     private void optimizerStep(List<int[]> group, int start) throws IOException {
       step++;
       long stepStart = System.nanoTime();
+      long stepCpuStart = StartupTimes.processCpuNanos();
       double lr = schedule.rate(t.learningRate(), step, total, warmup);
       float scale = 1f / group.size();
       double stepLoss = 0;
@@ -336,6 +357,7 @@ public final class DpoTrainer {
       }
       reference.afterStep(graph, step);
       stepSeconds.add((System.nanoTime() - stepStart) / 1e9);
+      stepCpuSeconds.add((StartupTimes.processCpuNanos() - stepCpuStart) / 1e9);
       String startupLine = startup.firstStep(stepSeconds.get(0));
       if (startupLine != null) {
         console.message(startupLine);
@@ -358,7 +380,8 @@ public final class DpoTrainer {
         board.flush();
       }
       logged.add(line);
-      console.logged(step, line.get("loss"), line.get(objective.headlineMetric()), tokensPerSecond, clock.eta(total - step));
+      console.logged(step, line.get("loss"), objective.headlineLabel(), line.get(objective.headlineMetric()),
+          tokensPerSecond, clock.eta(total - step));
     }
 
     /**
@@ -397,7 +420,7 @@ public final class DpoTrainer {
           outputDir, METRICS_FILE, LOSS_CHART, CONFIG_FILE, SUMMARY_FILE, written.get(written.size() - 1).getFileName(),
           t.reportTo().equals("tensorboard") ? ", TensorBoard events in runs/" : "");
       return new Result(outputDir, step, tokensPerSecond, logged, stepSeconds, startup.seconds(),
-          startup.cpuSeconds());
+          startup.cpuSeconds(), stepCpuSeconds);
     }
   }
 

@@ -46,6 +46,7 @@ public final class Evaluator {
   private final DpoGraph graph;
   private final TrainingObjective.Examples dev;
   private final String headline;
+  private final String headlineLabel;
   private final String unit;
   private final int batchSize;
   private final String strategy;
@@ -60,23 +61,26 @@ public final class Evaluator {
    * @param every with {@code steps}: evaluate when the step is a multiple of this
    */
   public Evaluator(DpoGraph graph, PairSource dev, BatchBuilder collator, int batchSize, String strategy, long every) {
-    this(graph, PairObjective.examples(dev, collator), PairObjective.ACCURACY, "pairs", batchSize, strategy, every);
+    this(graph, PairObjective.examples(dev, collator), PairObjective.ACCURACY, "acc", "pairs", batchSize, strategy,
+        every);
   }
 
   /**
    * An evaluator over any objective's dev examples.
    *
-   * @param headline the metric printed as {@code eval_acc}
+   * @param headline the metric printed next to the loss
+   * @param headlineLabel its short name ({@code acc} prints as {@code eval_acc})
    * @param unit what an example is called in the console line
    */
-  Evaluator(DpoGraph graph, TrainingObjective.Examples dev, String headline, String unit, int batchSize,
-      String strategy, long every) {
+  Evaluator(DpoGraph graph, TrainingObjective.Examples dev, String headline, String headlineLabel, String unit,
+      int batchSize, String strategy, long every) {
     if (!strategy.equals("steps") && !strategy.equals("epoch")) {
       throw new IllegalArgumentException("evaluation strategy must be steps or epoch, got " + strategy);
     }
     this.graph = graph;
     this.dev = dev;
     this.headline = headline;
+    this.headlineLabel = headlineLabel;
     this.unit = unit;
     this.batchSize = batchSize;
     this.strategy = strategy;
@@ -104,7 +108,7 @@ public final class Evaluator {
       return null;
     }
     TrainingArgs t = config.training();
-    return new Evaluator(graph, objective.dev(), objective.headlineMetric(), objective.unit(),
+    return new Evaluator(graph, objective.dev(), objective.headlineMetric(), objective.headlineLabel(), objective.unit(),
         t.perDeviceEvalBatchSize(), t.evaluationStrategy(), interval(t.evalSteps(), t.loggingSteps(), totalSteps));
   }
 
@@ -145,9 +149,9 @@ public final class Evaluator {
   public Map<String, Double> evaluate() {
     List<String> names = graph.metricNames();
     double[] batchMeans = new double[names.size()];
+    int[] present = new int[names.size()]; // batches that had each metric (NaN: absent, as in LogInterval)
     double weightedLoss = 0;
     long pairs = 0;
-    int batches = 0;
     int lossIndex = names.indexOf("loss");
     // With several replicas a batch is per_device_eval_batch_size x replicas examples, one shard per
     // replica (docs/distributed.md); its metrics come back combined as one device's on the whole batch.
@@ -164,17 +168,19 @@ public final class Evaluator {
       }
       float[] m = graph.evaluate(shards).metrics();
       for (int k = 0; k < m.length; k++) {
-        batchMeans[k] += m[k];
+        if (!Float.isNaN(m[k])) {
+          batchMeans[k] += m[k];
+          present[k]++;
+        }
       }
       weightedLoss += (double) m[lossIndex] * positions.length;
       pairs += positions.length;
-      batches++;
     }
     Map<String, Double> line = new LinkedHashMap<>();
     line.put(PREFIX + "loss", weightedLoss / pairs);
     for (int k = 0; k < names.size(); k++) {
-      if (k != lossIndex) {
-        line.put(PREFIX + names.get(k), batchMeans[k] / batches);
+      if (k != lossIndex && present[k] > 0) {
+        line.put(PREFIX + names.get(k), batchMeans[k] / present[k]);
       }
     }
     return line;
@@ -201,8 +207,9 @@ public final class Evaluator {
       board.flush();
     }
     long nanos = System.nanoTime() - started;
-    out.printf("eval at step %d | eval_loss %.4f | eval_acc %.3f | %d %s in %.1f s%n",
-        step, line.get(PREFIX + "loss"), line.get(PREFIX + headline), dev.size(), unit, nanos / 1e9);
+    Double value = line.get(PREFIX + headline);
+    out.printf("eval at step %d | eval_loss %.4f | eval_%s %s | %d %s in %.1f s%n", step, line.get(PREFIX + "loss"),
+        headlineLabel, value == null ? "n/a" : String.format("%.3f", value), dev.size(), unit, nanos / 1e9);
     return nanos;
   }
 }

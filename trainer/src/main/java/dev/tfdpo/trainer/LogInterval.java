@@ -8,7 +8,9 @@ import java.util.Map;
 /**
  * Sums since the last logged step. Like TRL: loss is the mean of the step losses, the other
  * micro-batch metrics the unweighted mean over micro-batches, grad_norm and learning_rate those of the
- * last step.
+ * last step. A metric a micro-batch does not have is NaN there (KTO's {@code rewards/chosen} of a
+ * micro-batch without desirable rows) and is left out of that metric's mean, as TRL appends nothing; a
+ * metric no micro-batch of the interval had is left out of the line.
  *
  * <p>Its sums are part of a checkpoint ({@link #sums()}), so a run resumed between two logged steps
  * writes the same next line as the uninterrupted run.
@@ -24,11 +26,14 @@ final class LogInterval {
    * @param steps steps summed
    * @param gradNorm last step's pre-clip gradient norm
    * @param learningRate last step's learning rate
+   * @param counts per metric, the micro-batches that had it (null in checkpoints written before: all had it)
    */
-  record Sums(double[] micro, int micros, double loss, int steps, double gradNorm, double learningRate) {}
+  record Sums(double[] micro, int micros, double loss, int steps, double gradNorm, double learningRate,
+      int[] counts) {}
 
   private final List<String> names;
   private final double[] microSums;
+  private final int[] counts;
   private int micros;
   private double lossSum;
   private int steps;
@@ -40,11 +45,15 @@ final class LogInterval {
   LogInterval(List<String> names) {
     this.names = names;
     this.microSums = new double[names.size()];
+    this.counts = new int[names.size()];
   }
 
   void addMicro(float[] metrics, long realTokens) {
     for (int i = 0; i < metrics.length; i++) {
-      microSums[i] += metrics[i];
+      if (!Float.isNaN(metrics[i])) {
+        microSums[i] += metrics[i];
+        counts[i]++;
+      }
     }
     micros++;
     tokens += realTokens;
@@ -68,7 +77,7 @@ final class LogInterval {
   }
 
   Sums sums() {
-    return new Sums(microSums.clone(), micros, lossSum, steps, gradNorm, lr);
+    return new Sums(microSums.clone(), micros, lossSum, steps, gradNorm, lr, counts.clone());
   }
 
   /** Continues from saved sums; refuses sums of another metric set. */
@@ -78,6 +87,11 @@ final class LogInterval {
           + " metrics, this run's graph has " + microSums.length + " (loss settings changed?)");
     }
     System.arraycopy(s.micro(), 0, microSums, 0, microSums.length);
+    if (s.counts() != null) {
+      System.arraycopy(s.counts(), 0, counts, 0, counts.length);
+    } else {
+      Arrays.fill(counts, s.micros());
+    }
     micros = s.micros();
     lossSum = s.loss();
     steps = s.steps();
@@ -101,10 +115,13 @@ final class LogInterval {
     line.put("grad_norm", gradNorm);
     line.put("learning_rate", lr);
     for (int i = 1; i < microSums.length; i++) {
-      line.put(names.get(i), microSums[i] / micros);
+      if (counts[i] > 0) {
+        line.put(names.get(i), microSums[i] / counts[i]);
+      }
     }
     line.put("num_tokens", (double) cumulativeTokens);
     Arrays.fill(microSums, 0);
+    Arrays.fill(counts, 0);
     micros = 0;
     lossSum = 0;
     steps = 0;

@@ -9,6 +9,7 @@ import dev.tfdpo.graphs.training.DpoObjective;
 import dev.tfdpo.graphs.training.Objective;
 import dev.tfdpo.io.hf.LlamaConfig;
 import dev.tfdpo.trainer.config.TrainConfig;
+import dev.tfdpo.ops.Precision;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Path;
@@ -100,9 +101,9 @@ final class PairObjective implements TrainingObjective {
   }
 
   @Override
-  public void prepareReference(int threads, PrintStream out) throws IOException {
+  public void prepareReference(int threads, Precision compute, PrintStream out) throws IOException {
     Examples pairs = train();
-    reference.prepare(data.pairs(), pairs::batch, config.lossSpec().ldAlpha(), threads, out);
+    reference.prepare(data.pairs(), pairs::batch, config.lossSpec().ldAlpha(), threads, compute, out);
   }
 
   /** Pairs as examples: a micro-batch is {@code collator}'s layout of the pairs at the positions. */

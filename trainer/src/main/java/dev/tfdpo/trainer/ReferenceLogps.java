@@ -7,6 +7,7 @@ import dev.tfdpo.graphs.training.Batch;
 import dev.tfdpo.graphs.training.ReferencePass;
 import dev.tfdpo.io.hf.LlamaConfig;
 import dev.tfdpo.io.safetensors.SafeTensorsReader;
+import dev.tfdpo.ops.Precision;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.PrintStream;
@@ -75,8 +76,16 @@ public final class ReferenceLogps {
    * @param ldAlpha LD-DPO alpha of the loss
    * @param batchSize pairs per pass batch
    * @param threads as {@code num_threads}
+   * @param compute the products' precision (bf16 runs precompute in bf16; part of the cache fingerprint)
    */
-  public record Pass(Path cacheDir, Path referenceDir, LlamaConfig model, float ldAlpha, int batchSize, int threads) {}
+  public record Pass(Path cacheDir, Path referenceDir, LlamaConfig model, float ldAlpha, int batchSize, int threads,
+      Precision compute) {
+
+    /** A float32 pass. */
+    public Pass(Path cacheDir, Path referenceDir, LlamaConfig model, float ldAlpha, int batchSize, int threads) {
+      this(cacheDir, referenceDir, model, ldAlpha, batchSize, threads, Precision.FLOAT32);
+    }
+  }
 
   /**
    * The reference log-probs of {@code pairs}: from the cache when its fingerprint matches, else
@@ -107,7 +116,7 @@ public final class ReferenceLogps {
     }
     float[] chosen = new float[rows.length];
     float[] rejected = new float[rows.length];
-    try (ReferencePass graph = new ReferencePass(pass.model(), pass.ldAlpha(), pass.threads());
+    try (ReferencePass graph = new ReferencePass(pass.model(), pass.ldAlpha(), pass.threads(), pass.compute());
         SafeTensorsReader weights = SafeTensorsReader.open(pass.referenceDir())) {
       graph.load(weights);
       int done = 0;
@@ -173,6 +182,10 @@ public final class ReferenceLogps {
     MessageDigest sha = sha256();
     sha.update(("tfdpo reference log-probs v" + VERSION + "\n").getBytes(StandardCharsets.UTF_8));
     sha.update(ByteBuffer.allocate(4).putFloat(pass.ldAlpha()).array());
+    if (pass.compute() != Precision.FLOAT32) {
+      // Only non-float32 passes add to the fingerprint, so float32 caches written before bf16 stay valid.
+      sha.update(("compute " + pass.compute() + "\n").getBytes(StandardCharsets.UTF_8));
+    }
     hashFile(sha, pass.referenceDir().resolve("config.json"));
     List<Path> files;
     try (SafeTensorsReader reader = SafeTensorsReader.open(pass.referenceDir())) {

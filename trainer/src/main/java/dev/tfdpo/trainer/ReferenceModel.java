@@ -6,6 +6,7 @@ import dev.tfdpo.graphs.training.DpoGraph;
 import dev.tfdpo.io.hf.LlamaConfig;
 import dev.tfdpo.io.hf.LlamaWeights;
 import dev.tfdpo.io.safetensors.SafeTensorsReader;
+import dev.tfdpo.ops.Precision;
 import dev.tfdpo.trainer.config.ConfigException;
 import dev.tfdpo.trainer.config.ReferenceOptions;
 import java.io.IOException;
@@ -141,14 +142,15 @@ public final class ReferenceModel {
    * graph.
    *
    * @param collate the trainer's batch builder, from data-set positions
+   * @param compute the run's product precision, which the pass computes in
    */
-  public void prepare(PairSource pairs, Function<int[], Batch> collate, float ldAlpha, int threads, PrintStream out)
-      throws IOException {
+  public void prepare(PairSource pairs, Function<int[], Batch> collate, float ldAlpha, int threads,
+      Precision compute, PrintStream out) throws IOException {
     if (mode != DpoGraph.ReferenceMode.FED) {
       return;
     }
-    ReferenceLogps.Pass pass =
-        new ReferenceLogps.Pass(options.cacheDir(), dir, model, ldAlpha, options.precomputeBatchSize(), threads);
+    ReferenceLogps.Pass pass = new ReferenceLogps.Pass(
+        options.cacheDir(), dir, model, ldAlpha, options.precomputeBatchSize(), threads, compute);
     precomputed = ReferenceLogps.obtain(pass, pairs, collate, out);
   }
 

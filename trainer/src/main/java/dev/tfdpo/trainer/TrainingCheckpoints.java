@@ -1,12 +1,14 @@
 package dev.tfdpo.trainer;
 
 import dev.tfdpo.graphs.training.DpoGraph;
+import dev.tfdpo.graphs.training.RewardGraph;
 import dev.tfdpo.io.checkpoint.CheckpointLocator;
 import dev.tfdpo.io.checkpoint.CheckpointWriter;
 import dev.tfdpo.io.checkpoint.Checkpoints;
 import dev.tfdpo.io.hf.HfExport;
 import dev.tfdpo.io.hf.HfModelWriter;
 import dev.tfdpo.io.hf.LlamaConfig;
+import dev.tfdpo.io.hf.RewardModelExport;
 import dev.tfdpo.io.safetensors.DType;
 import dev.tfdpo.io.safetensors.SafeTensorsWriter;
 import dev.tfdpo.trainer.config.TrainConfig;
@@ -96,6 +98,27 @@ final class TrainingCheckpoints {
         SafeTensorsWriter.write(dir.resolve(REFERENCE_FILE), HfModelWriter.tensors(model, graph.referenceWeights()),
             DType.F32, Map.of("format", "pt"));
       }
+      state.write(dir.resolve(TrainerState.FILE));
+      RunDirectory.saveConfig(config, runId, dir.resolve(DpoTrainer.CONFIG_FILE));
+      Files.copy(metricsFile, dir.resolve(DpoTrainer.METRICS_FILE), StandardCopyOption.REPLACE_EXISTING);
+    });
+    saved.warnings().forEach(w -> System.err.println("warning: " + w));
+    return saved.directory();
+  }
+
+  /**
+   * Saves a reward model's state after step {@code state.globalStep()}: its weights and Adam's moments
+   * ({@code tf/state}), the model as a sequence-classification directory (for export), the trainer state,
+   * the config and the metrics so far. Returns the checkpoint directory.
+   */
+  Path saveReward(TrainerState state, RewardGraph graph, TrainConfig config, Path modelDir, LlamaConfig model,
+      int padId, Path metricsFile) throws IOException {
+    long step = state.globalStep();
+    CheckpointWriter.SavedCheckpoint saved = writer.save(step, dir -> {
+      Files.createDirectories(dir.resolve(TF_STATE).getParent());
+      graph.saveState(dir.resolve(TF_STATE));
+      RewardModelExport.write(dir, modelDir, model, graph.weights(), padId,
+          HfExport.Options.DEFAULT.withMetadata(Map.of(RunDirectory.RUN_ID, runId)));
       state.write(dir.resolve(TrainerState.FILE));
       RunDirectory.saveConfig(config, runId, dir.resolve(DpoTrainer.CONFIG_FILE));
       Files.copy(metricsFile, dir.resolve(DpoTrainer.METRICS_FILE), StandardCopyOption.REPLACE_EXISTING);

@@ -3,6 +3,7 @@ package dev.tfdpo.trainer;
 import dev.tfdpo.data.DataSummary;
 import dev.tfdpo.graphs.training.Batch;
 import dev.tfdpo.graphs.training.Objective;
+import dev.tfdpo.ops.Precision;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.util.List;
@@ -56,8 +57,13 @@ public interface TrainingObjective {
     return graph().metricNames();
   }
 
-  /** The metric the console prints as {@code acc} next to the loss. */
+  /** The metric the console prints next to the loss. */
   String headlineMetric();
+
+  /** Its short name on the console. */
+  default String headlineLabel() {
+    return "acc";
+  }
 
   /** The reference model this objective reads ({@link ReferenceModel#mode()} NONE when it reads none). */
   ReferenceModel reference();
@@ -66,7 +72,7 @@ public interface TrainingObjective {
    * Before the training graph exists: runs (or reuses) the reference precompute pass over the training
    * examples when the reference is precomputed; nothing otherwise.
    */
-  void prepareReference(int threads, PrintStream out) throws IOException;
+  void prepareReference(int threads, Precision compute, PrintStream out) throws IOException;
 
   /** A data set as the loop sees it: a size, and micro-batches built from data-set positions. */
   interface Examples {

@@ -23,9 +23,10 @@ public final class TrainingObjectives {
     return switch (trainer) {
       // CPO, ORPO and SimPO train pairs like DPO; the config already holds their loss and no reference.
       case DPO, CPO, ORPO, SIMPO -> new PairObjective(trainer.configName(), config, modelDir, model);
-      case KTO, RM -> throw new ConfigException("rlhf_type '" + trainer.configName() + "' ("
-          + (trainer == Trainer.KTO ? "KTO on unpaired data" : "reward-model training")
-          + ") is not available in this build; the trainers available are dpo, cpo, orpo and simpo");
+      case KTO -> new KtoTraining(config, modelDir, model);
+      // A reward model has no log-prob objective: DpoTrainer.run hands it to RewardTrainer before this.
+      case RM -> throw new IllegalStateException("rlhf_type 'rm' is trained by RewardTrainer, not through a "
+          + "log-prob objective");
     };
   }
 }

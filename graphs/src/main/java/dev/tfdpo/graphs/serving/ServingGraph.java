@@ -18,7 +18,6 @@ import org.tensorflow.op.Ops;
 import org.tensorflow.op.core.Gather;
 import org.tensorflow.op.core.Placeholder;
 import org.tensorflow.op.core.ReduceMax;
-import org.tensorflow.op.linalg.MatMul;
 import org.tensorflow.types.TBool;
 import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TInt32;
@@ -166,7 +165,7 @@ public final class ServingGraph implements AutoCloseable {
     Operand<TFloat32> hidden = model.hidden(tf, in); // [B, L, H]
 
     Operand<TFloat32> flat = tf.reshape(hidden, tf.constant(new int[] {-1, hiddenSize})); // [N, H]
-    Operand<TFloat32> logits = tf.linalg.matMul(flat, model.lmHead(), MatMul.transposeB(true)); // [N, V]
+    Operand<TFloat32> logits = model.compute().matMul(tf, flat, model.lmHead(), true); // [N, V]
     Operand<TFloat32> rowMax =
         tf.reduceMax(logits, tf.constant(1), ReduceMax.keepDims(true)); // [N, 1]
     Operand<TFloat32> shifted = tf.math.sub(logits, rowMax); // [N, V]

@@ -23,6 +23,8 @@ package dev.tfdpo.graphs.training;
  *     for each, so the prompt twice per pair), whatever the layout: throughput counts these
  * @param rowTokens non-padding tokens actually in the rows (a packed pair holds its prompt once)
  * @param pairIndices data-set positions of the pairs, in order
+ * @param labels one value per pair slot {@code [P]} for objectives that read one (KTO: 1 desirable, 0
+ *     undesirable); null for the others (the graph is fed zeros)
  */
 public record Batch(
     int rows,
@@ -37,7 +39,25 @@ public record Batch(
     int numPairs,
     long realTokens,
     long rowTokens,
-    long[] pairIndices) {
+    long[] pairIndices,
+    float[] labels) {
+
+  /** A batch without per-pair labels. */
+  public Batch(int rows, int length, int[] inputIds, int[] positionIds, int[] segmentIds, int[] branchIds,
+      int[] lossPositions, int[] lossTargets, int[] lossSequences, int numPairs, long realTokens, long rowTokens,
+      long[] pairIndices) {
+    this(rows, length, inputIds, positionIds, segmentIds, branchIds, lossPositions, lossTargets, lossSequences,
+        numPairs, realTokens, rowTokens, pairIndices, null);
+  }
+
+  /** This batch with per-pair {@code labels} and the token count {@code realTokens}. */
+  public Batch withLabels(float[] labels, long realTokens) {
+    if (labels.length != numPairs) {
+      throw new IllegalArgumentException(labels.length + " labels for " + numPairs + " pair slots");
+    }
+    return new Batch(rows, length, inputIds, positionIds, segmentIds, branchIds, lossPositions, lossTargets,
+        lossSequences, numPairs, realTokens, rowTokens, pairIndices, labels);
+  }
 
   /** Shape {@code [rows, length]} of every per-token array. */
   public long[] shape() {

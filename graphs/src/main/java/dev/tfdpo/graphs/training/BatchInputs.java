@@ -38,6 +38,7 @@ public final class BatchInputs {
   private final Placeholder<TInt32> lossTargets;
   private final Placeholder<TInt32> lossSequences;
   private final Placeholder<TInt32> numPairs;
+  private final Placeholder<TFloat32> labels;
   private final Operand<TInt32> numSequences;
 
   /** Creates the placeholders in {@code tf}'s graph. */
@@ -51,6 +52,7 @@ public final class BatchInputs {
     lossSequences = tf.withName("loss_seq").placeholder(TInt32.class, Placeholder.shape(PREDICTIONS)); // [Nc]
     numPairs = tf.withName("num_pairs").placeholder(TInt32.class, Placeholder.shape(Shape.scalar())); // []
     numSequences = tf.math.mul(numPairs, tf.constant(2)); // [] = S
+    labels = tf.withName("labels").placeholder(TFloat32.class, Placeholder.shape(PREDICTIONS)); // [P]
   }
 
   /** P, the number of pairs in the batch. */
@@ -58,17 +60,22 @@ public final class BatchInputs {
     return numPairs;
   }
 
+  /** Per-pair-slot labels {@code [P]} ({@link Batch#labels()}; zeros when the batch has none). */
+  public Operand<TFloat32> labels() {
+    return labels;
+  }
+
   /** S = 2P, the number of sequences (chosen ones first). */
   public Operand<TInt32> numSequences() {
     return numSequences;
   }
 
-  /** Per-sequence completion log-probs {@code [S]} of {@code model} on the fed batch. */
+  /** Per-sequence completion log-probs {@code [S]} of {@code model} on the fed batch, in its compute precision. */
   public CompletionLogProbs.Result logProbs(Ops tf, Llama model) {
     Llama.Inputs inputs = new Llama.Inputs(inputIds, positionIds, segmentIds, branchIds);
     Operand<TFloat32> hidden = model.hidden(tf, inputs); // [R, L, H]
     return CompletionLogProbs.compute(
-        tf, hidden, model.lmHead(), lossPositions, lossTargets, lossSequences, numSequences);
+        tf, hidden, model.lmHead(), lossPositions, lossTargets, lossSequences, numSequences, model.compute());
   }
 
   /**
@@ -86,6 +93,10 @@ public final class BatchInputs {
     feed(runner, fed, lossTargets, Tensors.ints(predictions, batch.lossTargets()));
     feed(runner, fed, lossSequences, Tensors.ints(predictions, batch.lossSequences()));
     feed(runner, fed, numPairs, Tensors.scalar(batch.numPairs()));
+    float[] perPair = batch.labels() != null ? batch.labels() : new float[batch.numPairs()];
+    TFloat32 labelTensor = Tensors.floats(new long[] {perPair.length}, perPair);
+    fed.add(labelTensor);
+    runner.feed(labels, labelTensor);
     return fed;
   }
 

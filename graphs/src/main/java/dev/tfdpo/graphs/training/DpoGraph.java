@@ -11,6 +11,7 @@ import dev.tfdpo.io.hf.LlamaConfig;
 import dev.tfdpo.ops.AdamW;
 import dev.tfdpo.ops.CompletionLogProbs;
 import dev.tfdpo.ops.LossSpec;
+import dev.tfdpo.ops.Precision;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
@@ -59,6 +60,10 @@ public final class DpoGraph implements AutoCloseable {
    * @param reference where the reference log-probs come from
    * @param useXla compile the graph with XLA's JIT ({@link Xla})
    * @param replication data-parallel replicas, one per device ({@link Replication#single()}: one, as before)
+   * @param compute type of the matrix products of both forward passes and of the backward pass
+   *     (BFLOAT16: bf16 O1); weights, gradients, optimizer state, softmax, sums and losses stay float32
+   * @param referenceStorage type of a live frozen reference's variables (BFLOAT16: bf16 O2, half its
+   *     memory); needs compute BFLOAT16 and a live reference that never syncs
    */
   public record Settings(
       LlamaConfig model,
@@ -68,7 +73,9 @@ public final class DpoGraph implements AutoCloseable {
       int threads,
       Reference reference,
       boolean useXla,
-      Replication replication) {
+      Replication replication,
+      Precision compute,
+      Precision referenceStorage) {
 
     /** Checks the combination. */
     public Settings {
@@ -76,12 +83,36 @@ public final class DpoGraph implements AutoCloseable {
         throw new IllegalArgumentException("use_xla with several devices is not supported: the XLA CPU JIT "
             + "does not compile the replicas' collective ops; set use_xla false or use one device");
       }
+      if (referenceStorage == Precision.BFLOAT16) {
+        if (compute != Precision.BFLOAT16) {
+          throw new IllegalArgumentException("a bfloat16-stored reference needs bfloat16 compute");
+        }
+        if (reference.mode() != ReferenceMode.LIVE || reference.syncAlpha() > 0) {
+          throw new IllegalArgumentException("only a live, never-synced reference can be stored in bfloat16; "
+              + "this one is " + (reference.mode() == ReferenceMode.LIVE ? "synced" : reference.mode()));
+        }
+      }
     }
 
-    /** One replica (no explicit device). */
+    /** One replica (no explicit device), float32 throughout. */
     public Settings(LlamaConfig model, Objective objective, AdamW.Hyper adam, double maxGradNorm, int threads,
         Reference reference, boolean useXla) {
-      this(model, objective, adam, maxGradNorm, threads, reference, useXla, Replication.single());
+      this(model, objective, adam, maxGradNorm, threads, reference, useXla, Replication.single(),
+          Precision.FLOAT32, Precision.FLOAT32);
+    }
+
+    /** Replicas, float32 throughout. */
+    public Settings(LlamaConfig model, Objective objective, AdamW.Hyper adam, double maxGradNorm, int threads,
+        Reference reference, boolean useXla, Replication replication) {
+      this(model, objective, adam, maxGradNorm, threads, reference, useXla, replication,
+          Precision.FLOAT32, Precision.FLOAT32);
+    }
+
+    /** One replica (no explicit device) in the given precisions. */
+    public Settings(LlamaConfig model, Objective objective, AdamW.Hyper adam, double maxGradNorm, int threads,
+        Reference reference, boolean useXla, Precision compute, Precision referenceStorage) {
+      this(model, objective, adam, maxGradNorm, threads, reference, useXla, Replication.single(),
+          compute, referenceStorage);
     }
 
     /** DPO with {@code loss}. */
@@ -242,7 +273,9 @@ public final class DpoGraph implements AutoCloseable {
     gradScale = tf.withName("grad_scale").placeholder(TFloat32.class, Placeholder.shape(Shape.scalar())); // []
     optimizerScalars = tf.withName("optimizer_scalars").placeholder(TFloat32.class, Placeholder.shape(Shape.of(AdamW.SCALARS))); // [3]
 
-    Llama policy = Llama.create(scopes, s.model(), "policy");
+    // bf16 O2: the policy reads its embedding rows in bfloat16, as the bfloat16-stored reference does.
+    Llama policy = Llama.create(scopes, s.model(), "policy", Precision.FLOAT32, s.compute(),
+        s.referenceStorage() == Precision.BFLOAT16);
     policyLoader = WeightLoader.create(scopes, policy);
     ParameterSet trainable = ParameterSet.wholeModel(policy);
     CompletionLogProbs.Result pol = inputs.logProbs(scopes.get("forward"), policy); // [S] each
@@ -251,8 +284,8 @@ public final class DpoGraph implements AutoCloseable {
     Ops lossOps = scopes.get("loss");
     Objective objective = s.objective();
     Operand<TFloat32> policyScores = objective.sequenceScores(lossOps, pol); // [S]
-    reference = ReferenceBranch.build(scopes, lossOps, s.reference(), inputs, policy, pol, objective);
-    Objective.Part part = objective.build(lossOps, inputs.numPairs(), pol, policyScores, reference.scores());
+    reference = ReferenceBranch.build(scopes, lossOps, s, inputs, policy, pol, objective);
+    Objective.Part part = objective.build(lossOps, inputs, pol, policyScores, reference.scores());
     metricNames = objective.metricNames();
     metrics = part.metrics(); // [K]
 
@@ -370,11 +403,16 @@ public final class DpoGraph implements AutoCloseable {
    * reference (the training graph's share of peak memory that does not depend on the batch).
    */
   public long variableBytes() {
+    return variableBytes("");
+  }
+
+  /** {@link #variableBytes()} of the variables whose names start with {@code prefix} (e.g. {@code reference/}). */
+  public long variableBytes(String prefix) {
     long bytes = 0;
     for (Iterator<GraphOperation> it = graph.operations(); it.hasNext(); ) {
       GraphOperation op = it.next();
-      if (op.type().equals("VariableV2")) {
-        bytes += 4 * op.output(0).shape().size();
+      if (op.type().equals("VariableV2") && op.name().startsWith(prefix)) {
+        bytes += Tensors.bytesPerElement(op.output(0).dataType()) * op.output(0).shape().size();
       }
     }
     return bytes;

@@ -42,6 +42,16 @@ public interface Objective {
       Operand<TFloat32> referenceScores);
 
   /**
+   * Builds the objective on one micro-batch, with every batch input at hand: what the training graph
+   * calls. Objectives that read more of the batch than its size (KTO's per-row labels, {@link
+   * BatchInputs#labels()}) override this one; the others implement the one above.
+   */
+  default Part build(Ops tf, BatchInputs inputs, CompletionLogProbs.Result policy, Operand<TFloat32> policyScores,
+      Operand<TFloat32> referenceScores) {
+    return build(tf, inputs.numPairs(), policy, policyScores, referenceScores);
+  }
+
+  /**
    * One micro-batch's objective.
    *
    * @param loss the scalar minimized {@code []}

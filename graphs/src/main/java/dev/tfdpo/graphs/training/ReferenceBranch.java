@@ -56,13 +56,14 @@ record ReferenceBranch(
    * Builds the branch in the graph of {@code scopes} (its {@link #scopeNames} reserved); {@code lossOps}
    * is the objective's scope, {@code pol} the policy's log-probs (their token counts shape the zeros).
    */
-  static ReferenceBranch build(GraphScopes scopes, Ops lossOps, DpoGraph.Reference r, BatchInputs inputs,
+  static ReferenceBranch build(GraphScopes scopes, Ops lossOps, DpoGraph.Settings s, BatchInputs inputs,
       Llama policy, CompletionLogProbs.Result pol, Objective objective) {
     Ops tf = scopes.root();
+    DpoGraph.Reference r = s.reference();
     // Zeros are shaped from the token counts, which do not depend on the weights: ZerosLike of a
     // weight-dependent value would sit on the policy's gradient path.
     return switch (r.mode()) {
-      case LIVE -> live(scopes, lossOps, r, inputs, policy, pol, objective);
+      case LIVE -> live(scopes, lossOps, s, inputs, policy, pol, objective);
       case FED -> {
         Placeholder<TFloat32> fed = tf.withName("reference_logps")
             .placeholder(TFloat32.class, Placeholder.shape(Shape.of(Shape.UNKNOWN_SIZE))); // [S]
@@ -74,9 +75,11 @@ record ReferenceBranch(
     };
   }
 
-  private static ReferenceBranch live(GraphScopes scopes, Ops lossOps, DpoGraph.Reference r, BatchInputs inputs,
+  private static ReferenceBranch live(GraphScopes scopes, Ops lossOps, DpoGraph.Settings s, BatchInputs inputs,
       Llama policy, CompletionLogProbs.Result pol, Objective objective) {
-    Llama reference = Llama.create(scopes, r.model(), "reference");
+    DpoGraph.Reference r = s.reference();
+    // The reference computes in the policy's precision; bf16 O2 also stores it in bfloat16.
+    Llama reference = Llama.create(scopes, r.model(), "reference", s.referenceStorage(), s.compute());
     // A reference that syncs with the policy is training state: it goes into checkpoints.
     Map<String, Variable<TFloat32>> mutable = r.syncAlpha() > 0 ? reference.variables() : Map.of();
     WeightLoader loader = WeightLoader.create(scopes, reference);

@@ -8,6 +8,7 @@ import dev.tfdpo.graphs.WeightLoader;
 import dev.tfdpo.io.hf.LlamaConfig;
 import dev.tfdpo.io.safetensors.SafeTensorsReader;
 import dev.tfdpo.ops.CompletionLogProbs;
+import dev.tfdpo.ops.Precision;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
@@ -34,17 +35,24 @@ public final class ReferencePass implements AutoCloseable {
   private final WeightLoader loader;
   private final Operand<TFloat32> logps;
 
+  /** A float32 pass. */
+  public ReferencePass(LlamaConfig model, float ldAlpha, int threads) {
+    this(model, ldAlpha, threads, Precision.FLOAT32);
+  }
+
   /**
    * @param model the reference architecture
    * @param ldAlpha LD-DPO weight of the tail tokens (1 = plain sums)
    * @param threads as {@code num_threads}
+   * @param compute the products' precision: the training run's ({@code bf16}), so the fed values are
+   *     what a live reference computing like the policy would give
    */
-  public ReferencePass(LlamaConfig model, float ldAlpha, int threads) {
+  public ReferencePass(LlamaConfig model, float ldAlpha, int threads, Precision compute) {
     graph = new Graph();
     Ops tf = GraphScopes.root(graph);
     GraphScopes scopes = GraphScopes.of(tf).reserve(scopeNames());
     inputs = new BatchInputs(tf);
-    Llama reference = Llama.create(scopes, model, "reference");
+    Llama reference = Llama.create(scopes, model, "reference", Precision.FLOAT32, compute);
     loader = WeightLoader.create(scopes, reference);
     CompletionLogProbs.Result ref = inputs.logProbs(scopes.get("reference_forward"), reference); // [S] each
     logps = ref.ldWeightedLogps(scopes.get("loss"), ldAlpha); // [S]

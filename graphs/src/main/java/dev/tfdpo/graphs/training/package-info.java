@@ -8,7 +8,9 @@
  *   <li><b>Objective seam</b> ({@link dev.tfdpo.graphs.training.Objective}): from per-sequence log-probs
  *       of the policy (and of the reference, when {@code readsReference()}) to the micro-batch loss and
  *       its named metrics. DPO with every loss type, padded or packed, is {@link
- *       dev.tfdpo.graphs.training.DpoObjective}; KTO or a reward model is another implementation.
+ *       dev.tfdpo.graphs.training.DpoObjective}; KTO is {@link dev.tfdpo.graphs.training.KtoObjective}
+ *       (its rows and KL rows as the two sequences of a pair slot, the rows' labels from
+ *       {@code BatchInputs.labels()}); a reward model is another implementation.
  *   <li><b>Parameter seam</b> ({@link dev.tfdpo.graphs.training.ParameterSet}): the weights that get
  *       gradients, accumulators, optimizer state and checkpoints. Today every policy weight; a LoRA
  *       adapter set over a frozen base is another set. Everything else (the reference) is frozen.

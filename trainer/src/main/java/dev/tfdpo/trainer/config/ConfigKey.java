@@ -96,9 +96,6 @@ public enum ConfigKey {
       "with evaluation_strategy steps: evaluate every this many optimizer steps; below 1: a fraction of the total steps (rounded up); 0: logging_steps"),
   PER_DEVICE_EVAL_BATCH_SIZE(Section.TRAINING, Kind.INT, 8, Valid.POSITIVE_INT, "preference pairs per evaluation batch"),
   SEED(Section.TRAINING, Kind.INT, 42, Valid.ANY, "seed of the data order"),
-  BF16(Section.TRAINING, Kind.BOOL, false, Valid.flag(false,
-          "false: bf16 training is not available in this version; the trainer computes in float32"),
-      "bfloat16 training; not available yet: true is refused (training runs in float32)"),
   REPORT_TO(Section.TRAINING, Kind.STRING, "tensorboard", Valid.oneOf(List.of("tensorboard", "none")),
       "tensorboard: also write TensorBoard event files to output_dir/runs/; none: metrics.jsonl only"),
   NUM_THREADS(Section.TRAINING, Kind.INT, 0,
@@ -114,6 +111,11 @@ public enum ConfigKey {
       "a checkpoint directory, or auto: the newest checkpoint in output_dir that verifies (none: start from the model); empty: start from the model"),
   USE_XLA(Section.TRAINING, Kind.BOOL, false, Valid.ANY,
       "compile the training graph with XLA's JIT (auto-clustering, one compile per distinct batch shape; see docs/packing-and-performance.md)"),
+  // bf16 mixed precision (issue 14 point 4, docs/precision.md)
+  BF16(Section.TRAINING, Kind.BOOL, false, Valid.ANY,
+      "bfloat16 mixed precision: matrix products and attention in bfloat16; weights, optimizer state, softmax, log-probs, losses and norms in float32 (torch's CPU autocast, PaddleNLP's bf16)"),
+  FP16_OPT_LEVEL(Section.TRAINING, Kind.STRING, "O1", Valid.oneOf(List.of("O1", "O2")),
+      "with bf16, PaddleNLP's level: O1 computes in bfloat16; O2 also stores the frozen reference in bfloat16 (half its memory; needs a live reference that is not synced)"),
 
   // ---- DPO ----
   BETA(Section.DPO, Kind.NUMBER, LossSpec.DEFAULT_BETA, Valid.number(v -> v > 0, "a positive number"),
@@ -171,6 +173,14 @@ public enum ConfigKey {
   RLHF_TYPE(Section.DPO, Kind.STRING, "dpo", Valid.oneOf(Trainer.NAMES),
       "ms-swift: the trainer: dpo, kto, rm, cpo, orpo or simpo (cpo/orpo/simpo set their loss and defaults as ms-swift does and use no reference)",
       "stage"),
+  DESIRABLE_WEIGHT(Section.DPO, Kind.NUMBER, 1.0, Valid.number(v -> v > 0, "a positive number"),
+      "KTO (TRL): weight of the desirable rows' losses"),
+  UNDESIRABLE_WEIGHT(Section.DPO, Kind.NUMBER, 1.0, Valid.number(v -> v > 0, "a positive number"),
+      "KTO (TRL): weight of the undesirable rows' losses"),
+
+  // ---- reward models (rlhf_type rm; docs/trainers.md) ----
+  CENTER_REWARDS_COEFFICIENT(Section.DPO, Kind.NUMBER, 0.0, Valid.number(v -> v >= 0, "a number >= 0"),
+      "TRL RewardTrainer / ms-swift rm: adds coefficient * mean((r_chosen + r_rejected)^2) to the loss, centring the rewards; 0 = off"),
 
   // ---- training: data parallelism across devices (issue 16, docs/distributed.md) ----
   DEVICES(Section.TRAINING, Kind.LIST, List.of(), Valid.ANY,

@@ -26,4 +26,7 @@ public record DpoArgs(
     boolean syncRefModel,
     double refModelMixupAlpha,
     int refModelSyncSteps,
-    String rlhfType) {}
+    String rlhfType,
+    double desirableWeight,
+    double undesirableWeight,
+    double centerRewardsCoefficient) {}

@@ -58,11 +58,12 @@ public record ReferenceOptions(
   /** The options of {@code config} (already validated). */
   public static ReferenceOptions of(TrainConfig config) {
     DpoArgs d = config.dpo();
-    LossSpec spec = config.lossSpec();
     Trainer trainer = Trainer.byName(d.rlhfType());
+    // Only the loss table's losses can be reference-free by themselves; KTO always reads the reference.
+    boolean lossFree = trainer.usesLossTable() && config.lossSpec().referenceFree();
     String forcedBy = trainer.referenceFree() ? "rlhf_type " + trainer.configName()
-        : spec.referenceFree() ? referenceFreeTypes(spec) : "";
-    boolean free = d.referenceFree() || spec.referenceFree() || trainer.referenceFree();
+        : lossFree ? referenceFreeTypes(config.lossSpec()) : "";
+    boolean free = d.referenceFree() || lossFree || trainer.referenceFree();
     int syncSteps = d.syncRefModel() ? d.refModelSyncSteps() : Math.max(d.refModelUpdateSteps(), 0);
     double alpha = d.syncRefModel() ? d.refModelMixupAlpha() : 1.0;
     int batch = d.precomputeRefBatchSize() > 0
@@ -100,8 +101,9 @@ public record ReferenceOptions(
     needs(s, ConfigKey.REF_CACHE_DIR, !d.refCacheDir().isEmpty(),
         ConfigKey.PRECOMPUTE_REF_LOG_PROBS, d.precomputeRefLogProbs());
 
-    LossSpec spec = c.lossSpec();
-    if (d.referenceFree()) {
+    // KTO's loss is not the loss table's: it always reads the reference.
+    LossSpec spec = Trainer.byName(d.rlhfType()).usesLossTable() ? c.lossSpec() : null;
+    if (spec != null && d.referenceFree()) {
       List<String> refused = new ArrayList<>();
       spec.components().stream().map(x -> x.loss()).filter(l -> !REFERENCE_FREE_LOSSES.contains(l))
           .forEach(l -> refused.add(l.configName()));
@@ -114,7 +116,7 @@ public record ReferenceOptions(
               + spec.fDivergence().configName() + "' (" + s.where(ConfigKey.F_DIVERGENCE_TYPE)
               + "); the f-divergences other than reverse_kl need real log-ratios");
     }
-    if (d.referenceFree() || spec.referenceFree()) {
+    if (spec != null && (d.referenceFree() || spec.referenceFree())) {
       String why = d.referenceFree()
           ? "'reference_free' is true (" + s.where(ConfigKey.REFERENCE_FREE) + ")"
           : "loss_type " + referenceFreeTypes(spec) + " never reads the reference (" + s.where(ConfigKey.LOSS_TYPE) + ")";

@@ -10,6 +10,7 @@ import com.google.gson.JsonPrimitive;
 import dev.tfdpo.data.JsonText;
 import dev.tfdpo.io.StrictJson;
 import dev.tfdpo.ops.LossSpec;
+import dev.tfdpo.ops.Precision;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -121,10 +122,12 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
         !t.overwriteOutputDir() || t.resumeFromCheckpoint().isEmpty(),
         "false when resume_from_checkpoint is set ('" + t.resumeFromCheckpoint() + "' from " + s.where(
             ConfigKey.RESUME_FROM_CHECKPOINT) + "): overwriting would remove the checkpoints the run continues");
-    try {
-      lossSpec();
-    } catch (IllegalArgumentException e) {
-      throw new ConfigException(s.where(ConfigKey.LOSS_TYPE) + ": " + e.getMessage());
+    if (Trainer.byName(dpo.rlhfType()).usesLossTable()) {
+      try {
+        lossSpec();
+      } catch (IllegalArgumentException e) {
+        throw new ConfigException(s.where(ConfigKey.LOSS_TYPE) + ": " + e.getMessage());
+      }
     }
     ReferenceOptions.check(this, s);
     try {
@@ -135,11 +138,54 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
     check(s, ConfigKey.USE_XLA, t.useXla(), !t.useXla() || devices().size() == 1,
         "false with several devices (" + t.devices() + " from " + s.where(ConfigKey.DEVICES)
             + "): the XLA CPU JIT does not compile the replicas' collective ops");
+    // KTO's KL reference point is a mean over the whole batch and its metrics are class means: neither is
+    // reduced across replicas yet, so several devices would train and log something else than one.
+    check(s, ConfigKey.DEVICES, t.devices(), devices().size() == 1 || !dpo.rlhfType().equals("kto"),
+        "one device with rlhf_type kto (KTO is not data-parallel yet; remove devices or use rlhf_type dpo)");
+    validatePrecision(s);
   }
 
   /** Full device names of the data-parallel replicas ({@link DeviceList}); {@code [""]}: one device. */
   public List<String> devices() {
     return DeviceList.parse(training.devices());
+  }
+
+  /**
+   * bf16 levels: {@code fp16_opt_level} O2 means something only with bf16, and needs something frozen
+   * to store in bfloat16 (a live reference that never syncs).
+   */
+  private void validatePrecision(Sources s) {
+    TrainingArgs t = training;
+    // O1 is the default (and what a saved config holds); O2 without bf16 would be a level with no effect.
+    if (!t.bf16() && t.fp16OptLevel().equals("O2")) {
+      throw new ConfigException(s.where(ConfigKey.FP16_OPT_LEVEL) + ": 'fp16_opt_level' is " + t.fp16OptLevel()
+          + " but 'bf16' is false, so it would have no effect; set bf16 to true or remove fp16_opt_level");
+    }
+    if (!t.bf16() || !t.fp16OptLevel().equals("O2")) {
+      return;
+    }
+    ReferenceOptions r = reference();
+    String frozenMissing = r.referenceFree() ? "the run is reference-free"
+        : r.precompute() ? "precompute_ref_log_probs is on (the reference's log-probs are precomputed, "
+            + "the training graph holds no reference weights)"
+        : r.syncSteps() > 0 ? "the reference is synced with the policy (sync_ref_model / ref_model_update_steps), "
+            + "so it is not frozen"
+        : null;
+    if (frozenMissing != null) {
+      throw new ConfigException(s.where(ConfigKey.FP16_OPT_LEVEL) + ": 'fp16_opt_level' is O2, which stores the "
+          + "frozen reference in bfloat16, but " + frozenMissing + ": there is nothing to store in bfloat16; "
+          + "use fp16_opt_level O1");
+    }
+  }
+
+  /** The matrix products' precision of this run. */
+  public Precision computePrecision() {
+    return training.bf16() ? Precision.BFLOAT16 : Precision.FLOAT32;
+  }
+
+  /** How a live reference's weights are stored: bfloat16 with bf16 O2, else float32. */
+  public Precision referenceStorage() {
+    return training.bf16() && training.fp16OptLevel().equals("O2") ? Precision.BFLOAT16 : Precision.FLOAT32;
   }
 
   /** The reference-model options of this run. */

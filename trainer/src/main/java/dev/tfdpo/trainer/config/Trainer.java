@@ -68,6 +68,11 @@ public enum Trainer {
     return this == CPO || this == ORPO || this == SIMPO || this == RM;
   }
 
+  /** True for the trainers whose loss is the loss table's ({@code LossSpec}): dpo, cpo, orpo, simpo. */
+  public boolean usesLossTable() {
+    return this == DPO || this == CPO || this == ORPO || this == SIMPO;
+  }
+
   /** The loss types this trainer accepts; empty: any of the loss table (DPO) or none (RM). */
   public List<String> lossTypes() {
     return lossTypes;
@@ -77,8 +82,8 @@ public enum Trainer {
     Set<Trainer> withReference = EnumSet.of(DPO, KTO);
     Set<Trainer> pairLosses = EnumSet.of(DPO, CPO, ORPO, SIMPO);
     Map<ConfigKey, Set<Trainer>> m = new java.util.EnumMap<>(ConfigKey.class);
-    for (ConfigKey k : List.of(ConfigKey.REF_MODEL_NAME_OR_PATH, ConfigKey.REFERENCE_FREE,
-        ConfigKey.PRECOMPUTE_REF_LOG_PROBS, ConfigKey.PRECOMPUTE_REF_BATCH_SIZE, ConfigKey.REF_CACHE_DIR,
+    m.put(ConfigKey.REFERENCE_FREE, EnumSet.of(DPO));
+    for (ConfigKey k : List.of(ConfigKey.REF_MODEL_NAME_OR_PATH, ConfigKey.PRECOMPUTE_REF_LOG_PROBS, ConfigKey.PRECOMPUTE_REF_BATCH_SIZE, ConfigKey.REF_CACHE_DIR,
         ConfigKey.REF_MODEL_UPDATE_STEPS, ConfigKey.SYNC_REF_MODEL, ConfigKey.REF_MODEL_MIXUP_ALPHA,
         ConfigKey.REF_MODEL_SYNC_STEPS)) {
       m.put(k, withReference);
@@ -93,6 +98,15 @@ public enum Trainer {
     m.put(ConfigKey.SIMPO_GAMMA, EnumSet.of(DPO, CPO, SIMPO));
     m.put(ConfigKey.LOSS_TYPE, EnumSet.of(DPO, KTO, CPO, ORPO, SIMPO));
     m.put(ConfigKey.BETA, EnumSet.of(DPO, KTO, CPO, ORPO, SIMPO));
+    m.put(ConfigKey.DESIRABLE_WEIGHT, EnumSet.of(KTO));
+    m.put(ConfigKey.UNDESIRABLE_WEIGHT, EnumSet.of(KTO));
+    // Reward models: their own loss option; the pair-layout data options they do not read (TRL's
+    // RewardTrainer tokenizes each side as one text and drops over-long pairs).
+    m.put(ConfigKey.CENTER_REWARDS_COEFFICIENT, EnumSet.of(RM));
+    for (ConfigKey k : List.of(ConfigKey.PACKING, ConfigKey.MAX_PROMPT_LEN, ConfigKey.TRUNCATION_MODE,
+        ConfigKey.CHAT_TEMPLATE, ConfigKey.DATASET_FORMAT, ConfigKey.MAP_KEYS, ConfigKey.ON_BAD_ROW)) {
+      m.put(k, EnumSet.complementOf(EnumSet.of(RM)));
+    }
     return m;
   }
 
@@ -158,7 +172,8 @@ public enum Trainer {
     JsonElement beta = merged.has(ConfigKey.BETA.jsonName()) ? merged.get(ConfigKey.BETA.jsonName())
         : new JsonPrimitive(0.1);
     return switch (this) {
-      case DPO, KTO, RM -> Map.of();
+      case DPO, RM -> Map.of();
+      case KTO -> Map.of(ConfigKey.LOSS_TYPE, single("kto"));
       case CPO -> Map.of(ConfigKey.LOSS_TYPE, single("sigmoid"), ConfigKey.BETA, new JsonPrimitive(0.1),
           ConfigKey.SFT_LOSS_RATIO, one, ConfigKey.REFERENCE_FREE, new JsonPrimitive(true));
       case SIMPO -> Map.of(ConfigKey.LOSS_TYPE, single("simpo"), ConfigKey.BETA, new JsonPrimitive(2.0),

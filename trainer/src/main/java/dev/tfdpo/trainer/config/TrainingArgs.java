@@ -31,4 +31,5 @@ public record TrainingArgs(
     boolean overwriteOutputDir,
     java.util.List<String> devices,
     double allreduceBucketMb,
-    double collectiveTimeoutS) {}
+    double collectiveTimeoutS,
+    String fp16OptLevel) {}

@@ -53,6 +53,7 @@ class DevicesConfigTest {
         {"\"devices\": [\"GPU:0\", \"GPU:0\"]", "listed twice"},
         {"\"devices\": 0", "at least 1"},
         {"\"devices\": 2, \"use_xla\": true", "use_xla"},
+        {"\"devices\": 2, \"rlhf_type\": \"kto\"", "rlhf_type kto"},
         {"\"allreduce_bucket_mb\": 0", "allreduce_bucket_mb"},
         {"\"collective_timeout_s\": -1", "collective_timeout_s"}}) {
       ConfigException e = assertThrows(ConfigException.class, () -> load(bad[0]), bad[0]);

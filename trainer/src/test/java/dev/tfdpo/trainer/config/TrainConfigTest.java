@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
+import dev.tfdpo.ops.Precision;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -100,6 +101,21 @@ class TrainConfigTest {
   }
 
   @Test
+  void bf16LevelsSetTheGraphPrecisions() throws IOException {
+    Path f = write(MINIMAL);
+    TrainConfig f32 = TrainConfig.load(f, List.of());
+    assertEquals(Precision.FLOAT32, f32.computePrecision());
+    assertEquals(Precision.FLOAT32, f32.referenceStorage());
+    TrainConfig o1 = TrainConfig.load(f, List.of("--bf16", "true"));
+    assertEquals("O1", o1.training().fp16OptLevel(), "PaddleNLP's default level");
+    assertEquals(Precision.BFLOAT16, o1.computePrecision());
+    assertEquals(Precision.FLOAT32, o1.referenceStorage());
+    TrainConfig o2 = TrainConfig.load(f, List.of("--bf16", "true", "--fp16_opt_level", "O2"));
+    assertEquals(Precision.BFLOAT16, o2.computePrecision());
+    assertEquals(Precision.BFLOAT16, o2.referenceStorage());
+  }
+
+  @Test
   void outOfRangeNamesKeyValueAndBound() throws IOException {
     Path f = write(MINIMAL);
     record Case(List<String> args, String expected) {}
@@ -115,7 +131,12 @@ class TrainConfigTest {
         new Case(List.of("--loss_type", "dpo"), "unknown loss_type 'dpo'"),
         new Case(List.of("--loss_type", "exo_pair"), "exo_pair"),
         new Case(List.of("--loss_type", "sigmoid,sft", "--loss_weights", "1"), "loss_weights"),
-        new Case(List.of("--bf16", "true"), "bf16 training is not available"),
+        new Case(List.of("--fp16_opt_level", "O2"), "'bf16' is false, so it would have no effect"),
+        new Case(List.of("--bf16", "true", "--fp16_opt_level", "O3"), "'fp16_opt_level' is 'O3'"),
+        new Case(List.of("--bf16", "true", "--fp16_opt_level", "O2", "--precompute_ref_log_probs", "true"),
+            "nothing to store in bfloat16"),
+        new Case(List.of("--bf16", "true", "--fp16_opt_level", "O2", "--reference_free", "true"),
+            "the run is reference-free"),
         new Case(List.of("--report_to", "wandb"), "'report_to' is 'wandb'"))) {
       ConfigException e = assertThrows(ConfigException.class, () -> TrainConfig.load(f, c.args()), c.toString());
       assertTrue(e.getMessage().contains(c.expected()), e.getMessage());

@@ -99,6 +99,26 @@ class TrainerConfigTest {
   }
 
   @Test
+  void ktoKeysAndLossTypes() throws IOException {
+    TrainConfig c = load("--rlhf_type", "kto", "--desirable_weight", "1.3");
+    assertEquals(List.of("kto"), c.dpo().lossType());
+    assertEquals(1.3, c.dpo().desirableWeight());
+    assertEquals(1.0, c.dpo().undesirableWeight());
+    assertEquals(false, c.reference().referenceFree(), "KTO reads the reference");
+    assertEquals(List.of("apo_zero_unpaired"),
+        load("--rlhf_type", "kto", "--loss_type", "apo_zero_unpaired").dpo().lossType());
+    ConfigException e = refused("--desirable_weight", "2");
+    assertTrue(e.getMessage().contains("'desirable_weight' belongs to the kto trainer, but this run's rlhf_type is"
+        + " 'dpo'"), e.getMessage());
+    e = refused("--rlhf_type", "kto", "--loss_type", "sigmoid");
+    assertTrue(e.getMessage().contains("[kto, apo_zero_unpaired]"), e.getMessage());
+    e = refused("--rlhf_type", "kto", "--reference_free", "true");
+    assertTrue(e.getMessage().contains("'reference_free' belongs to the dpo trainer"), e.getMessage());
+    e = refused("--rlhf_type", "kto", "--undesirable_weight", "0");
+    assertTrue(e.getMessage().contains("undesirable_weight"), e.getMessage());
+  }
+
+  @Test
   void aLossTheTrainerDoesNotTrainIsRefused() {
     ConfigException e = refused("--rlhf_type", "orpo", "--loss_type", "sigmoid");
     assertTrue(e.getMessage().contains("rlhf_type 'orpo'") && e.getMessage().contains("[orpo]"), e.getMessage());
@@ -110,7 +130,7 @@ class TrainerConfigTest {
 
   @Test
   void savedConfigsOfEveryTrainerLoadBack() throws IOException {
-    for (String trainer : List.of("dpo", "cpo", "orpo", "simpo")) {
+    for (String trainer : List.of("dpo", "kto", "cpo", "orpo", "simpo")) {
       TrainConfig c = load("--rlhf_type", trainer);
       Path saved = dir.resolve(trainer + ".json");
       c.save(saved);
