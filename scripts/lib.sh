@@ -118,6 +118,7 @@ tfdpo_launch() {
   set -m # each background worker in its own process group, so a kill reaches its JVM too
   for ((k = 0; k < n; k++)); do
     (
+      set +m # everything of this worker (its JVM, the prefixing sed) stays in this one process group
       export TF_CONFIG="{\"cluster\": {\"worker\": $workers}, \"task\": {\"type\": \"worker\", \"index\": $k}}"
       set +e
       (tfdpo_java "$@") 2>&1 | sed -u "s/^/[rank $k] /"

@@ -50,7 +50,9 @@ class LauncherTest {
   @Test
   void aFailingWorkerStopsTheOthersWithItsStatus() throws Exception {
     Path pidFile = work.resolve("rank0.pid");
-    String fake = "case \"$TF_CONFIG\" in *'\"index\": 1}}') echo dying; exit 3 ;; esac\n"
+    // Rank 1 dies once rank 0 runs its long child (so the kill has something to reach).
+    String fake = "case \"$TF_CONFIG\" in *'\"index\": 1}}') while [ ! -s '" + pidFile + "' ]; do sleep 0.1; done; "
+        + "echo dying; exit 3 ;; esac\n"
         + "sleep 120 & echo $! > '" + pidFile + "'; wait";
     long start = System.nanoTime();
     Tools.Result r = bash(fake, "tfdpo_launch 2 Main", Map.of());
@@ -61,7 +63,20 @@ class LauncherTest {
     assertTrue(r.output().contains("error: rank 1 exited with status 3; stopping the other workers"), r.output());
     long pid = Long.parseLong(Files.readString(pidFile).trim());
     Thread.sleep(500);
-    assertFalse(ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false), "rank 0's child still runs");
+    assertFalse(running(pid), "rank 0's child still runs");
+  }
+
+  /**
+   * Whether {@code pid} runs: a killed child whose parent died is reparented to pid 1, which in a
+   * container may never reap it, so a zombie ({@code Z} in /proc) counts as ended.
+   */
+  private static boolean running(long pid) throws Exception {
+    Path stat = Path.of("/proc/" + pid + "/stat");
+    if (!Files.exists(stat)) {
+      return ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false);
+    }
+    String s = Files.readString(stat);
+    return !s.substring(s.lastIndexOf(')') + 2).startsWith("Z");
   }
 
   @Test
