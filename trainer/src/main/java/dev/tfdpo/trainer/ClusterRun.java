@@ -10,6 +10,8 @@ import java.io.IOException;
 import java.io.PrintStream;
 import java.net.InetSocketAddress;
 import java.net.Socket;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * Training as one task of a gRPC cluster ({@code TF_CONFIG}, docs/distributed.md). Every task starts its
@@ -31,7 +33,7 @@ final class ClusterRun {
 
   /** Refuses the keys that cannot go with {@code TF_CONFIG}. */
   static void check(TrainConfig config) {
-    if (!config.devices().equals(java.util.List.of(""))) {
+    if (!config.devices().equals(List.of(""))) {
       throw new ConfigException("devices " + config.devices() + " and " + TfConfig.ENV
           + " together: with TF_CONFIG each task is one replica on its CPU; remove the devices key");
     }
@@ -51,6 +53,7 @@ final class ClusterRun {
     if (cluster.chief()) {
       out.println(String.format("cluster: chief (task 0 of %d) at %s, workers %s", cluster.size(),
           cluster.target(), cluster.workers()));
+      awaitWorkers(cluster, config.training().collectiveTimeoutS());
       DpoTrainer.run(config, out, terminal, cluster);
       return Cli.OK;
     }
@@ -65,23 +68,66 @@ final class ClusterRun {
   }
 
   /**
+   * Waits until every other task's server accepts connections, at most {@code timeoutS} seconds (the
+   * collective timeout: every wait across processes is bounded by it). TensorFlow's master would wait for
+   * a missing worker forever, logging "CreateSession still waiting".
+   *
+   * @throws IllegalStateException naming the tasks that did not answer
+   */
+  static void awaitWorkers(GrpcCluster cluster, double timeoutS) {
+    long deadline = System.nanoTime() + (long) (timeoutS * 1e9);
+    List<Integer> missing = new ArrayList<>();
+    for (int k = 1; k < cluster.size(); k++) {
+      missing.add(k);
+    }
+    while (!missing.isEmpty()) {
+      missing.removeIf(k -> reachable(address(cluster.workers().get(k))));
+      if (missing.isEmpty()) {
+        return;
+      }
+      if (System.nanoTime() > deadline) {
+        List<String> names = missing.stream().map(k -> "task " + k + " at " + cluster.workers().get(k)).toList();
+        throw new IllegalStateException(String.join(", ", names) + " did not answer within "
+            + timeoutS + " s (collective_timeout_s): start every worker with its TF_CONFIG, check the "
+            + "addresses and that the ports are open between the machines");
+      }
+      sleep();
+    }
+  }
+
+  private static InetSocketAddress address(String hostPort) {
+    int colon = hostPort.lastIndexOf(':');
+    return new InetSocketAddress(hostPort.substring(0, colon), Integer.parseInt(hostPort.substring(colon + 1)));
+  }
+
+  private static boolean reachable(InetSocketAddress address) {
+    try (Socket s = new Socket()) {
+      s.connect(address, PROBE_MS);
+      return true;
+    } catch (IOException e) {
+      return false;
+    }
+  }
+
+  private static void sleep() {
+    try {
+      Thread.sleep(PROBE_MS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted while waiting for the cluster", e);
+    }
+  }
+
+  /**
    * Blocks until the chief's server, once seen, stops answering ({@link #PROBES_LOST} probes in a row):
    * TensorFlow's server has no "session done" signal for the tasks it does not run a session on.
    */
   static void awaitChiefGone(String chief) {
-    int colon = chief.lastIndexOf(':');
-    InetSocketAddress address = new InetSocketAddress(chief.substring(0, colon),
-        Integer.parseInt(chief.substring(colon + 1)));
+    InetSocketAddress address = address(chief);
     boolean seen = false;
     int lost = 0;
     while (!seen || lost < PROBES_LOST) {
-      boolean up;
-      try (Socket s = new Socket()) {
-        s.connect(address, PROBE_MS);
-        up = true;
-      } catch (IOException e) {
-        up = false;
-      }
+      boolean up = reachable(address);
       seen |= up;
       lost = up ? 0 : lost + 1;
       try {

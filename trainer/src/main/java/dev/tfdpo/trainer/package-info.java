@@ -8,7 +8,8 @@
  * dev.tfdpo.trainer.BatchBuilder}, {@code Collator}, {@code Packer}, {@code ShapeBuckets}, {@code
  * EpochSampler}), the reference model's one entry point ({@link dev.tfdpo.trainer.ReferenceModel}, with
  * its precomputed log-prob cache), checkpoints and resume ({@code TrainingCheckpoints}, {@code
- * TrainerState}), logging and evaluation.
+ * TrainerState}), logging and evaluation; {@code ClusterRun}, one task of a gRPC cluster ({@code
+ * TF_CONFIG}: the chief trains, the other tasks serve their replica).
  *
  * <p>May import: {@code dev.tfdpo.graphs} and its subpackages, {@code dev.tfdpo.ops}, {@code
  * dev.tfdpo.io}, {@code dev.tfdpo.data}, {@code dev.tfdpo.tokenizer}, {@code dev.tfdpo.trainer.config},
