@@ -60,8 +60,14 @@ public final class TrainMain {
       // number of replicas (tasks, or in-process devices, which cut the data alike) and no other.
       List<String> withDevices = new java.util.ArrayList<>(rest);
       withDevices.addAll(List.of("--devices", String.valueOf(cluster.get().size())));
-      return ClusterRun.run(TrainConfig.load(configFile, withDevices), cluster.get(), System.out,
-          System.console() != null);
+      TrainConfig perTask;
+      try {
+        perTask = TrainConfig.load(configFile, withDevices);
+      } catch (ConfigException e) {
+        throw new ConfigException("with TF_CONFIG (" + cluster.get().size() + " workers, one replica each: "
+            + "--devices " + cluster.get().size() + "): " + e.getMessage());
+      }
+      return ClusterRun.run(perTask, cluster.get(), System.out, System.console() != null);
     }
     DpoTrainer.run(config, System.out, System.console() != null);
     return Cli.OK;
