@@ -113,14 +113,44 @@ public final class CompletionLogProbs {
     Operand<TFloat32> h = tf.gather(flatHidden, positions, tf.constant(0)); // [Nc, H]
 
     Operand<TFloat32> logits = precision.matMul(tf, h, lmHead, true); // [Nc, V], float32
-    Operand<TFloat32> rowMax =
-        tf.stopGradient(tf.reduceMax(logits, tf.constant(1), ReduceMax.keepDims(true))); // [Nc, 1]
-    Operand<TFloat32> shifted = tf.math.sub(logits, rowMax); // [Nc, V]
-    Operand<TFloat32> expShifted = tf.math.exp(shifted); // [Nc, V]
-    Operand<TFloat32> sumExp = tf.reduceSum(expShifted, tf.constant(1)); // [Nc]
-    Operand<TFloat32> logSumExp =
-        tf.math.add(tf.math.log(sumExp), tf.reshape(rowMax, tf.constant(new int[] {-1}))); // [Nc]
+    Softmax softmax = Softmax.of(tf, logits);
+    Operand<TFloat32> tokenLogps = targetLogProbs(tf, logits, targets, softmax.logSumExp()); // [Nc]
 
+    Operand<TFloat32> oneHot =
+        tf.oneHot(sequence, numSequences, tf.constant(1f), tf.constant(0f)); // [Nc, S]
+    Operand<TFloat64> logps64 = sumsInFloat64(tf, tokenLogps, sequence, numSequences); // [S]
+    Operand<TFloat32> logps = tf.dtypes.cast(logps64, TFloat32.class); // [S]
+    Operand<TFloat32> tokens = tf.reduceSum(oneHot, tf.constant(0)); // [S]
+
+    // Metrics only: kept off the gradient path.
+    Operand<TFloat32> frozenOneHot = tf.stopGradient(oneHot); // [Nc, S]
+    Operand<TFloat32> probs = tf.math.div(tf.stopGradient(softmax.expShifted()),
+        tf.expandDims(tf.stopGradient(softmax.sumExp()), tf.constant(1))); // [Nc, V]
+    List<org.tensorflow.Output<TFloat32>> rows =
+        tokenMetrics(tf, logits, probs, softmax.logSumExp(), targets, frozenOneHot); // 3 x [S]
+    Operand<TFloat32> logSquaredSum = wpoLogSquaredSums(tf, probs, frozenOneHot); // [S]
+    Operand<TFloat32> tailLogps = ldTailLogProbs(tf, tokenLogps, tokens, frozenOneHot); // [S]
+    return new Result(logps, tokens, rows.get(0), rows.get(1), rows.get(2), tailLogps, logSquaredSum, logps64);
+  }
+
+  /** The pieces of a numerically stable log-softmax over the vocabulary. */
+  private record Softmax(Operand<TFloat32> expShifted, Operand<TFloat32> sumExp, Operand<TFloat32> logSumExp) {
+
+    static Softmax of(Ops tf, Operand<TFloat32> logits) {
+      Operand<TFloat32> rowMax =
+          tf.stopGradient(tf.reduceMax(logits, tf.constant(1), ReduceMax.keepDims(true))); // [Nc, 1]
+      Operand<TFloat32> shifted = tf.math.sub(logits, rowMax); // [Nc, V]
+      Operand<TFloat32> expShifted = tf.math.exp(shifted); // [Nc, V]
+      Operand<TFloat32> sumExp = tf.reduceSum(expShifted, tf.constant(1)); // [Nc]
+      Operand<TFloat32> logSumExp =
+          tf.math.add(tf.math.log(sumExp), tf.reshape(rowMax, tf.constant(new int[] {-1}))); // [Nc]
+      return new Softmax(expShifted, sumExp, logSumExp);
+    }
+  }
+
+  /** log p(target) at each position: the target's logit minus the log-sum-exp {@code [Nc]}. */
+  private static Operand<TFloat32> targetLogProbs(Ops tf, Operand<TFloat32> logits, Operand<TInt32> targets,
+      Operand<TFloat32> logSumExp) {
     Operand<TInt32> vocab = tf.gather(tf.shape(logits), tf.constant(1), tf.constant(0)); // []
     Operand<TInt32> count = tf.gather(tf.shape(logits), tf.constant(0), tf.constant(0)); // []
     Operand<TInt32> rowStarts =
@@ -128,46 +158,52 @@ public final class CompletionLogProbs {
     Operand<TInt32> flatIndex = tf.math.add(rowStarts, targets); // [Nc]
     Operand<TFloat32> flatLogits = tf.reshape(logits, tf.constant(new int[] {-1})); // [Nc*V]
     Operand<TFloat32> targetLogits = tf.gather(flatLogits, flatIndex, tf.constant(0)); // [Nc]
-    Operand<TFloat32> tokenLogps = tf.math.sub(targetLogits, logSumExp); // [Nc]
+    return tf.math.sub(targetLogits, logSumExp); // [Nc]
+  }
 
-    Operand<TFloat32> oneHot =
-        tf.oneHot(sequence, numSequences, tf.constant(1f), tf.constant(0f)); // [Nc, S]
-    // The sums are accumulated in float64 and rounded once: a float32 accumulation rounds at every
-    // step, so the same tokens listed in another order or layout (packed rows) could differ by several
-    // ulps of the ~1e3-sized sums instead of at most one.
+  /**
+   * Per-sequence sums of the token log-probs {@code [S]}. They are accumulated in float64 and rounded
+   * once: a float32 accumulation rounds at every step, so the same tokens listed in another order or
+   * layout (packed rows) could differ by several ulps of the ~1e3-sized sums instead of at most one.
+   */
+  private static Operand<TFloat64> sumsInFloat64(Ops tf, Operand<TFloat32> tokenLogps, Operand<TInt32> sequence,
+      Operand<TInt32> numSequences) {
     Operand<TFloat64> logpRow =
         tf.reshape(tf.dtypes.cast(tokenLogps, TFloat64.class), tf.constant(new int[] {1, -1})); // [1, Nc]
     Operand<TFloat64> oneHot64 =
         tf.oneHot(sequence, numSequences, tf.constant(1.0), tf.constant(0.0)); // [Nc, S]
-    Operand<TFloat64> logps64 =
-        tf.reshape(tf.linalg.matMul(logpRow, oneHot64), tf.constant(new int[] {-1})); // [S]
-    Operand<TFloat32> logps = tf.dtypes.cast(logps64, TFloat32.class); // [S]
-    Operand<TFloat32> tokens = tf.reduceSum(oneHot, tf.constant(0)); // [S]
+    return tf.reshape(tf.linalg.matMul(logpRow, oneHot64), tf.constant(new int[] {-1})); // [S]
+  }
 
-    // Metrics only: kept off the gradient path.
+  /** Per-sequence sums of the mean logit, the entropy and the argmax hits, without gradient: 3 x {@code [S]}. */
+  private static List<org.tensorflow.Output<TFloat32>> tokenMetrics(Ops tf, Operand<TFloat32> logits,
+      Operand<TFloat32> probs, Operand<TFloat32> logSumExp, Operand<TInt32> targets, Operand<TFloat32> frozenOneHot) {
     Operand<TFloat32> frozen = tf.stopGradient(logits); // [Nc, V]
     Operand<TFloat32> meanLogit = tf.math.mean(frozen, tf.constant(1)); // [Nc]
-    Operand<TFloat32> probs = tf.math.div(tf.stopGradient(expShifted),
-        tf.expandDims(tf.stopGradient(sumExp), tf.constant(1))); // [Nc, V]
     Operand<TFloat32> expectedLogit = tf.reduceSum(tf.math.mul(probs, frozen), tf.constant(1)); // [Nc]
     Operand<TFloat32> entropy = tf.math.sub(tf.stopGradient(logSumExp), expectedLogit); // [Nc]
     Operand<TInt32> argmax = tf.math.argMax(frozen, tf.constant(1), TInt32.class); // [Nc]
     Operand<TFloat32> hits = tf.dtypes.cast(tf.math.equal(argmax, targets), TFloat32.class); // [Nc]
     Operand<TFloat32> stacked = tf.stack(List.of(meanLogit, entropy, hits)); // [3, Nc]
-    Operand<TFloat32> perSequence = tf.linalg.matMul(stacked, tf.stopGradient(oneHot)); // [3, S]
-    List<org.tensorflow.Output<TFloat32>> rows = tf.unstack(perSequence, 3L).output(); // 3 x [S]
+    Operand<TFloat32> perSequence = tf.linalg.matMul(stacked, frozenOneHot); // [3, S]
+    return tf.unstack(perSequence, 3L).output(); // 3 x [S]
+  }
 
-    // WPO: log sum_v p_v^2 per position, from the frozen probabilities.
+  /** WPO: per-sequence sums of log sum_v p_v^2, from the frozen probabilities {@code [S]}. */
+  private static Operand<TFloat32> wpoLogSquaredSums(Ops tf, Operand<TFloat32> probs, Operand<TFloat32> frozenOneHot) {
     Operand<TFloat32> logSquared =
         tf.math.log(tf.reduceSum(tf.math.square(probs), tf.constant(1))); // [Nc]
-    Operand<TFloat32> logSquaredSum =
-        tf.reshape(
-            tf.linalg.matMul(tf.reshape(logSquared, tf.constant(new int[] {1, -1})), tf.stopGradient(oneHot)),
-            tf.constant(new int[] {-1})); // [S]
+    return tf.reshape(
+        tf.linalg.matMul(tf.reshape(logSquared, tf.constant(new int[] {1, -1})), frozenOneHot),
+        tf.constant(new int[] {-1})); // [S]
+  }
 
-    // LD-DPO: 1-based position of each counted token within its completion, against the pair's
-    // shared length min(n_c, n_r).
-    Operand<TFloat32> frozenOneHot = tf.stopGradient(oneHot); // [Nc, S]
+  /**
+   * LD-DPO: per-sequence sums of the log-probs of the tokens past the pair's shared length
+   * min(n_c, n_r), by each counted token's 1-based position within its completion {@code [S]}.
+   */
+  private static Operand<TFloat32> ldTailLogProbs(Ops tf, Operand<TFloat32> tokenLogps, Operand<TFloat32> tokens,
+      Operand<TFloat32> frozenOneHot) {
     Operand<TFloat32> runningCount = tf.math.cumsum(frozenOneHot, tf.constant(0)); // [Nc, S]
     Operand<TFloat32> position = tf.reduceSum(tf.math.mul(runningCount, frozenOneHot), tf.constant(1)); // [Nc]
     Operand<TFloat32> byBranch = tf.reshape(tf.stopGradient(tokens), tf.constant(new int[] {2, -1})); // [2, P]
@@ -180,8 +216,6 @@ public final class CompletionLogProbs {
     Operand<TFloat32> tailMask =
         tf.dtypes.cast(tf.math.greater(position, sharedAtToken), TFloat32.class); // [Nc]
     Operand<TFloat32> tailRow = tf.reshape(tf.math.mul(tokenLogps, tailMask), tf.constant(new int[] {1, -1})); // [1, Nc]
-    Operand<TFloat32> tailLogps =
-        tf.reshape(tf.linalg.matMul(tailRow, frozenOneHot), tf.constant(new int[] {-1})); // [S]
-    return new Result(logps, tokens, rows.get(0), rows.get(1), rows.get(2), tailLogps, logSquaredSum, logps64);
+    return tf.reshape(tf.linalg.matMul(tailRow, frozenOneHot), tf.constant(new int[] {-1})); // [S]
   }
 }

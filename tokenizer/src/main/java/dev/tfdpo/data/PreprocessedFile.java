@@ -61,47 +61,15 @@ public final class PreprocessedFile {
     Path ids = Files.createTempFile(output.toAbsolutePath().getParent(), ".ids", ".tmp");
     LongList offsets = new LongList();
     LongList index = new LongList();
-    DataSummary summary;
     try {
-      try (OutputStream out = new BufferedOutputStream(Files.newOutputStream(ids), 1 << 16)) {
-        ByteBuffer buf = ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN);
-        long[] at = {0};
-        summary =
-            DatasetLoader.stream(
-                options,
-                p -> {
-                  index.add(p.index());
-                  for (int[] part : new int[][] {p.promptIds(), p.chosenIds(), p.rejectedIds()}) {
-                    offsets.add(at[0]);
-                    try {
-                      for (int id : part) {
-                        buf.clear();
-                        out.write(buf.putInt(id).array());
-                      }
-                    } catch (IOException e) {
-                      throw new java.io.UncheckedIOException(e);
-                    }
-                    at[0] += part.length;
-                  }
-                },
-                null);
-        offsets.add(at[0]);
-      }
-      JsonObject header = new JsonObject();
-      header.addProperty("version", VERSION);
-      header.addProperty("pairs", index.size());
-      header.addProperty("ids", offsets.get(offsets.size() - 1));
-      header.addProperty("tokenizer", summary.tokenizer());
-      header.addProperty("tokenizer_fingerprint", summary.tokenizerFingerprint());
-      header.add("settings", GSON.toJsonTree(options.tokenSettings()));
-      header.add("summary", JsonParser.parseString(summary.toJson()));
-      byte[] h = GSON.toJson(header).getBytes(StandardCharsets.UTF_8);
+      DataSummary summary = writeIds(options, ids, offsets, index);
+      byte[] header = header(options, summary, index.size(), offsets.get(offsets.size() - 1));
       Path tmp = Files.createTempFile(output.toAbsolutePath().getParent(), ".pre", ".tmp");
       try (OutputStream out = new BufferedOutputStream(Files.newOutputStream(tmp), 1 << 16)) {
         out.write(MAGIC);
-        out.write(le(4).putInt(h.length).array());
-        out.write(h);
-        long written = MAGIC.length + 4L + h.length;
+        out.write(le(4).putInt(header.length).array());
+        out.write(header);
+        long written = MAGIC.length + 4L + header.length;
         out.write(new byte[(int) ((8 - written % 8) % 8)]);
         ByteBuffer b8 = le(8);
         for (int i = 0; i < offsets.size(); i++) {
@@ -113,10 +81,52 @@ public final class PreprocessedFile {
         Files.copy(ids, out);
       }
       Files.move(tmp, output, StandardCopyOption.REPLACE_EXISTING);
+      return summary;
     } finally {
       Files.deleteIfExists(ids);
     }
-    return summary;
+  }
+
+  /**
+   * Streams the data set's token ids (prompt, chosen, rejected of each pair) to {@code ids} as little-endian
+   * int32, recording each part's start in {@code offsets} (plus the end) and each pair's row in {@code index}.
+   */
+  private static DataSummary writeIds(DataOptions options, Path ids, LongList offsets, LongList index)
+      throws IOException {
+    try (OutputStream out = new BufferedOutputStream(Files.newOutputStream(ids), 1 << 16)) {
+      ByteBuffer buf = ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN);
+      long[] at = {0};
+      DataSummary summary = DatasetLoader.stream(options, p -> {
+        index.add(p.index());
+        for (int[] part : new int[][] {p.promptIds(), p.chosenIds(), p.rejectedIds()}) {
+          offsets.add(at[0]);
+          try {
+            for (int id : part) {
+              buf.clear();
+              out.write(buf.putInt(id).array());
+            }
+          } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+          }
+          at[0] += part.length;
+        }
+      }, null);
+      offsets.add(at[0]);
+      return summary;
+    }
+  }
+
+  /** The JSON header: format version, counts, tokenizer and its fingerprint, token settings, summary. */
+  private static byte[] header(DataOptions options, DataSummary summary, int pairs, long idCount) {
+    JsonObject header = new JsonObject();
+    header.addProperty("version", VERSION);
+    header.addProperty("pairs", pairs);
+    header.addProperty("ids", idCount);
+    header.addProperty("tokenizer", summary.tokenizer());
+    header.addProperty("tokenizer_fingerprint", summary.tokenizerFingerprint());
+    header.add("settings", GSON.toJsonTree(options.tokenSettings()));
+    header.add("summary", JsonParser.parseString(summary.toJson()));
+    return GSON.toJson(header).getBytes(StandardCharsets.UTF_8);
   }
 
   /**
