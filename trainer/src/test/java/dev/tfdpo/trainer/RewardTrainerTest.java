@@ -142,7 +142,9 @@ class RewardTrainerTest {
             new AdamW.Hyper(0.9f, 0.999f, 1e-8f), 1.0, 2));
         SafeTensorsReader weights = SafeTensorsReader.open(out)) {
       assertTrue(graph.load(weights, 0.02, 0), "the output holds the trained head");
-      Map<String, Double> again = RewardTrainer.evaluate(graph, new RewardTrainer.Data(devSet, devSet, 2), devSet, 16);
+      RewardObjective.Data data = new RewardObjective.Data(devSet, devSet, 2);
+      Map<String, Double> again = new Evaluator(Evaluator.forward(graph, data.examples(devSet)),
+          RewardObjective.ACCURACY, "acc", "pairs", 16, "steps", 1).evaluate();
       assertEquals(again.get("eval_accuracy"), accuracy, 1e-9);
       assertEquals(again.get("eval_loss"), eval.get("eval_loss").getAsDouble(), 1e-6);
     }
