@@ -29,7 +29,7 @@ import java.util.Optional;
 
 /**
  * Runs training from a resolved config: loads model and data, builds the graph once, runs the
- * optimizer steps, logs metrics and writes the trained policy as a Hugging Face model directory.
+ * optimizer steps, logs metrics and writes the trained model as a Hugging Face model directory.
  *
  * <p>The loop here is the only one and knows no objective: what is trained (DPO and its relatives on
  * pairs, KTO on rows, a reward model) is a {@link TrainingObjective} picked from {@code rlhf_type}, which
@@ -75,13 +75,13 @@ public final class DpoTrainer {
       Path modelDir = ProjectPaths.resolve(config.model().modelNameOrPath());
       LlamaConfig model = readModel(modelDir);
       // First: an objective refuses options it does not implement before anything else happens.
-      return train(TrainingObjectives.forConfig(config, modelDir, model), config, out, terminal, outputDir, model);
+      return train(TrainingObjectives.forConfig(config, modelDir, model), config, out, terminal, outputDir);
     }
   }
 
   private static <B extends MicroBatch> Result train(TrainingObjective<B> objective, TrainConfig config,
-      PrintStream out, boolean terminal, Path outputDir, LlamaConfig model) throws IOException {
-    Run<B> run = new Run<>(config, out, terminal, outputDir, objective, model);
+      PrintStream out, boolean terminal, Path outputDir) throws IOException {
+    Run<B> run = new Run<>(config, out, terminal, outputDir, objective);
     run.checkInputs();
     run.claimOutput();
     run.plan();
@@ -111,7 +111,6 @@ public final class DpoTrainer {
     final List<Double> stepCpuSeconds = new ArrayList<>();
     TrainingCheckpoints checkpoints;
     Optional<TrainingCheckpoints.Resume> resume;
-    final LlamaConfig model;
     final TrainingObjective<B> objective;
     TrainingObjective.Examples<B> examples;
     String runId;
@@ -137,11 +136,9 @@ public final class DpoTrainer {
     RunClock clock;
     Console console;
 
-    Run(TrainConfig config, PrintStream out, boolean terminal, Path outputDir, TrainingObjective<B> objective,
-        LlamaConfig model) {
+    Run(TrainConfig config, PrintStream out, boolean terminal, Path outputDir, TrainingObjective<B> objective) {
       this.config = config;
       this.objective = objective;
-      this.model = model;
       this.t = config.training();
       this.out = out;
       this.terminal = terminal;

@@ -272,6 +272,7 @@ final class KtoTraining implements TrainingObjective<Batch> {
     Examples<Batch> rows = train();
     reference.prepare(train.pairs(), rows::batch, 1f, threads, compute, out);
   }
+
   @Override
   public List<Path> weightDirs() {
     return policy.weightDirs();

@@ -131,6 +131,7 @@ final class PairObjective implements TrainingObjective<Batch> {
       }
     };
   }
+
   @Override
   public List<Path> weightDirs() {
     return policy.weightDirs();

@@ -201,6 +201,29 @@ class RewardTrainerTest {
     assertEquals(0.2, std, 0.011);
   }
 
+  /**
+   * The one loop's non-finite guard serves the reward model too: a step whose loss or gradient is not
+   * finite stops the run before its update, and the previous step's state is kept as a checkpoint whose
+   * model is the objective's format (a sequence-classification directory with its head).
+   */
+  @Test
+  void aNonFiniteStepKeepsTheLastGoodRewardModel() throws Exception {
+    Path out = tmp.resolve("diverged");
+    // Learning rate 1e30: Adam's first update moves every weight by about lr, so the next forward overflows.
+    TrainConfig config = TrainConfig.load(CONFIG, List.of("--output_dir", out.toString(), "--report_to", "none",
+        "--learning_rate", "1e30", "--max_steps", "6", "--save_strategy", "steps", "--save_steps", "100",
+        "--num_threads", "2"));
+    NonFiniteStepException e = assertThrows(NonFiniteStepException.class,
+        () -> DpoTrainer.run(config, new PrintStream(new ByteArrayOutputStream()), false));
+    assertTrue(e.step() >= 2, "step 1 starts from finite weights: " + e.getMessage());
+    Path kept = out.resolve("checkpoint-" + (e.step() - 1));
+    assertTrue(e.getMessage().endsWith("saved in " + kept + " (resume or export from there)"), e.getMessage());
+    assertTrue(Files.readString(kept.resolve("config.json")).contains("LlamaForSequenceClassification"));
+    try (SafeTensorsReader weights = SafeTensorsReader.open(kept)) {
+      assertTrue(weights.contains(RewardGraph.SCORE), "the kept model has its head");
+    }
+  }
+
   @Test
   void optionsOfOtherTrainersAndUnsupportedOnesAreRefused() throws Exception {
     ConfigException loss = assertThrows(ConfigException.class,
