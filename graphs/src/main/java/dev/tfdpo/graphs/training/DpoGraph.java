@@ -44,7 +44,7 @@ import org.tensorflow.types.TFloat32;
  * TensorFlow builds each executor once. A live reference has no gradient and no optimizer state; it
  * changes only through {@link #syncReference} (TR-DPO / {@code ref_model_update_steps}).
  */
-public final class DpoGraph implements AutoCloseable {
+public final class DpoGraph implements TrainingGraph<Batch> {
 
   /** TRL's 11 micro-batch metrics, first in {@link #metricNames()} ({@link DpoObjective#BASE_METRICS}). */
   public static final List<String> BASE_METRICS = DpoObjective.BASE_METRICS;
@@ -219,7 +219,8 @@ public final class DpoGraph implements AutoCloseable {
    * @param referenceLogps same for a live reference; the fed values for a fed one (LD-weighted when
    *     {@code ld_alpha < 1}); zeros when reference-free
    */
-  public record MicroResult(List<String> names, float[] metrics, float[] policyLogps, float[] referenceLogps) {
+  public record MicroResult(List<String> names, float[] metrics, float[] policyLogps, float[] referenceLogps)
+      implements TrainingGraph.Micro {
 
     /** A metric by its name; unknown names are an error. */
     public float metric(String name) {
