@@ -33,7 +33,7 @@ import org.tensorflow.exceptions.TensorFlowException;
 public final class ExportMain {
 
   static final String USAGE = String.join("\n",
-      "usage: export.sh SRC OUT --format hf|savedmodel [--dtype float32|bfloat16] [--max-shard-size SIZE]"
+      "usage: export.sh SRC OUT --format hf|savedmodel [--dtype float32|bfloat16] [--max-shard-size SIZE] [--merge_lora]"
           + " [--overwrite]",
       "  SRC               a checkpoint-N directory, a run's output_dir (its final model, or else its newest",
       "                    checkpoint that verifies) or a Hugging Face model directory (hf only)",
@@ -45,7 +45,9 @@ public final class ExportMain {
       "                    for a reward model (rlhf_type rm output) one signature, score",
       "  --dtype           hf only: float32 (default) or bfloat16 (rounded to nearest even)",
       "  --max-shard-size  hf only: largest weight file, e.g. 5GB (default), 200MB, 2GiB",
-      "  --overwrite       replace OUT if it exists and is not empty");
+      "  --overwrite       replace OUT if it exists and is not empty",
+      "  --merge_lora      hf: SRC is a LoRA run (PEFT adapter files): write its base model with the adapter",
+      "                    merged (W + s B A); a LoRA SavedModel is always merged");
 
   /** The export formats. */
   enum Format {
@@ -68,6 +70,7 @@ public final class ExportMain {
     DType dtype = null;
     String shardSize = null;
     boolean overwrite = false;
+    boolean mergeLora = false;
     try {
       for (int i = 0; i < args.length; i++) {
         String arg = args[i];
@@ -83,6 +86,7 @@ public final class ExportMain {
             ShardSize.parse(shardSize);
           }
           case "--overwrite" -> overwrite = true;
+          case "--merge_lora", "--merge-lora" -> mergeLora = true;
           default -> {
             if (arg.startsWith("-")) {
               throw new IllegalArgumentException("unknown option " + arg);
@@ -116,7 +120,7 @@ public final class ExportMain {
     try {
       checkTarget(src.toAbsolutePath().normalize(), outDir, overwrite);
       try (OutputDirLock lock = OutputDirLock.acquire(outDir, "export", out::println)) {
-        return export(src, outDir, format, dtype, shardSize, out);
+        return export(src, outDir, format, dtype, shardSize, mergeLora, out);
       }
     } catch (IOException | ConfigException | IllegalArgumentException | TensorFlowException failed) {
       // As for the other tools (docs/troubleshooting.md): 2 for a source or OUT refused as given (a
@@ -127,12 +131,19 @@ public final class ExportMain {
     }
   }
 
-  private static int export(Path src, Path outDir, Format format, DType dtype, String shardSize, PrintStream out)
-      throws IOException {
+  private static int export(Path src, Path outDir, Format format, DType dtype, String shardSize, boolean mergeLora,
+      PrintStream out) throws IOException {
     if (Files.isRegularFile(src.resolve("config.json")) && RewardModelExport.isSequenceClassifier(src)) {
       return exportRewardModel(src, outDir, format, dtype, shardSize, out);
     }
     ModelStateDir state = ModelStateDir.resolve(src);
+    boolean lora = state.adapter().isPresent();
+    if (format == Format.HF && lora != mergeLora) {
+      throw new IllegalArgumentException(lora
+          ? state.directory() + " holds a LoRA adapter (already in PEFT's format there); pass --merge_lora to write"
+              + " the base model with the adapter merged in"
+          : "--merge_lora: " + state.directory() + " holds full model weights, not a LoRA adapter");
+    }
     checkTarget(state.directory(), outDir, true); // the directory actually read, e.g. a run's newest checkpoint
     out.println("exporting " + state.origin());
     Path parent = DurableFiles.parentOf(outDir);

@@ -34,6 +34,8 @@ final class PolicyModel {
   private final LlamaConfig model;
   private ReferenceModel reference;
   private DpoGraph graph;
+  /** The LoRA adapters of a LoRA run ({@code lora} / {@code sft_type lora}); null otherwise. */
+  private LoraRun lora;
 
   PolicyModel(TrainConfig config, Path modelDir, LlamaConfig model) {
     this.config = config;
@@ -44,6 +46,10 @@ final class PolicyModel {
   /** Resolves the reference (read-only); call from the objective's {@code load}. */
   ReferenceModel resolveReference() throws IOException {
     reference = ReferenceModel.resolve(config.reference(), modelDir, model);
+    lora = LoraRun.resolve(config, model);
+    if (lora != null) {
+      reference.startAdapter(lora.startAdapter()); // before the precompute pass: the reference needs it
+    }
     return reference;
   }
 
@@ -61,16 +67,23 @@ final class PolicyModel {
   DpoGraph build(Objective objective, AdamW.Hyper adam, Replication replication) {
     TrainingArgs t = config.training();
     graph = DpoGraph.build(new DpoGraph.Settings(model, objective, adam, t.maxGradNorm(), t.numThreads(),
-        reference.graph(), t.useXla(), replication, config.computePrecision(), config.referenceStorage()));
+        reference.graph(), t.useXla(), replication, config.computePrecision(), config.referenceStorage(),
+        lora == null ? null : lora.training()));
     return graph;
   }
 
   /** The policy's (and a live reference's) starting weights, and the graph's size line. */
   void loadWeights(SafeTensorsReader weights, PrintStream out) throws IOException {
     graph.policyLoader().load(graph.session(), weights);
+    if (lora != null) {
+      out.println(lora.describe());
+      lora.load(graph);
+    }
     reference.load(graph, weights);
-    out.printf("training graph: %.1f MB of variables (policy, gradient accumulators, Adam m and v%s)%n",
-        graph.variableBytes() / 1e6, graph.referenceMode() != DpoGraph.ReferenceMode.LIVE ? ""
+    out.printf("training graph: %.1f MB of variables (" + (lora != null ? "frozen base, adapters with their"
+        + " accumulators and Adam m and v" : "policy, gradient accumulators, Adam m and v") + "%s)%n",
+        graph.variableBytes() / 1e6, graph.referenceMode() != DpoGraph.ReferenceMode.LIVE
+            || graph.referenceSharesBase() ? ""
             : config.referenceStorage() == Precision.BFLOAT16
                 ? String.format(", reference in bfloat16: %.1f MB", graph.variableBytes("reference/") / 1e6)
                 : ", reference");
@@ -84,8 +97,14 @@ final class PolicyModel {
     reference.afterStep(graph, step);
   }
 
-  /** The trained policy as a causal-LM directory. */
+  /**
+   * The trained policy as a causal-LM directory; a LoRA run writes its adapter in PEFT's files instead
+   * (the frozen base stays model_name_or_path).
+   */
   List<Path> write(Path dir, Map<String, String> metadata) throws IOException {
+    if (lora != null) {
+      return List.of(LoraRun.write(graph, dir, modelDir));
+    }
     return HfExport.write(dir, model, graph.policyWeights(), modelDir, Optional.empty(),
         HfExport.Options.DEFAULT.withMetadata(metadata));
   }

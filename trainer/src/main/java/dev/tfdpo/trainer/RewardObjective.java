@@ -50,6 +50,10 @@ final class RewardObjective implements TrainingObjective<RewardBatch> {
 
   RewardObjective(TrainConfig config, Path modelDir, LlamaConfig model) {
     refuseUnsupported(config.training());
+    if (config.lora().enabled()) {
+      throw new ConfigException("lora is not implemented for rlhf_type rm (the reward graph trains the whole "
+          + "backbone and its score head); set lora false / remove sft_type lora");
+    }
     this.config = config;
     this.modelDir = modelDir;
     this.model = model;

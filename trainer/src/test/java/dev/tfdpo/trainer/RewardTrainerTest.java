@@ -237,6 +237,11 @@ class RewardTrainerTest {
         () -> DpoTrainer.run(xla, new PrintStream(new ByteArrayOutputStream()), false));
     assertTrue(e.getMessage().contains("use_xla is not implemented for rlhf_type rm"), e.getMessage());
     assertTrue(!Files.exists(tmp.resolve("x")), "refused before anything is written");
+    TrainConfig lora = TrainConfig.load(CONFIG, List.of("--lora", "true", "--output_dir", tmp.resolve("l").toString()));
+    ConfigException l = assertThrows(ConfigException.class,
+        () -> DpoTrainer.run(lora, new PrintStream(new ByteArrayOutputStream()), false));
+    assertTrue(l.getMessage().contains("lora is not implemented for rlhf_type rm"), l.getMessage());
+    assertTrue(!Files.exists(tmp.resolve("l")), "refused before anything is written");
     DpoTrainer.run(TrainConfig.load(CONFIG, List.of("--output_dir", tmp.resolve("y").toString(), "--max_steps", "1",
         "--report_to", "none", "--center_rewards_coefficient", "0.5")), new PrintStream(new ByteArrayOutputStream()), false);
     TrainConfig rm = TrainConfig.load(CONFIG, List.of("--center_rewards_coefficient", "0.25"));

@@ -193,7 +193,7 @@ public final class RewardGraph implements TrainingGraph<RewardBatch> {
     reads.add(scoreRead);
     shapes.put(SCORE, score.shape());
     decays.put(SCORE, LlamaWeights.Kind.PROJECTION.decays());
-    return new ParameterSet(variables, reads, shapes, decays);
+    return new ParameterSet(variables, reads, shapes, decays, Map.of());
   }
 
   /**

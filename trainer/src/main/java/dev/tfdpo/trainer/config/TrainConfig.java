@@ -143,6 +143,7 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
     check(s, ConfigKey.DEVICES, t.devices(), devices().size() == 1 || !dpo.rlhfType().equals("kto"),
         "one device with rlhf_type kto (KTO is not data-parallel yet; remove devices or use rlhf_type dpo)");
     validatePrecision(s);
+    LoraOptions.check(this, s);
   }
 
   /** Full device names of the data-parallel replicas ({@link DeviceList}); {@code [""]}: one device. */
@@ -191,6 +192,11 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
   /** The reference-model options of this run. */
   public ReferenceOptions reference() {
     return ReferenceOptions.of(this);
+  }
+
+  /** The LoRA options, resolved ({@link LoraOptions}). */
+  public LoraOptions lora() {
+    return LoraOptions.of(this);
   }
 
   /**
