@@ -71,19 +71,8 @@ class LoraCurveParityTest {
     assertTrue(log.toString().contains("reference log-probs: computing"), log.toString());
     List<JsonObject> fed = TrlCurveParityTest.lines(other.resolve("run").resolve(DpoTrainer.METRICS_FILE));
     // The pass runs base + starting adapter with the training graph's pieces: bitwise the live reference
-    // (every metric; the run fingerprint differs by run).
+    // (every metric; run_id is each run's own fingerprint).
     assertEquals(withoutRunId(ours), withoutRunId(fed));
-  }
-
-  /** The lines without {@code run_id} (RunFingerprint: each run has its own). */
-  static List<JsonObject> withoutRunId(List<JsonObject> lines) {
-    List<JsonObject> out = new java.util.ArrayList<>();
-    for (JsonObject line : lines) {
-      JsonObject copy = line.deepCopy();
-      copy.remove("run_id");
-      out.add(copy);
-    }
-    return out;
   }
 
   @Test
@@ -109,5 +98,13 @@ class LoraCurveParityTest {
       assertTrue(rel <= ADAPTER_TOLERANCE, name + ": relative L2 difference " + rel);
     }
     System.out.printf("lora: final adapter worst per-tensor relative L2 difference %.3e%n", worst);
+  }
+
+  private static List<JsonObject> withoutRunId(List<JsonObject> lines) {
+    return lines.stream().map(l -> {
+      JsonObject copy = l.deepCopy();
+      copy.remove("run_id");
+      return copy;
+    }).toList();
   }
 }

@@ -1,6 +1,7 @@
 package dev.tfdpo.graphs.training;
 
 import dev.tfdpo.graphs.GraphScopes;
+import dev.tfdpo.graphs.GrpcCluster;
 import dev.tfdpo.graphs.Llama;
 import dev.tfdpo.graphs.Recompute;
 import dev.tfdpo.graphs.LoraAdapters;
@@ -45,7 +46,7 @@ import org.tensorflow.types.TFloat32;
  * TensorFlow builds each executor once. A live reference has no gradient and no optimizer state; it
  * changes only through {@link #syncReference} (TR-DPO / {@code ref_model_update_steps}).
  */
-public final class DpoGraph implements AutoCloseable {
+public final class DpoGraph implements TrainingGraph<Batch> {
 
   /** TRL's 11 micro-batch metrics, first in {@link #metricNames()} ({@link DpoObjective#BASE_METRICS}). */
   public static final List<String> BASE_METRICS = DpoObjective.BASE_METRICS;
@@ -269,7 +270,8 @@ public final class DpoGraph implements AutoCloseable {
    * @param referenceLogps same for a live reference; the fed values for a fed one (LD-weighted when
    *     {@code ld_alpha < 1}); zeros when reference-free
    */
-  public record MicroResult(List<String> names, float[] metrics, float[] policyLogps, float[] referenceLogps) {
+  public record MicroResult(List<String> names, float[] metrics, float[] policyLogps, float[] referenceLogps)
+      implements TrainingGraph.Micro {
 
     /** A metric by its name; unknown names are an error. */
     public float metric(String name) {
@@ -375,7 +377,9 @@ public final class DpoGraph implements AutoCloseable {
       // Weights, optimizer, the first replica and everything else not placed yet: the first device.
       RequestedDevices.placeUnplaced(graph, 0, replication.devices().get(0));
     }
-    session = new Session(graph, sessionOptions(s));
+    session = replication.remote()
+        ? GrpcCluster.session(graph, replication.target(), sessionOptions(s)) // replicas on the cluster's tasks
+        : new Session(graph, sessionOptions(s));
   }
 
   /**

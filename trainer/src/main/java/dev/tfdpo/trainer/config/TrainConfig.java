@@ -372,7 +372,8 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
     String[] items = raw.split(",");
     boolean numbers = java.util.Arrays.stream(items).allMatch(i -> i.trim().matches("[-+0-9.eE]+"));
     for (String item : items) {
-      out.add(numbers ? new JsonPrimitive(Double.parseDouble(item.trim())) : new JsonPrimitive(item.trim()));
+      // BigDecimal keeps a number as typed ("2" stays 2, not 2.0, in resolved_config.json and messages).
+      out.add(numbers ? new JsonPrimitive(new java.math.BigDecimal(item.trim())) : new JsonPrimitive(item.trim()));
     }
     return out;
   }
