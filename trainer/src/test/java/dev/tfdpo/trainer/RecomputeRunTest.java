@@ -5,6 +5,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
+import dev.tfdpo.graphs.training.DpoGraph;
+import dev.tfdpo.graphs.training.DpoObjective;
+import dev.tfdpo.graphs.training.Replication;
+import dev.tfdpo.io.hf.LlamaConfig;
+import dev.tfdpo.ops.AdamW;
 import dev.tfdpo.trainer.config.TrainConfig;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
@@ -47,6 +52,37 @@ class RecomputeRunTest {
       assertTrue(saved.contains("\"recompute\": true"), saved);
     }
     return lines;
+  }
+
+  /**
+   * The loop's graph (PolicyModel) is built with the configured recompute: every recorded block reads
+   * its input through a StopGradient in the policy's forward scope, which the plain graph does not have.
+   */
+  @Test
+  void thePolicyGraphOfTheLoopRecordsItsBlocks() throws Exception {
+    long plain = forwardStopGradients();
+    long full = forwardStopGradients("--gradient_checkpointing", "true");
+    // tiny-llama-a, full: one block per decoder layer plus the embedding block and the tape's exit.
+    int layers = LlamaConfig.read(Golden.TINY).numHiddenLayers();
+    assertEquals(plain + layers + 1, full, "StopGradients in forward/: plain " + plain + ", full " + full);
+  }
+
+  long forwardStopGradients(String... extra) throws Exception {
+    List<String> args = new ArrayList<>(List.of("--model_name_or_path", Golden.TINY.toString(),
+        "--train_dataset_path", DATA.toString(), "--output_dir", dir.resolve("g").toString()));
+    args.addAll(List.of(extra));
+    TrainConfig config = TrainConfig.load(null, args);
+    PolicyModel policy = new PolicyModel(config, Golden.TINY, LlamaConfig.read(Golden.TINY));
+    policy.resolveReference();
+    try (DpoGraph g = policy.build(new DpoObjective(config.lossSpec()), new AdamW.Hyper(0.9f, 0.999f, 1e-8f),
+        Replication.single())) {
+      long n = 0;
+      for (var it = g.session().graph().operations(); it.hasNext(); ) {
+        var op = it.next();
+        n += op.type().equals("StopGradient") && op.name().startsWith("forward/") ? 1 : 0;
+      }
+      return n;
+    }
   }
 
   @Test
