@@ -64,20 +64,51 @@ public final class ExportMain {
 
   /** Runs the tool; returns the exit status (0 success, 1 export failed, 2 bad arguments). */
   static int run(String[] args, PrintStream out, PrintStream err) {
-    Path src = null;
-    Path target = null;
-    Format format = null;
-    DType dtype = null;
-    String shardSize = null;
-    boolean overwrite = false;
-    boolean mergeLora = false;
+    Args a;
     try {
+      a = Args.parse(args);
+    } catch (IllegalArgumentException bad) {
+      err.println("error: " + bad.getMessage());
+      err.println(USAGE);
+      return 2;
+    }
+    if (a == null) {
+      out.println(USAGE);
+      return 0;
+    }
+    Path outDir = a.target().toAbsolutePath().normalize();
+    try {
+      checkTarget(a.src().toAbsolutePath().normalize(), outDir, a.overwrite());
+      try (OutputDirLock lock = OutputDirLock.acquire(outDir, "export", out::println)) {
+        return export(a.src(), outDir, a.format(), a.dtype(), a.shardSize(), a.mergeLora(), out);
+      }
+    } catch (IOException | ConfigException | IllegalArgumentException | TensorFlowException failed) {
+      // As for the other tools (docs/troubleshooting.md): 2 for a source or OUT refused as given (a
+      // missing, damaged or mixed source, a locked or non-empty OUT), 1 for a failure while writing.
+      int status = Cli.status(failed);
+      err.println("error: " + Cli.message(failed));
+      return status;
+    }
+  }
+
+  /** The command line, checked; dtype and shardSize null when not given. */
+  private record Args(Path src, Path target, Format format, DType dtype, String shardSize, boolean overwrite,
+      boolean mergeLora) {
+
+    /** The parsed arguments; null for {@code --help}. */
+    static Args parse(String[] args) {
+      Path src = null;
+      Path target = null;
+      Format format = null;
+      DType dtype = null;
+      String shardSize = null;
+      boolean overwrite = false;
+      boolean mergeLora = false;
       for (int i = 0; i < args.length; i++) {
         String arg = args[i];
         switch (arg) {
           case "-h", "--help" -> {
-            out.println(USAGE);
-            return 0;
+            return null;
           }
           case "--format" -> format = parseFormat(value(args, i++, arg));
           case "--dtype" -> dtype = parseDtype(value(args, i++, arg));
@@ -100,6 +131,10 @@ public final class ExportMain {
           }
         }
       }
+      return new Args(src, target, format, dtype, shardSize, overwrite, mergeLora).checked();
+    }
+
+    private Args checked() {
       if (src == null || target == null) {
         throw new IllegalArgumentException("missing " + (src == null ? "SRC and OUT" : "OUT"));
       }
@@ -111,23 +146,7 @@ public final class ExportMain {
             (dtype != null ? "--dtype" : "--max-shard-size") + " applies to --format hf only: a SavedModel"
                 + " keeps float32 variables in TensorFlow's own checkpoint format");
       }
-    } catch (IllegalArgumentException bad) {
-      err.println("error: " + bad.getMessage());
-      err.println(USAGE);
-      return 2;
-    }
-    Path outDir = target.toAbsolutePath().normalize();
-    try {
-      checkTarget(src.toAbsolutePath().normalize(), outDir, overwrite);
-      try (OutputDirLock lock = OutputDirLock.acquire(outDir, "export", out::println)) {
-        return export(src, outDir, format, dtype, shardSize, mergeLora, out);
-      }
-    } catch (IOException | ConfigException | IllegalArgumentException | TensorFlowException failed) {
-      // As for the other tools (docs/troubleshooting.md): 2 for a source or OUT refused as given (a
-      // missing, damaged or mixed source, a locked or non-empty OUT), 1 for a failure while writing.
-      int status = Cli.status(failed);
-      err.println("error: " + Cli.message(failed));
-      return status;
+      return this;
     }
   }
 

@@ -9,10 +9,10 @@ import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import dev.tfdpo.io.hf.HfExport;
 import dev.tfdpo.io.hf.LlamaConfig;
+import dev.tfdpo.trainer.config.ConfigException;
 import dev.tfdpo.io.safetensors.DType;
 import dev.tfdpo.io.safetensors.FloatFormats;
 import dev.tfdpo.io.safetensors.SafeTensorsReader;
-import dev.tfdpo.trainer.config.ConfigException;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -205,7 +205,7 @@ class HfExportTest {
     ModelStateDir fallback = ModelStateDir.resolve(run);
     assertEquals(run.resolve("checkpoint-2"), fallback.directory());
     assertTrue(fallback.origin().contains("newest checkpoint that verifies"), fallback.origin());
-    // A source refused as given is a ConfigException (exit 2, Cli.status), as ModelStateDir throws since main's b7458ff.
+    // A source the user names wrongly is a user error (exit 2), not an I/O failure.
     ConfigException corrupt = assertThrows(ConfigException.class, () -> ModelStateDir.resolve(newest));
     assertTrue(corrupt.getMessage().contains("fails verification"), corrupt.getMessage());
 
