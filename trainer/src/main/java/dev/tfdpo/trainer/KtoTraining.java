@@ -164,7 +164,8 @@ final class KtoTraining implements TrainingObjective {
   /**
    * Each row as the pair (completion, KL completion), the KL completions rotated by +1 within chunks of
    * {@code chunk} rows and cut so that prompt + completion fits {@code maxSeqLen} (TRL's collator keeps
-   * the first max_length tokens). A pair's index is its position, which the reference cache keys on.
+   * the first max_length tokens). The rotated completion is the other row's uncut one: a row whose own
+   * prompt was long had its completion cut short, but a shorter prompt leaves its KL row more room. A pair's index is its position, which the reference cache keys on.
    */
   static Rows withKl(List<TokenizedCompletion> rows, int chunk, int maxSeqLen, DataSummary summary) {
     List<TokenizedPair> pairs = new ArrayList<>(rows.size());
@@ -174,7 +175,8 @@ final class KtoTraining implements TrainingObjective {
       int chunkStart = i - i % chunk;
       int from = i == chunkStart ? Math.min(chunkStart + chunk, rows.size()) - 1 : i - 1;
       TokenizedCompletion row = rows.get(i);
-      int[] kl = rows.get(from).completionIds();
+      // TRL rotates the uncut completion ids and only then cuts prompt + KL completion to max_length.
+      int[] kl = rows.get(from).fullCompletionIds();
       int room = Math.max(0, maxSeqLen - row.promptIds().length);
       int[] klCut = kl.length > room ? Arrays.copyOf(kl, room) : kl;
       pairs.add(new TokenizedPair(i, row.promptIds(), row.completionIds(), klCut));
