@@ -270,7 +270,9 @@ public final class DpoTrainer {
           for (int start = next; start < microBatches.size() && step < total; start += accumulation) {
             List<int[]> group = microBatches.subList(start, Math.min(start + accumulation, microBatches.size()));
             boolean epochEnd = start + accumulation >= microBatches.size();
-            double epochProgress = epoch + (double) (start / accumulation + 1) / stepsPerEpoch;
+            // As transformers: micro-batches done / micro-batches per epoch (differs from steps done / steps
+            // per epoch when the epoch's last step has fewer than `accumulation` micro-batches).
+            double epochProgress = epoch + (double) (start + group.size()) / microBatches.size();
             optimizerStep(group, start);
             log(epochProgress, metrics, board, console);
             evaluateIfDue(epochEnd, epochProgress, metrics, board);

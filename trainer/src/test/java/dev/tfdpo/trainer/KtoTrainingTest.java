@@ -88,7 +88,7 @@ class KtoTrainingTest {
         new TokenizedPair(0, new int[] {1}, new int[] {10}, new int[] {20}),
         new TokenizedPair(1, new int[] {1}, new int[] {11}, new int[] {21}),
         new TokenizedPair(2, new int[] {1}, new int[] {12}, new int[] {22}));
-    List<TokenizedCompletion> rows = KtoTraining.unpair(new ListPairSource(pairs));
+    List<TokenizedCompletion> rows = KtoTraining.unpair(new ListPairSource(pairs), null);
     // Every chosen row (desirable) of the chunk, then every rejected row.
     int[] completions = {10, 11, 12, 20, 21, 22};
     boolean[] labels = {true, true, true, false, false, false};
