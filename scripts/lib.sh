@@ -85,3 +85,75 @@ tfdpo_java() {
   export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
   exec "${java_cmd[@]}" 2> >(grep --line-buffered -v -E "$TFDPO_TF_STARTUP" >&2)
 }
+
+# tfdpo_free_port USED...: a local TCP port nobody listens on and not among USED (from a random start;
+# the server that takes it reports a clash clearly if another process wins the race).
+tfdpo_free_port() {
+  local p tries=0
+  while [ $tries -lt 200 ]; do
+    p=$(( 20000 + RANDOM % 40000 ))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && [[ " $* " != *" $p "* ]]; then
+      echo "$p"
+      return 0
+    fi
+    tries=$((tries + 1))
+  done
+  echo "error: found no free local port" >&2
+  return 1
+}
+
+# tfdpo_launch N MAIN_CLASS [ARGS...]: N local workers of one gRPC cluster (as torchrun --nproc_per_node):
+# each gets TF_CONFIG with every worker's 127.0.0.1:PORT and its own index, its console lines prefixed
+# "[rank k] ". Each worker is its own process group; when one exits non-zero the others are killed and
+# its status returned; Ctrl-C or TERM stops them all. When all exit 0, so does this.
+tfdpo_launch() {
+  local n="$1"; shift
+  local ports=() k
+  for ((k = 0; k < n; k++)); do ports+=("$(tfdpo_free_port "${ports[@]+"${ports[@]}"}")") || return 1; done
+  local workers
+  workers="$(printf '"127.0.0.1:%s",' "${ports[@]}")"
+  workers="[${workers%,}]"
+  echo "launching $n workers: $workers" >&2
+  local pids=()
+  set -m # each background worker in its own process group, so a kill reaches its JVM too
+  for ((k = 0; k < n; k++)); do
+    (
+      set +m # everything of this worker (its JVM, the prefixing sed) stays in this one process group
+      export TF_CONFIG="{\"cluster\": {\"worker\": $workers}, \"task\": {\"type\": \"worker\", \"index\": $k}}"
+      set +e
+      (tfdpo_java "$@") 2>&1 | sed -u "s/^/[rank $k] /"
+      exit "${PIPESTATUS[0]}"
+    ) &
+    pids+=("$!")
+  done
+  set +m
+  local stop_all
+  stop_all() {
+    local p
+    for p in "${pids[@]}"; do kill -TERM -- "-$p" 2>/dev/null || true; done
+  }
+  trap 'stop_all; exit 130' INT
+  trap 'stop_all; exit 143' TERM
+  # Poll rather than 'wait -n': a worker that already ended is no job for 'wait -n' any more.
+  local live=("${pids[@]}") rc p rest
+  while [ "${#live[@]}" -gt 0 ]; do
+    sleep 0.5
+    rest=()
+    for p in "${live[@]}"; do
+      if kill -0 "$p" 2>/dev/null; then rest+=("$p"); continue; fi
+      set +e
+      wait "$p"
+      rc=$?
+      set -e
+      if [ "$rc" -ne 0 ]; then
+        for ((k = 0; k < n; k++)); do [ "${pids[$k]}" = "$p" ] && break; done
+        echo "error: rank $k exited with status $rc; stopping the other workers" >&2
+        stop_all
+        wait 2>/dev/null || true
+        return "$rc"
+      fi
+    done
+    live=("${rest[@]+"${rest[@]}"}")
+  done
+  return 0
+}

@@ -5,6 +5,7 @@ import dev.tfdpo.io.hf.LlamaWeights;
 import dev.tfdpo.ops.Attention;
 import dev.tfdpo.ops.AttentionMask;
 import dev.tfdpo.ops.Layers;
+import dev.tfdpo.ops.LowRank;
 import dev.tfdpo.ops.Precision;
 import dev.tfdpo.ops.Rope;
 import dev.tfdpo.ops.Shapes;
@@ -52,9 +53,11 @@ public final class Llama {
   private final boolean bf16Embedding;
   private final Map<String, Variable<? extends TNumber>> variables;
   private final Map<String, Operand<? extends TNumber>> reads;
+  private final QuantizedWeights quantized;
 
   private Llama(LlamaConfig config, String scope, Precision storage, Precision compute, boolean bf16Embedding,
-      Map<String, Variable<? extends TNumber>> variables, Map<String, Operand<? extends TNumber>> reads) {
+      Map<String, Variable<? extends TNumber>> variables, Map<String, Operand<? extends TNumber>> reads,
+      QuantizedWeights quantized) {
     this.config = config;
     this.scope = scope;
     this.storage = storage;
@@ -62,6 +65,7 @@ public final class Llama {
     this.bf16Embedding = bf16Embedding;
     this.variables = variables;
     this.reads = reads;
+    this.quantized = quantized;
   }
 
   /**
@@ -107,6 +111,21 @@ public final class Llama {
    */
   public static Llama create(GraphScopes scopes, LlamaConfig config, String scope, Precision storage,
       Precision compute, boolean bf16Embedding) {
+    return create(scopes, config, scope, storage, compute, bf16Embedding, null);
+  }
+
+  /**
+   * {@link #create(GraphScopes, LlamaConfig, String, Precision, Precision, boolean)}; with {@code quantize}
+   * (non-null), the layers' projection weights are stored quantized and each read dequantizes them to
+   * float32 ({@link QuantizedWeights}; a frozen LoRA base only: they are not in {@link #variables()}).
+   * Quantized storage needs float32 {@code storage} (the other weights' type).
+   */
+  public static Llama create(GraphScopes scopes, LlamaConfig config, String scope, Precision storage,
+      Precision compute, boolean bf16Embedding, QuantizedWeights.Algo quantize) {
+    if (quantize != null && storage != Precision.FLOAT32) {
+      throw new IllegalArgumentException("model '" + scope + "': quantized weights (" + quantize
+          + ") keep the other weights in float32, not " + storage);
+    }
     if (storage == Precision.BFLOAT16 && !bf16Embedding) {
       throw new IllegalArgumentException("model '" + scope + "': a bfloat16-stored embedding is read in bfloat16");
     }
@@ -118,7 +137,16 @@ public final class Llama {
     Ops readScope = scopes.get(scope + "_read");
     Map<String, Variable<? extends TNumber>> vars = new LinkedHashMap<>();
     Map<String, Operand<? extends TNumber>> reads = new LinkedHashMap<>();
+    Map<String, QuantizedWeights.Stored> stored = new LinkedHashMap<>();
+    Map<String, long[]> quantShapes = new LinkedHashMap<>();
     for (LlamaWeights.Entry e : LlamaWeights.of(config).entries()) {
+      if (quantize != null && QuantizedWeights.quantizes(e.hfName())) {
+        QuantizedWeights.Stored q = QuantizedWeights.create(quantize, scoped, readScope, e.hfName(), e.shape());
+        stored.put(e.hfName(), q);
+        quantShapes.put(e.hfName(), e.shape());
+        reads.put(e.hfName(), q.read());
+        continue;
+      }
       Class<? extends TNumber> type = e.shape().length > 1 ? storage.type() : TFloat32.class;
       Variable<? extends TNumber> v = scoped.withName(e.hfName()).variable(Shape.of(e.shape()), type);
       vars.put(e.hfName(), v);
@@ -126,7 +154,14 @@ public final class Llama {
       // plain (non-reference) tensors.
       reads.put(e.hfName(), readScope.withName(e.hfName()).identity(v));
     }
-    return new Llama(config, scope, storage, compute, bf16Embedding, vars, reads);
+    QuantizedWeights quantized = quantize == null ? null
+        : new QuantizedWeights(quantize, stored, quantShapes, scopes.get(WeightLoader.scopeName(scope)));
+    return new Llama(config, scope, storage, compute, bf16Embedding, vars, reads, quantized);
+  }
+
+  /** The quantized projection weights, or null when every weight is a variable. */
+  public QuantizedWeights quantized() {
+    return quantized;
   }
 
   /** The architecture. */
@@ -204,6 +239,17 @@ public final class Llama {
    * @return {@code [R, L, H]}
    */
   public Operand<TFloat32> hidden(Ops tf, Inputs in) {
+    return hidden(tf, in, Map.of());
+  }
+
+  /**
+   * The decoder with LoRA adapters: each projection named in {@code adapters} (by its Hugging Face path,
+   * {@code model.layers.i.self_attn.q_proj}; see {@link LoraAdapters#byModule}) adds its low-rank term,
+   * computed in this model's {@link #compute()} precision (the adapters themselves stay float32).
+   *
+   * @return {@code [R, L, H]}
+   */
+  public Operand<TFloat32> hidden(Ops tf, Inputs in, Map<String, LowRank> adapters) {
     LlamaConfig c = config;
     float eps = (float) c.rmsNormEps();
     Attention.Heads heads =
@@ -226,7 +272,9 @@ public final class Llama {
               w(p + "self_attn.v_proj.weight"), bias(p + "self_attn.v_proj.bias", c.attentionBias()),
               w(p + "self_attn.o_proj.weight"), bias(p + "self_attn.o_proj.bias", c.attentionBias()));
       Operand<TFloat32> attnOut =
-          Attention.selfAttention(tf, attnIn, rowsAndLength, aw, heads, rope, maskBias, compute); // [N, H]
+          Attention.selfAttention(tf, attnIn, rowsAndLength, aw, heads, rope, maskBias, compute,
+              new Attention.Adapters(adapters.get(p + "self_attn.q_proj"), adapters.get(p + "self_attn.k_proj"),
+                  adapters.get(p + "self_attn.v_proj"), adapters.get(p + "self_attn.o_proj"))); // [N, H]
       x = tf.math.add(x, attnOut); // [N, H]
 
       Operand<TFloat32> mlpIn = Layers.rmsNorm(tf, x, w(p + "post_attention_layernorm.weight"), eps); // [N, H]
@@ -237,7 +285,9 @@ public final class Llama {
               w(p + "mlp.gate_proj.weight"), bias(p + "mlp.gate_proj.bias", c.mlpBias()),
               w(p + "mlp.up_proj.weight"), bias(p + "mlp.up_proj.bias", c.mlpBias()),
               w(p + "mlp.down_proj.weight"), bias(p + "mlp.down_proj.bias", c.mlpBias()),
-              compute); // [N, H]
+              compute,
+              new Layers.MlpAdapters(adapters.get(p + "mlp.gate_proj"), adapters.get(p + "mlp.up_proj"),
+                  adapters.get(p + "mlp.down_proj"))); // [N, H]
       x = tf.math.add(x, mlpOut); // [N, H]
     }
 

@@ -102,6 +102,18 @@ public final class WeightLoader {
     for (List<String> names : byShard.values()) {
       loadShard(session, reader, names, chunk);
     }
+    QuantizedWeights quantized = model.quantized();
+    if (quantized != null) {
+      // Each weight is read and quantized in turn (one float copy at a time), then all go in one run.
+      Map<String, QuantizedWeights.Quantized> all = new LinkedHashMap<>();
+      for (String name : quantized.names()) {
+        if (!reader.contains(name)) {
+          throw new IOException(reader.source() + ": missing tensor " + name + " required by config.json");
+        }
+        all.put(name, quantized.quantize(name, reader.readFloats(name)));
+      }
+      quantized.assignQuantized(session, all);
+    }
   }
 
   private void loadShard(Session session, SafeTensorsReader reader, List<String> names, float[] chunk)
@@ -156,6 +168,9 @@ public final class WeightLoader {
       runner.addTarget(loadAll).run();
     } finally {
       tensors.forEach(Tensor::close);
+    }
+    if (model.quantized() != null) {
+      model.quantized().assign(session, values);
     }
   }
 

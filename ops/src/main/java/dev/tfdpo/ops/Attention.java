@@ -41,6 +41,15 @@ public final class Attention {
       Operand<? extends TNumber> o,
       Operand<? extends TNumber> oBias) {}
 
+  /**
+   * LoRA adapters on the four projections ({@link LowRank}); a null component leaves its projection as
+   * it is.
+   */
+  public record Adapters(LowRank q, LowRank k, LowRank v, LowRank o) {
+    /** No adapter anywhere. */
+    public static final Adapters NONE = new Adapters(null, null, null, null);
+  }
+
   /** Head layout: query heads, key/value heads and the per-head dimension. */
   public record Heads(int query, int keyValue, int dim) {}
 
@@ -59,10 +68,16 @@ public final class Attention {
 
   private Attention() {}
 
-  /** {@link #selfAttention(Ops, Operand, Operand, Weights, Heads, Rope.Tables, Operand, Precision)} in float32. */
+  /** {@link #selfAttention(Ops, Operand, Operand, Weights, Heads, Rope.Tables, Operand, Precision, Adapters)} in float32, without adapters. */
   public static Operand<TFloat32> selfAttention(Ops tf, Operand<TFloat32> x, Operand<TInt32> rowsAndLength,
       Weights w, Heads heads, Rope.Tables rope, Operand<TFloat32> maskBias) {
-    return selfAttention(tf, x, rowsAndLength, w, heads, rope, maskBias, Precision.FLOAT32);
+    return selfAttention(tf, x, rowsAndLength, w, heads, rope, maskBias, Precision.FLOAT32, Adapters.NONE);
+  }
+
+  /** {@link #selfAttention(Ops, Operand, Operand, Weights, Heads, Rope.Tables, Operand, Precision, Adapters)} without adapters. */
+  public static Operand<TFloat32> selfAttention(Ops tf, Operand<TFloat32> x, Operand<TInt32> rowsAndLength,
+      Weights w, Heads heads, Rope.Tables rope, Operand<TFloat32> maskBias, Precision precision) {
+    return selfAttention(tf, x, rowsAndLength, w, heads, rope, maskBias, precision, Adapters.NONE);
   }
 
   /**
@@ -70,7 +85,8 @@ public final class Attention {
    * @param rowsAndLength {@code [R, L]} as a shape tensor
    * @param maskBias {@code [R, 1, L, L]} from {@link AttentionMask#bias}: 0 where attention is
    *     allowed, {@link #MASKED_SCORE} elsewhere
-   * @param precision of the projections and the two attention products
+   * @param precision of the projections, their LoRA products and the two attention products
+   * @param adapters LoRA adapters added to the projections' outputs ({@link Adapters#NONE}: none)
    * @return {@code [N, H]}
    */
   public static Operand<TFloat32> selfAttention(
@@ -81,7 +97,8 @@ public final class Attention {
       Heads heads,
       Rope.Tables rope,
       Operand<TFloat32> maskBias,
-      Precision precision) {
+      Precision precision,
+      Adapters adapters) {
     int d = heads.dim();
     int kv = heads.keyValue();
     int groups = heads.query() / kv;
@@ -93,9 +110,10 @@ public final class Attention {
     Operand<TFloat32> qkv = Layers.linear(tf, x, qkvWeight, qkvBias, precision); // [N, (Hq+2Hkv)*D]
     List<Output<TFloat32>> parts = tf.splitV(qkv,
         tf.constant(new int[] {heads.query() * d, kv * d, kv * d}), tf.constant(1), 3L).output();
-    Operand<TFloat32> q = parts.get(0); // [N, Hq*D]
-    Operand<TFloat32> k = parts.get(1); // [N, Hkv*D]
-    Operand<TFloat32> v = parts.get(2); // [N, Hkv*D]
+    // The adapters' low-rank terms are added to each projection after the fused product.
+    Operand<TFloat32> q = LowRank.add(tf, parts.get(0), x, adapters.q(), precision); // [N, Hq*D]
+    Operand<TFloat32> k = LowRank.add(tf, parts.get(1), x, adapters.k(), precision); // [N, Hkv*D]
+    Operand<TFloat32> v = LowRank.add(tf, parts.get(2), x, adapters.v(), precision); // [N, Hkv*D]
     Operand<TFloat32> q4 = tf.reshape(q, Shapes.concat(tf, rowsAndLength, heads.query(), d)); // [R, L, Hq, D]
     Operand<TFloat32> k4 = tf.reshape(k, Shapes.concat(tf, rowsAndLength, kv, d)); // [R, L, Hkv, D]
     Operand<TFloat32> v4 = tf.reshape(v, Shapes.concat(tf, rowsAndLength, kv, d)); // [R, L, Hkv, D]
@@ -166,7 +184,8 @@ public final class Attention {
     Operand<TFloat32> contextRows =
         tf.linalg.transpose(contextGrouped, tf.constant(new int[] {0, 3, 1, 2, 4})); // [R, L, Hkv, G, D]
     Operand<TFloat32> merged = tf.reshape(contextRows, tf.constant(new int[] {-1, heads.query() * d})); // [N, Hq*D]
-    return Layers.linear(tf, merged, w.o(), w.oBias(), precision); // [N, H]
+    Operand<TFloat32> projected = Layers.linear(tf, merged, w.o(), w.oBias(), precision); // [N, H]
+    return LowRank.add(tf, projected, merged, adapters.o(), precision); // [N, H]
   }
 
   /**

@@ -60,8 +60,29 @@ public final class Layers {
     return tf.math.mul(x, tf.math.sigmoid(x));
   }
 
+  /** LoRA adapters on the MLP's three projections ({@link LowRank}); a null one leaves its projection as it is. */
+  public record MlpAdapters(LowRank gate, LowRank up, LowRank down) {
+    /** No adapter anywhere. */
+    public static final MlpAdapters NONE = new MlpAdapters(null, null, null);
+  }
+
+  /** {@link #swiGlu(Ops, Operand, Operand, Operand, Operand, Operand, Operand, Operand, Precision, MlpAdapters)} without adapters. */
+  public static Operand<TFloat32> swiGlu(
+      Ops tf,
+      Operand<TFloat32> x,
+      Operand<? extends TNumber> gateW,
+      Operand<? extends TNumber> gateB,
+      Operand<? extends TNumber> upW,
+      Operand<? extends TNumber> upB,
+      Operand<? extends TNumber> downW,
+      Operand<? extends TNumber> downB,
+      Precision precision) {
+    return swiGlu(tf, x, gateW, gateB, upW, upB, downW, downB, precision, MlpAdapters.NONE);
+  }
+
   /**
-   * The SwiGLU MLP: {@code down(silu(gate(x)) * up(x))}, projections in {@code precision}.
+   * The SwiGLU MLP: {@code down(silu(gate(x)) * up(x))}, projections in {@code precision}, each plus
+   * its LoRA term if any (the adapter's products in {@code precision} too).
    *
    * @param x {@code [N, H]}
    * @return {@code [N, H]}
@@ -75,7 +96,8 @@ public final class Layers {
       Operand<? extends TNumber> upB,
       Operand<? extends TNumber> downW,
       Operand<? extends TNumber> downB,
-      Precision precision) {
+      Precision precision,
+      MlpAdapters adapters) {
     // One [N, H] x [H, 2F] product instead of two; the halves are cast before the concat, so a bfloat16
     // product copies half the bytes.
     Operand<? extends TNumber> gateUpW = concatRows(tf, precision, gateW, upW); // [2F, H]
@@ -83,10 +105,11 @@ public final class Layers {
         : tf.concat(List.of(Precision.float32(tf, gateB), Precision.float32(tf, upB)), tf.constant(0)); // [2F]
     Operand<TFloat32> gateUp = linear(tf, x, gateUpW, gateUpB, precision); // [N, 2F]
     List<Output<TFloat32>> halves = tf.split(tf.constant(1), gateUp, 2L).output(); // 2 x [N, F]
-    Operand<TFloat32> gate = halves.get(0); // [N, F]
-    Operand<TFloat32> up = halves.get(1); // [N, F]
+    Operand<TFloat32> gate = LowRank.add(tf, halves.get(0), x, adapters.gate(), precision); // [N, F]
+    Operand<TFloat32> up = LowRank.add(tf, halves.get(1), x, adapters.up(), precision); // [N, F]
     Operand<TFloat32> activated = tf.math.mul(silu(tf, gate), up); // [N, F]
-    return linear(tf, activated, downW, downB, precision); // [N, H]
+    Operand<TFloat32> down = linear(tf, activated, downW, downB, precision); // [N, H]
+    return LowRank.add(tf, down, activated, adapters.down(), precision); // [N, H]
   }
 
   /** The weights stacked along their first (output) dimension, in {@code precision}'s type. */

@@ -33,7 +33,7 @@ import org.tensorflow.exceptions.TensorFlowException;
 public final class ExportMain {
 
   static final String USAGE = String.join("\n",
-      "usage: export.sh SRC OUT --format hf|savedmodel [--dtype float32|bfloat16] [--max-shard-size SIZE]"
+      "usage: export.sh SRC OUT --format hf|savedmodel [--dtype float32|bfloat16] [--max-shard-size SIZE] [--merge_lora]"
           + " [--overwrite]",
       "  SRC               a checkpoint-N directory, a run's output_dir (its final model, or else its newest",
       "                    checkpoint that verifies) or a Hugging Face model directory (hf only)",
@@ -45,7 +45,9 @@ public final class ExportMain {
       "                    for a reward model (rlhf_type rm output) one signature, score",
       "  --dtype           hf only: float32 (default) or bfloat16 (rounded to nearest even)",
       "  --max-shard-size  hf only: largest weight file, e.g. 5GB (default), 200MB, 2GiB",
-      "  --overwrite       replace OUT if it exists and is not empty");
+      "  --overwrite       replace OUT if it exists and is not empty",
+      "  --merge_lora      hf: SRC is a LoRA run (PEFT adapter files): write its base model with the adapter",
+      "                    merged (W + s B A); a LoRA SavedModel is always merged");
 
   /** The export formats. */
   enum Format {
@@ -62,19 +64,51 @@ public final class ExportMain {
 
   /** Runs the tool; returns the exit status (0 success, 1 export failed, 2 bad arguments). */
   static int run(String[] args, PrintStream out, PrintStream err) {
-    Path src = null;
-    Path target = null;
-    Format format = null;
-    DType dtype = null;
-    String shardSize = null;
-    boolean overwrite = false;
+    Args a;
     try {
+      a = Args.parse(args);
+    } catch (IllegalArgumentException bad) {
+      err.println("error: " + bad.getMessage());
+      err.println(USAGE);
+      return 2;
+    }
+    if (a == null) {
+      out.println(USAGE);
+      return 0;
+    }
+    Path outDir = a.target().toAbsolutePath().normalize();
+    try {
+      checkTarget(a.src().toAbsolutePath().normalize(), outDir, a.overwrite());
+      try (OutputDirLock lock = OutputDirLock.acquire(outDir, "export", out::println)) {
+        return export(a.src(), outDir, a.format(), a.dtype(), a.shardSize(), a.mergeLora(), out);
+      }
+    } catch (IOException | ConfigException | IllegalArgumentException | TensorFlowException failed) {
+      // As for the other tools (docs/troubleshooting.md): 2 for a source or OUT refused as given (a
+      // missing, damaged or mixed source, a locked or non-empty OUT), 1 for a failure while writing.
+      int status = Cli.status(failed);
+      err.println("error: " + Cli.message(failed));
+      return status;
+    }
+  }
+
+  /** The command line, checked; dtype and shardSize null when not given. */
+  private record Args(Path src, Path target, Format format, DType dtype, String shardSize, boolean overwrite,
+      boolean mergeLora) {
+
+    /** The parsed arguments; null for {@code --help}. */
+    static Args parse(String[] args) {
+      Path src = null;
+      Path target = null;
+      Format format = null;
+      DType dtype = null;
+      String shardSize = null;
+      boolean overwrite = false;
+      boolean mergeLora = false;
       for (int i = 0; i < args.length; i++) {
         String arg = args[i];
         switch (arg) {
           case "-h", "--help" -> {
-            out.println(USAGE);
-            return 0;
+            return null;
           }
           case "--format" -> format = parseFormat(value(args, i++, arg));
           case "--dtype" -> dtype = parseDtype(value(args, i++, arg));
@@ -83,6 +117,7 @@ public final class ExportMain {
             ShardSize.parse(shardSize);
           }
           case "--overwrite" -> overwrite = true;
+          case "--merge_lora", "--merge-lora" -> mergeLora = true;
           default -> {
             if (arg.startsWith("-")) {
               throw new IllegalArgumentException("unknown option " + arg);
@@ -96,6 +131,10 @@ public final class ExportMain {
           }
         }
       }
+      return new Args(src, target, format, dtype, shardSize, overwrite, mergeLora).checked();
+    }
+
+    private Args checked() {
       if (src == null || target == null) {
         throw new IllegalArgumentException("missing " + (src == null ? "SRC and OUT" : "OUT"));
       }
@@ -107,32 +146,23 @@ public final class ExportMain {
             (dtype != null ? "--dtype" : "--max-shard-size") + " applies to --format hf only: a SavedModel"
                 + " keeps float32 variables in TensorFlow's own checkpoint format");
       }
-    } catch (IllegalArgumentException bad) {
-      err.println("error: " + bad.getMessage());
-      err.println(USAGE);
-      return 2;
-    }
-    Path outDir = target.toAbsolutePath().normalize();
-    try {
-      checkTarget(src.toAbsolutePath().normalize(), outDir, overwrite);
-      try (OutputDirLock lock = OutputDirLock.acquire(outDir, "export", out::println)) {
-        return export(src, outDir, format, dtype, shardSize, out);
-      }
-    } catch (IOException | ConfigException | IllegalArgumentException | TensorFlowException failed) {
-      // As for the other tools (docs/troubleshooting.md): 2 for a source or OUT refused as given (a
-      // missing, damaged or mixed source, a locked or non-empty OUT), 1 for a failure while writing.
-      int status = Cli.status(failed);
-      err.println("error: " + Cli.message(failed));
-      return status;
+      return this;
     }
   }
 
-  private static int export(Path src, Path outDir, Format format, DType dtype, String shardSize, PrintStream out)
-      throws IOException {
+  private static int export(Path src, Path outDir, Format format, DType dtype, String shardSize, boolean mergeLora,
+      PrintStream out) throws IOException {
     if (Files.isRegularFile(src.resolve("config.json")) && RewardModelExport.isSequenceClassifier(src)) {
       return exportRewardModel(src, outDir, format, dtype, shardSize, out);
     }
     ModelStateDir state = ModelStateDir.resolve(src);
+    boolean lora = state.adapter().isPresent();
+    if (format == Format.HF && lora != mergeLora) {
+      throw new IllegalArgumentException(lora
+          ? state.directory() + " holds a LoRA adapter (already in PEFT's format there); pass --merge_lora to write"
+              + " the base model with the adapter merged in"
+          : "--merge_lora: " + state.directory() + " holds full model weights, not a LoRA adapter");
+    }
     checkTarget(state.directory(), outDir, true); // the directory actually read, e.g. a run's newest checkpoint
     out.println("exporting " + state.origin());
     Path parent = DurableFiles.parentOf(outDir);

@@ -4,6 +4,7 @@ import dev.tfdpo.io.checkpoint.CheckpointLocator;
 import dev.tfdpo.io.checkpoint.CheckpointVerifier;
 import dev.tfdpo.io.checkpoint.Checkpoints;
 import dev.tfdpo.io.hf.HfExport;
+import dev.tfdpo.io.hf.PeftAdapter;
 import dev.tfdpo.io.hf.LlamaConfig;
 import dev.tfdpo.io.hf.LlamaWeights;
 import dev.tfdpo.io.safetensors.SafeTensorsReader;
@@ -35,9 +36,12 @@ import java.util.Optional;
  * @param config the architecture, from its {@code config.json}
  * @param run the run's resolved config, when the directory has one that this version reads
  * @param runProblem why the directory's resolved config could not be read, if it could not
+ * @param adapter a LoRA run's PEFT adapter, when the directory holds one instead of model weights (the
+ *     policy is then the run's base model with the adapter merged in)
  */
 public record ModelStateDir(
-    Path directory, String origin, LlamaConfig config, Optional<TrainConfig> run, Optional<String> runProblem) {
+    Path directory, String origin, LlamaConfig config, Optional<TrainConfig> run, Optional<String> runProblem,
+    Optional<PeftAdapter> adapter) {
 
   /** The reference's weights, present only when the reference changes during training. */
   public static final String REFERENCE_FILE = "reference.safetensors";
@@ -54,7 +58,7 @@ public record ModelStateDir(
           + " Hugging Face model directory");
     }
     String origin;
-    if (hasWeights(dir)) {
+    if (hasWeights(dir) || hasAdapter(dir)) {
       origin = dir.toString();
       if (Files.isRegularFile(dir.resolve(Checkpoints.MANIFEST))) {
         CheckpointVerifier.Verification v = CheckpointVerifier.verify(dir);
@@ -72,7 +76,7 @@ public record ModelStateDir(
       }
       dir = r.checkpoint().get();
       origin = dir + " (" + r.reason() + ")";
-      if (!hasWeights(dir)) {
+      if (!hasWeights(dir) && !hasAdapter(dir)) {
         throw new ConfigException(dir + " has no " + SafeTensorsReader.SINGLE_FILE + " or "
             + SafeTensorsReader.INDEX_FILE + ": it is not a checkpoint this version can export");
       }
@@ -81,9 +85,11 @@ public record ModelStateDir(
           + SafeTensorsReader.INDEX_FILE + " and no checkpoint-N directories: give a checkpoint-N directory,"
           + " a run's output_dir or a Hugging Face model directory");
     }
-    LlamaConfig config = LlamaConfig.read(dir);
+    boolean lora = !hasWeights(dir);
     Path runFile = dir.resolve(DpoTrainer.CONFIG_FILE);
-    checkOneRun(dir, runFile);
+    if (!lora) {
+      checkOneRun(dir, runFile);
+    }
     Optional<TrainConfig> run = Optional.empty();
     Optional<String> runProblem = Optional.empty();
     if (Files.isRegularFile(runFile)) {
@@ -95,7 +101,73 @@ public record ModelStateDir(
         runProblem = Optional.of(unreadable.getMessage());
       }
     }
-    return new ModelStateDir(dir, origin, config, run, runProblem);
+    if (!lora) {
+      return new ModelStateDir(dir, origin, LlamaConfig.read(dir), run, runProblem, Optional.empty());
+    }
+    ModelStateDir partial = new ModelStateDir(dir, origin, null, run, runProblem, Optional.empty());
+    Path base = partial.loraBase();
+    return new ModelStateDir(dir, origin + " (LoRA adapter on " + base + ")", LlamaConfig.read(base), run, runProblem,
+        Optional.of(PeftAdapter.read(dir)));
+  }
+
+  /** Whether {@code dir} holds a PEFT adapter ({@code adapter_model.safetensors}). */
+  public static boolean hasAdapter(Path dir) {
+    return Files.isRegularFile(dir.resolve(PeftAdapter.WEIGHTS_FILE));
+  }
+
+  /** A LoRA run's frozen base: its model_name_or_path, which must still have its weights. */
+  private Path loraBase() throws IOException {
+    String named = requireRun("the base model of the LoRA adapter").model().modelNameOrPath();
+    Path base = ProjectPaths.resolve(named);
+    if (!hasWeights(base)) {
+      throw new IOException("the LoRA run's base model " + base + " (model_name_or_path '" + named + "' in "
+          + directory.resolve(DpoTrainer.CONFIG_FILE) + ") has no weights; run the export from the directory"
+          + " training ran in, or restore that model there");
+    }
+    return base;
+  }
+
+  /** Where the policy's (base) weights are: the directory itself, or a LoRA run's base model. */
+  public Path weightsDirectory() throws IOException {
+    return adapter.isPresent() ? loraBase() : directory;
+  }
+
+  /** Every policy weight by Hugging Face name, a LoRA adapter merged in ({@link PeftAdapter#mergeInto}). */
+  public Map<String, float[]> policyWeights() throws IOException {
+    Map<String, float[]> weights = readAll(weightsDirectory());
+    adapter.ifPresent(a -> a.mergeInto(weights));
+    return weights;
+  }
+
+  private Map<String, float[]> readAll(Path dir) throws IOException {
+    Map<String, float[]> weights = new LinkedHashMap<>();
+    try (SafeTensorsReader reader = SafeTensorsReader.open(dir)) {
+      for (LlamaWeights.Entry e : LlamaWeights.of(config()).entries()) {
+        if (!reader.contains(e.hfName())) {
+          throw new ConfigException(reader.source() + ": missing tensor '" + e.hfName() + "' that "
+              + dir.resolve(HfExport.CONFIG) + " requires");
+        }
+        weights.put(e.hfName(), reader.readFloats(e.hfName()));
+      }
+    }
+    return weights;
+  }
+
+  /**
+   * A LoRA run's reference with a starting adapter ({@code lora_path}): the base with that adapter merged
+   * in; empty when the reference is a model directory as it is ({@link #referenceWeights()}).
+   */
+  public Optional<Map<String, float[]>> mergedReference() throws IOException {
+    if (adapter.isEmpty()) {
+      return Optional.empty();
+    }
+    String start = requireRun("the LoRA run's reference").model().loraPath();
+    if (start.isEmpty()) {
+      return Optional.empty(); // the adapter started at zero: the reference is the base
+    }
+    Map<String, float[]> weights = readAll(loraBase());
+    PeftAdapter.read(ProjectPaths.resolve(start)).mergeInto(weights);
+    return Optional.of(weights);
   }
 
   /**
@@ -128,8 +200,11 @@ public record ModelStateDir(
         || Files.isRegularFile(dir.resolve(SafeTensorsReader.INDEX_FILE));
   }
 
-  /** Opens the policy's weights. */
+  /** Opens the policy's weights (a LoRA run's policy is {@link #policyWeights()}). */
   public SafeTensorsReader openPolicy() throws IOException {
+    if (adapter.isPresent()) {
+      throw new IllegalStateException("a LoRA run's policy is its base with the adapter merged: use policyWeights()");
+    }
     return SafeTensorsReader.open(directory);
   }
 
@@ -180,16 +255,6 @@ public record ModelStateDir(
 
   /** Reads the policy and writes it into {@code outDir} (which must exist) as a Hugging Face model directory. */
   public List<Path> exportHf(Path outDir, HfExport.Options options) throws IOException {
-    Map<String, float[]> weights = new LinkedHashMap<>();
-    try (SafeTensorsReader reader = openPolicy()) {
-      for (LlamaWeights.Entry e : LlamaWeights.of(config()).entries()) {
-        if (!reader.contains(e.hfName())) {
-          throw new ConfigException(reader.source() + ": missing tensor '" + e.hfName() + "' that "
-              + directory().resolve(HfExport.CONFIG) + " requires");
-        }
-        weights.put(e.hfName(), reader.readFloats(e.hfName()));
-      }
-    }
-    return HfExport.write(outDir, config(), weights, directory(), baseModel(), options);
+    return HfExport.write(outDir, config(), policyWeights(), weightsDirectory(), baseModel(), options);
   }
 }

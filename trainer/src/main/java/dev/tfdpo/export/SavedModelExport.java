@@ -54,11 +54,20 @@ public final class SavedModelExport {
     double beta = src.beta();
     Path referencePath = src.referenceWeights();
     try (ServingGraph graph = ServingGraph.build(src.config(), (float) beta)) {
-      try (SafeTensorsReader policy = src.openPolicy()) {
-        graph.policyLoader().load(graph.session(), policy);
+      if (src.adapter().isPresent()) {
+        graph.policyLoader().assign(graph.session(), src.policyWeights()); // LoRA: base + adapter, merged
+      } else {
+        try (SafeTensorsReader policy = src.openPolicy()) {
+          graph.policyLoader().load(graph.session(), policy);
+        }
       }
-      try (SafeTensorsReader reference = SafeTensorsReader.open(referencePath)) {
-        graph.referenceLoader().load(graph.session(), reference);
+      var mergedReference = src.mergedReference();
+      if (mergedReference.isPresent()) {
+        graph.referenceLoader().assign(graph.session(), mergedReference.get()); // base + starting adapter
+      } else {
+        try (SafeTensorsReader reference = SafeTensorsReader.open(referencePath)) {
+          graph.referenceLoader().load(graph.session(), reference);
+        }
       }
       SavedModelBundle.Exporter exporter =
           SavedModelBundle.exporter(outDir.toString()).withTags(TAG).withSession(graph.session());

@@ -1,18 +1,18 @@
 package dev.tfdpo.trainer;
 
-import dev.tfdpo.graphs.training.Batch;
+import dev.tfdpo.graphs.GrpcCluster;
+import dev.tfdpo.graphs.training.MicroBatch;
 import dev.tfdpo.graphs.training.DpoGraph;
 import dev.tfdpo.graphs.training.Replication;
+import dev.tfdpo.graphs.training.TrainingGraph;
 import dev.tfdpo.graphs.training.Xla;
 import dev.tfdpo.graphs.Bf16Probe;
 import dev.tfdpo.graphs.OneDnn;
 import dev.tfdpo.io.OutputDirLock;
-import dev.tfdpo.io.hf.HfExport;
 import dev.tfdpo.io.hf.LlamaConfig;
 import dev.tfdpo.io.safetensors.FiniteValues;
 import dev.tfdpo.io.safetensors.SafeTensorsReader;
 import dev.tfdpo.ops.AdamW;
-import dev.tfdpo.ops.Precision;
 import dev.tfdpo.ops.LrSchedule;
 import dev.tfdpo.report.Plots;
 import dev.tfdpo.report.TensorBoardWriter;
@@ -32,11 +32,12 @@ import java.util.Optional;
 
 /**
  * Runs training from a resolved config: loads model and data, builds the graph once, runs the
- * optimizer steps, logs metrics and writes the trained policy as a Hugging Face model directory.
+ * optimizer steps, logs metrics and writes the trained model as a Hugging Face model directory.
  *
- * <p>The loop here knows no objective: what is trained (DPO and its relatives on pairs, ...) is a
- * {@link TrainingObjective} picked from {@code rlhf_type}, which supplies the examples and their batch
- * layout, the graph part, the metric names and the reference needs.
+ * <p>The loop here is the only one and knows no objective: what is trained (DPO and its relatives on
+ * pairs, KTO on rows, a reward model) is a {@link TrainingObjective} picked from {@code rlhf_type}, which
+ * supplies the examples and their batch layout, builds the {@link TrainingGraph} the loop drives, loads
+ * its starting weights and writes its model.
  */
 public final class DpoTrainer {
 
@@ -69,34 +70,52 @@ public final class DpoTrainer {
    * tool writing it is refused at once ({@link OutputDirLock}).
    */
   public static Result run(TrainConfig config, PrintStream out, boolean terminal) throws IOException {
-    if (Trainer.byName(config.dpo().rlhfType()) == Trainer.RM) {
-      return RewardTrainer.run(config, out, terminal); // a scalar head, not a log-prob objective
+    return run(config, out, terminal, null);
+  }
+
+  /**
+   * {@link #run(TrainConfig, PrintStream, boolean)} as the chief of a gRPC cluster: one replica on each
+   * task ({@link ClusterRun}); {@code cluster} null trains in this process.
+   */
+  static Result run(TrainConfig config, PrintStream out, boolean terminal, GrpcCluster cluster) throws IOException {
+    if (cluster != null && Trainer.byName(config.dpo().rlhfType()) == Trainer.RM) {
+      throw new ConfigException("rlhf_type rm with TF_CONFIG is not supported: the reward trainer runs in one "
+          + "process; unset TF_CONFIG (or drop --nproc_per_node)");
     }
     Path outputDir = Path.of(config.training().outputDir()).toAbsolutePath().normalize();
     if (Files.exists(outputDir) && !Files.isDirectory(outputDir)) {
       throw new ConfigException("output_dir " + outputDir + " exists and is not a directory");
     }
     try (OutputDirLock lock = OutputDirLock.acquire(outputDir, "train", out::println)) {
-      Run run = new Run(config, out, terminal, outputDir);
-      run.checkInputs();
-      run.claimOutput();
-      run.plan();
-      run.prepareReference();
-      DpoGraph.Settings settings = run.graphSettings();
-      run.runStart = System.nanoTime(); // the run's time includes building the graph
-      run.startup = StartupTimes.start();
-      try (DpoGraph graph = DpoGraph.build(settings);
-          SafeTensorsReader weights = SafeTensorsReader.open(run.modelDir)) {
-        run.startup.mark("graph_build_s");
-        run.start(graph, weights);
-        run.train();
-        return run.finish();
-      }
+      Path modelDir = ProjectPaths.resolve(config.model().modelNameOrPath());
+      LlamaConfig model = readModel(modelDir);
+      // First: an objective refuses options it does not implement before anything else happens.
+      return train(TrainingObjectives.forConfig(config, modelDir, model), config, out, terminal, outputDir,
+          cluster);
+    }
+  }
+
+  private static <B extends MicroBatch> Result train(TrainingObjective<B> objective, TrainConfig config,
+      PrintStream out, boolean terminal, Path outputDir, GrpcCluster cluster) throws IOException {
+    Run<B> run = new Run<>(config, out, terminal, outputDir, objective);
+    run.cluster = cluster;
+    run.checkInputs();
+    run.claimOutput();
+    run.plan();
+    run.prepareReference();
+    run.runStart = System.nanoTime(); // the run's time includes building the graph
+    run.startup = StartupTimes.start();
+    try (TrainingGraph<B> graph = objective.build(run.adam, run.replication());
+        SafeTensorsReader weights = SafeTensorsReader.open(run.modelDir)) {
+      run.startup.mark("graph_build_s");
+      run.start(graph, weights);
+      run.train();
+      return run.finish();
     }
   }
 
   /** One run's state, in the order the steps of {@link DpoTrainer#run} fill it. */
-  private static final class Run {
+  private static final class Run<B extends MicroBatch> {
     final TrainConfig config;
     final TrainingArgs t;
     final PrintStream out;
@@ -109,9 +128,8 @@ public final class DpoTrainer {
     final List<Double> stepCpuSeconds = new ArrayList<>();
     TrainingCheckpoints checkpoints;
     Optional<TrainingCheckpoints.Resume> resume;
-    LlamaConfig model;
-    TrainingObjective objective;
-    TrainingObjective.Examples examples;
+    final TrainingObjective<B> objective;
+    TrainingObjective.Examples<B> examples;
     String runId;
     boolean shuffle;
     EpochSampler sampler;
@@ -120,8 +138,7 @@ public final class DpoTrainer {
     LrSchedule schedule;
     long warmup;
     AdamW.Hyper adam;
-    ReferenceModel reference;
-    DpoGraph graph;
+    TrainingGraph<B> graph;
     LogInterval interval;
     Evaluator evaluator;
     TrainerState.Run position;
@@ -135,9 +152,12 @@ public final class DpoTrainer {
     long firstStep;
     RunClock clock;
     Console console;
+    /** The gRPC cluster this process is the chief of; null in one process. */
+    GrpcCluster cluster;
 
-    Run(TrainConfig config, PrintStream out, boolean terminal, Path outputDir) {
+    Run(TrainConfig config, PrintStream out, boolean terminal, Path outputDir, TrainingObjective<B> objective) {
       this.config = config;
+      this.objective = objective;
       this.t = config.training();
       this.out = out;
       this.terminal = terminal;
@@ -149,7 +169,7 @@ public final class DpoTrainer {
     /**
      * Everything the run reads, read-only and before anything is written: the kernels (and XLA's
      * process flag, before the first session), the checkpoint to resume and whether it fits this
-     * config, the model's config and weight headers, the reference, the data and the dev set.
+     * config, the objective's data, dev set and reference, and its weight files.
      */
     void checkInputs() throws IOException {
       out.println(OneDnn.detect().describe());
@@ -165,18 +185,17 @@ public final class DpoTrainer {
       if (resume.isPresent()) {
         ResumeGuard.check(resume.get().directory(), outputDir, config);
       }
-      model = readModel(modelDir);
-      objective = TrainingObjectives.forConfig(config, modelDir, model);
       objective.load(out);
-      reference = objective.reference();
-      checkWeights(modelDir, reference.dir());
+      checkWeights(objective.weightDirs());
       examples = objective.train();
     }
 
     /** Valid: from here on the run owns output_dir (its run id, config, data summaries, checkpoints). */
     void claimOutput() throws IOException {
       runId = RunDirectory.begin(outputDir, config, t.overwriteOutputDir(), resume, out);
-      Files.writeString(outputDir.resolve(SUMMARY_FILE), objective.trainSummary().toJson() + "\n");
+      if (objective.trainSummary() != null) {
+        Files.writeString(outputDir.resolve(SUMMARY_FILE), objective.trainSummary().toJson() + "\n");
+      }
       if (objective.devSummary() != null) {
         Files.writeString(outputDir.resolve(Evaluator.SUMMARY_FILE), objective.devSummary().toJson() + "\n");
       }
@@ -202,33 +221,29 @@ public final class DpoTrainer {
 
     /** Before the training graph exists: a precompute pass holds the reference weights only while it runs. */
     void prepareReference() throws IOException {
-      out.println(reference.describe());
       objective.prepareReference(t.numThreads(), config.computePrecision(), out);
     }
 
-    DpoGraph.Settings graphSettings() {
-      return new DpoGraph.Settings(model, objective.graph(), adam, t.maxGradNorm(),
-          t.numThreads(), reference.graph(), t.useXla(), new Replication(config.devices(),
-              Math.round(t.allreduceBucketMb() * (1 << 20)), (float) t.collectiveTimeoutS()),
-          config.computePrecision(), config.referenceStorage());
+    /** How the graph replicates: the {@code devices} key, or one replica per task of the cluster. */
+    Replication replication() {
+      return new Replication(devices(), Math.round(t.allreduceBucketMb() * (1 << 20)),
+          (float) t.collectiveTimeoutS(), cluster == null ? "" : cluster.target());
     }
 
-    /** Data-parallel replicas of this run (the {@code devices} key). */
+    /** Data-parallel replicas of this run (the {@code devices} key, or one per task of the cluster). */
     int replicas() {
-      return config.devices().size();
+      return devices().size();
+    }
+
+    List<String> devices() {
+      return cluster == null ? config.devices() : cluster.devices();
     }
 
     /** Loads the weights, then the checkpoint's state when resuming. */
-    void start(DpoGraph built, SafeTensorsReader weights) throws IOException {
+    void start(TrainingGraph<B> built, SafeTensorsReader weights) throws IOException {
       graph = built;
-      graph.policyLoader().load(graph.session(), weights);
-      reference.load(graph, weights);
+      objective.loadWeights(weights, out);
       startup.mark("weights_s");
-      out.printf("training graph: %.1f MB of variables (policy, gradient accumulators, Adam m and v%s)%n",
-          graph.variableBytes() / 1e6, graph.referenceMode() != DpoGraph.ReferenceMode.LIVE ? ""
-              : config.referenceStorage() == Precision.BFLOAT16
-                  ? String.format(", reference in bfloat16: %.1f MB", graph.variableBytes("reference/") / 1e6)
-                  : ", reference");
       interval = new LogInterval(graph.metricNames());
       evaluator = Evaluator.of(config, objective, graph, total);
       if (resume.isPresent()) {
@@ -238,7 +253,7 @@ public final class DpoTrainer {
       position = new TrainerState.Run(shuffle, t.seed(), total);
       out.printf("training: %d steps (%d per epoch), %d %s per micro-batch%s, %s%s%n",
           total, stepsPerEpoch, t.perDeviceTrainBatchSize() * replicas(), objective.unit(),
-          replicas() > 1 ? " (" + t.perDeviceTrainBatchSize() + " on each of " + config.devices() + ")" : "",
+          replicas() > 1 ? " (" + t.perDeviceTrainBatchSize() + " on each of " + devices() + ")" : "",
           describeAccumulation(t.gradientAccumulationSteps(), sampler.batchesPerEpoch()),
           step > 0 ? ", continuing after step " + step : "");
       clock = new RunClock();
@@ -270,9 +285,7 @@ public final class DpoTrainer {
           for (int start = next; start < microBatches.size() && step < total; start += accumulation) {
             List<int[]> group = microBatches.subList(start, Math.min(start + accumulation, microBatches.size()));
             boolean epochEnd = start + accumulation >= microBatches.size();
-            // As transformers: micro-batches done / micro-batches per epoch (differs from steps done / steps
-            // per epoch when the epoch's last step has fewer than `accumulation` micro-batches).
-            double epochProgress = epoch + (double) (start + group.size()) / microBatches.size();
+            double epochProgress = epochProgress(epoch, start + group.size(), microBatches.size());
             optimizerStep(group, start);
             log(epochProgress, metrics, board, console);
             evaluateIfDue(epochEnd, epochProgress, metrics, board);
@@ -311,16 +324,16 @@ public final class DpoTrainer {
       TrainerState before = position.at(step - 1, epoch, start, totalTokens, interval.sums());
       NonFiniteStepException.Guard guard = new NonFiniteStepException.Guard(step, group.size());
       for (int[] positions : group) {
-        List<Batch> shards = new ArrayList<>();
+        List<B> shards = new ArrayList<>();
         List<float[]> fed = new ArrayList<>();
         long tokens = 0;
         for (int[] shard : shardPositions(positions, replicas())) {
-          Batch batch = examples.batch(shard);
+          B batch = examples.batch(shard);
           shards.add(batch);
-          fed.add(reference.fed(batch));
+          fed.add(objective.fedReference(batch));
           tokens += batch.realTokens(); // num_tokens: summed over the replicas
         }
-        DpoGraph.MicroResult r = graph.micro(shards, scale, fed.contains(null) ? null : fed);
+        TrainingGraph.Micro r = graph.micro(shards, scale, fed.contains(null) ? null : fed);
         guard.loss(r.metric("loss"), shards.get(0));
         interval.addMicro(r.metrics(), tokens);
         stepLoss += r.metric("loss") / group.size();
@@ -331,12 +344,12 @@ public final class DpoTrainer {
       try {
         norm = guard.update(graph, AdamW.stepScalars(lr, t.weightDecay(), adam, step));
       } catch (NonFiniteStepException e) { // thrown before anything changed
-        throw keepLastGood(e, before, checkpoints, graph, config, modelDir, model, metricsFile, out);
+        throw keepLastGood(e, before, checkpoints, graph, objective, config, metricsFile, out);
       }
       if (step == firstStep + 1 && graph.xlaClusters() > 0) {
         console.message(graph.xlaClusters() + " compiled XLA cluster launch(es) per micro-batch");
       }
-      reference.afterStep(graph, step);
+      objective.afterStep(step);
       stepSeconds.add((System.nanoTime() - stepStart) / 1e9);
       stepCpuSeconds.add((StartupTimes.processCpuNanos() - stepCpuStart) / 1e9);
       String startupLine = startup.firstStep(stepSeconds.get(0));
@@ -384,21 +397,21 @@ public final class DpoTrainer {
       if (checkpoints.due(step, epochEnd, step == total)) {
         TrainerState state = position.at(step, epochEnd ? epoch + 1 : epoch, epochEnd ? 0 : nextStart,
             totalTokens, interval.sums());
-        Path saved = checkpoints.save(state, graph, config, modelDir, model, metricsFile);
+        Path saved = checkpoints.save(state, graph, objective, config, metricsFile);
         console.message("saved " + saved.getFileName());
       }
     }
 
     /** The trained model, the loss chart and the closing summary. */
     Result finish() throws IOException {
-      List<Path> written = HfExport.write(outputDir, model, graph.policyWeights(), modelDir, Optional.empty(),
-          HfExport.Options.DEFAULT.withMetadata(Map.of(RunDirectory.RUN_ID, runId)));
+      List<Path> written = objective.writeModel(outputDir, Map.of(RunDirectory.RUN_ID, runId));
       Plots.writeLossChart(metricsFile, outputDir.resolve(LOSS_CHART));
       double seconds = (System.nanoTime() - runStart) / 1e9;
       double tokensPerSecond = clock.tokensPerSecond();
       out.printf("done: %d steps in %.1f s %s%n", step - firstStep, seconds, clock.summary());
-      out.printf("outputs in %s: %s, %s, %s, %s, %s, config.json and tokenizer files%s%n",
-          outputDir, METRICS_FILE, LOSS_CHART, CONFIG_FILE, SUMMARY_FILE, written.get(written.size() - 1).getFileName(),
+      out.printf("outputs in %s: %s, %s, %s, %s%s, %s%s%n",
+          outputDir, METRICS_FILE, LOSS_CHART, CONFIG_FILE, objective.trainSummary() != null ? SUMMARY_FILE + ", " : "",
+          written.get(written.size() - 1).getFileName(), objective.modelFiles(),
           t.reportTo().equals("tensorboard") ? ", TensorBoard events in runs/" : "");
       return new Result(outputDir, step, tokensPerSecond, logged, stepSeconds, startup.seconds(),
           startup.cpuSeconds(), stepCpuSeconds);
@@ -410,12 +423,12 @@ public final class DpoTrainer {
    * did not run), so they are saved as that step's checkpoint unless it exists already or saving is off.
    */
   private static NonFiniteStepException keepLastGood(NonFiniteStepException e, TrainerState lastGood,
-      TrainingCheckpoints checkpoints, DpoGraph graph, TrainConfig config, Path modelDir, LlamaConfig model,
+      TrainingCheckpoints checkpoints, TrainingGraph<?> graph, TrainingObjective<?> objective, TrainConfig config,
       Path metricsFile, PrintStream out) throws IOException {
     if (lastGood.globalStep() == 0 || !checkpoints.enabled()) {
       return e;
     }
-    Path kept = checkpoints.saveIfMissing(lastGood, graph, config, modelDir, model, metricsFile);
+    Path kept = checkpoints.saveIfMissing(lastGood, graph, objective, config, metricsFile);
     out.println("last good state kept in " + kept);
     return new NonFiniteStepException(e.step(), e.quantity(), kept);
   }
@@ -433,13 +446,12 @@ public final class DpoTrainer {
   }
 
   /**
-   * The policy's and the reference's weight files, read once in chunks before anything is written: a
-   * missing, truncated or foreign file, or a NaN or infinite weight, is refused while output_dir is as it
-   * was. The second read when the graph loads them comes from the page cache.
+   * The objective's weight files (the model's, a reference's), read once in chunks before anything is
+   * written: a missing, truncated or foreign file, or a NaN or infinite weight, is refused while
+   * output_dir is as it was. The second read when the graph loads them comes from the page cache.
    */
-  private static void checkWeights(Path policyDir, Path referenceDir) throws IOException {
-    for (Path dir : referenceDir == null || referenceDir.equals(policyDir) ? List.of(policyDir)
-        : List.of(policyDir, referenceDir)) {
+  private static void checkWeights(List<Path> dirs) throws IOException {
+    for (Path dir : dirs) {
       try (SafeTensorsReader weights = SafeTensorsReader.open(dir)) {
         FiniteValues.check(weights);
       }
@@ -453,6 +465,16 @@ public final class DpoTrainer {
     } catch (IOException e) {
       throw new ConfigException("model_name_or_path " + modelDir + ": " + e.getMessage());
     }
+  }
+
+  /**
+   * Hugging Face's logged {@code epoch}: {@code epoch} plus the micro-batches done in it over the
+   * micro-batches per epoch (the Trainer's {@code epoch + (step + 1 + steps_skipped) / steps_in_epoch},
+   * counted in micro-batches). When the accumulation does not divide an epoch this is not the optimizer
+   * steps done over the steps per epoch: 2 of 5 micro-batches log 0.4, where 1 of 3 steps would be 0.333.
+   */
+  static double epochProgress(int epoch, int microBatchesDone, int microBatchesPerEpoch) {
+    return epoch + (double) microBatchesDone / microBatchesPerEpoch;
   }
 
   /**

@@ -2,8 +2,9 @@ package dev.tfdpo.trainer;
 
 import dev.tfdpo.data.LoadedDataset;
 import dev.tfdpo.data.PairSource;
-import dev.tfdpo.graphs.training.Batch;
 import dev.tfdpo.graphs.training.DpoGraph;
+import dev.tfdpo.graphs.training.MicroBatch;
+import dev.tfdpo.graphs.training.TrainingGraph;
 import dev.tfdpo.report.TensorBoardWriter;
 import dev.tfdpo.trainer.config.ConfigKey;
 import dev.tfdpo.trainer.config.TrainConfig;
@@ -18,7 +19,7 @@ import java.util.Map;
 
 /**
  * Evaluation on the dev set ({@code dev_dataset_path}) during training, as TRL's DPOTrainer does it on
- * Hugging Face's Trainer: forward passes only ({@link DpoGraph#evaluate}), the dev pairs in file order in
+ * Hugging Face's Trainer: forward passes only ({@link TrainingGraph#evaluate}), the dev pairs in file order in
  * batches of {@code per_device_eval_batch_size} (the last one may be smaller), every metric of a training
  * micro-batch reported with the {@code eval_} prefix.
  *
@@ -43,8 +44,7 @@ public final class Evaluator {
   /** Prefix of every evaluation metric, as in Hugging Face's logs. */
   public static final String PREFIX = "eval_";
 
-  private final DpoGraph graph;
-  private final TrainingObjective.Examples dev;
+  private final Forward forward;
   private final String headline;
   private final String headlineLabel;
   private final String unit;
@@ -53,7 +53,7 @@ public final class Evaluator {
   private final long every;
 
   /**
-   * @param graph the training graph (evaluated with its current weights)
+   * @param graph the training graph of a log-prob objective (evaluated with its current weights)
    * @param dev the dev pairs
    * @param collator the training run's batch layout (padded or packed)
    * @param batchSize pairs per evaluation batch
@@ -61,8 +61,50 @@ public final class Evaluator {
    * @param every with {@code steps}: evaluate when the step is a multiple of this
    */
   public Evaluator(DpoGraph graph, PairSource dev, BatchBuilder collator, int batchSize, String strategy, long every) {
-    this(graph, PairObjective.examples(dev, collator), PairObjective.ACCURACY, "acc", "pairs", batchSize, strategy,
-        every);
+    this(forward(graph, PairObjective.examples(dev, collator)), PairObjective.ACCURACY, "acc", "pairs", batchSize,
+        strategy, every);
+  }
+
+  /**
+   * The dev set through a graph: its size, and a forward pass of one global batch given as one array of
+   * data-set positions per replica. Binds the graph to examples of its own batch layout.
+   */
+  interface Forward {
+
+    int size();
+
+    List<String> metricNames();
+
+    int replicas();
+
+    TrainingGraph.Micro evaluate(List<int[]> shards);
+  }
+
+  /** {@code dev} evaluated by {@code graph}. */
+  static <B extends MicroBatch> Forward forward(TrainingGraph<B> graph, TrainingObjective.Examples<B> dev) {
+    return new Forward() {
+      @Override
+      public int size() {
+        return dev.size();
+      }
+
+      @Override
+      public List<String> metricNames() {
+        return graph.metricNames();
+      }
+
+      @Override
+      public int replicas() {
+        return graph.replicas();
+      }
+
+      @Override
+      public TrainingGraph.Micro evaluate(List<int[]> shards) {
+        List<B> batches = new ArrayList<>(shards.size());
+        shards.forEach(positions -> batches.add(dev.batch(positions)));
+        return graph.evaluate(batches);
+      }
+    };
   }
 
   /**
@@ -72,13 +114,12 @@ public final class Evaluator {
    * @param headlineLabel its short name ({@code acc} prints as {@code eval_acc})
    * @param unit what an example is called in the console line
    */
-  Evaluator(DpoGraph graph, TrainingObjective.Examples dev, String headline, String headlineLabel, String unit,
-      int batchSize, String strategy, long every) {
+  Evaluator(Forward forward, String headline, String headlineLabel, String unit, int batchSize, String strategy,
+      long every) {
     if (!strategy.equals("steps") && !strategy.equals("epoch")) {
       throw new IllegalArgumentException("evaluation strategy must be steps or epoch, got " + strategy);
     }
-    this.graph = graph;
-    this.dev = dev;
+    this.forward = forward;
     this.headline = headline;
     this.headlineLabel = headlineLabel;
     this.unit = unit;
@@ -103,12 +144,13 @@ public final class Evaluator {
   }
 
   /** The evaluator of a run, or null when the objective has no dev set (no evaluation). */
-  static Evaluator of(TrainConfig config, TrainingObjective objective, DpoGraph graph, long totalSteps) {
+  static <B extends MicroBatch> Evaluator of(TrainConfig config, TrainingObjective<B> objective,
+      TrainingGraph<B> graph, long totalSteps) {
     if (objective.dev() == null) {
       return null;
     }
     TrainingArgs t = config.training();
-    return new Evaluator(graph, objective.dev(), objective.headlineMetric(), objective.headlineLabel(), objective.unit(),
+    return new Evaluator(forward(graph, objective.dev()), objective.headlineMetric(), objective.headlineLabel(), objective.unit(),
         t.perDeviceEvalBatchSize(), t.evaluationStrategy(), interval(t.evalSteps(), t.loggingSteps(), totalSteps));
   }
 
@@ -138,16 +180,16 @@ public final class Evaluator {
 
   /** Number of dev pairs. */
   public int size() {
-    return dev.size();
+    return forward.size();
   }
 
   /**
    * Evaluates the current policy on the whole dev set.
    *
-   * @return {@code eval_loss}, then {@code eval_} + each other metric of {@link DpoGraph#metricNames()}
+   * @return {@code eval_loss}, then {@code eval_} + each other metric of {@link TrainingGraph#metricNames()}
    */
   public Map<String, Double> evaluate() {
-    List<String> names = graph.metricNames();
+    List<String> names = forward.metricNames();
     double[] batchMeans = new double[names.size()];
     int[] present = new int[names.size()]; // batches that had each metric (NaN: absent, as in LogInterval)
     double weightedLoss = 0;
@@ -155,18 +197,18 @@ public final class Evaluator {
     int lossIndex = names.indexOf("loss");
     // With several replicas a batch is per_device_eval_batch_size x replicas examples, one shard per
     // replica (docs/distributed.md); its metrics come back combined as one device's on the whole batch.
-    int global = batchSize * graph.replicas();
-    for (int start = 0; start < dev.size(); start += global) {
-      int end = Math.min(start + global, dev.size());
+    int global = batchSize * forward.replicas();
+    for (int start = 0; start < forward.size(); start += global) {
+      int end = Math.min(start + global, forward.size());
       int[] positions = new int[end - start];
       for (int i = start; i < end; i++) {
         positions[i - start] = i;
       }
-      List<Batch> shards = new ArrayList<>();
+      List<int[]> shards = new ArrayList<>();
       for (int from = 0; from < positions.length; from += batchSize) {
-        shards.add(dev.batch(java.util.Arrays.copyOfRange(positions, from, Math.min(from + batchSize, positions.length))));
+        shards.add(java.util.Arrays.copyOfRange(positions, from, Math.min(from + batchSize, positions.length)));
       }
-      float[] m = graph.evaluate(shards).metrics();
+      float[] m = forward.evaluate(shards).metrics();
       for (int k = 0; k < m.length; k++) {
         if (!Float.isNaN(m[k])) {
           batchMeans[k] += m[k];
@@ -209,7 +251,7 @@ public final class Evaluator {
     long nanos = System.nanoTime() - started;
     Double value = line.get(PREFIX + headline);
     out.printf("eval at step %d | eval_loss %.4f | eval_%s %s | %d %s in %.1f s%n", step, line.get(PREFIX + "loss"),
-        headlineLabel, value == null ? "n/a" : String.format("%.3f", value), dev.size(), unit, nanos / 1e9);
+        headlineLabel, value == null ? "n/a" : String.format("%.3f", value), forward.size(), unit, nanos / 1e9);
     return nanos;
   }
 }

@@ -14,6 +14,10 @@ import dev.tfdpo.data.TruncationMode;
 import dev.tfdpo.graphs.training.Batch;
 import dev.tfdpo.graphs.training.KtoObjective;
 import dev.tfdpo.graphs.training.Objective;
+import dev.tfdpo.graphs.training.TrainingGraph;
+import dev.tfdpo.io.safetensors.SafeTensorsReader;
+import dev.tfdpo.graphs.training.Replication;
+import dev.tfdpo.ops.AdamW;
 import dev.tfdpo.io.hf.LlamaConfig;
 import dev.tfdpo.trainer.config.ConfigException;
 import dev.tfdpo.trainer.config.ConfigKey;
@@ -43,7 +47,7 @@ import java.util.Map;
  * <p>Layout: row i with its KL row is one "pair" (completion, KL completion) of the pair batch builders,
  * so padded and packed batches both work; the batch's labels say which rows are desirable.
  */
-final class KtoTraining implements TrainingObjective {
+final class KtoTraining implements TrainingObjective<Batch> {
 
   /** TRL's {@code unpair_preference_dataset} maps in batches of this many pairs. */
   static final int UNPAIR_CHUNK = 1000;
@@ -53,6 +57,7 @@ final class KtoTraining implements TrainingObjective {
   private final LlamaConfig model;
   private final BatchBuilder collator;
   private final KtoObjective graph;
+  private final PolicyModel policy;
   private ReferenceModel reference;
   private Rows train;
   private Rows dev;
@@ -75,6 +80,7 @@ final class KtoTraining implements TrainingObjective {
     this.modelDir = modelDir;
     this.model = model;
     this.collator = BatchBuilder.forConfig(config, model);
+    this.policy = new PolicyModel(config, modelDir, model);
     this.graph = new KtoObjective(type, (float) d.beta(), (float) d.desirableWeight(), (float) d.undesirableWeight());
   }
 
@@ -107,7 +113,7 @@ final class KtoTraining implements TrainingObjective {
 
   @Override
   public void load(PrintStream out) throws IOException {
-    reference = ReferenceModel.resolve(config.reference(), modelDir, model);
+    reference = policy.resolveReference();
     int chunk = config.training().perDeviceTrainBatchSize();
     train = rows(ConfigKey.TRAIN_DATASET_PATH, config.data().trainDatasetPath(), chunk);
     out.println(train.summary().format());
@@ -227,18 +233,18 @@ final class KtoTraining implements TrainingObjective {
   }
 
   @Override
-  public Examples train() {
+  public Examples<Batch> train() {
     return examples(train);
   }
 
   @Override
-  public Examples dev() {
+  public Examples<Batch> dev() {
     return dev == null ? null : examples(dev);
   }
 
   /** Rows as examples: the pair batch of (row, KL row), with the rows' labels and TRL's token count. */
-  private Examples examples(Rows rows) {
-    return new Examples() {
+  private Examples<Batch> examples(Rows rows) {
+    return new Examples<>() {
       @Override
       public int size() {
         return rows.pairs().size();
@@ -269,7 +275,7 @@ final class KtoTraining implements TrainingObjective {
     return dev == null ? null : dev.summary();
   }
 
-  @Override
+  /** The graph part: log-probs to the loss and the metrics of one micro-batch. */
   public Objective graph() {
     return graph;
   }
@@ -284,14 +290,55 @@ final class KtoTraining implements TrainingObjective {
     return "margin";
   }
 
-  @Override
+  /** The reference model this objective reads ({@link ReferenceModel#mode()} NONE when it reads none). */
   public ReferenceModel reference() {
     return reference;
   }
 
   @Override
   public void prepareReference(int threads, Precision compute, PrintStream out) throws IOException {
-    Examples rows = train();
+    out.println(reference.describe());
+    Examples<Batch> rows = train();
     reference.prepare(train.pairs(), rows::batch, 1f, threads, compute, out);
+  }
+
+  @Override
+  public List<Path> weightDirs() {
+    return policy.weightDirs();
+  }
+
+  @Override
+  public TrainingGraph<Batch> build(AdamW.Hyper adam, Replication replication) {
+    return policy.build(graph, adam, replication);
+  }
+
+  @Override
+  public void loadWeights(SafeTensorsReader weights, PrintStream out) throws IOException {
+    policy.loadWeights(weights, out);
+  }
+
+  @Override
+  public float[] fedReference(Batch batch) {
+    return policy.fed(batch);
+  }
+
+  @Override
+  public void afterStep(long step) {
+    policy.afterStep(step);
+  }
+
+  @Override
+  public List<Path> writeModel(Path dir, Map<String, String> metadata) throws IOException {
+    return policy.write(dir, metadata);
+  }
+
+  @Override
+  public void writeCheckpointModel(Path dir, Map<String, String> metadata) throws IOException {
+    policy.writeCheckpoint(dir, metadata);
+  }
+
+  @Override
+  public String modelFiles() {
+    return "config.json and tokenizer files";
   }
 }

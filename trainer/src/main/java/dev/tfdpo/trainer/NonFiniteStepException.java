@@ -1,7 +1,8 @@
 package dev.tfdpo.trainer;
 
-import dev.tfdpo.graphs.training.Batch;
+import dev.tfdpo.graphs.training.MicroBatch;
 import dev.tfdpo.graphs.training.DpoGraph;
+import dev.tfdpo.graphs.training.TrainingGraph;
 
 /**
  * A training step whose loss or gradient is NaN or infinite. It is thrown before the step's update
@@ -62,7 +63,7 @@ public final class NonFiniteStepException extends IllegalStateException {
     }
 
     /** Records one micro-batch's loss. */
-    void loss(float value, Batch batch) {
+    void loss(float value, MicroBatch batch) {
       seen++;
       if (firstLoss == null && !Float.isFinite(value)) {
         firstLoss = "loss (" + value + " in micro-batch " + seen + " of " + microBatches + ", data rows "
@@ -88,7 +89,7 @@ public final class NonFiniteStepException extends IllegalStateException {
      *
      * @return the norms before clipping
      */
-    DpoGraph.GradientNorm update(DpoGraph graph, float[] optimizerScalars) {
+    DpoGraph.GradientNorm update(TrainingGraph<?> graph, float[] optimizerScalars) {
       DpoGraph.GradientNorm norm = graph.gradientNorm();
       check(norm);
       graph.apply(optimizerScalars, norm.total());

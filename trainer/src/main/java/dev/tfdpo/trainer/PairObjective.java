@@ -7,6 +7,10 @@ import dev.tfdpo.data.TokenizedPair;
 import dev.tfdpo.graphs.training.Batch;
 import dev.tfdpo.graphs.training.DpoObjective;
 import dev.tfdpo.graphs.training.Objective;
+import dev.tfdpo.graphs.training.TrainingGraph;
+import dev.tfdpo.io.safetensors.SafeTensorsReader;
+import dev.tfdpo.graphs.training.Replication;
+import dev.tfdpo.ops.AdamW;
 import dev.tfdpo.io.hf.LlamaConfig;
 import dev.tfdpo.trainer.config.TrainConfig;
 import dev.tfdpo.ops.Precision;
@@ -15,6 +19,7 @@ import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 
 /**
  * The preference-pair trainers as a {@link TrainingObjective}: DPO with every loss type of the loss
@@ -22,7 +27,7 @@ import java.util.List;
  * TrainingObjectives}). Examples are tokenized pairs; a micro-batch is {@link BatchBuilder}'s padded or
  * packed layout; the graph part is {@link DpoObjective}.
  */
-final class PairObjective implements TrainingObjective {
+final class PairObjective implements TrainingObjective<Batch> {
 
   /** The console's accuracy: the share of pairs whose chosen reward beats the rejected one. */
   static final String ACCURACY = "rewards/accuracies";
@@ -33,6 +38,7 @@ final class PairObjective implements TrainingObjective {
   private final LlamaConfig model;
   private final BatchBuilder collator;
   private final DpoObjective graph;
+  private final PolicyModel policy;
   private ReferenceModel reference;
   private LoadedDataset data;
   private LoadedDataset devData;
@@ -43,6 +49,7 @@ final class PairObjective implements TrainingObjective {
     this.modelDir = modelDir;
     this.model = model;
     this.collator = BatchBuilder.forConfig(config, model);
+    this.policy = new PolicyModel(config, modelDir, model);
     this.graph = new DpoObjective(config.lossSpec());
   }
 
@@ -58,7 +65,7 @@ final class PairObjective implements TrainingObjective {
 
   @Override
   public void load(PrintStream out) throws IOException {
-    reference = ReferenceModel.resolve(config.reference(), modelDir, model);
+    reference = policy.resolveReference();
     data = TrainingData.load(config, modelDir, null);
     out.println(data.summary().format());
     devData = Evaluator.loadDevSet(config, modelDir, out);
@@ -66,12 +73,12 @@ final class PairObjective implements TrainingObjective {
   }
 
   @Override
-  public Examples train() {
+  public Examples<Batch> train() {
     return examples(data.pairs(), collator);
   }
 
   @Override
-  public Examples dev() {
+  public Examples<Batch> dev() {
     return devData == null ? null : examples(devData.pairs(), collator);
   }
 
@@ -85,7 +92,7 @@ final class PairObjective implements TrainingObjective {
     return devData == null ? null : devData.summary();
   }
 
-  @Override
+  /** The graph part: log-probs to the loss and the metrics of one micro-batch. */
   public Objective graph() {
     return graph;
   }
@@ -95,20 +102,21 @@ final class PairObjective implements TrainingObjective {
     return ACCURACY;
   }
 
-  @Override
+  /** The reference model this objective reads ({@link ReferenceModel#mode()} NONE when it reads none). */
   public ReferenceModel reference() {
     return reference;
   }
 
   @Override
   public void prepareReference(int threads, Precision compute, PrintStream out) throws IOException {
-    Examples pairs = train();
+    out.println(reference.describe());
+    Examples<Batch> pairs = train();
     reference.prepare(data.pairs(), pairs::batch, config.lossSpec().ldAlpha(), threads, compute, out);
   }
 
   /** Pairs as examples: a micro-batch is {@code collator}'s layout of the pairs at the positions. */
-  static Examples examples(PairSource pairs, BatchBuilder collator) {
-    return new Examples() {
+  static Examples<Batch> examples(PairSource pairs, BatchBuilder collator) {
+    return new Examples<>() {
       @Override
       public int size() {
         return pairs.size();
@@ -123,5 +131,45 @@ final class PairObjective implements TrainingObjective {
         return collator.build(selected);
       }
     };
+  }
+
+  @Override
+  public List<Path> weightDirs() {
+    return policy.weightDirs();
+  }
+
+  @Override
+  public TrainingGraph<Batch> build(AdamW.Hyper adam, Replication replication) {
+    return policy.build(graph, adam, replication);
+  }
+
+  @Override
+  public void loadWeights(SafeTensorsReader weights, PrintStream out) throws IOException {
+    policy.loadWeights(weights, out);
+  }
+
+  @Override
+  public float[] fedReference(Batch batch) {
+    return policy.fed(batch);
+  }
+
+  @Override
+  public void afterStep(long step) {
+    policy.afterStep(step);
+  }
+
+  @Override
+  public List<Path> writeModel(Path dir, Map<String, String> metadata) throws IOException {
+    return policy.write(dir, metadata);
+  }
+
+  @Override
+  public void writeCheckpointModel(Path dir, Map<String, String> metadata) throws IOException {
+    policy.writeCheckpoint(dir, metadata);
+  }
+
+  @Override
+  public String modelFiles() {
+    return "config.json and tokenizer files";
   }
 }

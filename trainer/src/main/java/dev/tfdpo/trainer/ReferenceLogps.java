@@ -77,15 +77,31 @@ public final class ReferenceLogps {
    * @param batchSize pairs per pass batch
    * @param threads as {@code num_threads}
    * @param compute the products' precision (bf16 runs precompute in bf16; part of the cache fingerprint)
+   * @param adapter a LoRA run's starting adapter ({@code lora_path}) the reference runs with; null: none
    */
   public record Pass(Path cacheDir, Path referenceDir, LlamaConfig model, float ldAlpha, int batchSize, int threads,
-      Precision compute) {
+      Precision compute, StartAdapter adapter) {
 
-    /** A float32 pass. */
+    /** A float32 pass without adapter. */
     public Pass(Path cacheDir, Path referenceDir, LlamaConfig model, float ldAlpha, int batchSize, int threads) {
-      this(cacheDir, referenceDir, model, ldAlpha, batchSize, threads, Precision.FLOAT32);
+      this(cacheDir, referenceDir, model, ldAlpha, batchSize, threads, Precision.FLOAT32, null);
+    }
+
+    /** A pass without adapter. */
+    public Pass(Path cacheDir, Path referenceDir, LlamaConfig model, float ldAlpha, int batchSize, int threads,
+        Precision compute) {
+      this(cacheDir, referenceDir, model, ldAlpha, batchSize, threads, compute, null);
     }
   }
+
+  /**
+   * The starting adapter of a LoRA run's reference.
+   *
+   * @param dir its PEFT directory (its files go into the fingerprint)
+   * @param spec its rank, alpha, rsLoRA and targets
+   * @param values its tensors by adapter name
+   */
+  public record StartAdapter(Path dir, dev.tfdpo.graphs.LoraAdapters.Spec spec, java.util.Map<String, float[]> values) {}
 
   /**
    * The reference log-probs of {@code pairs}: from the cache when its fingerprint matches, else
@@ -116,9 +132,13 @@ public final class ReferenceLogps {
     }
     float[] chosen = new float[rows.length];
     float[] rejected = new float[rows.length];
-    try (ReferencePass graph = new ReferencePass(pass.model(), pass.ldAlpha(), pass.threads(), pass.compute());
+    try (ReferencePass graph = new ReferencePass(pass.model(), pass.ldAlpha(), pass.threads(), pass.compute(),
+            pass.adapter() == null ? null : pass.adapter().spec());
         SafeTensorsReader weights = SafeTensorsReader.open(pass.referenceDir())) {
       graph.load(weights);
+      if (pass.adapter() != null) {
+        graph.loadAdapter(pass.adapter().values());
+      }
       int done = 0;
       for (int[] positions : batches) {
         Batch batch = collate.apply(positions);
@@ -195,6 +215,13 @@ public final class ReferenceLogps {
     for (Path f : files) {
       sha.update(f.getFileName().toString().getBytes(StandardCharsets.UTF_8));
       hashFile(sha, f);
+    }
+    if (pass.adapter() != null) {
+      // A LoRA run's reference is base + starting adapter: the adapter's files and scaling are part of it.
+      sha.update("lora adapter\n".getBytes(StandardCharsets.UTF_8));
+      sha.update(ByteBuffer.allocate(4).putFloat(pass.adapter().spec().scale()).array());
+      hashFile(sha, pass.adapter().dir().resolve(dev.tfdpo.io.hf.PeftAdapter.CONFIG_FILE));
+      hashFile(sha, pass.adapter().dir().resolve(dev.tfdpo.io.hf.PeftAdapter.WEIGHTS_FILE));
     }
     for (int[] positions : batches) {
       Batch b = collate.apply(positions);

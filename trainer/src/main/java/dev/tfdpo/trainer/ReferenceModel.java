@@ -38,6 +38,7 @@ public final class ReferenceModel {
   private final Path dir;
   private final LlamaConfig model;
   private ReferenceLogps precomputed;
+  private ReferenceLogps.StartAdapter startAdapter;
 
   private ReferenceModel(
       ReferenceOptions options, DpoGraph.ReferenceMode mode, Path policyDir, Path dir, LlamaConfig model) {
@@ -103,6 +104,14 @@ public final class ReferenceModel {
     return true;
   }
 
+  /**
+   * A LoRA run that starts from {@code lora_path}: the reference is the base plus this adapter (the
+   * precompute pass runs with it; a live reference gets it from the graph's frozen adapter copy).
+   */
+  public void startAdapter(ReferenceLogps.StartAdapter adapter) {
+    this.startAdapter = adapter;
+  }
+
   /** How the training graph gets the reference log-probs. */
   public DpoGraph.ReferenceMode mode() {
     return mode;
@@ -149,8 +158,8 @@ public final class ReferenceModel {
     if (mode != DpoGraph.ReferenceMode.FED) {
       return;
     }
-    ReferenceLogps.Pass pass = new ReferenceLogps.Pass(
-        options.cacheDir(), dir, model, ldAlpha, options.precomputeBatchSize(), threads, compute);
+    ReferenceLogps.Pass pass = new ReferenceLogps.Pass(options.cacheDir(), dir, model, ldAlpha,
+        options.precomputeBatchSize(), threads, compute, startAdapter);
     precomputed = ReferenceLogps.obtain(pass, pairs, collate, out);
   }
 
@@ -166,8 +175,8 @@ public final class ReferenceModel {
 
   /** Loads a live reference into {@code graph}; {@code policyWeights} is reused when it is the same model. */
   public void load(DpoGraph graph, SafeTensorsReader policyWeights) throws IOException {
-    if (mode != DpoGraph.ReferenceMode.LIVE) {
-      return;
+    if (mode != DpoGraph.ReferenceMode.LIVE || graph.referenceSharesBase()) {
+      return; // a LoRA run's reference runs on the policy's own frozen base
     }
     if (dir.equals(policyDir)) {
       graph.referenceLoader().load(graph.session(), policyWeights);

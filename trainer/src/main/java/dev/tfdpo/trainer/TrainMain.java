@@ -2,13 +2,16 @@ package dev.tfdpo.trainer;
 
 import dev.tfdpo.cli.Cli;
 import dev.tfdpo.cli.KeyHelp;
+import dev.tfdpo.graphs.GrpcCluster;
 import dev.tfdpo.trainer.config.ConfigException;
+import dev.tfdpo.trainer.config.TfConfig;
 import dev.tfdpo.trainer.config.TrainConfig;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Optional;
 
 /**
  * {@code scripts/train.sh [CONFIG.json] [--key value ...]}: with no config file, trains the embedded
@@ -50,6 +53,22 @@ public final class TrainMain {
           ? " is a directory; give the JSON config file (e.g. configs/default.json)" : " does not exist"));
     }
     TrainConfig config = TrainConfig.load(configFile, rest);
+    Optional<GrpcCluster> cluster = TfConfig.fromEnvironment(); // several processes: docs/distributed.md
+    if (cluster.isPresent()) {
+      ClusterRun.check(config);
+      // The run records one replica per task as the devices count: a checkpoint then resumes with the same
+      // number of replicas (tasks, or in-process devices, which cut the data alike) and no other.
+      List<String> withDevices = new java.util.ArrayList<>(rest);
+      withDevices.addAll(List.of("--devices", String.valueOf(cluster.get().size())));
+      TrainConfig perTask;
+      try {
+        perTask = TrainConfig.load(configFile, withDevices);
+      } catch (ConfigException e) {
+        throw new ConfigException("with TF_CONFIG (" + cluster.get().size() + " workers, one replica each: "
+            + "--devices " + cluster.get().size() + "): " + e.getMessage());
+      }
+      return ClusterRun.run(perTask, cluster.get(), System.out, System.console() != null);
+    }
     DpoTrainer.run(config, System.out, System.console() != null);
     return Cli.OK;
   }

@@ -1,16 +1,9 @@
 package dev.tfdpo.trainer;
 
-import dev.tfdpo.graphs.training.DpoGraph;
-import dev.tfdpo.graphs.training.RewardGraph;
+import dev.tfdpo.graphs.training.TrainingGraph;
 import dev.tfdpo.io.checkpoint.CheckpointLocator;
 import dev.tfdpo.io.checkpoint.CheckpointWriter;
 import dev.tfdpo.io.checkpoint.Checkpoints;
-import dev.tfdpo.io.hf.HfExport;
-import dev.tfdpo.io.hf.HfModelWriter;
-import dev.tfdpo.io.hf.LlamaConfig;
-import dev.tfdpo.io.hf.RewardModelExport;
-import dev.tfdpo.io.safetensors.DType;
-import dev.tfdpo.io.safetensors.SafeTensorsWriter;
 import dev.tfdpo.trainer.config.TrainConfig;
 import dev.tfdpo.trainer.config.TrainingArgs;
 import java.io.IOException;
@@ -83,42 +76,19 @@ final class TrainingCheckpoints {
     };
   }
 
-  /** Saves the state after step {@code state.globalStep()}; returns the checkpoint directory. */
-  Path save(TrainerState state, DpoGraph graph, TrainConfig config, Path modelDir, LlamaConfig model,
+  /**
+   * Saves the state after step {@code state.globalStep()}: the trainable weights and the optimizer's
+   * moments ({@code tf/state}), the model as the objective writes it (for export), the trainer state, the
+   * config and the metrics so far. Returns the checkpoint directory.
+   */
+  Path save(TrainerState state, TrainingGraph<?> graph, TrainingObjective<?> objective, TrainConfig config,
       Path metricsFile) throws IOException {
     long step = state.globalStep();
     CheckpointWriter.SavedCheckpoint saved = writer.save(step, dir -> {
       Files.createDirectories(dir.resolve(TF_STATE).getParent());
       graph.saveState(dir.resolve(TF_STATE));
       killHereIfAsked(step);
-      HfExport.write(dir, model, graph.policyWeights(), modelDir, Optional.empty(),
-          HfExport.Options.DEFAULT.withMetadata(Map.of(RunDirectory.RUN_ID, runId)));
-      if (graph.referenceSynced()) {
-        // For export's reward signature; resuming reads the reference from tf/state.
-        SafeTensorsWriter.write(dir.resolve(REFERENCE_FILE), HfModelWriter.tensors(model, graph.referenceWeights()),
-            DType.F32, Map.of("format", "pt"));
-      }
-      state.write(dir.resolve(TrainerState.FILE));
-      RunDirectory.saveConfig(config, runId, dir.resolve(DpoTrainer.CONFIG_FILE));
-      Files.copy(metricsFile, dir.resolve(DpoTrainer.METRICS_FILE), StandardCopyOption.REPLACE_EXISTING);
-    });
-    saved.warnings().forEach(w -> System.err.println("warning: " + w));
-    return saved.directory();
-  }
-
-  /**
-   * Saves a reward model's state after step {@code state.globalStep()}: its weights and Adam's moments
-   * ({@code tf/state}), the model as a sequence-classification directory (for export), the trainer state,
-   * the config and the metrics so far. Returns the checkpoint directory.
-   */
-  Path saveReward(TrainerState state, RewardGraph graph, TrainConfig config, Path modelDir, LlamaConfig model,
-      int padId, Path metricsFile) throws IOException {
-    long step = state.globalStep();
-    CheckpointWriter.SavedCheckpoint saved = writer.save(step, dir -> {
-      Files.createDirectories(dir.resolve(TF_STATE).getParent());
-      graph.saveState(dir.resolve(TF_STATE));
-      RewardModelExport.write(dir, modelDir, model, graph.weights(), padId,
-          HfExport.Options.DEFAULT.withMetadata(Map.of(RunDirectory.RUN_ID, runId)));
+      objective.writeCheckpointModel(dir, Map.of(RunDirectory.RUN_ID, runId));
       state.write(dir.resolve(TrainerState.FILE));
       RunDirectory.saveConfig(config, runId, dir.resolve(DpoTrainer.CONFIG_FILE));
       Files.copy(metricsFile, dir.resolve(DpoTrainer.METRICS_FILE), StandardCopyOption.REPLACE_EXISTING);
@@ -131,10 +101,10 @@ final class TrainingCheckpoints {
    * The checkpoint of {@code state}'s step: the one already saved at that step, else a new one. Used
    * after a non-finite step, when the graph still holds the previous step's state.
    */
-  Path saveIfMissing(TrainerState state, DpoGraph graph, TrainConfig config, Path modelDir, LlamaConfig model,
+  Path saveIfMissing(TrainerState state, TrainingGraph<?> graph, TrainingObjective<?> objective, TrainConfig config,
       Path metricsFile) throws IOException {
     Path existing = writer.outputDir().resolve(Checkpoints.directoryName(state.globalStep()));
-    return Files.isDirectory(existing) ? existing : save(state, graph, config, modelDir, model, metricsFile);
+    return Files.isDirectory(existing) ? existing : save(state, graph, objective, config, metricsFile);
   }
 
   /**

@@ -18,15 +18,14 @@ public final class TrainingObjectives {
    * @param model its config.json
    * @throws ConfigException for a trainer this build does not train
    */
-  public static TrainingObjective forConfig(TrainConfig config, Path modelDir, LlamaConfig model) {
+  public static TrainingObjective<?> forConfig(TrainConfig config, Path modelDir, LlamaConfig model) {
     Trainer trainer = Trainer.byName(config.dpo().rlhfType());
     return switch (trainer) {
       // CPO, ORPO and SimPO train pairs like DPO; the config already holds their loss and no reference.
       case DPO, CPO, ORPO, SIMPO -> new PairObjective(trainer.configName(), config, modelDir, model);
       case KTO -> new KtoTraining(config, modelDir, model);
-      // A reward model has no log-prob objective: DpoTrainer.run hands it to RewardTrainer before this.
-      case RM -> throw new IllegalStateException("rlhf_type 'rm' is trained by RewardTrainer, not through a "
-          + "log-prob objective");
+      // A scalar head on a backbone instead of log-probs; the same loop drives its graph.
+      case RM -> new RewardObjective(config, modelDir, model);
     };
   }
 }

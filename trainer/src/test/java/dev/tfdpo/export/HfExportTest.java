@@ -9,6 +9,7 @@ import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import dev.tfdpo.io.hf.HfExport;
 import dev.tfdpo.io.hf.LlamaConfig;
+import dev.tfdpo.trainer.config.ConfigException;
 import dev.tfdpo.io.safetensors.DType;
 import dev.tfdpo.io.safetensors.FloatFormats;
 import dev.tfdpo.io.safetensors.SafeTensorsReader;
@@ -204,7 +205,8 @@ class HfExportTest {
     ModelStateDir fallback = ModelStateDir.resolve(run);
     assertEquals(run.resolve("checkpoint-2"), fallback.directory());
     assertTrue(fallback.origin().contains("newest checkpoint that verifies"), fallback.origin());
-    IOException corrupt = assertThrows(IOException.class, () -> ModelStateDir.resolve(newest));
+    // A source the user names wrongly is a user error (exit 2), not an I/O failure.
+    ConfigException corrupt = assertThrows(ConfigException.class, () -> ModelStateDir.resolve(newest));
     assertTrue(corrupt.getMessage().contains("fails verification"), corrupt.getMessage());
 
     ExportFixtures.stateDir(run, ExportFixtures.TRAINED, 0.1);
@@ -213,7 +215,7 @@ class HfExportTest {
 
   @Test
   void aDirectoryWithoutAModelIsRefused(@TempDir Path tmp) {
-    IOException e = assertThrows(IOException.class, () -> ModelStateDir.resolve(tmp));
+    ConfigException e = assertThrows(ConfigException.class, () -> ModelStateDir.resolve(tmp));
     assertTrue(e.getMessage().contains("no model.safetensors"), e.getMessage());
   }
 

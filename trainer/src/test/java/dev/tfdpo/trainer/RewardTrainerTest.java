@@ -142,7 +142,9 @@ class RewardTrainerTest {
             new AdamW.Hyper(0.9f, 0.999f, 1e-8f), 1.0, 2));
         SafeTensorsReader weights = SafeTensorsReader.open(out)) {
       assertTrue(graph.load(weights, 0.02, 0), "the output holds the trained head");
-      Map<String, Double> again = RewardTrainer.evaluate(graph, new RewardTrainer.Data(devSet, devSet, 2), devSet, 16);
+      RewardObjective.Data data = new RewardObjective.Data(devSet, devSet, 2);
+      Map<String, Double> again = new Evaluator(Evaluator.forward(graph, data.examples(devSet)),
+          RewardObjective.ACCURACY, "acc", "pairs", 16, "steps", 1).evaluate();
       assertEquals(again.get("eval_accuracy"), accuracy, 1e-9);
       assertEquals(again.get("eval_loss"), eval.get("eval_loss").getAsDouble(), 1e-6);
     }
@@ -199,6 +201,29 @@ class RewardTrainerTest {
     assertEquals(0.2, std, 0.011);
   }
 
+  /**
+   * The one loop's non-finite guard serves the reward model too: a step whose loss or gradient is not
+   * finite stops the run before its update, and the previous step's state is kept as a checkpoint whose
+   * model is the objective's format (a sequence-classification directory with its head).
+   */
+  @Test
+  void aNonFiniteStepKeepsTheLastGoodRewardModel() throws Exception {
+    Path out = tmp.resolve("diverged");
+    // Learning rate 1e30: Adam's first update moves every weight by about lr, so the next forward overflows.
+    TrainConfig config = TrainConfig.load(CONFIG, List.of("--output_dir", out.toString(), "--report_to", "none",
+        "--learning_rate", "1e30", "--max_steps", "6", "--save_strategy", "steps", "--save_steps", "100",
+        "--num_threads", "2"));
+    NonFiniteStepException e = assertThrows(NonFiniteStepException.class,
+        () -> DpoTrainer.run(config, new PrintStream(new ByteArrayOutputStream()), false));
+    assertTrue(e.step() >= 2, "step 1 starts from finite weights: " + e.getMessage());
+    Path kept = out.resolve("checkpoint-" + (e.step() - 1));
+    assertTrue(e.getMessage().endsWith("saved in " + kept + " (resume or export from there)"), e.getMessage());
+    assertTrue(Files.readString(kept.resolve("config.json")).contains("LlamaForSequenceClassification"));
+    try (SafeTensorsReader weights = SafeTensorsReader.open(kept)) {
+      assertTrue(weights.contains(RewardGraph.SCORE), "the kept model has its head");
+    }
+  }
+
   @Test
   void optionsOfOtherTrainersAndUnsupportedOnesAreRefused() throws Exception {
     ConfigException loss = assertThrows(ConfigException.class,
@@ -212,6 +237,11 @@ class RewardTrainerTest {
         () -> DpoTrainer.run(xla, new PrintStream(new ByteArrayOutputStream()), false));
     assertTrue(e.getMessage().contains("use_xla is not implemented for rlhf_type rm"), e.getMessage());
     assertTrue(!Files.exists(tmp.resolve("x")), "refused before anything is written");
+    TrainConfig lora = TrainConfig.load(CONFIG, List.of("--lora", "true", "--output_dir", tmp.resolve("l").toString()));
+    ConfigException l = assertThrows(ConfigException.class,
+        () -> DpoTrainer.run(lora, new PrintStream(new ByteArrayOutputStream()), false));
+    assertTrue(l.getMessage().contains("lora is not implemented for rlhf_type rm"), l.getMessage());
+    assertTrue(!Files.exists(tmp.resolve("l")), "refused before anything is written");
     DpoTrainer.run(TrainConfig.load(CONFIG, List.of("--output_dir", tmp.resolve("y").toString(), "--max_steps", "1",
         "--report_to", "none", "--center_rewards_coefficient", "0.5")), new PrintStream(new ByteArrayOutputStream()), false);
     TrainConfig rm = TrainConfig.load(CONFIG, List.of("--center_rewards_coefficient", "0.25"));

@@ -40,7 +40,7 @@ public record Batch(
     long realTokens,
     long rowTokens,
     long[] pairIndices,
-    float[] labels) {
+    float[] labels) implements MicroBatch {
 
   /** A batch without per-pair labels. */
   public Batch(int rows, int length, int[] inputIds, int[] positionIds, int[] segmentIds, int[] branchIds,

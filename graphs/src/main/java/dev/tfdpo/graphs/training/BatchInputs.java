@@ -72,8 +72,16 @@ public final class BatchInputs {
 
   /** Per-sequence completion log-probs {@code [S]} of {@code model} on the fed batch, in its compute precision. */
   public CompletionLogProbs.Result logProbs(Ops tf, Llama model) {
+    return logProbs(tf, model, java.util.Map.of());
+  }
+
+  /**
+   * Per-sequence completion log-probs {@code [S]} of {@code model} with LoRA {@code adapters} by
+   * projection path ({@link dev.tfdpo.graphs.LoraAdapters#byModule}; empty: the plain model).
+   */
+  public CompletionLogProbs.Result logProbs(Ops tf, Llama model, java.util.Map<String, dev.tfdpo.ops.LowRank> adapters) {
     Llama.Inputs inputs = new Llama.Inputs(inputIds, positionIds, segmentIds, branchIds);
-    Operand<TFloat32> hidden = model.hidden(tf, inputs); // [R, L, H]
+    Operand<TFloat32> hidden = model.hidden(tf, inputs, adapters); // [R, L, H]
     return CompletionLogProbs.compute(
         tf, hidden, model.lmHead(), lossPositions, lossTargets, lossSequences, numSequences, model.compute());
   }

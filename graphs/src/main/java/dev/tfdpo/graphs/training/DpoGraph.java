@@ -1,7 +1,9 @@
 package dev.tfdpo.graphs.training;
 
 import dev.tfdpo.graphs.GraphScopes;
+import dev.tfdpo.graphs.GrpcCluster;
 import dev.tfdpo.graphs.Llama;
+import dev.tfdpo.graphs.LoraAdapters;
 import dev.tfdpo.graphs.RequestedDevices;
 import dev.tfdpo.graphs.Sessions;
 import dev.tfdpo.graphs.Tensors;
@@ -43,7 +45,7 @@ import org.tensorflow.types.TFloat32;
  * TensorFlow builds each executor once. A live reference has no gradient and no optimizer state; it
  * changes only through {@link #syncReference} (TR-DPO / {@code ref_model_update_steps}).
  */
-public final class DpoGraph implements AutoCloseable {
+public final class DpoGraph implements TrainingGraph<Batch> {
 
   /** TRL's 11 micro-batch metrics, first in {@link #metricNames()} ({@link DpoObjective#BASE_METRICS}). */
   public static final List<String> BASE_METRICS = DpoObjective.BASE_METRICS;
@@ -63,6 +65,7 @@ public final class DpoGraph implements AutoCloseable {
    *     (BFLOAT16: bf16 O1); weights, gradients, optimizer state, softmax, sums and losses stay float32
    * @param referenceStorage type of a live frozen reference's variables (BFLOAT16: bf16 O2, half its
    *     memory); needs compute BFLOAT16 and a live reference that never syncs
+   * @param lora LoRA adapters over a frozen base ({@link LoraTraining}); null trains every weight
    */
   public record Settings(
       LlamaConfig model,
@@ -74,7 +77,8 @@ public final class DpoGraph implements AutoCloseable {
       boolean useXla,
       Replication replication,
       Precision compute,
-      Precision referenceStorage) {
+      Precision referenceStorage,
+      LoraTraining lora) {
 
     /** Checks the combination. */
     public Settings {
@@ -91,6 +95,25 @@ public final class DpoGraph implements AutoCloseable {
               + "this one is " + (reference.mode() == ReferenceMode.LIVE ? "synced" : reference.mode()));
         }
       }
+      if (lora != null) {
+        // A LoRA run's live reference is the policy's own base (no copy to store in bfloat16), and the
+        // replicas do not build the adapters into their forward passes.
+        if (referenceStorage == Precision.BFLOAT16) {
+          throw new IllegalArgumentException("LoRA with a bfloat16-stored reference (fp16_opt_level O2) is not "
+              + "supported: the reference shares the policy's base; use O1");
+        }
+        if (replication.replicas() > 1) {
+          throw new IllegalArgumentException("LoRA with several devices is not supported; use one device");
+        }
+      }
+    }
+
+    /** Without LoRA (every weight trained). */
+    public Settings(LlamaConfig model, Objective objective, AdamW.Hyper adam, double maxGradNorm, int threads,
+        Reference reference, boolean useXla, Replication replication, Precision compute,
+        Precision referenceStorage) {
+      this(model, objective, adam, maxGradNorm, threads, reference, useXla, replication, compute,
+          referenceStorage, null);
     }
 
     /** One replica (no explicit device), float32 throughout. */
@@ -112,6 +135,12 @@ public final class DpoGraph implements AutoCloseable {
         Reference reference, boolean useXla, Precision compute, Precision referenceStorage) {
       this(model, objective, adam, maxGradNorm, threads, reference, useXla, Replication.single(),
           compute, referenceStorage);
+    }
+
+    /** The same settings with LoRA adapters ({@code null}: full fine-tuning). */
+    public Settings withLora(LoraTraining l) {
+      return new Settings(model, objective, adam, maxGradNorm, threads, reference, useXla, replication, compute,
+          referenceStorage, l);
     }
 
     /** DPO with {@code loss}. */
@@ -218,7 +247,8 @@ public final class DpoGraph implements AutoCloseable {
    * @param referenceLogps same for a live reference; the fed values for a fed one (LD-weighted when
    *     {@code ld_alpha < 1}); zeros when reference-free
    */
-  public record MicroResult(List<String> names, float[] metrics, float[] policyLogps, float[] referenceLogps) {
+  public record MicroResult(List<String> names, float[] metrics, float[] policyLogps, float[] referenceLogps)
+      implements TrainingGraph.Micro {
 
     /** A metric by its name; unknown names are an error. */
     public float metric(String name) {
@@ -236,6 +266,8 @@ public final class DpoGraph implements AutoCloseable {
   private final Placeholder<TFloat32> gradScale;
   private final Placeholder<TFloat32> optimizerScalars;
   private final WeightLoader policyLoader;
+  private final LoraAdapters policyAdapters;
+  private final LoraAdapters referenceAdapters;
   private final Operand<TFloat32> policyLogps;
   private final ReferenceBranch reference;
   private final List<String> metricNames;
@@ -266,7 +298,7 @@ public final class DpoGraph implements AutoCloseable {
     graph = new Graph();
     Ops tf = GraphScopes.root(graph);
     Replication replication = s.replication();
-    GraphScopes scopes = GraphScopes.of(tf).reserve(scopeNames(s.reference()))
+    GraphScopes scopes = GraphScopes.of(tf).reserve(scopeNames(s.reference(), s.lora()))
         .reserve(DataParallel.scopeNames(replication.replicas()));
     inputs = new BatchInputs(tf);
     gradScale = tf.withName("grad_scale").placeholder(TFloat32.class, Placeholder.shape(Shape.scalar())); // []
@@ -274,16 +306,24 @@ public final class DpoGraph implements AutoCloseable {
 
     // bf16 O2: the policy reads its embedding rows in bfloat16, as the bfloat16-stored reference does.
     Llama policy = Llama.create(scopes, s.model(), "policy", Precision.FLOAT32, s.compute(),
-        s.referenceStorage() == Precision.BFLOAT16);
+        s.referenceStorage() == Precision.BFLOAT16, s.lora() == null ? null : s.lora().quantize());
     policyLoader = WeightLoader.create(scopes, policy);
-    ParameterSet trainable = ParameterSet.wholeModel(policy);
-    CompletionLogProbs.Result pol = inputs.logProbs(scopes.get("forward"), policy); // [S] each
+    LoraTraining lora = s.lora();
+    policyAdapters = lora == null ? null : LoraAdapters.create(scopes, s.model(), lora.spec(), LoraTraining.POLICY_SCOPE);
+    ParameterSet trainable = lora == null
+        ? ParameterSet.wholeModel(policy) : ParameterSet.adapters(policyAdapters, lora.plusScale());
+    CompletionLogProbs.Result pol = inputs.logProbs(
+        scopes.get("forward"), policy, lora == null ? Map.of() : policyAdapters.byModule()); // [S] each
     policyLogps = pol.logps(); // [S]
 
     Ops lossOps = scopes.get("loss");
     Objective objective = s.objective();
     Operand<TFloat32> policyScores = objective.sequenceScores(lossOps, pol); // [S]
-    reference = ReferenceBranch.build(scopes, lossOps, s, inputs, policy, pol, objective);
+    LoraAdapters[] startCopy = new LoraAdapters[1];
+    reference = lora != null && s.reference().mode() == ReferenceMode.LIVE
+        ? ReferenceBranch.sharedBase(scopes, lossOps, s.reference(), inputs, policy, lora, pol, objective, startCopy)
+        : ReferenceBranch.build(scopes, lossOps, s, inputs, policy, pol, objective);
+    referenceAdapters = startCopy[0];
     Objective.Part part = objective.build(lossOps, inputs, pol, policyScores, reference.scores());
     metricNames = objective.metricNames();
     metrics = part.metrics(); // [K]
@@ -311,17 +351,22 @@ public final class DpoGraph implements AutoCloseable {
       // Weights, optimizer, the first replica and everything else not placed yet: the first device.
       RequestedDevices.placeUnplaced(graph, 0, replication.devices().get(0));
     }
-    session = new Session(graph, sessionOptions(s));
+    session = replication.remote()
+        ? GrpcCluster.session(graph, replication.target(), sessionOptions(s)) // replicas on the cluster's tasks
+        : new Session(graph, sessionOptions(s));
   }
 
   /**
    * Every sub-scope the parts use, created while the graph is empty ({@link GraphScopes}): a scope
    * created later walks every operation already there, and per variable that made building quadratic.
    */
-  private static List<String> scopeNames(Reference r) {
+  private static List<String> scopeNames(Reference r, LoraTraining lora) {
     List<String> names = new ArrayList<>(Llama.scopeNames("policy"));
+    if (lora != null) {
+      names.addAll(LoraAdapters.scopeNames(LoraTraining.POLICY_SCOPE));
+    }
     names.addAll(List.of("forward", "loss"));
-    names.addAll(ReferenceBranch.scopeNames(r));
+    names.addAll(ReferenceBranch.scopeNames(r, lora));
     names.add("optimizer");
     names.add(GradientAccumulation.SCOPE);
     names.addAll(OptimizerUpdate.SCOPES);
@@ -364,6 +409,24 @@ public final class DpoGraph implements AutoCloseable {
   /** Loader of the trainable policy. */
   public WeightLoader policyLoader() {
     return policyLoader;
+  }
+
+  /** The trained LoRA adapters; null when every weight is trained. */
+  public LoraAdapters policyAdapters() {
+    return policyAdapters;
+  }
+
+  /** The live reference's frozen copy of the starting adapters; null when there is none. */
+  public LoraAdapters referenceAdapters() {
+    return referenceAdapters;
+  }
+
+  /**
+   * Whether a live reference runs on the policy's own (frozen) base, as in a LoRA run: it has no weights
+   * of its own to load.
+   */
+  public boolean referenceSharesBase() {
+    return reference.mode() == ReferenceMode.LIVE && reference.loader() == null;
   }
 
   /** Where the reference log-probs come from. */

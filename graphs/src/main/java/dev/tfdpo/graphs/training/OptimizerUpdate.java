@@ -54,6 +54,7 @@ record OptimizerUpdate(
     Ops mOps = scopes.get(SCOPES.get(0));
     Ops vOps = scopes.get(SCOPES.get(1));
     AdamW.Shared shared = AdamW.shared(optOps, scalars, adam); // [] each
+    Map<Float, AdamW.Shared> scaled = new java.util.HashMap<>(); // LoRA+: one scaled set per multiplier
     Map<String, Variable<TFloat32>> moments = new LinkedHashMap<>();
     List<Op> updates = new ArrayList<>();
     for (Map.Entry<String, Variable<TFloat32>> e : params.variables().entrySet()) {
@@ -63,9 +64,23 @@ record OptimizerUpdate(
       Variable<TFloat32> v = GradientAccumulation.zeroVariable(vOps, name, params.shapes().get(name));
       moments.put("adam_m/" + name, m);
       moments.put("adam_v/" + name, v);
-      updates.addAll(AdamW.update(optOps, e.getValue(), clipped, m, v, shared, params.decays().get(name)));
+      float lrScale = params.lrScale(name);
+      AdamW.Shared s = lrScale == 1f ? shared : scaled.computeIfAbsent(lrScale, k -> scaledLr(optOps, shared, k));
+      updates.addAll(AdamW.update(optOps, e.getValue(), clipped, m, v, s, params.decays().get(name)));
     }
     return new OptimizerUpdate(gradNorm, gradNorms, updates, moments);
+  }
+
+  /**
+   * The shared scalars at {@code k} times the learning rate (LoRA+): the step size {@code k lr / (1 -
+   * b1^t)} and the decoupled decay factor {@code 1 - k lr wd = 1 - k (1 - decayFactor)}.
+   */
+  private static AdamW.Shared scaledLr(Ops tf, AdamW.Shared s, float k) {
+    Operand<TFloat32> scale = tf.constant(k); // []
+    Operand<TFloat32> one = tf.constant(1f); // []
+    Operand<TFloat32> decay = tf.math.sub(one, tf.math.mul(scale, tf.math.sub(one, s.decayFactor()))); // []
+    return new AdamW.Shared(decay, tf.math.mul(s.stepSize(), scale), s.bc2Sqrt(), s.oneMinusBeta1(),
+        s.oneMinusBeta2(), s.beta2(), s.epsilon()); // [] each
   }
 
   /** torch's {@code clip_grad_norm_} coefficient {@code min(1, max / (norm + 1e-6))}, or 1 when off. */

@@ -2,6 +2,7 @@ package dev.tfdpo.graphs.training;
 
 import dev.tfdpo.graphs.GraphScopes;
 import dev.tfdpo.graphs.Llama;
+import dev.tfdpo.graphs.LoraAdapters;
 import dev.tfdpo.graphs.WeightLoader;
 import dev.tfdpo.ops.CompletionLogProbs;
 import java.util.ArrayList;
@@ -43,9 +44,16 @@ record ReferenceBranch(
    * The sub-scopes the branch uses ({@link GraphScopes}): a live reference's variables, loader, forward
    * pass and sync; none for the other modes.
    */
-  static List<String> scopeNames(DpoGraph.Reference r) {
+  static List<String> scopeNames(DpoGraph.Reference r, LoraTraining lora) {
     if (r.mode() != DpoGraph.ReferenceMode.LIVE) {
       return List.of();
+    }
+    if (lora != null) {
+      List<String> names = new ArrayList<>(List.of("reference_forward"));
+      if (lora.frozenStart()) {
+        names.addAll(LoraAdapters.scopeNames(LoraTraining.REFERENCE_SCOPE));
+      }
+      return names;
     }
     List<String> names = new ArrayList<>(Llama.scopeNames("reference"));
     names.addAll(List.of("reference_forward", "reference_sync"));
@@ -73,6 +81,28 @@ record ReferenceBranch(
       case NONE -> new ReferenceBranch(
           r.mode(), lossOps.zerosLike(pol.tokens()), null, null, null, null, Map.of(), null); // [S]
     };
+  }
+
+  /**
+   * A LoRA run's live reference: the policy's own frozen base, with a frozen copy of the starting
+   * adapters when {@code lora.frozenStart()} (returned in {@code adapters[0]} for loading), else with
+   * none. No reference copy of the base exists; the branch has no loader, no sync and no gradient.
+   */
+  static ReferenceBranch sharedBase(GraphScopes scopes, Ops lossOps, DpoGraph.Reference r, BatchInputs inputs,
+      Llama policy, LoraTraining lora, CompletionLogProbs.Result pol, Objective objective, LoraAdapters[] adapters) {
+    if (r.syncAlpha() > 0) {
+      throw new IllegalArgumentException("a LoRA run's reference is the starting policy; it cannot be synced");
+    }
+    LoraAdapters start = lora.frozenStart()
+        ? LoraAdapters.create(scopes, policy.config(), lora.spec(), LoraTraining.REFERENCE_SCOPE) : null;
+    adapters[0] = start;
+    CompletionLogProbs.Result ref = inputs.logProbs(
+        scopes.get("reference_forward"), policy, start == null ? Map.of() : start.byModule()); // [S] each
+    Operand<TFloat32> logps = scopes.root().stopGradient(ref.logps()); // [S]
+    Operand<TFloat32> scores = objective.readsReference()
+        ? lossOps.stopGradient(objective.sequenceScores(lossOps, ref))
+        : lossOps.zerosLike(pol.tokens()); // [S]
+    return new ReferenceBranch(r.mode(), scores, logps, null, null, null, Map.of(), null);
   }
 
   private static ReferenceBranch live(GraphScopes scopes, Ops lossOps, DpoGraph.Settings s, BatchInputs inputs,

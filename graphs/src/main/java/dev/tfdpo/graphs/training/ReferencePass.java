@@ -2,6 +2,7 @@ package dev.tfdpo.graphs.training;
 
 import dev.tfdpo.graphs.GraphScopes;
 import dev.tfdpo.graphs.Llama;
+import dev.tfdpo.graphs.LoraAdapters;
 import dev.tfdpo.graphs.Sessions;
 import dev.tfdpo.graphs.Tensors;
 import dev.tfdpo.graphs.WeightLoader;
@@ -34,6 +35,7 @@ public final class ReferencePass implements AutoCloseable {
   private final BatchInputs inputs;
   private final WeightLoader loader;
   private final Operand<TFloat32> logps;
+  private final LoraAdapters adapters;
 
   /** A float32 pass. */
   public ReferencePass(LlamaConfig model, float ldAlpha, int threads) {
@@ -48,13 +50,23 @@ public final class ReferencePass implements AutoCloseable {
    *     what a live reference computing like the policy would give
    */
   public ReferencePass(LlamaConfig model, float ldAlpha, int threads, Precision compute) {
+    this(model, ldAlpha, threads, compute, null);
+  }
+
+  /**
+   * A pass of a LoRA run's reference: the base plus the starting adapter ({@code adapter}, loaded by
+   * {@link #loadAdapter}), its products in {@code compute} too; null: the model alone.
+   */
+  public ReferencePass(LlamaConfig model, float ldAlpha, int threads, Precision compute, LoraAdapters.Spec adapter) {
     graph = new Graph();
     Ops tf = GraphScopes.root(graph);
     GraphScopes scopes = GraphScopes.of(tf).reserve(scopeNames());
     inputs = new BatchInputs(tf);
     Llama reference = Llama.create(scopes, model, "reference", Precision.FLOAT32, compute);
     loader = WeightLoader.create(scopes, reference);
-    CompletionLogProbs.Result ref = inputs.logProbs(scopes.get("reference_forward"), reference); // [S] each
+    adapters = adapter == null ? null : LoraAdapters.create(scopes, model, adapter, "reference_lora");
+    CompletionLogProbs.Result ref = inputs.logProbs(scopes.get("reference_forward"), reference,
+        adapters == null ? java.util.Map.of() : adapters.byModule()); // [S] each
     logps = ref.ldWeightedLogps(scopes.get("loss"), ldAlpha); // [S]
     session = new Session(graph, Sessions.config(threads));
   }
@@ -64,6 +76,11 @@ public final class ReferencePass implements AutoCloseable {
     List<String> names = new ArrayList<>(Llama.scopeNames("reference"));
     names.addAll(List.of("reference_forward", "loss"));
     return names;
+  }
+
+  /** Loads the starting adapter of a LoRA run's reference (by adapter name, as {@link LoraAdapters}). */
+  public void loadAdapter(java.util.Map<String, float[]> values) {
+    adapters.assign(session, values);
   }
 
   /** Loads the reference weights. */

@@ -16,8 +16,11 @@ import java.util.regex.Pattern;
  * @param bucketBytes gradients are concatenated into all-reduce buckets of about this many bytes
  * @param timeoutSeconds timeout of every collective: a replica that never joins fails the step with
  *     {@code DEADLINE_EXCEEDED} instead of hanging (TensorFlow's default of 0 waits forever)
+ * @param target the session's target: empty in one process; {@code grpc://host:port} of this process's
+ *     TensorFlow server when the replicas are the tasks of a gRPC cluster (devices
+ *     {@code /job:worker/replica:0/task:K/device:CPU:0}, {@link dev.tfdpo.graphs.GrpcCluster})
  */
-public record Replication(List<String> devices, long bucketBytes, float timeoutSeconds) {
+public record Replication(List<String> devices, long bucketBytes, float timeoutSeconds, String target) {
 
   /** Default all-reduce bucket size, 4 MB (PyTorch DDP's first bucket is 1 MB, later ones 25 MB). */
   public static final long DEFAULT_BUCKET_BYTES = 4L << 20;
@@ -27,17 +30,26 @@ public record Replication(List<String> devices, long bucketBytes, float timeoutS
 
   private static final Pattern NAME = Pattern.compile("/device:(CPU|GPU):(\\d+)");
 
+  /** A replica on a task of a gRPC cluster. */
+  private static final Pattern TASK = Pattern.compile("/job:worker/replica:0/task:(\\d+)/device:(CPU|GPU):(\\d+)");
+
   /** Checks the combination. */
   public Replication {
     devices = List.copyOf(devices);
     if (devices.isEmpty()) {
       throw new IllegalArgumentException("replication needs at least one device");
     }
+    boolean remote = !target.isEmpty();
+    Pattern form = remote ? TASK : NAME;
     if (!(devices.size() == 1 && devices.get(0).isEmpty())
-        && !devices.stream().allMatch(d -> NAME.matcher(d).matches())) {
-      throw new IllegalArgumentException("devices must be full names like /device:GPU:0, got " + devices);
+        && !devices.stream().allMatch(d -> form.matcher(d).matches())) {
+      throw new IllegalArgumentException("devices must be full names like "
+          + (remote ? "/job:worker/replica:0/task:1/device:CPU:0" : "/device:GPU:0") + ", got " + devices);
     }
-    if (devices.stream().map(d -> d.replaceAll(":\\d+$", "")).distinct().count() > 1) {
+    if (remote && !target.startsWith("grpc://")) {
+      throw new IllegalArgumentException("a session target is grpc://host:port, got " + target);
+    }
+    if (devices.stream().map(d -> d.replaceAll("^.*device:|:\\d+$", "")).distinct().count() > 1) {
       throw new IllegalArgumentException("replicas must all be CPUs or all GPUs, got " + devices);
     }
     if (devices.stream().distinct().count() != devices.size()) {
@@ -49,6 +61,11 @@ public record Replication(List<String> devices, long bucketBytes, float timeoutS
     if (!(timeoutSeconds > 0)) {
       throw new IllegalArgumentException("collective timeout must be positive, got " + timeoutSeconds);
     }
+  }
+
+  /** Replicas on the devices of this process (no session target). */
+  public Replication(List<String> devices, long bucketBytes, float timeoutSeconds) {
+    this(devices, bucketBytes, timeoutSeconds, "");
   }
 
   /** One replica, no explicit device: the graph as it was before replicas. */
@@ -73,6 +90,11 @@ public record Replication(List<String> devices, long bucketBytes, float timeoutS
     return devices.size();
   }
 
+  /** Whether the replicas are the tasks of a gRPC cluster, the session on this process's server. */
+  public boolean remote() {
+    return !target.isEmpty();
+  }
+
   /** Whether the replicas are GPUs (the collectives then use NCCL). */
   public boolean onGpus() {
     return devices.get(0).contains("GPU");
@@ -84,7 +106,7 @@ public record Replication(List<String> devices, long bucketBytes, float timeoutS
    */
   public int cpuDevices() {
     int n = 0;
-    for (String d : devices) {
+    for (String d : remote() ? List.<String>of() : devices) {
       Matcher m = NAME.matcher(d);
       if (m.matches() && m.group(1).equals("CPU")) {
         n = Math.max(n, Integer.parseInt(m.group(2)) + 1);

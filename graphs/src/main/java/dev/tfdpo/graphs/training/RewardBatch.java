@@ -14,7 +14,8 @@ package dev.tfdpo.graphs.training;
  * @param pairIndices data-set positions of the pairs
  */
 public record RewardBatch(
-    int rows, int length, int[] inputIds, int[] lengths, int[] scoreIndices, float[] margins, long[] pairIndices) {
+    int rows, int length, int[] inputIds, int[] lengths, int[] scoreIndices, float[] margins, long[] pairIndices)
+    implements MicroBatch {
 
   /** Checks the layout. */
   public RewardBatch {

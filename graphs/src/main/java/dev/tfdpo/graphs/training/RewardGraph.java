@@ -42,7 +42,7 @@ import org.tensorflow.types.TInt32;
  * <p>The backbone is built from the architecture with tied embeddings, so no {@code lm_head.weight}
  * variable exists: a causal-LM checkpoint's head is skipped when loading and never trained or saved.
  */
-public final class RewardGraph implements AutoCloseable {
+public final class RewardGraph implements TrainingGraph<RewardBatch> {
 
   /** Hugging Face name of the head. */
   public static final String SCORE = RewardModelExport.SCORE;
@@ -68,7 +68,7 @@ public final class RewardGraph implements AutoCloseable {
    * @param metrics {@link RewardLoss#METRICS}
    * @param scores the reward of each row {@code [2P]}, chosen first
    */
-  public record MicroResult(float[] metrics, float[] scores) {
+  public record MicroResult(float[] metrics, float[] scores) implements TrainingGraph.Micro {
 
     /** A metric by name. */
     public float metric(String name) {
@@ -193,7 +193,7 @@ public final class RewardGraph implements AutoCloseable {
     reads.add(scoreRead);
     shapes.put(SCORE, score.shape());
     decays.put(SCORE, LlamaWeights.Kind.PROJECTION.decays());
-    return new ParameterSet(variables, reads, shapes, decays);
+    return new ParameterSet(variables, reads, shapes, decays, Map.of());
   }
 
   /**
@@ -253,6 +253,46 @@ public final class RewardGraph implements AutoCloseable {
   /** Forward only (evaluation): the same metrics, no state change. */
   public MicroResult evaluate(RewardBatch b) {
     return run(b, 1f, false);
+  }
+
+  /** {@link RewardLoss#METRICS}. */
+  @Override
+  public List<String> metricNames() {
+    return RewardLoss.METRICS;
+  }
+
+  /** {@link #micro(RewardBatch, float)} of the one shard: a reward graph has one replica and no reference. */
+  @Override
+  public MicroResult micro(List<RewardBatch> shards, float scale, List<float[]> referenceLogps) {
+    if (referenceLogps != null) {
+      throw new IllegalArgumentException("a reward model reads no reference log-probs");
+    }
+    return micro(single(shards), scale);
+  }
+
+  /** {@link #evaluate(RewardBatch)} of the one shard. */
+  @Override
+  public MicroResult evaluate(List<RewardBatch> shards) {
+    return evaluate(single(shards));
+  }
+
+  private static RewardBatch single(List<RewardBatch> shards) {
+    if (shards.size() != 1) {
+      throw new IllegalArgumentException("a reward graph trains on one device; got " + shards.size() + " shards");
+    }
+    return shards.get(0);
+  }
+
+  /** One: data parallelism is not built for reward models. */
+  @Override
+  public int replicas() {
+    return 1;
+  }
+
+  /** None: the reward graph is not compiled with XLA. */
+  @Override
+  public int xlaClusters() {
+    return 0;
   }
 
   private MicroResult run(RewardBatch b, float scale, boolean accumulate) {

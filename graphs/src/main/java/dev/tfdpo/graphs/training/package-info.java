@@ -12,8 +12,9 @@
  *       (its rows and KL rows as the two sequences of a pair slot, the rows' labels from
  *       {@code BatchInputs.labels()}); a reward model is another implementation.
  *   <li><b>Parameter seam</b> ({@link dev.tfdpo.graphs.training.ParameterSet}): the weights that get
- *       gradients, accumulators, optimizer state and checkpoints. Today every policy weight; a LoRA
- *       adapter set over a frozen base is another set. Everything else (the reference) is frozen.
+ *       gradients, accumulators, optimizer state and checkpoints: every policy weight, or with {@link
+ *       dev.tfdpo.graphs.training.LoraTraining} only the LoRA adapters over a frozen (optionally
+ *       quantized) base. Everything else (the reference, the base) is frozen.
  *   <li><b>Replica seam</b>: {@code GradientAccumulation} (backward pass into per-parameter
  *       accumulators) and {@code OptimizerUpdate} (norms, clipping, AdamW) are separate parts; {@code
  *       GradientAccumulation.combined} is the one place the update reads gradients. With several

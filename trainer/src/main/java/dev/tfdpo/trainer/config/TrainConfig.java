@@ -143,6 +143,7 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
     check(s, ConfigKey.DEVICES, t.devices(), devices().size() == 1 || !dpo.rlhfType().equals("kto"),
         "one device with rlhf_type kto (KTO is not data-parallel yet; remove devices or use rlhf_type dpo)");
     validatePrecision(s);
+    LoraOptions.check(this, s);
   }
 
   /** Full device names of the data-parallel replicas ({@link DeviceList}); {@code [""]}: one device. */
@@ -191,6 +192,11 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
   /** The reference-model options of this run. */
   public ReferenceOptions reference() {
     return ReferenceOptions.of(this);
+  }
+
+  /** The LoRA options, resolved ({@link LoraOptions}). */
+  public LoraOptions lora() {
+    return LoraOptions.of(this);
   }
 
   /**
@@ -348,7 +354,8 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
     String[] items = raw.split(",");
     boolean numbers = java.util.Arrays.stream(items).allMatch(i -> i.trim().matches("[-+0-9.eE]+"));
     for (String item : items) {
-      out.add(numbers ? new JsonPrimitive(Double.parseDouble(item.trim())) : new JsonPrimitive(item.trim()));
+      // BigDecimal keeps a number as typed ("2" stays 2, not 2.0, in resolved_config.json and messages).
+      out.add(numbers ? new JsonPrimitive(new java.math.BigDecimal(item.trim())) : new JsonPrimitive(item.trim()));
     }
     return out;
   }

@@ -1,0 +1,170 @@
+package dev.tfdpo.graphs;
+
+import java.lang.reflect.Constructor;
+import java.lang.reflect.Method;
+import java.util.ArrayList;
+import java.util.List;
+import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.javacpp.PointerScope;
+import org.tensorflow.Graph;
+import org.tensorflow.internal.c_api.TF_Graph;
+import org.tensorflow.internal.c_api.TF_Session;
+import org.tensorflow.internal.c_api.TF_SessionOptions;
+import org.tensorflow.internal.c_api.TF_Status;
+import org.tensorflow.internal.c_api.global.tensorflow;
+import org.tensorflow.Server;
+import org.tensorflow.Session;
+import org.tensorflow.proto.ClusterDef;
+import org.tensorflow.proto.ConfigProto;
+import org.tensorflow.proto.JobDef;
+import org.tensorflow.proto.ServerDef;
+
+/**
+ * Several processes over TensorFlow's gRPC runtime: one job {@code worker} with one task per process,
+ * each at its {@code host:port}; this process is task {@link #task}. Task 0 is the chief: its session
+ * runs the whole training graph, one replica placed on each task ({@link #devices}); the other tasks
+ * only serve their part of the graph from their {@link Server}.
+ *
+ * @param workers every task's {@code host:port}, in task order
+ * @param task this process's task index
+ */
+public record GrpcCluster(List<String> workers, int task) {
+
+  /** The job name, as in {@code TF_CONFIG}. */
+  public static final String JOB = "worker";
+
+  /** Checks the combination. */
+  public GrpcCluster {
+    workers = List.copyOf(workers);
+    if (workers.isEmpty()) {
+      throw new IllegalArgumentException("a cluster needs at least one worker");
+    }
+    if (task < 0 || task >= workers.size()) {
+      throw new IllegalArgumentException("task index " + task + " is not one of the " + workers.size()
+          + " workers (0.." + (workers.size() - 1) + ")");
+    }
+  }
+
+  /** Number of tasks (processes). */
+  public int size() {
+    return workers.size();
+  }
+
+  /** Whether this process is task 0, the chief: it runs the session and alone writes output. */
+  public boolean chief() {
+    return task == 0;
+  }
+
+  /** Task {@code k}'s CPU, full name: where replica k runs. */
+  public static String device(int k) {
+    return "/job:" + JOB + "/replica:0/task:" + k + "/device:CPU:0";
+  }
+
+  /** One replica per task, replica k on task k's CPU. */
+  public List<String> devices() {
+    List<String> names = new ArrayList<>();
+    for (int k = 0; k < workers.size(); k++) {
+      names.add(device(k));
+    }
+    return names;
+  }
+
+  /** This task's session target, {@code grpc://host:port}. */
+  public String target() {
+    return "grpc://" + workers.get(task);
+  }
+
+  /**
+   * The server definition: the cluster, this task, and the default session config every task runs its
+   * graph partitions with. {@code collective_group_leader} must be in that default config (set only in
+   * the chief's session config, the collectives across tasks time out): task 0 resolves the group.
+   *
+   * @param sessionDefaults options of the graph's session (threads, Grappler switches)
+   */
+  public ServerDef serverDef(ConfigProto sessionDefaults) {
+    ConfigProto config = sessionDefaults.toBuilder()
+        .setExperimental(sessionDefaults.getExperimental().toBuilder()
+            .setCollectiveGroupLeader("/job:" + JOB + "/replica:0/task:0"))
+        .build();
+    JobDef.Builder job = JobDef.newBuilder().setName(JOB);
+    for (int k = 0; k < workers.size(); k++) {
+      job.putTasks(k, workers.get(k));
+    }
+    return ServerDef.newBuilder()
+        .setCluster(ClusterDef.newBuilder().addJob(job))
+        .setJobName(JOB)
+        .setTaskIndex(task)
+        .setProtocol("grpc")
+        .setDefaultSessionConfig(config)
+        .build();
+  }
+
+  private static TF_Session newSession(TF_Graph graph, String target, ConfigProto config) {
+    try (PointerScope scope = new PointerScope()) {
+      TF_Status status = TF_Status.newStatus();
+      TF_SessionOptions options = TF_SessionOptions.newSessionOptions();
+      tensorflow.TF_SetTarget(options, target);
+      BytePointer bytes = new BytePointer(config.toByteArray());
+      tensorflow.TF_SetConfig(options, bytes, bytes.capacity(), status);
+      status.throwExceptionIfNotOK();
+      TF_Session session = TF_Session.newSession(graph, options, status);
+      status.throwExceptionIfNotOK();
+      session.retainReference();
+      return session;
+    }
+  }
+
+  /**
+   * Starts this task's server. A TensorFlow server cannot be stopped in-process ("clean shutdown is not
+   * implemented"): it lives until the JVM exits, so never close it.
+   *
+   * @throws IllegalStateException naming the address when the port cannot be bound
+   */
+  public Server start(ConfigProto sessionDefaults) {
+    try {
+      Server server = new Server(serverDef(sessionDefaults));
+      server.start();
+      return server;
+    } catch (RuntimeException e) {
+      throw new IllegalStateException("cannot start the TensorFlow server of task " + task + " at "
+          + workers.get(task) + " (is the port in use?): " + e.getMessage(), e);
+    }
+  }
+
+  /**
+   * A session of {@code graph} on {@code target} ({@code grpc://host:port}). TensorFlow Java has no
+   * public constructor with a target (its private {@code Session.allocate} takes one but never passes it
+   * to {@code TF_SetTarget}): the native session is made here with the C API, as {@code allocate} makes
+   * it plus the target, and wrapped by the package-private {@code Session(Graph, TF_Session)}, reached by
+   * reflection (the TensorFlow jars are on the class path, so not module-encapsulated).
+   */
+  public static Session session(Graph graph, String target, ConfigProto config) {
+    try {
+      Method ref = Graph.class.getDeclaredMethod("ref");
+      ref.setAccessible(true);
+      Object reference = ref.invoke(graph);
+      try {
+        Method handle = reference.getClass().getDeclaredMethod("nativeHandle");
+        handle.setAccessible(true);
+        Object graphHandle = handle.invoke(reference);
+        Object sessionHandle = newSession((TF_Graph) graphHandle, target, config);
+        Constructor<Session> make = Session.class.getDeclaredConstructor(Graph.class, sessionHandle.getClass());
+        make.setAccessible(true);
+        Session session = make.newInstance(graph, sessionHandle);
+        // As the public constructors: run the graph's initializers before the first run.
+        java.lang.reflect.Field autoInit = Session.class.getDeclaredField("autoInit");
+        autoInit.setAccessible(true);
+        autoInit.setBoolean(session, true);
+        return session;
+      } finally {
+        ((AutoCloseable) reference).close();
+      }
+    } catch (java.lang.reflect.InvocationTargetException e) {
+      Throwable cause = e.getCause();
+      throw cause instanceof RuntimeException re ? re : new IllegalStateException(cause);
+    } catch (Exception e) {
+      throw new IllegalStateException("cannot open a TensorFlow session on " + target
+          + " with this TensorFlow Java version: " + e, e);
+    }
+  }
+}

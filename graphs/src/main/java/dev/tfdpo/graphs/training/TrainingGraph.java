@@ -1,0 +1,66 @@
+package dev.tfdpo.graphs.training;
+
+import java.nio.file.Path;
+import java.util.List;
+
+/**
+ * What the one training loop ({@code DpoTrainer}) calls on a training graph, whichever model and
+ * objective it was built for: {@link DpoGraph} (a causal LM and a log-prob objective) and {@link
+ * RewardGraph} (a backbone with a scalar head). Weights are loaded and written by the objective that
+ * built the graph, which knows their format; everything per step goes through here.
+ *
+ * <p>A step: {@link #micro} once per micro-batch (gradients accumulate), then {@link #gradientNorm}, and,
+ * when that is finite, {@link #apply}.
+ *
+ * @param <B> the micro-batch layout the graph is fed
+ */
+public interface TrainingGraph<B extends MicroBatch> extends AutoCloseable {
+
+  /** One micro-batch's metrics, in {@link #metricNames()} order; NaN for a metric the batch lacks. */
+  interface Micro {
+
+    /** The values. */
+    float[] metrics();
+
+    /** A metric by its name; unknown names are an error. */
+    float metric(String name);
+  }
+
+  /** The metric names of {@link Micro#metrics()}, "loss" first. */
+  List<String> metricNames();
+
+  /**
+   * Forward and backward on one global micro-batch, one shard per replica; adds {@code gradient * scale}
+   * to the accumulators.
+   *
+   * @param referenceLogps fed reference log-probs per shard, or null when the graph computes or needs none
+   */
+  Micro micro(List<B> shards, float scale, List<float[]> referenceLogps);
+
+  /** Forward only (evaluation) on one global batch, one shard per replica: the metrics, no state change. */
+  Micro evaluate(List<B> shards);
+
+  /** The accumulated gradient's global and per-parameter norms (changes nothing). */
+  DpoGraph.GradientNorm gradientNorm();
+
+  /** Clips with {@code norm} (from {@link #gradientNorm}), applies AdamW and clears the accumulators. */
+  void apply(float[] optimizerScalars, float norm);
+
+  /** Data-parallel replicas: shards per micro-batch. */
+  int replicas();
+
+  /** Compiled XLA cluster launches per micro-batch (0 without XLA). */
+  int xlaClusters();
+
+  /** Bytes held by the graph's variables. */
+  long variableBytes();
+
+  /** Writes the trainable weights and the optimizer's state as a TensorFlow checkpoint (between steps). */
+  void saveState(Path prefix);
+
+  /** Restores what {@link #saveState} wrote. */
+  void restoreState(Path prefix);
+
+  @Override
+  void close();
+}

@@ -1,0 +1,110 @@
+package dev.tfdpo.e2e;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.google.gson.JsonObject;
+import dev.tfdpo.trainer.DpoTrainer;
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The 16-step TRL run ({@code golden/a-sigmoid}: 4 pairs per micro-batch, one process) reproduced by two
+ * processes over TensorFlow's gRPC runtime on loopback, 2 pairs each: two {@code TrainMain} JVMs with
+ * {@code TF_CONFIG} index 0 and 1, as {@code scripts/train.sh --nproc_per_node 2} starts them. Every
+ * logged metric within the one-process bounds ({@link CurveParity}); only the chief writes output.
+ */
+class DistributedCurveTest {
+
+  static final Path CONFIG = DataParallelCurveTest.CONFIG;
+
+  @TempDir static Path work;
+  static Path chiefOut;
+  static Path workerOut;
+  static String chiefLog;
+  static String workerLog;
+  static int chiefStatus;
+  static int workerStatus;
+  static final List<Process> started = new ArrayList<>();
+
+  @BeforeAll
+  static void train() throws Exception {
+    int[] ports = {freePort(), freePort()};
+    String workers = "[\"127.0.0.1:" + ports[0] + "\", \"127.0.0.1:" + ports[1] + "\"]";
+    chiefOut = work.resolve("chief");
+    workerOut = work.resolve("worker"); // given to task 1, which must not write anything
+    List<Process> p = new ArrayList<>();
+    for (int task = 0; task < 2; task++) {
+      List<String> args = List.of(CONFIG.toString(), "--output_dir", (task == 0 ? chiefOut : workerOut).toString(),
+          "--report_to", "none", "--per_device_train_batch_size", "2", "--num_threads", "1");
+      p.add(Tools.start(Tools.TRAIN, args, work.resolve("log-" + task + ".txt"), Map.of("TF_CONFIG",
+          "{\"cluster\": {\"worker\": " + workers + "}, \"task\": {\"type\": \"worker\", \"index\": " + task + "}}")));
+      started.add(p.get(task));
+    }
+    assertTrue(p.get(0).waitFor(300, TimeUnit.SECONDS), "the chief did not end");
+    // The worker exits a few probes (1 s each) after the chief's server is gone.
+    assertTrue(p.get(1).waitFor(30, TimeUnit.SECONDS), "the worker did not end after the chief");
+    chiefStatus = p.get(0).exitValue();
+    workerStatus = p.get(1).exitValue();
+    chiefLog = Files.readString(work.resolve("log-0.txt"));
+    workerLog = Files.readString(work.resolve("log-1.txt"));
+  }
+
+  static int freePort() throws Exception {
+    try (ServerSocket s = new ServerSocket(0)) {
+      return s.getLocalPort();
+    }
+  }
+
+  @AfterAll
+  static void stop() {
+    started.forEach(Process::destroyForcibly);
+  }
+
+  @Test
+  void twoProcessesOfTwoPairsReproduceTheOneProcessTrlCurve() throws Exception {
+    assertEquals(0, chiefStatus, chiefLog);
+    List<JsonObject> golden = DataParallelCurveTest.lines(DataParallelCurveTest.GOLDEN.resolve("a-sigmoid/curve.jsonl"));
+    List<JsonObject> ours = DataParallelCurveTest.lines(chiefOut.resolve(DpoTrainer.METRICS_FILE));
+    assertEquals(16, ours.size());
+    CurveParity.assertMatches("2 processes x 2 pairs", golden, ours);
+    assertTrue(chiefLog.contains("4 pairs per micro-batch (2 on each of [/job:worker/replica:0/task:0/device:CPU:0, "
+        + "/job:worker/replica:0/task:1/device:CPU:0])"), chiefLog);
+  }
+
+  /**
+   * The run records one replica per task: its checkpoint does not resume in one process with one device
+   * (another data order), the usual resume refusal naming {@code devices}.
+   */
+  @Test
+  void aCheckpointOfTwoTasksDoesNotResumeOnOneDevice() throws Exception {
+    Path checkpoint;
+    try (var dirs = Files.list(chiefOut)) {
+      checkpoint = dirs.filter(d -> d.getFileName().toString().startsWith("checkpoint-")).findFirst().orElseThrow();
+    }
+    Tools.Result r = Tools.run(Tools.TRAIN, List.of(CONFIG.toString(), "--output_dir", chiefOut.toString(),
+        "--report_to", "none", "--per_device_train_batch_size", "2", "--resume_from_checkpoint",
+        checkpoint.toString()), work.resolve("log-resume.txt")).noTrace();
+    assertEquals(2, r.status(), r.output());
+    assertTrue(r.output().contains("devices: checkpoint [\"2.0\"], this run []"), r.output());
+  }
+
+  @Test
+  void onlyTheChiefWritesAndTheWorkerEndsAfterIt() {
+    assertEquals(0, workerStatus, workerLog);
+    assertTrue(workerLog.contains("cluster: task 1 of 2 serving at"), workerLog);
+    assertTrue(workerLog.contains("has gone; task 1 exits"), workerLog);
+    assertFalse(Files.exists(workerOut), "task 1 created " + workerOut);
+    assertTrue(Files.exists(chiefOut.resolve(DpoTrainer.METRICS_FILE)));
+  }
+}

@@ -1,0 +1,141 @@
+package dev.tfdpo.trainer;
+
+import dev.tfdpo.cli.Cli;
+import dev.tfdpo.graphs.GrpcCluster;
+import dev.tfdpo.graphs.Sessions;
+import dev.tfdpo.trainer.config.ConfigException;
+import dev.tfdpo.trainer.config.TfConfig;
+import dev.tfdpo.trainer.config.TrainConfig;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Training as one task of a gRPC cluster ({@code TF_CONFIG}, docs/distributed.md). Every task starts its
+ * TensorFlow server. Task 0, the chief, reads the data, builds the training graph with replica k placed on
+ * task k, feeds each task's replica its shard of every global micro-batch and alone writes the output
+ * directory; its session runs on its own server, which hands each task its partition of the graph. The
+ * other tasks serve those partitions (their replica's forward and backward pass and their side of the
+ * gradient all-reduce) until the chief's server is gone, then exit.
+ */
+final class ClusterRun {
+
+  /** How often a worker checks that the chief's server is still there, in milliseconds. */
+  static final int PROBE_MS = 1000;
+
+  /** Consecutive failed probes after which a worker takes the chief as gone. */
+  static final int PROBES_LOST = 3;
+
+  private ClusterRun() {}
+
+  /** Refuses the keys that cannot go with {@code TF_CONFIG}. */
+  static void check(TrainConfig config) {
+    if (!config.devices().equals(List.of(""))) {
+      throw new ConfigException("devices " + config.devices() + " and " + TfConfig.ENV
+          + " together: with TF_CONFIG each task is one replica on its CPU; remove the devices key");
+    }
+    if (config.training().useXla()) {
+      throw new ConfigException("use_xla with TF_CONFIG is not supported: the XLA CPU JIT does not compile "
+          + "the replicas' collective ops; set use_xla false");
+    }
+  }
+
+  /**
+   * Runs this process's task; returns the exit status.
+   *
+   * @param config the config with {@code devices} set to the number of tasks (recorded for resume)
+   */
+  static int run(TrainConfig config, GrpcCluster cluster, PrintStream out, boolean terminal) throws IOException {
+    cluster.start(Sessions.config(config.training().numThreads()));
+    if (cluster.chief()) {
+      out.println(String.format("cluster: chief (task 0 of %d) at %s, workers %s", cluster.size(),
+          cluster.target(), cluster.workers()));
+      awaitWorkers(cluster, config.training().collectiveTimeoutS());
+      DpoTrainer.run(config, out, terminal, cluster);
+      return Cli.OK;
+    }
+    // One println per line: TensorFlow's own log goes to stderr in between, into the same console.
+    out.println(String.format("cluster: task %d of %d serving at %s for the chief at %s; the chief writes %s",
+        cluster.task(), cluster.size(), cluster.workers().get(cluster.task()), cluster.workers().get(0),
+        config.training().outputDir()));
+    awaitChiefGone(cluster.workers().get(0));
+    out.println("cluster: the chief at " + cluster.workers().get(0) + " has gone; task " + cluster.task()
+        + " exits");
+    return Cli.OK;
+  }
+
+  /**
+   * Waits until every other task's server accepts connections, at most {@code timeoutS} seconds (the
+   * collective timeout: every wait across processes is bounded by it). TensorFlow's master would wait for
+   * a missing worker forever, logging "CreateSession still waiting".
+   *
+   * @throws IllegalStateException naming the tasks that did not answer
+   */
+  static void awaitWorkers(GrpcCluster cluster, double timeoutS) {
+    long deadline = System.nanoTime() + (long) (timeoutS * 1e9);
+    List<Integer> missing = new ArrayList<>();
+    for (int k = 1; k < cluster.size(); k++) {
+      missing.add(k);
+    }
+    while (!missing.isEmpty()) {
+      missing.removeIf(k -> reachable(address(cluster.workers().get(k))));
+      if (missing.isEmpty()) {
+        return;
+      }
+      if (System.nanoTime() > deadline) {
+        List<String> names = missing.stream().map(k -> "task " + k + " at " + cluster.workers().get(k)).toList();
+        throw new IllegalStateException(String.join(", ", names) + " did not answer within "
+            + timeoutS + " s (collective_timeout_s): start every worker with its TF_CONFIG, check the "
+            + "addresses and that the ports are open between the machines");
+      }
+      sleep();
+    }
+  }
+
+  private static InetSocketAddress address(String hostPort) {
+    int colon = hostPort.lastIndexOf(':');
+    return new InetSocketAddress(hostPort.substring(0, colon), Integer.parseInt(hostPort.substring(colon + 1)));
+  }
+
+  private static boolean reachable(InetSocketAddress address) {
+    try (Socket s = new Socket()) {
+      s.connect(address, PROBE_MS);
+      return true;
+    } catch (IOException e) {
+      return false;
+    }
+  }
+
+  private static void sleep() {
+    try {
+      Thread.sleep(PROBE_MS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted while waiting for the cluster", e);
+    }
+  }
+
+  /**
+   * Blocks until the chief's server, once seen, stops answering ({@link #PROBES_LOST} probes in a row):
+   * TensorFlow's server has no "session done" signal for the tasks it does not run a session on.
+   */
+  static void awaitChiefGone(String chief) {
+    InetSocketAddress address = address(chief);
+    boolean seen = false;
+    int lost = 0;
+    while (!seen || lost < PROBES_LOST) {
+      boolean up = reachable(address);
+      seen |= up;
+      lost = up ? 0 : lost + 1;
+      try {
+        Thread.sleep(PROBE_MS);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        return;
+      }
+    }
+  }
+}

@@ -1,0 +1,141 @@
+package dev.tfdpo.trainer;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.tfdpo.data.TokenIdsJsonl;
+import dev.tfdpo.data.TokenizedPair;
+import dev.tfdpo.graphs.GrpcCluster;
+import dev.tfdpo.graphs.Sessions;
+import dev.tfdpo.graphs.training.Batch;
+import dev.tfdpo.graphs.training.DpoGraph;
+import dev.tfdpo.graphs.training.Replication;
+import dev.tfdpo.io.hf.LlamaConfig;
+import dev.tfdpo.io.safetensors.SafeTensorsReader;
+import dev.tfdpo.ops.AdamW;
+import dev.tfdpo.ops.LossSpec;
+import java.io.IOException;
+import java.net.ServerSocket;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.tensorflow.GraphOperation;
+
+/**
+ * Two processes over TensorFlow's gRPC runtime: this JVM is task 0 (the chief, its session on its own
+ * server), a second JVM started with {@code TF_CONFIG} index 1 ({@code TrainMain}, as {@code scripts/train.sh
+ * --nproc_per_node 2} starts it) serves replica 1. The same training graph with replica k on task k
+ * must train exactly as two replicas on two virtual CPU devices of one process
+ * ({@link DataParallelGraphTest}, which compares that with one device).
+ */
+class DistributedGraphTest {
+
+  static DpoGraph inProcess;
+  static DpoGraph twoTasks;
+  static GrpcCluster cluster;
+  static Process worker;
+  static List<TokenizedPair> pairs;
+  @TempDir static Path start;
+
+  @BeforeAll
+  static void build() throws Exception {
+    cluster = new GrpcCluster(List.of("127.0.0.1:" + freePort(), "127.0.0.1:" + freePort()), 0);
+    worker = startWorker(cluster, 1, start.resolve("worker-output"));
+    cluster.start(Sessions.config(2));
+    LlamaConfig config = LlamaConfig.read(Golden.TINY);
+    LossSpec sigmoid = LossSpec.builder("sigmoid").beta(0.1f).build();
+    DpoGraph.Reference live = DpoGraph.Reference.live(config);
+    inProcess = DpoGraph.build(DataParallelGraphTest.settings(config, sigmoid, live, Replication.cpus(2)));
+    twoTasks = DpoGraph.build(DataParallelGraphTest.settings(config, sigmoid, live, new Replication(
+        cluster.devices(), Replication.DEFAULT_BUCKET_BYTES, 60f, cluster.target())));
+    for (DpoGraph g : List.of(inProcess, twoTasks)) {
+      try (SafeTensorsReader w = SafeTensorsReader.open(Golden.TINY)) {
+        g.policyLoader().load(g.session(), w);
+        g.referenceLoader().load(g.session(), w);
+      }
+    }
+    pairs = TokenIdsJsonl.read(Golden.TOKENS);
+  }
+
+  /** A free local port (bound, then released for the server to take). */
+  static int freePort() throws IOException {
+    try (ServerSocket s = new ServerSocket(0)) {
+      return s.getLocalPort();
+    }
+  }
+
+  /** Task {@code task} of {@code cluster} as its own JVM: {@code TrainMain configs/default.json} with TF_CONFIG. */
+  static Process startWorker(GrpcCluster cluster, int task, Path outputDir) throws IOException {
+    String java = ProcessHandle.current().info().command().orElse("java");
+    String tfConfig = "{\"cluster\": {\"worker\": [\"" + String.join("\", \"", cluster.workers())
+        + "\"]}, \"task\": {\"type\": \"worker\", \"index\": " + task + "}}";
+    ProcessBuilder pb = new ProcessBuilder(java, "-cp", System.getProperty("java.class.path"),
+        "dev.tfdpo.trainer.TrainMain", Golden.ROOT.resolve("configs/default.json").toString(),
+        "--output_dir", outputDir.toString(), "--num_threads", "2")
+        .directory(Golden.ROOT.toFile())
+        .redirectErrorStream(true)
+        .redirectOutput(ProcessBuilder.Redirect.INHERIT);
+    pb.environment().put("TF_CONFIG", tfConfig);
+    return pb.start();
+  }
+
+  @AfterAll
+  static void close() throws Exception {
+    if (inProcess != null) {
+      inProcess.close();
+    }
+    if (twoTasks != null) {
+      twoTasks.close();
+    }
+    if (worker != null) {
+      worker.destroy();
+      worker.waitFor();
+    }
+  }
+
+  @Test
+  void everyOperationOfTheSecondReplicaRunsOnTheSecondTask() {
+    int onSecond = 0;
+    List<String> wrong = new ArrayList<>();
+    for (Iterator<GraphOperation> it = twoTasks.session().graph().operations(); it.hasNext(); ) {
+      GraphOperation op = it.next();
+      if (op.device().equals(GrpcCluster.device(1))) {
+        onSecond++;
+      }
+      if (op.name().startsWith("replica_1/") && !op.device().isEmpty() && !op.device().equals(GrpcCluster.device(1))) {
+        wrong.add(op.name() + " on " + op.device());
+      }
+    }
+    assertTrue(wrong.isEmpty(), "replica 1 ops elsewhere: " + wrong);
+    assertTrue(onSecond > 200, onSecond + " ops on task 1");
+  }
+
+  /**
+   * 6 optimizer steps of 2 tasks x 2 pairs equal, to the bit, 2 in-process replicas x 2 pairs: the same
+   * graph, the same kernels on the same shards; only where replica 1 runs and the transport of the
+   * all-reduce differ, neither of which changes a value (the all-reduce of two replicas is one float
+   * addition either way). With the uneven last global batch (3 pairs as 2 + 1) at the end.
+   */
+  @Test
+  void twoProcessesTrainBitwiseAsTwoInProcessReplicas() {
+    Collator collator = new Collator(2);
+    for (int step = 1; step <= 6; step++) {
+      int from = 4 * (step - 1);
+      int to = step == 6 ? from + 3 : from + 4;
+      List<Batch> shards = List.of(collator.padded(pairs.subList(from, from + 2)),
+          collator.padded(pairs.subList(from + 2, to)));
+      DpoGraph.MicroResult a = inProcess.micro(shards, 1f, null);
+      DpoGraph.MicroResult b = twoTasks.micro(shards, 1f, null);
+      assertEquals(a.metric("loss"), b.metric("loss"), 0f, "loss, step " + step);
+      assertEquals(a.metric("rewards/margins"), b.metric("rewards/margins"), 0f, "margins, step " + step);
+      float[] scalars = AdamW.stepScalars(5e-4, 0.0, DataParallelGraphTest.ADAM, step);
+      assertEquals(inProcess.apply(scalars), twoTasks.apply(scalars), 0f, "gradient norm, step " + step);
+    }
+    assertEquals(0.0, DataParallelGraphTest.worstRelative(inProcess.policyWeights(), twoTasks.policyWeights()), 0.0);
+  }
+}
