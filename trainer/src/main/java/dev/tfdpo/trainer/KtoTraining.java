@@ -339,6 +339,6 @@ final class KtoTraining implements TrainingObjective<Batch> {
 
   @Override
   public String modelFiles() {
-    return "config.json and tokenizer files";
+    return policy.modelFiles();
   }
 }
