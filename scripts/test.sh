@@ -10,7 +10,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # Test classes whose numbers depend on the kernels: goldens from TRL, bitwise-equal paths, curves.
 PARITY="LlamaLogitsGoldenTest,LossFormulaTest,DpoSingleBatchGoldenTest,LossGoldenTest,EvaluatorTest,\
 EvaluationRunTest,PackedLogProbsTest,ReferenceGraphTest,TrlCurveParityTest,PackedCurveParityTest,Bf16CurveTest,\
-RewardCurveGoldenTest,RewardTrainerTest"
+RewardCurveGoldenTest,RewardTrainerTest,KtoParityTest,KtoTrlOptionsTest,LoraCurveParityTest"
 
 echo "== tests, oneDNN on (TF_ENABLE_ONEDNN_OPTS=1) =="
 TF_ENABLE_ONEDNN_OPTS=1 mvn -B "$@" test

@@ -96,7 +96,7 @@ class DistributedCurveTest {
         "--report_to", "none", "--per_device_train_batch_size", "2", "--resume_from_checkpoint",
         checkpoint.toString()), work.resolve("log-resume.txt")).noTrace();
     assertEquals(2, r.status(), r.output());
-    assertTrue(r.output().contains("devices: checkpoint [\"2.0\"], this run []"), r.output());
+    assertTrue(r.output().contains("devices: checkpoint [\"2\"], this run []"), r.output());
   }
 
   @Test

@@ -215,7 +215,7 @@ public final class DatasetLoader {
         return;
       }
       count(r);
-      unpaired.accept(new TokenizedCompletion(index, r.prompt(), r.completions()[0], label));
+      unpaired.accept(new TokenizedCompletion(index, r.prompt(), r.completions()[0], label, completion));
     }
 
     private void count(LengthPolicy.Result r) {

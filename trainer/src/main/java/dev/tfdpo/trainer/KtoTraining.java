@@ -1,13 +1,16 @@
 package dev.tfdpo.trainer;
 
+import dev.tfdpo.data.DataOptions;
 import dev.tfdpo.data.DataSummary;
 import dev.tfdpo.data.DatasetLoader;
 import dev.tfdpo.data.ListPairSource;
 import dev.tfdpo.data.LoadedDataset;
 import dev.tfdpo.data.LoadedUnpaired;
 import dev.tfdpo.data.PairSource;
+import dev.tfdpo.data.PreprocessedFile;
 import dev.tfdpo.data.TokenizedCompletion;
 import dev.tfdpo.data.TokenizedPair;
+import dev.tfdpo.data.TruncationMode;
 import dev.tfdpo.graphs.training.Batch;
 import dev.tfdpo.graphs.training.KtoObjective;
 import dev.tfdpo.graphs.training.Objective;
@@ -27,6 +30,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -141,9 +145,12 @@ final class KtoTraining implements TrainingObjective<Batch> {
       examples = loaded.examples();
       summary = loaded.summary();
     } catch (DatasetLoader.WrongKind pairs) {
-      LoadedDataset loaded = DatasetLoader.load(TrainingData.options(config, file, modelDir));
-      examples = unpair(loaded.pairs());
+      DataOptions options = TrainingData.options(config, file, modelDir);
+      LoadedDataset loaded = DatasetLoader.load(options);
       summary = loaded.summary();
+      // A preprocessed file holds only the cut ids: its KL rows rotate those.
+      boolean cut = summary.truncated() > 0 && !PreprocessedFile.isPreprocessed(file);
+      examples = unpair(loaded.pairs(), cut ? uncut(options) : null);
     }
     if (examples.isEmpty()) {
       throw new IOException(file + ": no usable row (" + summary.format() + ")");
@@ -151,18 +158,37 @@ final class KtoTraining implements TrainingObjective<Batch> {
     return withKl(examples, chunk, config.data().maxSeqLen(), summary);
   }
 
-  /** TRL's {@code unpair_preference_dataset}: per chunk of pairs, the chosen rows, then the rejected ones. */
-  static List<TokenizedCompletion> unpair(PairSource pairs) {
+  /**
+   * The file's pairs again, not cut to the length limits, by row index: TRL unpairs before it tokenizes,
+   * so the KL rows rotate uncut completions ({@link #withKl}). Read only when some pair was cut.
+   */
+  private static Map<Long, TokenizedPair> uncut(DataOptions options) throws IOException {
+    PairSource all = DatasetLoader.load(options.withPacking(false)
+        .withLengths(Integer.MAX_VALUE, 0, TruncationMode.KEEP_START)).pairs();
+    Map<Long, TokenizedPair> byIndex = new HashMap<>();
+    for (int i = 0; i < all.size(); i++) {
+      byIndex.put(all.get(i).index(), all.get(i));
+    }
+    return byIndex;
+  }
+
+  /**
+   * TRL's {@code unpair_preference_dataset}: per chunk of pairs, the chosen rows, then the rejected ones;
+   * each row's uncut completion from {@code uncut} (null: no pair was cut).
+   */
+  static List<TokenizedCompletion> unpair(PairSource pairs, Map<Long, TokenizedPair> uncut) {
     List<TokenizedCompletion> out = new ArrayList<>(2 * pairs.size());
     for (int start = 0; start < pairs.size(); start += UNPAIR_CHUNK) {
       int end = Math.min(start + UNPAIR_CHUNK, pairs.size());
       for (int i = start; i < end; i++) {
         TokenizedPair p = pairs.get(i);
-        out.add(new TokenizedCompletion(p.index(), p.promptIds(), p.chosenIds(), true));
+        int[] full = uncut == null ? p.chosenIds() : uncut.get(p.index()).chosenIds();
+        out.add(new TokenizedCompletion(p.index(), p.promptIds(), p.chosenIds(), true, full));
       }
       for (int i = start; i < end; i++) {
         TokenizedPair p = pairs.get(i);
-        out.add(new TokenizedCompletion(p.index(), p.promptIds(), p.rejectedIds(), false));
+        int[] full = uncut == null ? p.rejectedIds() : uncut.get(p.index()).rejectedIds();
+        out.add(new TokenizedCompletion(p.index(), p.promptIds(), p.rejectedIds(), false, full));
       }
     }
     return out;
@@ -171,7 +197,8 @@ final class KtoTraining implements TrainingObjective<Batch> {
   /**
    * Each row as the pair (completion, KL completion), the KL completions rotated by +1 within chunks of
    * {@code chunk} rows and cut so that prompt + completion fits {@code maxSeqLen} (TRL's collator keeps
-   * the first max_length tokens). A pair's index is its position, which the reference cache keys on.
+   * the first max_length tokens). The rotated completion is the other row's uncut one: a row whose own
+   * prompt was long had its completion cut short, but a shorter prompt leaves its KL row more room. A pair's index is its position, which the reference cache keys on.
    */
   static Rows withKl(List<TokenizedCompletion> rows, int chunk, int maxSeqLen, DataSummary summary) {
     List<TokenizedPair> pairs = new ArrayList<>(rows.size());
@@ -181,7 +208,8 @@ final class KtoTraining implements TrainingObjective<Batch> {
       int chunkStart = i - i % chunk;
       int from = i == chunkStart ? Math.min(chunkStart + chunk, rows.size()) - 1 : i - 1;
       TokenizedCompletion row = rows.get(i);
-      int[] kl = rows.get(from).completionIds();
+      // TRL rotates the uncut completion ids and only then cuts prompt + KL completion to max_length.
+      int[] kl = rows.get(from).fullCompletionIds();
       int room = Math.max(0, maxSeqLen - row.promptIds().length);
       int[] klCut = kl.length > room ? Arrays.copyOf(kl, room) : kl;
       pairs.add(new TokenizedPair(i, row.promptIds(), row.completionIds(), klCut));
@@ -311,6 +339,6 @@ final class KtoTraining implements TrainingObjective<Batch> {
 
   @Override
   public String modelFiles() {
-    return "config.json and tokenizer files";
+    return policy.modelFiles();
   }
 }

@@ -170,6 +170,6 @@ final class PairObjective implements TrainingObjective<Batch> {
 
   @Override
   public String modelFiles() {
-    return "config.json and tokenizer files";
+    return policy.modelFiles();
   }
 }

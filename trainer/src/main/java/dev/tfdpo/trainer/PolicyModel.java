@@ -109,6 +109,12 @@ final class PolicyModel {
         HfExport.Options.DEFAULT.withMetadata(metadata));
   }
 
+  /** The files {@link #write} puts beside the weights, for the closing line. */
+  String modelFiles() {
+    return lora != null ? "adapter_config.json (PEFT; the base stays model_name_or_path)"
+        : "config.json and tokenizer files";
+  }
+
   /** {@link #write}, and a synced reference's weights (export's reward signature needs them). */
   void writeCheckpoint(Path dir, Map<String, String> metadata) throws IOException {
     write(dir, metadata);

@@ -69,12 +69,26 @@ class KtoTrainingTest {
   }
 
   @Test
+  void klCompletionIsTheOtherRowsUncutCompletion() {
+    // max_seq_len 5: row 0's 4-token prompt left its completion 1 token ({7}) of {7, 8, 9, 2}; row 1's
+    // 1-token prompt leaves its KL row 4, so (as TRL, which rotates the uncut ids, then cuts to max_length)
+    // row 1's KL completion is {7, 8, 9, 2}, not the cut {7}.
+    List<TokenizedCompletion> rows = List.of(
+        new TokenizedCompletion(0, new int[] {1, 5, 6, 4}, new int[] {7}, true, new int[] {7, 8, 9, 2}),
+        new TokenizedCompletion(1, new int[] {1}, new int[] {10, 2}, false));
+    KtoTraining.Rows r = KtoTraining.withKl(rows, 2, 5, null);
+    assertArrayEquals(new int[] {7, 8, 9, 2}, r.pairs().get(1).rejectedIds());
+    assertArrayEquals(new int[] {10}, r.pairs().get(0).rejectedIds());
+    assertArrayEquals(new int[] {7}, r.pairs().get(0).chosenIds(), "the row itself stays cut");
+  }
+
+  @Test
   void pairsAreSplitAsTrlUnpairsThem() {
     List<TokenizedPair> pairs = List.of(
         new TokenizedPair(0, new int[] {1}, new int[] {10}, new int[] {20}),
         new TokenizedPair(1, new int[] {1}, new int[] {11}, new int[] {21}),
         new TokenizedPair(2, new int[] {1}, new int[] {12}, new int[] {22}));
-    List<TokenizedCompletion> rows = KtoTraining.unpair(new ListPairSource(pairs));
+    List<TokenizedCompletion> rows = KtoTraining.unpair(new ListPairSource(pairs), null);
     // Every chosen row (desirable) of the chunk, then every rejected row.
     int[] completions = {10, 11, 12, 20, 21, 22};
     boolean[] labels = {true, true, true, false, false, false};
