@@ -519,7 +519,8 @@ public final class DpoGraph implements TrainingGraph<Batch> {
    * whole micro-batch, each replica's weighted by its share of the pairs. Fewer shards than replicas is
    * allowed (the last global batch of an epoch): the idle replicas run on a copy of the first shard with
    * weight 0. The metrics are gathered, then averaged as one device averages them over the whole
-   * micro-batch: pair means by pairs, token means by tokens ({@link DataParallel#gatherMean}).
+   * micro-batch: pair means by pairs, token means by tokens ({@link Objective#gatherMetrics}; KTO: class
+   * sums by class counts).
    *
    * @param referenceLogps per shard, as in {@link #micro(Batch, float, float[])}; null unless FED
    */
