@@ -125,8 +125,8 @@ class KtoRunTest {
 
   /**
    * Data parallel, 2 replicas x 2 rows (the KL point and the metric merge themselves: KtoDataParallelTest
-   * in trainer): the reference precomputed and fed shard by shard gives the live curve, and a dev set of
-   * 2 x 3 rows per global batch is evaluated on both replicas.
+   * in trainer): the reference precomputed and fed shard by shard, and packed shards, give the live padded
+   * curve, and a dev set of 2 x 3 rows per global batch is evaluated on both replicas.
    */
   @Test
   void twoReplicasPrecomputedGivesLiveWithEvaluation() throws Exception {
@@ -152,6 +152,11 @@ class KtoRunTest {
     }
     assertEquals(3, train.size());
     assertCurvesClose(new ReferenceRunTest.Run(live.log(), train, live.dir()), fed);
+    List<String> packed = new ArrayList<>(common);
+    packed.addAll(List.of("--packing", "true", "--max_seq_len", "1024"));
+    List<String> padded = new ArrayList<>(common);
+    padded.addAll(List.of("--max_seq_len", "1024")); // the same KL rows' cut as the packed run
+    assertCurvesClose(train(padded.toArray(String[]::new)), train(packed.toArray(String[]::new)));
     for (JsonObject l : train) {
       assertTrue(l.get("kl").getAsDouble() >= 0 && Double.isFinite(l.get("loss").getAsDouble()), l.toString());
     }
