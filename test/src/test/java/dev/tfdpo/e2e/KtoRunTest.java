@@ -124,6 +124,45 @@ class KtoRunTest {
   }
 
   /**
+   * Data parallel, 2 replicas x 2 rows (the KL point and the metric merge themselves: KtoDataParallelTest
+   * in trainer): the reference precomputed and fed shard by shard, and packed shards, give the live padded
+   * curve, and a dev set of 2 x 3 rows per global batch is evaluated on both replicas.
+   */
+  @Test
+  void twoReplicasPrecomputedGivesLiveWithEvaluation() throws Exception {
+    List<String> common = List.of("--max_steps", "3", "--devices", "2", "--per_device_train_batch_size", "2");
+    List<String> evaluated = new ArrayList<>(common);
+    evaluated.addAll(List.of("--evaluation_strategy", "steps", "--eval_steps", "3", "--dev_dataset_path",
+        alternating.toString(), "--per_device_eval_batch_size", "3"));
+    ReferenceRunTest.Run live = train(evaluated.toArray(String[]::new));
+    List<String> precomputed = new ArrayList<>(common);
+    precomputed.addAll(List.of("--precompute_ref_log_probs", "true", "--ref_cache_dir", tmp.resolve("cache-dp").toString()));
+    ReferenceRunTest.Run fed = train(precomputed.toArray(String[]::new));
+    assertTrue(live.log().contains("(2 on each of [/device:CPU:0, /device:CPU:1])"), live.log());
+    assertTrue(live.log().contains("eval at step 3 | eval_loss"), live.log());
+    assertTrue(live.lines().stream().anyMatch(l -> l.has("eval_kl") && l.has("eval_rewards/margins")),
+        live.lines().toString());
+    List<JsonObject> train = new ArrayList<>();
+    for (JsonObject l : live.lines()) {
+      JsonObject t = l.deepCopy();
+      l.keySet().stream().filter(k -> k.startsWith("eval_")).forEach(t::remove);
+      if (t.has("loss")) {
+        train.add(t);
+      }
+    }
+    assertEquals(3, train.size());
+    assertCurvesClose(new ReferenceRunTest.Run(live.log(), train, live.dir()), fed);
+    List<String> packed = new ArrayList<>(common);
+    packed.addAll(List.of("--packing", "true", "--max_seq_len", "1024"));
+    List<String> padded = new ArrayList<>(common);
+    padded.addAll(List.of("--max_seq_len", "1024")); // the same KL rows' cut as the packed run
+    assertCurvesClose(train(padded.toArray(String[]::new)), train(packed.toArray(String[]::new)));
+    for (JsonObject l : train) {
+      assertTrue(l.get("kl").getAsDouble() >= 0 && Double.isFinite(l.get("loss").getAsDouble()), l.toString());
+    }
+  }
+
+  /**
    * Resume and evaluation: a run logging every 3 steps, evaluating every 2 on a dev set and saving every
    * 2 steps, resumed from checkpoint-2 (mid-interval, so the per-metric micro-batch counts of the
    * interval come from the checkpoint), writes the uninterrupted run's metrics.jsonl byte for byte.

@@ -74,7 +74,7 @@ final class DataParallel {
     Operand<TFloat32> policyScores = objective.sequenceScores(lossOps, pol); // [S]
     ReferenceBranch reference = ReferenceBranch.replica(
         first, tf, scopes.get(p + "/reference_forward"), lossOps, inputs, pol, objective);
-    Objective.Part part = objective.build(lossOps, inputs.numPairs(), pol, policyScores, reference.scores());
+    Objective.Part part = objective.build(lossOps, inputs, pol, policyScores, reference.scores());
     GradientAccumulation gradients = GradientAccumulation.build(tf, scopes.get(p + "/optimizer"),
         scopes.get(p + "/" + GradientAccumulation.SCOPE), part.loss(), trainable, gradScale, tape);
     RequestedDevices.placeUnplaced(graph, mark, device);

@@ -294,6 +294,8 @@ public final class DpoGraph implements TrainingGraph<Batch> {
   private final Operand<TFloat32> policyLogps;
   private final ReferenceBranch reference;
   private final List<String> metricNames;
+  /** The objective as the replicas share it ({@link Objective#replicated}). */
+  private final Objective objective;
   private final Operand<TFloat32> metrics;
   private final GradientAccumulation gradients;
   private final Operand<TFloat32> gradNorm;
@@ -341,7 +343,7 @@ public final class DpoGraph implements TrainingGraph<Batch> {
     policyLogps = pol.logps(); // [S]
 
     Ops lossOps = scopes.get("loss");
-    Objective objective = s.objective();
+    objective = s.objective().replicated(replication);
     Operand<TFloat32> policyScores = objective.sequenceScores(lossOps, pol); // [S]
     LoraAdapters[] startCopy = new LoraAdapters[1];
     reference = lora != null && s.reference().mode() == ReferenceMode.LIVE
@@ -543,7 +545,8 @@ public final class DpoGraph implements TrainingGraph<Batch> {
    * whole micro-batch, each replica's weighted by its share of the pairs. Fewer shards than replicas is
    * allowed (the last global batch of an epoch): the idle replicas run on a copy of the first shard with
    * weight 0. The metrics are gathered, then averaged as one device averages them over the whole
-   * micro-batch: pair means by pairs, token means by tokens ({@link DataParallel#gatherMean}).
+   * micro-batch: pair means by pairs, token means by tokens ({@link Objective#gatherMetrics}; KTO: class
+   * sums by class counts).
    *
    * @param referenceLogps per shard, as in {@link #micro(Batch, float, float[])}; null unless FED
    */
@@ -565,8 +568,9 @@ public final class DpoGraph implements TrainingGraph<Batch> {
     ReferenceMode referenceMode = reference.mode();
     checkShards(shards, referenceLogps);
     int pairs = shards.stream().mapToInt(Batch::numPairs).sum();
-    // Training feeds every replica (the accumulate target reaches them all); evaluation only the shards.
-    int fedReplicas = accumulateGradients ? replicas.size() : shards.size();
+    // Every replica runs, evaluation too: an objective may share a value across them (KTO's KL point),
+    // and an idle replica (fewer shards) then runs on a copy of the first shard with weight 0.
+    int fedReplicas = replicas.size();
     Session.Runner runner = session.runner();
     List<Tensor> fed = new ArrayList<>();
     try {
@@ -614,7 +618,7 @@ public final class DpoGraph implements TrainingGraph<Batch> {
             case NONE -> new float[p.length];
           });
         }
-        return new MicroResult(metricNames, DataParallel.gatherMean(metricNames, metricParts, shards),
+        return new MicroResult(metricNames, objective.gatherMetrics(metricParts, shards),
             DataParallel.chosenThenRejected(pol, shards), DataParallel.chosenThenRejected(ref, shards));
       }
     } finally {

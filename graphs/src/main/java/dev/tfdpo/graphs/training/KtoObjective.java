@@ -24,6 +24,13 @@ import org.tensorflow.types.TInt32;
  *
  * <p>Metrics, per micro-batch, as TRL appends them: a class-conditional value of a micro-batch without
  * that class is NaN (0/0), which the loop leaves out of its averages as TRL leaves it out of its lists.
+ *
+ * <p>Data parallel ({@link #replicated}): as TRL with N processes, each replica's KL estimate is the mean
+ * of its shard's KL rows, and the point is {@code z = max(0, mean over replicas of those means)}
+ * ({@code accelerator.gather(kl).mean().clamp(min=0)}), one {@code CollectiveReduceV2} sum of a scalar per
+ * forward pass; the metrics are merged as class sums and counts summed, then divided ({@link
+ * #gatherMetrics}). An idle replica (a last global batch of fewer shards) runs on a copy of the first
+ * shard, so its estimate is the first shard's (accelerate pads with rows from the data set's start).
  */
 public final class KtoObjective implements Objective {
 
@@ -41,8 +48,19 @@ public final class KtoObjective implements Objective {
   private final float beta;
   private final float desirableWeight;
   private final float undesirableWeight;
+  /** The replicas that share the KL point; null: one device. */
+  private final Replication replication;
+
+  /** Instance key of the KL point's collective (the gradient buckets use 1, 2, ...). */
+  static final int KL_INSTANCE_KEY = 1 << 20;
 
   public KtoObjective(LossType lossType, float beta, float desirableWeight, float undesirableWeight) {
+    this(lossType, beta, desirableWeight, undesirableWeight, null);
+  }
+
+  private KtoObjective(LossType lossType, float beta, float desirableWeight, float undesirableWeight,
+      Replication replication) {
+    this.replication = replication;
     this.lossType = lossType;
     this.beta = beta;
     this.desirableWeight = desirableWeight;
@@ -52,6 +70,12 @@ public final class KtoObjective implements Objective {
   @Override
   public List<String> metricNames() {
     return METRICS;
+  }
+
+  /** With several replicas, the KL point is averaged across them (TRL: gathered across processes). */
+  @Override
+  public Objective replicated(Replication r) {
+    return r.replicas() == 1 ? this : new KtoObjective(lossType, beta, desirableWeight, undesirableWeight, r);
   }
 
   @Override
@@ -87,10 +111,79 @@ public final class KtoObjective implements Objective {
     return new Part(loss, metrics(tf, loss, kl, pol, rows, policySeq, logratio, desirable, undesirable)); // [K]
   }
 
-  /** KL reference point {@code max(0, mean(kl_policy - kl_reference))}, without gradient. */
-  static Operand<TFloat32> klPoint(Ops tf, Operand<TFloat32> policyKl, Operand<TFloat32> referenceKl) {
+  /**
+   * KL reference point {@code max(0, mean(kl_policy - kl_reference))}, without gradient; with N replicas
+   * {@code max(0, (1/N) sum_k mean_k(kl_policy - kl_reference))}, the replica means summed by a collective.
+   */
+  private Operand<TFloat32> klPoint(Ops tf, Operand<TFloat32> policyKl, Operand<TFloat32> referenceKl) {
     Operand<TFloat32> mean = tf.math.mean(tf.math.sub(policyKl, referenceKl), tf.constant(0)); // []
+    if (replication != null) {
+      Operand<TFloat32> one = tf.reshape(tf.stopGradient(mean), tf.constant(new int[] {1})); // [1]
+      Operand<TFloat32> sum = GradientAllReduce.collectiveSum(tf, one, replication, KL_INSTANCE_KEY, "kl_sum"); // [1]
+      mean = tf.math.div(tf.reshape(sum, tf.constant(new int[0])), tf.constant((float) replication.replicas())); // []
+    }
     return tf.stopGradient(tf.math.maximum(mean, tf.constant(0f))); // []
+  }
+
+  /**
+   * The replicas' metrics as TRL logs them from N processes: each class-conditional value is the class's
+   * sum over all shards divided by its count (rows, or completion tokens for the logits), a shard without
+   * the class (NaN) adding nothing; the loss is the row mean, entropy the mean over the rows' tokens, kl
+   * the shared point, and the margin the merged chosen minus the merged rejected reward.
+   */
+  @Override
+  public float[] gatherMetrics(List<float[]> perShard, List<Batch> shards) {
+    if (perShard.size() == 1) {
+      return perShard.get(0);
+    }
+    float[] out = new float[METRICS.size()];
+    for (int i = 0; i < out.length; i++) {
+      String name = METRICS.get(i);
+      double sum = 0;
+      double total = 0;
+      for (int k = 0; k < shards.size(); k++) {
+        double w = metricWeight(name, shards.get(k));
+        if (w > 0) {
+          sum += w * perShard.get(k)[i];
+          total += w;
+        }
+      }
+      out[i] = name.equals("kl") ? perShard.get(0)[i] : (float) (sum / total); // 0/0: NaN, as on one device
+    }
+    int margins = METRICS.indexOf("rewards/margins");
+    out[margins] = out[METRICS.indexOf("rewards/chosen")] - out[METRICS.indexOf("rewards/rejected")];
+    return out;
+  }
+
+  /** What metric {@code name} of a shard is a mean over: rows, a class's rows, or their completion tokens. */
+  static double metricWeight(String name, Batch b) {
+    return switch (name) {
+      case "entropy" -> rowTokens(b, -1);
+      case "logits/chosen" -> rowTokens(b, 1);
+      case "logits/rejected" -> rowTokens(b, 0);
+      case "rewards/chosen", "logps/chosen" -> classRows(b, 1);
+      case "rewards/rejected", "logps/rejected" -> classRows(b, 0);
+      default -> b.numPairs(); // loss (a row mean); kl and the margin are not weighted
+    };
+  }
+
+  /** Rows of label {@code label} in the shard. */
+  private static int classRows(Batch b, float label) {
+    int n = 0;
+    for (float l : b.labels()) {
+      n += l == label ? 1 : 0;
+    }
+    return n;
+  }
+
+  /** Counted completion tokens of the shard's rows (not its KL rows) of label {@code label}; -1: every row. */
+  private static long rowTokens(Batch b, float label) {
+    long n = 0;
+    for (int s : b.lossSequences()) {
+      boolean row = s >= 0 && s < b.numPairs();
+      n += row && (label < 0 || b.labels()[s] == label) ? 1 : 0;
+    }
+    return n;
   }
 
   /** kto: {@code 1 - sigmoid(beta (r - z))}; apo_zero_unpaired: {@code 1 - sigmoid(beta r)} (z = 0). */

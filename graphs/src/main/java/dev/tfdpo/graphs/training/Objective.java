@@ -52,6 +52,23 @@ public interface Objective {
   }
 
   /**
+   * This objective in a graph of {@code replication}'s replicas: itself, unless a value of its loss is a
+   * statistic of the whole global micro-batch (KTO's KL reference point), which the replicas then share.
+   */
+  default Objective replicated(Replication replication) {
+    return this;
+  }
+
+  /**
+   * The replicas' metrics {@code [K]} each (shard k's from replica k) as one device logs them on the
+   * whole global micro-batch; by default pair means weighted by pairs, token means by tokens
+   * ({@link DataParallel#gatherMean}).
+   */
+  default float[] gatherMetrics(List<float[]> perShard, List<Batch> shards) {
+    return DataParallel.gatherMean(metricNames(), perShard, shards);
+  }
+
+  /**
    * One micro-batch's objective.
    *
    * @param loss the scalar minimized {@code []}

@@ -139,10 +139,6 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
     check(s, ConfigKey.USE_XLA, t.useXla(), !t.useXla() || devices().size() == 1,
         "false with several devices (" + t.devices() + " from " + s.where(ConfigKey.DEVICES)
             + "): the XLA CPU JIT does not compile the replicas' collective ops");
-    // KTO's KL reference point is a mean over the whole batch and its metrics are class means: neither is
-    // reduced across replicas yet, so several devices would train and log something else than one.
-    check(s, ConfigKey.DEVICES, t.devices(), devices().size() == 1 || !dpo.rlhfType().equals("kto"),
-        "one device with rlhf_type kto (KTO is not data-parallel yet; remove devices or use rlhf_type dpo)");
     validatePrecision(s);
     LoraOptions.check(this, s);
   }

@@ -40,6 +40,14 @@ class DevicesConfigTest {
   }
 
   @Test
+  void ktoIsDataParallel() throws IOException {
+    // KTO's KL point and class metrics are shared across replicas (KtoDataParallelTest).
+    assertEquals(2, load("\"devices\": 2, \"rlhf_type\": \"kto\"").devices().size());
+    assertEquals(2, load("\"rlhf_type\": \"kto\", \"loss_type\": \"apo_zero_unpaired\"", "--devices", "2")
+        .devices().size());
+  }
+
+  @Test
   void namesInJsonOrOnTheCommandLine() throws IOException {
     assertEquals(List.of("/device:GPU:0", "/device:GPU:1"), load("\"devices\": [\"GPU:0\", \"gpu:1\"]").devices());
     assertEquals(List.of("/device:CPU:1", "/device:CPU:0"), load("", "--devices", "CPU:1,/device:CPU:0").devices());
@@ -53,7 +61,6 @@ class DevicesConfigTest {
         {"\"devices\": [\"GPU:0\", \"GPU:0\"]", "listed twice"},
         {"\"devices\": 0", "at least 1"},
         {"\"devices\": 2, \"use_xla\": true", "use_xla"},
-        {"\"devices\": 2, \"rlhf_type\": \"kto\"", "rlhf_type kto"},
         {"\"allreduce_bucket_mb\": 0", "allreduce_bucket_mb"},
         {"\"collective_timeout_s\": -1", "collective_timeout_s"}}) {
       ConfigException e = assertThrows(ConfigException.class, () -> load(bad[0]), bad[0]);
