@@ -14,10 +14,6 @@ import dev.tfdpo.data.TruncationMode;
 import dev.tfdpo.graphs.training.Batch;
 import dev.tfdpo.graphs.training.KtoObjective;
 import dev.tfdpo.graphs.training.Objective;
-import dev.tfdpo.graphs.training.TrainingGraph;
-import dev.tfdpo.io.safetensors.SafeTensorsReader;
-import dev.tfdpo.graphs.training.Replication;
-import dev.tfdpo.ops.AdamW;
 import dev.tfdpo.io.hf.LlamaConfig;
 import dev.tfdpo.trainer.config.ConfigException;
 import dev.tfdpo.trainer.config.ConfigKey;
@@ -47,7 +43,7 @@ import java.util.Map;
  * <p>Layout: row i with its KL row is one "pair" (completion, KL completion) of the pair batch builders,
  * so padded and packed batches both work; the batch's labels say which rows are desirable.
  */
-final class KtoTraining implements TrainingObjective<Batch> {
+final class KtoTraining extends PolicyObjective {
 
   /** TRL's {@code unpair_preference_dataset} maps in batches of this many pairs. */
   static final int UNPAIR_CHUNK = 1000;
@@ -57,7 +53,6 @@ final class KtoTraining implements TrainingObjective<Batch> {
   private final LlamaConfig model;
   private final BatchBuilder collator;
   private final KtoObjective graph;
-  private final PolicyModel policy;
   private ReferenceModel reference;
   private Rows train;
   private Rows dev;
@@ -66,6 +61,7 @@ final class KtoTraining implements TrainingObjective<Batch> {
   record Rows(PairSource pairs, float[] labels, long[] tokens, DataSummary summary) {}
 
   KtoTraining(TrainConfig config, Path modelDir, LlamaConfig model) {
+    super(new PolicyModel(config, modelDir, model));
     DpoArgs d = config.dpo();
     KtoObjective.LossType type = switch (d.lossType().get(0)) {
       case "kto" -> KtoObjective.LossType.KTO;
@@ -80,7 +76,6 @@ final class KtoTraining implements TrainingObjective<Batch> {
     this.modelDir = modelDir;
     this.model = model;
     this.collator = BatchBuilder.forConfig(config, model);
-    this.policy = new PolicyModel(config, modelDir, model);
     this.graph = new KtoObjective(type, (float) d.beta(), (float) d.desirableWeight(), (float) d.undesirableWeight());
   }
 
@@ -300,45 +295,5 @@ final class KtoTraining implements TrainingObjective<Batch> {
     out.println(reference.describe());
     Examples<Batch> rows = train();
     reference.prepare(train.pairs(), rows::batch, 1f, threads, compute, out);
-  }
-
-  @Override
-  public List<Path> weightDirs() {
-    return policy.weightDirs();
-  }
-
-  @Override
-  public TrainingGraph<Batch> build(AdamW.Hyper adam, Replication replication) {
-    return policy.build(graph, adam, replication);
-  }
-
-  @Override
-  public void loadWeights(SafeTensorsReader weights, PrintStream out) throws IOException {
-    policy.loadWeights(weights, out);
-  }
-
-  @Override
-  public float[] fedReference(Batch batch) {
-    return policy.fed(batch);
-  }
-
-  @Override
-  public void afterStep(long step) {
-    policy.afterStep(step);
-  }
-
-  @Override
-  public List<Path> writeModel(Path dir, Map<String, String> metadata) throws IOException {
-    return policy.write(dir, metadata);
-  }
-
-  @Override
-  public void writeCheckpointModel(Path dir, Map<String, String> metadata) throws IOException {
-    policy.writeCheckpoint(dir, metadata);
-  }
-
-  @Override
-  public String modelFiles() {
-    return policy.modelFiles();
   }
 }

@@ -7,10 +7,6 @@ import dev.tfdpo.data.TokenizedPair;
 import dev.tfdpo.graphs.training.Batch;
 import dev.tfdpo.graphs.training.DpoObjective;
 import dev.tfdpo.graphs.training.Objective;
-import dev.tfdpo.graphs.training.TrainingGraph;
-import dev.tfdpo.io.safetensors.SafeTensorsReader;
-import dev.tfdpo.graphs.training.Replication;
-import dev.tfdpo.ops.AdamW;
 import dev.tfdpo.io.hf.LlamaConfig;
 import dev.tfdpo.trainer.config.TrainConfig;
 import dev.tfdpo.ops.Precision;
@@ -19,7 +15,6 @@ import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 
 /**
  * The preference-pair trainers as a {@link TrainingObjective}: DPO with every loss type of the loss
@@ -27,7 +22,7 @@ import java.util.Map;
  * TrainingObjectives}). Examples are tokenized pairs; a micro-batch is {@link BatchBuilder}'s padded or
  * packed layout; the graph part is {@link DpoObjective}.
  */
-final class PairObjective implements TrainingObjective<Batch> {
+final class PairObjective extends PolicyObjective {
 
   /** The console's accuracy: the share of pairs whose chosen reward beats the rejected one. */
   static final String ACCURACY = "rewards/accuracies";
@@ -38,18 +33,17 @@ final class PairObjective implements TrainingObjective<Batch> {
   private final LlamaConfig model;
   private final BatchBuilder collator;
   private final DpoObjective graph;
-  private final PolicyModel policy;
   private ReferenceModel reference;
   private LoadedDataset data;
   private LoadedDataset devData;
 
   PairObjective(String name, TrainConfig config, Path modelDir, LlamaConfig model) {
+    super(new PolicyModel(config, modelDir, model));
     this.name = name;
     this.config = config;
     this.modelDir = modelDir;
     this.model = model;
     this.collator = BatchBuilder.forConfig(config, model);
-    this.policy = new PolicyModel(config, modelDir, model);
     this.graph = new DpoObjective(config.lossSpec());
   }
 
@@ -131,45 +125,5 @@ final class PairObjective implements TrainingObjective<Batch> {
         return collator.build(selected);
       }
     };
-  }
-
-  @Override
-  public List<Path> weightDirs() {
-    return policy.weightDirs();
-  }
-
-  @Override
-  public TrainingGraph<Batch> build(AdamW.Hyper adam, Replication replication) {
-    return policy.build(graph, adam, replication);
-  }
-
-  @Override
-  public void loadWeights(SafeTensorsReader weights, PrintStream out) throws IOException {
-    policy.loadWeights(weights, out);
-  }
-
-  @Override
-  public float[] fedReference(Batch batch) {
-    return policy.fed(batch);
-  }
-
-  @Override
-  public void afterStep(long step) {
-    policy.afterStep(step);
-  }
-
-  @Override
-  public List<Path> writeModel(Path dir, Map<String, String> metadata) throws IOException {
-    return policy.write(dir, metadata);
-  }
-
-  @Override
-  public void writeCheckpointModel(Path dir, Map<String, String> metadata) throws IOException {
-    policy.writeCheckpoint(dir, metadata);
-  }
-
-  @Override
-  public String modelFiles() {
-    return policy.modelFiles();
   }
 }
