@@ -146,57 +146,85 @@ public final class BenchMain {
       out.print(dev.tfdpo.cli.KeyHelp.all());
       return;
     }
-    List<String> rest = new ArrayList<>(args);
-    Path config = ProjectPaths.resolve(DEFAULT_CONFIG);
-    if (!rest.isEmpty() && !rest.get(0).startsWith("--")) {
-      config = ProjectPaths.resolve(rest.remove(0));
-    }
-    int warmup = DEFAULT_WARMUP;
-    int steps = DEFAULT_STEPS;
-    Path fixture = null;
-    List<Variant> variants = new ArrayList<>();
-    List<String> global = new ArrayList<>();
-    for (int i = 0; i < rest.size(); i++) {
-      String a = rest.get(i);
-      if (i + 1 >= rest.size()) {
-        throw new ConfigException("command line: " + a + " needs a value");
-      }
-      String v = rest.get(++i);
-      switch (a) {
-        case "--warmup" -> warmup = positiveInt(a, v, 0);
-        case "--steps" -> steps = positiveInt(a, v, 1);
-        case "--variant" -> variants.add(Variant.parse(v));
-        case "--variants" -> {
-          List<Variant> set = VARIANT_SETS.get(v);
-          if (set == null) {
-            throw new ConfigException("command line: --variants must be one of " + new java.util.TreeSet<>(
-                VARIANT_SETS.keySet()) + ", got '" + v + "'");
-          }
-          variants.addAll(set);
-        }
-        case "--model_fixture" -> fixture = ProjectPaths.resolve(v);
-        default -> {
-          global.add(a);
-          global.add(v);
-        }
-      }
-    }
-    if (variants.isEmpty()) {
-      variants.addAll(DEFAULT_VARIANTS);
-    }
-    if (fixture == null) {
-      fixture = BenchModel.fixtureFor(config, ProjectPaths.resolve(DEFAULT_FIXTURE));
-    }
-    TrainConfig base = TrainConfig.load(config, global);
-    checkVariants(config, global, variants);
+    Plan plan = Plan.parse(args);
+    TrainConfig base = TrainConfig.load(plan.config(), plan.global());
+    checkVariants(plan.config(), plan.global(), plan.variants());
     Path modelDir = modelDir(base.model().modelNameOrPath());
-    if (BenchModel.ensure(modelDir, fixture, ProjectPaths.resolve(DEFAULT_FIXTURE))) {
+    if (BenchModel.ensure(modelDir, plan.fixture(), ProjectPaths.resolve(DEFAULT_FIXTURE))) {
       out.printf("generated random weights (seed %d, normal std %.2f, norms 1) for %s into %s%n",
-          BenchModel.SEED, BenchModel.STD, fixture, modelDir);
+          BenchModel.SEED, BenchModel.STD, plan.fixture(), modelDir);
     }
+    printHeader(out, plan, base, modelDir);
+    Path runs = ProjectPaths.root().resolve("output/bench");
+    Files.createDirectories(runs);
+    List<JsonObject> results = new ArrayList<>();
+    List<String> names = new ArrayList<>();
+    for (Variant v : plan.variants()) {
+      JsonObject result = runVariant(out, plan, base, v, runs);
+      if (result != null) {
+        results.add(result);
+        names.add(v.name());
+      }
+    }
+    out.println();
+    printTable(out, names, results);
+  }
+
+  /** The parent's command line: the config, step counts, model fixture, variants and keys for every variant. */
+  private record Plan(Path config, int warmup, int steps, Path fixture, List<Variant> variants, List<String> global) {
+
+    static Plan parse(List<String> args) {
+      List<String> rest = new ArrayList<>(args);
+      Path config = ProjectPaths.resolve(DEFAULT_CONFIG);
+      if (!rest.isEmpty() && !rest.get(0).startsWith("--")) {
+        config = ProjectPaths.resolve(rest.remove(0));
+      }
+      int warmup = DEFAULT_WARMUP;
+      int steps = DEFAULT_STEPS;
+      Path fixture = null;
+      List<Variant> variants = new ArrayList<>();
+      List<String> global = new ArrayList<>();
+      for (int i = 0; i < rest.size(); i++) {
+        String a = rest.get(i);
+        if (i + 1 >= rest.size()) {
+          throw new ConfigException("command line: " + a + " needs a value");
+        }
+        String v = rest.get(++i);
+        switch (a) {
+          case "--warmup" -> warmup = positiveInt(a, v, 0);
+          case "--steps" -> steps = positiveInt(a, v, 1);
+          case "--variant" -> variants.add(Variant.parse(v));
+          case "--variants" -> variants.addAll(variantSet(v));
+          case "--model_fixture" -> fixture = ProjectPaths.resolve(v);
+          default -> {
+            global.add(a);
+            global.add(v);
+          }
+        }
+      }
+      if (variants.isEmpty()) {
+        variants.addAll(DEFAULT_VARIANTS);
+      }
+      if (fixture == null) {
+        fixture = BenchModel.fixtureFor(config, ProjectPaths.resolve(DEFAULT_FIXTURE));
+      }
+      return new Plan(config, warmup, steps, fixture, variants, global);
+    }
+
+    private static List<Variant> variantSet(String name) {
+      List<Variant> set = VARIANT_SETS.get(name);
+      if (set == null) {
+        throw new ConfigException("command line: --variants must be one of " + new java.util.TreeSet<>(
+            VARIANT_SETS.keySet()) + ", got '" + name + "'");
+      }
+      return set;
+    }
+  }
+
+  private static void printHeader(PrintStream out, Plan plan, TrainConfig base, Path modelDir) throws IOException {
     LlamaConfig model = LlamaConfig.read(modelDir);
     int threads = base.training().numThreads();
-    out.printf("bench: %s, %d warm-up + %d measured steps per variant%n", config, warmup, steps);
+    out.printf("bench: %s, %d warm-up + %d measured steps per variant%n", plan.config(), plan.warmup(), plan.steps());
     out.printf("model: %s (hidden %d, %d layers, %d heads, %d KV heads, intermediate %d, vocab %d), float32%n",
         modelDir, model.hiddenSize(), model.numHiddenLayers(), model.numAttentionHeads(), model.numKeyValueHeads(),
         model.intermediateSize(), model.vocabSize());
@@ -205,37 +233,31 @@ public final class BenchMain {
         base.data().maxSeqLen(), threads == 0 ? "all" : String.valueOf(threads));
     out.printf("matmul peak: measured in each variant's JVM (TensorFlow float32 MatMul, %d^3, %s intra-op "
         + "threads, best of %d)%n%n", MATMUL_N, threads == 0 ? "default" : String.valueOf(threads), MatmulPeak.RUNS);
+  }
 
-    Path runs = ProjectPaths.root().resolve("output/bench");
-    Files.createDirectories(runs);
-    List<JsonObject> results = new ArrayList<>();
-    List<String> names = new ArrayList<>();
-    for (Variant v : variants) {
-      Path result = runs.resolve(v.slug() + ".json");
-      Path log = runs.resolve(v.slug() + ".log");
-      Files.deleteIfExists(result);
-      List<String> command = new ArrayList<>();
-      command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-      command.addAll(heapOptions(base));
-      command.addAll(List.of("-Dtfdpo.root=" + ProjectPaths.root(), "-cp", System.getProperty("java.class.path"),
-          BenchMain.class.getName(), "--child", result.toString(), config.toString(),
-          String.valueOf(warmup), String.valueOf(steps), runs.resolve(v.slug()).toString()));
-      command.addAll(global);
-      command.addAll(v.overrides());
-      out.printf("%-32s running (log: %s) ...%n", v.name(), ProjectPaths.root().relativize(log));
-      ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile());
-      builder.environment().putAll(v.env());
-      Process p = builder.start();
-      int exit = p.waitFor();
-      if (exit != 0 || !Files.isRegularFile(result)) {
-        out.printf("%-32s failed (exit %d); see %s%n", v.name(), exit, log);
-        continue;
-      }
-      results.add(GSON.fromJson(Files.readString(result), JsonObject.class));
-      names.add(v.name());
+  /** Runs one variant in its own JVM; its result, or null (reported) when it failed. */
+  private static JsonObject runVariant(PrintStream out, Plan plan, TrainConfig base, Variant v, Path runs)
+      throws IOException, InterruptedException {
+    Path result = runs.resolve(v.slug() + ".json");
+    Path log = runs.resolve(v.slug() + ".log");
+    Files.deleteIfExists(result);
+    List<String> command = new ArrayList<>();
+    command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+    command.addAll(heapOptions(base));
+    command.addAll(List.of("-Dtfdpo.root=" + ProjectPaths.root(), "-cp", System.getProperty("java.class.path"),
+        BenchMain.class.getName(), "--child", result.toString(), plan.config().toString(),
+        String.valueOf(plan.warmup()), String.valueOf(plan.steps()), runs.resolve(v.slug()).toString()));
+    command.addAll(plan.global());
+    command.addAll(v.overrides());
+    out.printf("%-32s running (log: %s) ...%n", v.name(), ProjectPaths.root().relativize(log));
+    ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile());
+    builder.environment().putAll(v.env());
+    int exit = builder.start().waitFor();
+    if (exit != 0 || !Files.isRegularFile(result)) {
+      out.printf("%-32s failed (exit %d); see %s%n", v.name(), exit, log);
+      return null;
     }
-    out.println();
-    printTable(out, names, results);
+    return GSON.fromJson(Files.readString(result), JsonObject.class);
   }
 
   static void printTable(PrintStream out, List<String> names, List<JsonObject> results) {
