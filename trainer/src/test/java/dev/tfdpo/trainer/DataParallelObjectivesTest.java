@@ -102,9 +102,13 @@ class DataParallelObjectivesTest {
         DpoGraph.MicroResult e0 = one.evaluate(s0);
         DpoGraph.MicroResult e1 = one.evaluate(s1);
         DpoGraph.MicroResult e = two.evaluate(List.of(s0, s1));
-        assertEquals((float) (0.5 * e0.metric("loss") + 0.5 * e1.metric("loss")), e.metric("loss"), 0f, setup + " eval");
-        assertEquals(0.5 * (e0.metric("rewards/margins") + e1.metric("rewards/margins")), e.metric("rewards/margins"),
-            1e-7, setup + " eval margins");
+        // After training, the two graphs' weights differ by the non-repeatable case's 1e-6 (above), so there
+        // the evaluation loss gets the training loss's tolerance (measured 4.2e-6 relative once in CI).
+        float evalExpected = (float) (0.5 * e0.metric("loss") + 0.5 * e1.metric("loss"));
+        assertEquals(evalExpected, e.metric("loss"), repeatable ? 0f : 3e-5 * Math.abs(evalExpected), setup + " eval");
+        double margins = 0.5 * (e0.metric("rewards/margins") + e1.metric("rewards/margins"));
+        assertEquals(margins, e.metric("rewards/margins"), repeatable ? 1e-7 : 3e-5 * Math.max(1, Math.abs(margins)),
+            setup + " eval margins");
       }
     }
   }
