@@ -5,7 +5,7 @@
  * dev.tfdpo.trainer.TrainingObjective} (examples and batch layout, the {@code TrainingGraph} it builds and
  * loads, console metric, reference needs, model output), picked from {@code rlhf_type} by {@link
  * dev.tfdpo.trainer.TrainingObjectives} ({@code PairObjective}: dpo, cpo, orpo, simpo; {@code
- * KtoTraining}: kto; both through {@code PolicyModel}; {@code RewardObjective}: rm); batching ({@link
+ * KtoTraining}: kto; both {@code PolicyObjective}s over one {@code PolicyModel}; {@code RewardObjective}: rm); batching ({@link
  * dev.tfdpo.trainer.BatchBuilder}, {@code Collator}, {@code Packer}, {@code ShapeBuckets}, {@code
  * EpochSampler}), the reference model's one entry point ({@link dev.tfdpo.trainer.ReferenceModel}, with
  * its precomputed log-prob cache), checkpoints and resume ({@code TrainingCheckpoints}, {@code

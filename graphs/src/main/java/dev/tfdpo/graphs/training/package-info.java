@@ -10,7 +10,11 @@
  *       its named metrics. DPO with every loss type, padded or packed, is {@link
  *       dev.tfdpo.graphs.training.DpoObjective}; KTO is {@link dev.tfdpo.graphs.training.KtoObjective}
  *       (its rows and KL rows as the two sequences of a pair slot, the rows' labels from
- *       {@code BatchInputs.labels()}); a reward model is another implementation.
+ *       {@code BatchInputs.labels()}).
+ *   <li><b>Graph seam</b> ({@link dev.tfdpo.graphs.training.TrainingGraph}): what the one training loop
+ *       calls on a graph (micro-batch, evaluation, norm, update, metrics, state). {@code DpoGraph} is the
+ *       log-prob graph of the objectives above; {@link dev.tfdpo.graphs.training.RewardGraph} the reward
+ *       model's (backbone, scalar {@code score} head, Bradley-Terry loss).
  *   <li><b>Parameter seam</b> ({@link dev.tfdpo.graphs.training.ParameterSet}): the weights that get
  *       gradients, accumulators, optimizer state and checkpoints: every policy weight, or with {@link
  *       dev.tfdpo.graphs.training.LoraTraining} only the LoRA adapters over a frozen (optionally
