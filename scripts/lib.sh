@@ -123,6 +123,10 @@ tfdpo_launch() {
   workers="$(printf '"127.0.0.1:%s",' "${ports[@]}")"
   workers="[${workers%,}]"
   echo "launching $n workers: $workers" >&2
+  # Each worker writes "STATUS NANOSECONDS" here when it ends, so that the first of several failures
+  # (a killed worker, then the chief that lost it) is the one named.
+  local ends
+  ends="$(mktemp -d)"
   local pids=()
   set -m # each background worker in its own process group, so a kill reaches its JVM too
   for ((k = 0; k < n; k++)); do
@@ -131,7 +135,9 @@ tfdpo_launch() {
       export TF_CONFIG="{\"cluster\": {\"worker\": $workers}, \"task\": {\"type\": \"worker\", \"index\": $k}}"
       set +e
       (tfdpo_java "$@") 2>&1 | sed -u "s/^/[rank $k] /"
-      exit "${PIPESTATUS[0]}"
+      rc="${PIPESTATUS[0]}"
+      echo "$rc $(date +%s%N)" > "$ends/$k"
+      exit "$rc"
     ) &
     pids+=("$!")
   done
@@ -155,14 +161,80 @@ tfdpo_launch() {
       rc=$?
       set -e
       if [ "$rc" -ne 0 ]; then
-        for ((k = 0; k < n; k++)); do [ "${pids[$k]}" = "$p" ] && break; done
-        echo "error: rank $k exited with status $rc; stopping the other workers" >&2
+        tfdpo_first_failure "$ends" "$n"
+        echo "error: rank $TFDPO_FAILED_RANK exited with status $TFDPO_FAILED_STATUS; stopping the other workers" >&2
         stop_all
         wait 2>/dev/null || true
-        return "$rc"
+        rm -rf "$ends"
+        return "$TFDPO_FAILED_STATUS"
       fi
     done
     live=("${rest[@]+"${rest[@]}"}")
   done
+  rm -rf "$ends"
   return 0
+}
+
+# tfdpo_first_failure ENDS N: sets TFDPO_FAILED_RANK and TFDPO_FAILED_STATUS to the worker that ended first
+# with a non-zero status, from the "STATUS NANOSECONDS" files tfdpo_launch's workers leave in ENDS.
+tfdpo_first_failure() {
+  local ends="$1" n="$2" k st at first=""
+  for ((k = 0; k < n; k++)); do
+    [ -s "$ends/$k" ] || continue
+    read -r st at < "$ends/$k"
+    [ "$st" -ne 0 ] || continue
+    if [ -z "$first" ] || [ "$at" -lt "$first" ]; then
+      first="$at"; TFDPO_FAILED_RANK="$k"; TFDPO_FAILED_STATUS="$st"
+    fi
+  done
+}
+
+# tfdpo_launch_restarting MAX_RESTARTS N MAIN_CLASS [CONFIG.json] [ARGS...]: tfdpo_launch, and when a worker
+# fails (torchrun's --max_restarts), all workers are stopped and all started again, at most MAX_RESTARTS
+# times, each restart with --resume_from_checkpoint auto: training continues from output_dir's last
+# checkpoint, or, when there is none, starts over with --overwrite_output_dir true when output_dir was empty
+# before the first start (what is there is the failed run's) and gives up otherwise. Each worker sees TFDPO_RESTART_COUNT (0 on the first start). A status 2
+# (bad config, data or output_dir: the same on every start) or an interrupt is not restarted.
+tfdpo_launch_restarting() {
+  local max="$1" n="$2" main="$3"; shift 3
+  local config=""
+  if [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; then config="$1"; fi
+  [ -z "$config" ] && config="$TFDPO_ROOT/configs/default.json"
+  local out_dir fresh=0
+  out_dir="$(tfdpo_config_value "$config" output_dir "$@")"
+  if [ -z "$out_dir" ] || [ ! -d "$out_dir" ] || [ -z "$(ls -A "$out_dir" 2>/dev/null)" ]; then fresh=1; fi
+  local args=("$@") attempt=0 rc
+  while :; do
+    export TFDPO_RESTART_COUNT="$attempt"
+    if tfdpo_launch "$n" "$main" "${args[@]+"${args[@]}"}"; then return 0; else rc=$?; fi
+    case "$rc" in
+      2|130|143) return "$rc" ;;
+    esac
+    if [ "$attempt" -ge "$max" ]; then
+      [ "$max" -gt 0 ] && echo "error: rank $TFDPO_FAILED_RANK exited with status $rc after $max restarts; giving up" >&2
+      return "$rc"
+    fi
+    attempt=$((attempt + 1))
+    echo "restart $attempt/$max after rank $TFDPO_FAILED_RANK exited with status $rc" >&2
+    args=()
+    local skip=0 a
+    for a in "$@"; do
+      if [ "$skip" = 1 ]; then skip=0; continue; fi
+      case "$a" in
+        --resume_from_checkpoint) skip=1; continue ;;
+        --resume_from_checkpoint=*) continue ;;
+      esac
+      args+=("$a")
+    done
+    args+=(--resume_from_checkpoint auto)
+    if [ -n "$out_dir" ] && compgen -G "$out_dir/checkpoint-*" > /dev/null; then
+      echo "restart $attempt/$max: resuming from the last checkpoint in $out_dir" >&2
+    elif [ "$fresh" = 1 ]; then
+      echo "restart $attempt/$max: no checkpoint in ${out_dir:-output_dir} (set save_steps to keep progress); training starts over" >&2
+      args+=(--overwrite_output_dir true)
+    else
+      echo "error: no checkpoint in $out_dir to resume from, and it held files before this launch, which a restart from scratch would remove; giving up" >&2
+      return "$rc"
+    fi
+  done
 }

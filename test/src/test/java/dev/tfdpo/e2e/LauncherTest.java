@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
@@ -66,6 +67,57 @@ class LauncherTest {
     assertFalse(running(pid), "rank 0's child still runs");
   }
 
+  @Test
+  void aFailedWorkerRestartsAllWorkersWithResumeAuto() throws Exception {
+    Path out = work.resolve("run");
+    // Rank 1 fails on the first start only; every start prints its arguments.
+    String fake = "echo \"start $TFDPO_RESTART_COUNT args $*\"\n"
+        + "case \"$TF_CONFIG\" in *'\"index\": 1}}') [ \"$TFDPO_RESTART_COUNT\" = 0 ] && exit 3 ;; esac\n"
+        + "mkdir -p '" + out + "'; echo x > '" + out + "/metrics.jsonl'; exit 0";
+    Tools.Result r = bash(fake, "tfdpo_launch_restarting 2 2 Main cfg.json --output_dir '" + out
+        + "' --resume_from_checkpoint old", Map.of());
+    assertEquals(0, r.status(), r.output());
+    assertTrue(r.output().contains("error: rank 1 exited with status 3; stopping the other workers"), r.output());
+    assertTrue(r.output().contains("restart 1/2 after rank 1 exited with status 3"), r.output());
+    assertTrue(r.output().contains("restart 1/2: no checkpoint in " + out), r.output());
+    assertTrue(r.output().contains("training starts over"), r.output());
+    for (int k = 0; k < 2; k++) {
+      assertTrue(r.output().contains("[rank " + k + "] start 1 args Main cfg.json --output_dir " + out
+          + " --resume_from_checkpoint auto --overwrite_output_dir true"), r.output());
+    }
+    assertFalse(r.output().contains("restart 2/2"), r.output());
+  }
+
+  @Test
+  void restartsResumeFromACheckpointAndEndAfterMaxRestarts() throws Exception {
+    Path out = work.resolve("run");
+    Files.createDirectories(out.resolve("checkpoint-2"));
+    String fake = "echo \"start $TFDPO_RESTART_COUNT args $*\"\n"
+        + "case \"$TF_CONFIG\" in *'\"index\": 1}}') exit 4 ;; esac";
+    Tools.Result r = bash(fake, "tfdpo_launch_restarting 2 2 Main cfg.json --output_dir '" + out + "'", Map.of());
+    assertEquals(4, r.status(), r.output());
+    assertTrue(r.output().contains("restart 2/2 after rank 1 exited with status 4"), r.output());
+    assertTrue(r.output().contains("restart 1/2: resuming from the last checkpoint in " + out), r.output());
+    assertTrue(r.output().contains("[rank 0] start 2 args Main cfg.json --output_dir " + out
+        + " --resume_from_checkpoint auto\n"), r.output());
+    assertTrue(r.output().contains("error: rank 1 exited with status 4 after 2 restarts; giving up"), r.output());
+  }
+
+  @Test
+  void aConfigErrorOrAnOldOutputDirIsNotRestarted() throws Exception {
+    Tools.Result bad = bash("echo started; exit 2", "tfdpo_launch_restarting 3 2 Main cfg.json", Map.of());
+    assertEquals(2, bad.status(), bad.output());
+    assertFalse(bad.output().contains("restart"), bad.output());
+    Path out = work.resolve("old");
+    Files.createDirectories(out);
+    Files.writeString(out.resolve("metrics.jsonl"), "an older run\n");
+    Tools.Result old = bash("exit 1", "tfdpo_launch_restarting 3 2 Main cfg.json --output_dir '" + out + "'",
+        Map.of());
+    assertEquals(1, old.status(), old.output());
+    assertTrue(old.output().contains("error: no checkpoint in " + out + " to resume from, and it held files"),
+        old.output());
+  }
+
   /**
    * Whether {@code pid} runs: a killed child whose parent died is reparented to pid 1, which in a
    * container may never reap it, so a zombie ({@code Z} in /proc) counts as ended.
@@ -98,5 +150,15 @@ class LauncherTest {
     assertTrue(p.waitFor(30, TimeUnit.SECONDS));
     assertEquals(2, p.exitValue(), out);
     assertTrue(out.contains("--nproc_per_node with TF_CONFIG set"), out);
+    for (String[] bad : new String[][] {{"--max_restarts", "x", "--nproc_per_node", "2"}, {"--max_restarts", "1"}}) {
+      List<String> command = new java.util.ArrayList<>(List.of("bash", Tools.ROOT.resolve("scripts/train.sh").toString()));
+      command.addAll(List.of(bad));
+      Process q = new ProcessBuilder(command).redirectErrorStream(true).start();
+      String o = new String(q.getInputStream().readAllBytes());
+      assertTrue(q.waitFor(30, TimeUnit.SECONDS));
+      assertEquals(2, q.exitValue(), o);
+      assertTrue(o.contains(bad.length == 4 ? "--max_restarts must be a non-negative integer, got 'x'"
+          : "--max_restarts restarts the workers of --nproc_per_node N"), o);
+    }
   }
 }

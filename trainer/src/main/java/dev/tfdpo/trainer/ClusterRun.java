@@ -29,6 +29,16 @@ final class ClusterRun {
   /** Consecutive failed probes after which a worker takes the chief as gone. */
   static final int PROBES_LOST = 3;
 
+  /**
+   * Fault injection for the launcher's restart tests (docs/distributed.md, "Faults"): a worker (task >= 1)
+   * started with this variable set to a path ends at once with {@link #FAULT_STATUS}, as a crash, when that
+   * path exists, on its first start only ({@code TFDPO_RESTART_COUNT} unset or 0, set by the launcher).
+   */
+  static final String FAULT_ENV = "TFDPO_FAULT_EXIT_WHEN";
+
+  /** The status of a worker ended by {@link #FAULT_ENV}. */
+  static final int FAULT_STATUS = 3;
+
   private ClusterRun() {}
 
   /** Refuses the keys that cannot go with {@code TF_CONFIG}. */
@@ -118,6 +128,15 @@ final class ClusterRun {
     }
   }
 
+  /** The path of {@link #FAULT_ENV} on a first start, else empty. */
+  private static java.util.Optional<java.nio.file.Path> faultPath() {
+    String path = System.getenv(FAULT_ENV);
+    String restart = System.getenv("TFDPO_RESTART_COUNT");
+    boolean first = restart == null || restart.isEmpty() || restart.equals("0");
+    return path == null || path.isEmpty() || !first ? java.util.Optional.empty()
+        : java.util.Optional.of(java.nio.file.Path.of(path));
+  }
+
   /**
    * Blocks until the chief's server, once seen, stops answering ({@link #PROBES_LOST} probes in a row):
    * TensorFlow's server has no "session done" signal for the tasks it does not run a session on.
@@ -126,7 +145,14 @@ final class ClusterRun {
     InetSocketAddress address = address(chief);
     boolean seen = false;
     int lost = 0;
+    java.util.Optional<java.nio.file.Path> fault = faultPath();
     while (!seen || lost < PROBES_LOST) {
+      if (fault.filter(java.nio.file.Files::exists).isPresent()) {
+        System.out.println("cluster: " + FAULT_ENV + " " + fault.get() + " exists; this task ends with status "
+            + FAULT_STATUS);
+        System.out.flush();
+        Runtime.getRuntime().halt(FAULT_STATUS);
+      }
       boolean up = reachable(address);
       seen |= up;
       lost = up ? 0 : lost + 1;

@@ -1,0 +1,84 @@
+package dev.tfdpo.e2e;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A worker that dies mid-training, with real worker JVMs under the launcher of {@code scripts/train.sh
+ * --nproc_per_node 2} ({@code tfdpo_launch_restarting} in {@code scripts/lib.sh}, the build replaced by this
+ * test's classpath): rank 1 ends with status 3 as soon as the chief has written {@code checkpoint-2}, on its
+ * first start only ({@code TFDPO_FAULT_EXIT_WHEN}). With {@code --max_restarts 1} the launcher restarts both
+ * workers from the last checkpoint and the run ends with the weights of an uninterrupted run, bitwise (as
+ * resume is); with {@code --max_restarts 0} it stops naming rank 1.
+ */
+class RestartTest {
+
+  private static final List<String> RUN = List.of("--per_device_train_batch_size", "2", "--max_steps", "12",
+      "--save_steps", "2", "--report_to", "none", "--num_threads", "1", "--collective_timeout_s", "30");
+
+  @TempDir Path work;
+
+  /** Runs the launcher with {@code maxRestarts}, rank 1 failing once checkpoint-2 exists. */
+  private Tools.Result launch(int maxRestarts, Path out) throws Exception {
+    String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+    String script = "set -euo pipefail; source '" + Tools.ROOT.resolve("scripts/lib.sh") + "'\n"
+        + "tfdpo_build() { :; }\n"
+        + "tfdpo_java() { local main=\"$1\"; shift; exec '" + java + "' -Dtfdpo.root='" + Tools.ROOT
+        + "' -cp \"$TEST_CP\" \"$main\" \"$@\"; }\n"
+        + "tfdpo_launch_restarting " + maxRestarts + " 2 " + Tools.TRAIN + " '"
+        + Tools.ROOT.resolve("configs/default.json") + "' --output_dir '" + out + "' "
+        + String.join(" ", RUN);
+    Path log = work.resolve("launcher-" + maxRestarts + ".txt");
+    ProcessBuilder pb = new ProcessBuilder("bash", "-c", script).redirectErrorStream(true)
+        .redirectOutput(log.toFile());
+    pb.environment().put("TEST_CP", System.getProperty("java.class.path"));
+    pb.environment().put("TF_CPP_MIN_LOG_LEVEL", "2");
+    pb.environment().put("TFDPO_FAULT_EXIT_WHEN", out.resolve("checkpoint-2").toString());
+    Process p = pb.start();
+    assertTrue(p.waitFor(300, TimeUnit.SECONDS), "the launcher did not end");
+    return new Tools.Result(p.exitValue(), Files.readString(log));
+  }
+
+  @Test
+  void aRestartFromTheLastCheckpointEndsWithTheUninterruptedWeights() throws Exception {
+    Path out = work.resolve("restarted");
+    Tools.Result r = launch(1, out);
+    assertEquals(0, r.status(), r.output());
+    assertTrue(r.output().contains("[rank 1] cluster: TFDPO_FAULT_EXIT_WHEN"), r.output());
+    assertTrue(r.output().contains("restart 1/1 after rank 1 exited with status 3"), r.output());
+    assertTrue(r.output().contains("restart 1/1: resuming from the last checkpoint in " + out), r.output());
+    assertTrue(r.output().contains("[rank 0] resume: from " + out.resolve("checkpoint-")), r.output());
+    // Two tasks cut the data as two in-process replicas (docs/distributed.md, DistributedGraphTest: bitwise).
+    Path whole = work.resolve("uninterrupted");
+    List<String> args = new java.util.ArrayList<>(List.of(Tools.ROOT.resolve("configs/default.json").toString(),
+        "--output_dir", whole.toString(), "--devices", "2"));
+    args.addAll(RUN);
+    Tools.Result u = Tools.run(Tools.TRAIN, args, work.resolve("uninterrupted.txt"));
+    assertEquals(0, u.status(), u.output());
+    assertArrayEquals(ResumeTest.tensorBytes(whole.resolve("model.safetensors")),
+        ResumeTest.tensorBytes(out.resolve("model.safetensors")));
+  }
+
+  @Test
+  void withoutRestartsAKilledWorkerEndsTheRunNamingIt() throws Exception {
+    Path out = work.resolve("failed");
+    long start = System.nanoTime();
+    Tools.Result r = launch(0, out);
+    double seconds = (System.nanoTime() - start) / 1e9;
+    assertEquals(3, r.status(), r.output());
+    assertTrue(r.output().contains("error: rank 1 exited with status 3; stopping the other workers"), r.output());
+    assertFalse(r.output().contains("restart"), r.output());
+    assertFalse(Files.exists(out.resolve("model.safetensors")), "the run did not stop");
+    assertTrue(seconds < 240, seconds + " s");
+  }
+}
