@@ -285,13 +285,6 @@ public final class DpoGraph implements TrainingGraph<Batch> {
 
   private final Graph graph;
   private final Session session;
-  /**
-   * Across processes, every run's deadline (the collective timeout): a worker that stops answering without
-   * exiting (stopped, swapping, a half-open connection) would otherwise block the chief in its step forever;
-   * the collectives' own timeout does not cover the chief waiting for a task's share of the step. Null in
-   * one process.
-   */
-  private final RunOptions remoteDeadline;
   private final BatchInputs inputs;
   private final Placeholder<TFloat32> gradScale;
   private final Placeholder<TFloat32> optimizerScalars;
@@ -389,15 +382,6 @@ public final class DpoGraph implements TrainingGraph<Batch> {
     session = replication.remote()
         ? GrpcCluster.session(graph, replication.target(), sessionOptions(s)) // replicas on the cluster's tasks
         : new Session(graph, sessionOptions(s));
-    remoteDeadline = replication.remote()
-        ? RunOptions.newBuilder().setTimeoutInMs((long) Math.ceil(replication.timeoutSeconds() * 1000.0)).build()
-        : null;
-  }
-
-  /** A runner for this graph's session, with {@link #remoteDeadline} across processes. */
-  private Session.Runner runner() {
-    Session.Runner runner = session.runner();
-    return remoteDeadline == null ? runner : runner.setOptions(remoteDeadline);
   }
 
   /**
@@ -499,7 +483,7 @@ public final class DpoGraph implements TrainingGraph<Batch> {
     if (reference.sync() == null) {
       throw new IllegalStateException("the graph was built without reference sync ops");
     }
-    runner().addTarget(reference.sync()).run();
+    session.runner().addTarget(reference.sync()).run();
   }
 
   /**
@@ -587,7 +571,7 @@ public final class DpoGraph implements TrainingGraph<Batch> {
     // Every replica runs, evaluation too: an objective may share a value across them (KTO's KL point),
     // and an idle replica (fewer shards) then runs on a copy of the first shard with weight 0.
     int fedReplicas = replicas.size();
-    Session.Runner runner = runner();
+    Session.Runner runner = session.runner();
     List<Tensor> fed = new ArrayList<>();
     try {
       for (int k = 0; k < fedReplicas; k++) {
@@ -684,7 +668,7 @@ public final class DpoGraph implements TrainingGraph<Batch> {
   /** The accumulated gradient's global and per-parameter norms (one run; changes nothing). */
   public GradientNorm gradientNorm() {
     reduceAcrossReplicas();
-    try (var result = runner().fetch(gradNorm).fetch(gradNorms).run()) {
+    try (var result = session.runner().fetch(gradNorm).fetch(gradNorms).run()) {
       return new GradientNorm(
           Tensors.toFloats(result.get(0))[0], List.copyOf(gradients.accumulators().keySet()),
           Tensors.toFloats(result.get(1)));
@@ -712,7 +696,7 @@ public final class DpoGraph implements TrainingGraph<Batch> {
    */
   private void reduceAcrossReplicas() {
     if (allReduce != null && reducePending) {
-      runner().addTarget(allReduce).run();
+      session.runner().addTarget(allReduce).run();
       reducePending = false;
     }
   }
@@ -728,7 +712,7 @@ public final class DpoGraph implements TrainingGraph<Batch> {
     reduceAcrossReplicas();
     try (Tensor sc = Tensors.floats(new long[] {scalars.length}, scalars);
         Tensor n = TFloat32.scalarOf(norm)) {
-      runner().feed(optimizerScalars, sc).feed(gradNorm, n).addTarget(apply).run();
+      session.runner().feed(optimizerScalars, sc).feed(gradNorm, n).addTarget(apply).run();
     }
   }
 
@@ -746,7 +730,7 @@ public final class DpoGraph implements TrainingGraph<Batch> {
   /** The accumulated gradients, summed across replicas, by Hugging Face name (for tests and diagnostics). */
   public Map<String, float[]> accumulatedGradients() {
     reduceAcrossReplicas();
-    Session.Runner runner = runner();
+    Session.Runner runner = session.runner();
     Map<String, Variable<TFloat32>> accumulators = gradients.accumulators();
     List<String> names = new ArrayList<>(accumulators.keySet());
     names.forEach(n -> runner.fetch(accumulators.get(n)));
