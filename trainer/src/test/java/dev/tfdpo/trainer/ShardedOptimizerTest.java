@@ -97,6 +97,32 @@ class ShardedOptimizerTest {
   }
 
   /**
+   * The update arithmetic of CPU:1's tensors runs on CPU:1 (not only their variables), and every moment
+   * variable's assignments sit on its own device (a reference edge needs it).
+   */
+  @Test
+  void theOwnersComputeTheirUpdates() {
+    int updateOpsOnSecond = 0;
+    for (Iterator<GraphOperation> it = sharded.session().graph().operations(); it.hasNext(); ) {
+      GraphOperation op = it.next();
+      boolean moment = op.type().equals("VariableV2") && op.name().startsWith("optimizer/adam_");
+      if (op.device().equals("/device:CPU:1") && op.name().startsWith("optimizer/") && !moment
+          && !op.type().startsWith("Assign")) {
+        updateOpsOnSecond++;
+      }
+      if (moment) {
+        for (GraphOperation c : op.consumers(0)) {
+          if (c.type().startsWith("Assign")) {
+            assertEquals(op.device(), c.device(), c.name() + " assigns " + op.name());
+          }
+        }
+      }
+    }
+    // Per tensor: the clipping multiply and AdamW's ~12 element-wise ops.
+    assertTrue(updateOpsOnSecond > 50, updateOpsOnSecond + " update ops on CPU:1");
+  }
+
+  /**
    * Four optimizer steps (2 replicas x 2 pairs) with and without sharding: losses, gradient norms and
    * weights bitwise; then the sharded run's checkpoint of step 2, restored, replays steps 3-4 bitwise,
    * and the sharded checkpoint restores into the unsharded graph (same keys, same moments).
