@@ -64,6 +64,18 @@ public final class RequestedDevices {
     return placed;
   }
 
+  /** Sets the requested device of each of {@code ops}, whatever it was (no walk over the graph). */
+  public static void place(Graph graph, java.util.Collection<GraphOperation> ops, String device) {
+    try (AutoCloseable ref = reference(graph)) {
+      TF_Graph handle = nativeHandle(ref);
+      for (GraphOperation op : ops) {
+        TF_SetRequestedDevice(handle, op.getUnsafeNativeHandle(), device);
+      }
+    } catch (Exception e) {
+      throw new IllegalStateException("cannot set devices in the graph: " + e, e);
+    }
+  }
+
   /** {@code graph.ref()}: keeps the native graph alive while its handle is used. */
   private static AutoCloseable reference(Graph graph) throws ReflectiveOperationException {
     Method ref = Graph.class.getDeclaredMethod("ref");

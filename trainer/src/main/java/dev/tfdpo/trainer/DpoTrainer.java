@@ -233,7 +233,7 @@ public final class DpoTrainer {
     /** How the graph replicates: the {@code devices} key, or one replica per task of the cluster. */
     Replication replication() {
       return new Replication(devices(), Math.round(t.allreduceBucketMb() * (1 << 20)),
-          (float) t.collectiveTimeoutS(), cluster == null ? "" : cluster.target());
+          (float) t.collectiveTimeoutS(), cluster == null ? "" : cluster.target(), t.sharding().equals("stage1"));
     }
 
     /** Data-parallel replicas of this run (the {@code devices} key, or one per task of the cluster). */

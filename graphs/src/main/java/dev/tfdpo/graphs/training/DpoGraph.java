@@ -367,14 +367,19 @@ public final class DpoGraph implements TrainingGraph<Batch> {
         replicas.stream().map(r -> r.gradients().accumulate()).toList()).withName("accumulate_all").noOp();
     allReduce = replicas.size() == 1 ? null : GradientAllReduce.build(graph, DataParallel.allReduceScopes(scopes,
         replicas.size()), replicas.stream().map(Replica::gradients).toList(), trainable, replication);
-    OptimizerUpdate update = OptimizerUpdate.build(
-        optOps, scopes, trainable, gradients.combined(optOps), s.maxGradNorm(), s.adam(), optimizerScalars);
+    OptimizerSharding sharding = replication.shardOptimizer()
+        ? OptimizerSharding.balanced(trainable, replication.devices()) : null;
+    OptimizerUpdate update = OptimizerUpdate.build(optOps, scopes, trainable, gradients.combined(optOps),
+        s.maxGradNorm(), s.adam(), optimizerScalars, sharding);
     gradNorm = update.gradNorm(); // []
     gradNorms = update.gradNorms(); // [#params]
     apply = gradients.resetAfter(optOps, update.updates(), "apply");
 
     checkpoint = new StateCheckpoint(scopes.get("checkpoint"), trainingState(trainable, update, reference));
     useXla = s.useXla();
+    if (sharding != null) {
+      sharding.colocateAssignments(graph, update.moments(), trainable.variables(), replication.devices().get(0));
+    }
     if (!replication.devices().get(0).isEmpty()) {
       // Weights, optimizer, the first replica and everything else not placed yet: the first device.
       RequestedDevices.placeUnplaced(graph, 0, replication.devices().get(0));

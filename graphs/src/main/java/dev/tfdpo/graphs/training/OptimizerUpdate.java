@@ -42,6 +42,17 @@ record OptimizerUpdate(
    */
   static OptimizerUpdate build(Ops optOps, GraphScopes scopes, ParameterSet params,
       Map<String, Operand<TFloat32>> gradient, double maxGradNorm, AdamW.Hyper adam, Operand<TFloat32> scalars) {
+    return build(optOps, scopes, params, gradient, maxGradNorm, adam, scalars, null);
+  }
+
+  /**
+   * {@link #build}, each parameter's clipping, moments and AdamW arithmetic on its owner's device when
+   * {@code sharding} is given (null: all in {@code optOps}'s placement); the caller then runs {@link
+   * OptimizerSharding#colocateAssignments} once the graph is complete.
+   */
+  static OptimizerUpdate build(Ops optOps, GraphScopes scopes, ParameterSet params,
+      Map<String, Operand<TFloat32>> gradient, double maxGradNorm, AdamW.Hyper adam, Operand<TFloat32> scalars,
+      OptimizerSharding sharding) {
     List<Operand<TFloat32>> norms = new ArrayList<>();
     for (Map.Entry<String, Operand<TFloat32>> g : gradient.entrySet()) {
       Operand<TInt32> axes = allAxes(optOps, params.shapes().get(g.getKey())); // [rank]
@@ -59,14 +70,17 @@ record OptimizerUpdate(
     List<Op> updates = new ArrayList<>();
     for (Map.Entry<String, Variable<TFloat32>> e : params.variables().entrySet()) {
       String name = e.getKey();
-      Operand<TFloat32> clipped = optOps.math.mul(gradient.get(name), clipCoef); // same shape as the parameter
-      Variable<TFloat32> m = GradientAccumulation.zeroVariable(mOps, name, params.shapes().get(name));
-      Variable<TFloat32> v = GradientAccumulation.zeroVariable(vOps, name, params.shapes().get(name));
+      Ops on = sharding == null ? optOps : sharding.on(optOps, name); // the owner's device when sharded
+      Operand<TFloat32> clipped = on.math.mul(gradient.get(name), clipCoef); // same shape as the parameter
+      Variable<TFloat32> m = GradientAccumulation.zeroVariable(
+          sharding == null ? mOps : sharding.on(mOps, name), name, params.shapes().get(name));
+      Variable<TFloat32> v = GradientAccumulation.zeroVariable(
+          sharding == null ? vOps : sharding.on(vOps, name), name, params.shapes().get(name));
       moments.put("adam_m/" + name, m);
       moments.put("adam_v/" + name, v);
       float lrScale = params.lrScale(name);
       AdamW.Shared s = lrScale == 1f ? shared : scaled.computeIfAbsent(lrScale, k -> scaledLr(optOps, shared, k));
-      updates.addAll(AdamW.update(optOps, e.getValue(), clipped, m, v, s, params.decays().get(name)));
+      updates.addAll(AdamW.update(on, e.getValue(), clipped, m, v, s, params.decays().get(name)));
     }
     return new OptimizerUpdate(gradNorm, gradNorms, updates, moments);
   }

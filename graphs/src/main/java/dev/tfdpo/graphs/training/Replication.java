@@ -19,8 +19,11 @@ import java.util.regex.Pattern;
  * @param target the session's target: empty in one process; {@code grpc://host:port} of this process's
  *     TensorFlow server when the replicas are the tasks of a gRPC cluster (devices
  *     {@code /job:worker/replica:0/task:K/device:CPU:0}, {@link dev.tfdpo.graphs.GrpcCluster})
+ * @param shardOptimizer ZeRO-1 / PaddleNLP {@code sharding: stage1}: each replica's device holds and
+ *     updates the AdamW moments of about 1/N of the weights ({@link OptimizerSharding})
  */
-public record Replication(List<String> devices, long bucketBytes, float timeoutSeconds, String target) {
+public record Replication(
+    List<String> devices, long bucketBytes, float timeoutSeconds, String target, boolean shardOptimizer) {
 
   /** Default all-reduce bucket size, 4 MB (PyTorch DDP's first bucket is 1 MB, later ones 25 MB). */
   public static final long DEFAULT_BUCKET_BYTES = 4L << 20;
@@ -61,6 +64,24 @@ public record Replication(List<String> devices, long bucketBytes, float timeoutS
     if (!(timeoutSeconds > 0)) {
       throw new IllegalArgumentException("collective timeout must be positive, got " + timeoutSeconds);
     }
+    if (shardOptimizer && devices.size() == 1) {
+      throw new IllegalArgumentException("sharding stage1 splits the optimizer state across replicas, but there "
+          + "is only one; set devices to 2 or more (or run with several workers), or set sharding to \"\"");
+    }
+    if (shardOptimizer && remote) {
+      throw new IllegalArgumentException("sharding stage1 across the tasks of a TF_CONFIG cluster is not "
+          + "supported yet (only replicas of one process, the devices key); set sharding to \"\"");
+    }
+  }
+
+  /** Replicas, the optimizer state unsharded. */
+  public Replication(List<String> devices, long bucketBytes, float timeoutSeconds, String target) {
+    this(devices, bucketBytes, timeoutSeconds, target, false);
+  }
+
+  /** The same replicas with the AdamW moments sharded across their devices (or not). */
+  public Replication withShardedOptimizer(boolean sharded) {
+    return new Replication(devices, bucketBytes, timeoutSeconds, target, sharded);
   }
 
   /** Replicas on the devices of this process (no session target). */

@@ -216,7 +216,10 @@ public enum ConfigKey {
   ALLREDUCE_BUCKET_MB(Section.TRAINING, Kind.NUMBER, 4.0, Valid.number(v -> v > 0, "a positive number"),
       "with several devices: gradients are summed across replicas in buckets of about this many MB (one collective per bucket per optimizer step)"),
   COLLECTIVE_TIMEOUT_S(Section.TRAINING, Kind.NUMBER, 300.0, Valid.number(v -> v > 0, "a positive number of seconds"),
-      "with several devices: a gradient all-reduce that does not complete in this many seconds fails the step (DEADLINE_EXCEEDED) instead of hanging");
+      "with several devices: a gradient all-reduce that does not complete in this many seconds fails the step (DEADLINE_EXCEEDED) instead of hanging"),
+  // ---- training: sharded optimizer state (issue 16 point 4, docs/distributed.md) ----
+  SHARDING(Section.TRAINING, Kind.STRING, "", Valid.oneOf(List.of("", "stage1")),
+      "PaddleNLP sharding / ZeRO-1: stage1 splits the AdamW moments across the devices' replicas (each holds and updates about 1/N of them, same numbers as unsharded); needs 2 or more devices in this process; \"\": off");
 
   /** The record a key belongs to. */
   public enum Section {
@@ -287,7 +290,8 @@ public enum ConfigKey {
     return switch (this) {
       case MAX_STEPS, NUM_TRAIN_EPOCHS, LOGGING_STEPS, SAVE_STRATEGY, SAVE_STEPS, SAVE_TOTAL_LIMIT, REPORT_TO,
           RESUME_FROM_CHECKPOINT, OUTPUT_DIR, OVERWRITE_OUTPUT_DIR, NUM_THREADS, EVALUATION_STRATEGY, EVAL_STEPS,
-          PER_DEVICE_EVAL_BATCH_SIZE, DEV_DATASET_PATH, REF_CACHE_DIR, RECOMPUTE, RECOMPUTE_GRANULARITY -> true;
+          PER_DEVICE_EVAL_BATCH_SIZE, DEV_DATASET_PATH, REF_CACHE_DIR, RECOMPUTE, RECOMPUTE_GRANULARITY,
+          SHARDING -> true; // same numbers and checkpoint keys sharded or not (ShardedOptimizerTest)
       default -> false;
     };
   }

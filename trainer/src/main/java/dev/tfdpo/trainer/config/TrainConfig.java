@@ -139,6 +139,10 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
     check(s, ConfigKey.USE_XLA, t.useXla(), !t.useXla() || devices().size() == 1,
         "false with several devices (" + t.devices() + " from " + s.where(ConfigKey.DEVICES)
             + "): the XLA CPU JIT does not compile the replicas' collective ops");
+    check(s, ConfigKey.SHARDING, "'" + t.sharding() + "'", t.sharding().isEmpty() || devices().size() > 1,
+        "\"\" (off) unless devices lists 2 or more devices of this process (devices is " + t.devices() + " from "
+            + s.where(ConfigKey.DEVICES) + "): one replica has nothing to split, and sharding across TF_CONFIG "
+            + "tasks is not built");
     validatePrecision(s);
     LoraOptions.check(this, s);
   }

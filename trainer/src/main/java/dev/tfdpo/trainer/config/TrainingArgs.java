@@ -34,4 +34,5 @@ public record TrainingArgs(
     double collectiveTimeoutS,
     String fp16OptLevel,
     boolean recompute,
-    String recomputeGranularity) {}
+    String recomputeGranularity,
+    String sharding) {}

@@ -53,6 +53,14 @@ class DevicesConfigTest {
     assertEquals(List.of("/device:CPU:1", "/device:CPU:0"), load("", "--devices", "CPU:1,/device:CPU:0").devices());
   }
 
+  /** sharding stage1 (ZeRO-1) with several devices; off by default. */
+  @Test
+  void shardingStage1WithSeveralDevices() throws IOException {
+    assertEquals("", load("").training().sharding());
+    assertEquals("stage1", load("\"devices\": 2, \"sharding\": \"stage1\"").training().sharding());
+    assertEquals("stage1", load("\"devices\": 2", "--sharding", "stage1").training().sharding());
+  }
+
   @Test
   void badValuesAreRefusedNamingTheKey() {
     for (String[] bad : new String[][] {
@@ -62,7 +70,9 @@ class DevicesConfigTest {
         {"\"devices\": 0", "at least 1"},
         {"\"devices\": 2, \"use_xla\": true", "use_xla"},
         {"\"allreduce_bucket_mb\": 0", "allreduce_bucket_mb"},
-        {"\"collective_timeout_s\": -1", "collective_timeout_s"}}) {
+        {"\"collective_timeout_s\": -1", "collective_timeout_s"},
+        {"\"sharding\": \"stage1\"", "2 or more devices"},
+        {"\"sharding\": \"stage2\"", "stage1"}}) {
       ConfigException e = assertThrows(ConfigException.class, () -> load(bad[0]), bad[0]);
       assertTrue(e.getMessage().contains(bad[1]), bad[0] + ": " + e.getMessage());
       assertTrue(e.getMessage().contains(bad[0].contains("use_xla") ? "use_xla" : bad[0].substring(1, bad[0].indexOf("\"", 1))),
