@@ -5,13 +5,11 @@ import dev.tfdpo.io.hf.LlamaWeights;
 import dev.tfdpo.io.hf.PeftAdapter;
 import dev.tfdpo.ops.LowRank;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.tensorflow.Operand;
 import org.tensorflow.Session;
-import org.tensorflow.Tensor;
 import org.tensorflow.ndarray.Shape;
 import org.tensorflow.op.Op;
 import org.tensorflow.op.Ops;
@@ -172,27 +170,7 @@ public final class LoraAdapters {
 
   /** Assigns every adapter variable (each must be present with its shape's element count). */
   public void assign(Session session, Map<String, float[]> values) {
-    Session.Runner runner = session.runner();
-    List<Tensor> tensors = new ArrayList<>();
-    try {
-      for (Map.Entry<String, Placeholder<TFloat32>> e : feeds.entrySet()) {
-        float[] data = values.get(e.getKey());
-        long[] shape = shapes.get(e.getKey()).asArray();
-        if (data == null) {
-          throw new IllegalArgumentException("no value for LoRA weight " + e.getKey());
-        }
-        if (data.length != Arrays.stream(shape).reduce(1, (a, b) -> a * b)) {
-          throw new IllegalArgumentException(
-              e.getKey() + ": " + data.length + " values do not fill shape " + Arrays.toString(shape));
-        }
-        Tensor t = Tensors.floats(shape, data);
-        tensors.add(t);
-        runner.feed(e.getValue(), t);
-      }
-      runner.addTarget(loadAll).run();
-    } finally {
-      tensors.forEach(Tensor::close);
-    }
+    Tensors.assignAll(session, feeds, values, name -> shapes.get(name).asArray(), loadAll, "LoRA weight ");
   }
 
   /** Current values by adapter name, in forward order (adapters are small: one run). */

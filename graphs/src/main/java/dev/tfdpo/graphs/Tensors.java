@@ -1,6 +1,14 @@
 package dev.tfdpo.graphs;
 
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Function;
+import org.tensorflow.Session;
 import org.tensorflow.Tensor;
+import org.tensorflow.op.Op;
+import org.tensorflow.op.core.Placeholder;
 import org.tensorflow.ndarray.Shape;
 import org.tensorflow.ndarray.buffer.DataBuffers;
 import org.tensorflow.types.TFloat32;
@@ -10,6 +18,35 @@ import org.tensorflow.types.TInt32;
 public final class Tensors {
 
   private Tensors() {}
+
+  /**
+   * Feeds every placeholder of {@code feeds} the values of its name (present, and filling the name's
+   * shape) and runs {@code assign} once; {@code what} names the values in errors.
+   */
+  public static void assignAll(Session session, Map<String, Placeholder<TFloat32>> feeds,
+      Map<String, float[]> values, Function<String, long[]> shapeOf, Op assign, String what) {
+    Session.Runner runner = session.runner();
+    List<Tensor> tensors = new ArrayList<>();
+    try {
+      for (Map.Entry<String, Placeholder<TFloat32>> e : feeds.entrySet()) {
+        float[] data = values.get(e.getKey());
+        if (data == null) {
+          throw new IllegalArgumentException("no value for " + what + e.getKey());
+        }
+        long[] shape = shapeOf.apply(e.getKey());
+        if (data.length != Arrays.stream(shape).reduce(1, (a, b) -> a * b)) {
+          throw new IllegalArgumentException(
+              e.getKey() + ": " + data.length + " values do not fill shape " + Arrays.toString(shape));
+        }
+        Tensor t = floats(shape, data);
+        tensors.add(t);
+        runner.feed(e.getValue(), t);
+      }
+      runner.addTarget(assign).run();
+    } finally {
+      tensors.forEach(Tensor::close);
+    }
+  }
 
   /** A float32 tensor of {@code shape} holding {@code data} (row-major). */
   public static TFloat32 floats(long[] shape, float[] data) {

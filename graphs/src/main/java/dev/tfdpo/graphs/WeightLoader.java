@@ -149,27 +149,7 @@ public final class WeightLoader {
 
   /** Assigns in-memory values (by Hugging Face name; every variable must be present). */
   public void assign(Session session, Map<String, float[]> values) {
-    Session.Runner runner = session.runner();
-    List<Tensor> tensors = new ArrayList<>();
-    try {
-      for (Map.Entry<String, Placeholder<TFloat32>> e : feeds.entrySet()) {
-        float[] data = values.get(e.getKey());
-        if (data == null) {
-          throw new IllegalArgumentException("no value for " + e.getKey());
-        }
-        long[] shape = table.entry(e.getKey()).shape();
-        if (data.length != Arrays.stream(shape).reduce(1, (a, b) -> a * b)) {
-          throw new IllegalArgumentException(
-              e.getKey() + ": " + data.length + " values do not fill shape " + Arrays.toString(shape));
-        }
-        Tensor t = Tensors.floats(shape, data);
-        tensors.add(t);
-        runner.feed(e.getValue(), t);
-      }
-      runner.addTarget(loadAll).run();
-    } finally {
-      tensors.forEach(Tensor::close);
-    }
+    Tensors.assignAll(session, feeds, values, name -> table.entry(name).shape(), loadAll, "");
     if (model.quantized() != null) {
       model.quantized().assign(session, values);
     }
