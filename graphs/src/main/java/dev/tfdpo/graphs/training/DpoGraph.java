@@ -271,17 +271,7 @@ public final class DpoGraph implements TrainingGraph<Batch> {
    *     {@code ld_alpha < 1}); zeros when reference-free
    */
   public record MicroResult(List<String> names, float[] metrics, float[] policyLogps, float[] referenceLogps)
-      implements TrainingGraph.Micro {
-
-    /** A metric by its name; unknown names are an error. */
-    public float metric(String name) {
-      int k = names.indexOf(name);
-      if (k < 0) {
-        throw new IllegalArgumentException("no metric '" + name + "'; have " + names);
-      }
-      return metrics[k];
-    }
-  }
+      implements TrainingGraph.Micro {}
 
   private final Graph graph;
   private final Session session;

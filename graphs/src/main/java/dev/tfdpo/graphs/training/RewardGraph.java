@@ -70,13 +70,9 @@ public final class RewardGraph implements TrainingGraph<RewardBatch> {
    */
   public record MicroResult(float[] metrics, float[] scores) implements TrainingGraph.Micro {
 
-    /** A metric by name. */
-    public float metric(String name) {
-      int k = RewardLoss.METRICS.indexOf(name);
-      if (k < 0) {
-        throw new IllegalArgumentException("no metric '" + name + "'; have " + RewardLoss.METRICS);
-      }
-      return metrics[k];
+    @Override
+    public List<String> names() {
+      return RewardLoss.METRICS;
     }
   }
 

@@ -22,8 +22,17 @@ public interface TrainingGraph<B extends MicroBatch> extends AutoCloseable {
     /** The values. */
     float[] metrics();
 
+    /** The names of {@link #metrics()}, in order. */
+    List<String> names();
+
     /** A metric by its name; unknown names are an error. */
-    float metric(String name);
+    default float metric(String name) {
+      int k = names().indexOf(name);
+      if (k < 0) {
+        throw new IllegalArgumentException("no metric '" + name + "'; have " + names());
+      }
+      return metrics()[k];
+    }
   }
 
   /** The metric names of {@link Micro#metrics()}, "loss" first. */
