@@ -68,18 +68,6 @@ public final class Attention {
 
   private Attention() {}
 
-  /** {@link #selfAttention(Ops, Operand, Operand, Weights, Heads, Rope.Tables, Operand, Precision, Adapters)} in float32, without adapters. */
-  public static Operand<TFloat32> selfAttention(Ops tf, Operand<TFloat32> x, Operand<TInt32> rowsAndLength,
-      Weights w, Heads heads, Rope.Tables rope, Operand<TFloat32> maskBias) {
-    return selfAttention(tf, x, rowsAndLength, w, heads, rope, maskBias, Precision.FLOAT32, Adapters.NONE);
-  }
-
-  /** {@link #selfAttention(Ops, Operand, Operand, Weights, Heads, Rope.Tables, Operand, Precision, Adapters)} without adapters. */
-  public static Operand<TFloat32> selfAttention(Ops tf, Operand<TFloat32> x, Operand<TInt32> rowsAndLength,
-      Weights w, Heads heads, Rope.Tables rope, Operand<TFloat32> maskBias, Precision precision) {
-    return selfAttention(tf, x, rowsAndLength, w, heads, rope, maskBias, precision, Adapters.NONE);
-  }
-
   /**
    * @param x normalised hidden states {@code [N, H]} with {@code N = R * L}
    * @param rowsAndLength {@code [R, L]} as a shape tensor

@@ -66,20 +66,6 @@ public final class Layers {
     public static final MlpAdapters NONE = new MlpAdapters(null, null, null);
   }
 
-  /** {@link #swiGlu(Ops, Operand, Operand, Operand, Operand, Operand, Operand, Operand, Precision, MlpAdapters)} without adapters. */
-  public static Operand<TFloat32> swiGlu(
-      Ops tf,
-      Operand<TFloat32> x,
-      Operand<? extends TNumber> gateW,
-      Operand<? extends TNumber> gateB,
-      Operand<? extends TNumber> upW,
-      Operand<? extends TNumber> upB,
-      Operand<? extends TNumber> downW,
-      Operand<? extends TNumber> downB,
-      Precision precision) {
-    return swiGlu(tf, x, gateW, gateB, upW, upB, downW, downB, precision, MlpAdapters.NONE);
-  }
-
   /**
    * The SwiGLU MLP: {@code down(silu(gate(x)) * up(x))}, projections in {@code precision}, each plus
    * its LoRA term if any (the adapter's products in {@code precision} too).
