@@ -1,6 +1,5 @@
 package dev.tfdpo.e2e;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.gson.JsonObject;
@@ -81,39 +80,7 @@ class KtoTrlOptionsTest {
 
   /** Every TRL metric of every step within its bound; prints the largest difference per metric. */
   static void matches(String name, String file) throws Exception {
-    List<JsonObject> golden = golden(file);
-    List<JsonObject> ours = runs.get(name);
-    assertEquals(golden.size(), ours.size(), "steps");
-    List<String> failures = new ArrayList<>();
-    Map<String, Double> worst = new TreeMap<>();
-    for (int i = 0; i < golden.size(); i++) {
-      JsonObject g = golden.get(i);
-      JsonObject o = ours.get(i);
-      for (String key : g.keySet()) {
-        if (key.equals("step")) {
-          continue;
-        }
-        CurveParity.Bound bound = BOUNDS.get(key);
-        assertTrue(bound != null, "no bound for TRL's metric " + key);
-        if (!o.has(key)) {
-          failures.add("step " + (i + 1) + ": " + key + " missing");
-          continue;
-        }
-        double trl = g.get(key).getAsDouble();
-        double us = o.get(key).getAsDouble();
-        worst.merge(key, Math.abs(us - trl), Math::max);
-        if (!bound.holds(trl, us)) {
-          failures.add("step " + (i + 1) + ": " + key + " " + us + " vs TRL " + trl);
-        }
-      }
-      for (String key : o.keySet()) {
-        if (!KtoParityTest.NOT_METRICS.contains(key) && !g.has(key)) {
-          failures.add("step " + (i + 1) + ": " + key + " is not one of TRL's metrics");
-        }
-      }
-    }
-    System.out.println(file + " vs TRL, max |ours - TRL| per metric: " + worst);
-    assertTrue(failures.isEmpty(), String.join("\n", failures));
+    KtoParityTest.assertMatchesTrl(file, golden(file), runs.get(name));
   }
 
   @Test
