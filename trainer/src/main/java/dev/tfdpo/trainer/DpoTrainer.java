@@ -329,6 +329,8 @@ public final class DpoTrainer {
       // What a checkpoint of the previous step holds, in case this step turns out non-finite.
       TrainerState before = position.at(step - 1, epoch, start, totalTokens, interval.sums());
       NonFiniteStepException.Guard guard = new NonFiniteStepException.Guard(step, group.size());
+      float[] optimizerScalars = AdamW.stepScalars(lr, t.weightDecay(), adam, step);
+      DpoGraph.GradientNorm norm = null;
       for (int[] positions : group) {
         List<B> shards = new ArrayList<>();
         List<float[]> fed = new ArrayList<>();
@@ -339,16 +341,27 @@ public final class DpoTrainer {
           fed.add(objective.fedReference(batch));
           tokens += batch.realTokens(); // num_tokens: summed over the replicas
         }
-        TrainingGraph.Micro r = graph.micro(shards, scale, fed.contains(null) ? null : fed);
+        List<float[]> fedOrNull = fed.contains(null) ? null : fed;
+        TrainingGraph.Micro r;
+        if (group.size() == 1) { // the whole step in one call; the update only when finite
+          TrainingGraph.Step whole = graph.step(shards, fedOrNull, optimizerScalars);
+          r = whole.micro();
+          norm = whole.norm();
+        } else {
+          r = graph.micro(shards, scale, fedOrNull);
+        }
         guard.loss(r.metric("loss"), shards.get(0));
         interval.addMicro(r.metrics(), tokens);
         stepLoss += r.metric("loss") / group.size();
         totalTokens += tokens;
         tokensThisRun += tokens;
       }
-      DpoGraph.GradientNorm norm;
       try {
-        norm = guard.update(graph, AdamW.stepScalars(lr, t.weightDecay(), adam, step));
+        if (norm == null) {
+          norm = guard.update(graph, optimizerScalars);
+        } else {
+          guard.check(norm); // step applied the update only if this passes
+        }
       } catch (NonFiniteStepException e) { // thrown before anything changed
         throw keepLastGood(e, before, checkpoints, graph, objective, config, metricsFile, out);
       }

@@ -67,7 +67,10 @@ final class PolicyModel {
     TrainingArgs t = config.training();
     graph = DpoGraph.build(new DpoGraph.Settings(model, objective, adam, t.maxGradNorm(), t.numThreads(),
         reference.graph(), t.useXla(), replication, config.computePrecision(), config.referenceStorage(),
-        lora == null ? null : lora.training()).withRecompute(DpoTrainer.recomputeBlocks(t)));
+        lora == null ? null : lora.training()).withRecompute(DpoTrainer.recomputeBlocks(t))
+        // One micro-batch per step on one replica: the update runs with the backward pass, and the model's
+        // worth of gradient accumulators is never allocated.
+        .withFusedStep(t.gradientAccumulationSteps() == 1 && replication.replicas() == 1));
     return graph;
   }
 

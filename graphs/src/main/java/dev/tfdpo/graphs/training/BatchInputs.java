@@ -41,6 +41,8 @@ public final class BatchInputs {
   private final Placeholder<TInt32> numPairs;
   private final Placeholder<TFloat32> labels;
   private final Operand<TInt32> numSequences;
+  /** The token ids the models read: {@link #inputIds}, or a copy of it that waits ({@link #after}). */
+  private final Operand<TInt32> modelIds;
 
   /** Creates the placeholders in {@code tf}'s graph. */
   public BatchInputs(Ops tf) {
@@ -54,6 +56,38 @@ public final class BatchInputs {
     numPairs = tf.withName("num_pairs").placeholder(TInt32.class, Placeholder.shape(Shape.scalar())); // []
     numSequences = tf.math.mul(numPairs, tf.constant(2)); // [] = S
     labels = tf.withName("labels").placeholder(TFloat32.class, Placeholder.shape(PREDICTIONS)); // [P]
+    modelIds = inputIds;
+  }
+
+  private BatchInputs(BatchInputs fed, Operand<TInt32> modelIds) {
+    inputIds = fed.inputIds;
+    positionIds = fed.positionIds;
+    segmentIds = fed.segmentIds;
+    branchIds = fed.branchIds;
+    lossPositions = fed.lossPositions;
+    lossTargets = fed.lossTargets;
+    lossSequences = fed.lossSequences;
+    numPairs = fed.numPairs;
+    numSequences = fed.numSequences;
+    labels = fed.labels;
+    this.modelIds = modelIds;
+  }
+
+  /**
+   * The same inputs (fed through the same placeholders), but a model's forward pass over them starts
+   * only once {@code first} has been computed: every operation of the pass depends on the token ids
+   * through the embedding lookup, and the ids wait for {@code first}. The live reference's forward
+   * runs first this way, so its logits and temporaries are freed before the policy's activations
+   * build up, instead of adding to their peak.
+   */
+  public BatchInputs after(Ops tf, Operand<?> first) {
+    Operand<TInt32> ids = tf.withControlDependencies(List.of(first)).identity(inputIds); // [R, L]
+    return new BatchInputs(this, ids);
+  }
+
+  /** Zeros, one per sequence {@code [S]}, shaped from the fed batch alone (no model, no gradient path). */
+  public Operand<TFloat32> zerosPerSequence(Ops tf) {
+    return dev.tfdpo.ops.Shapes.zeros(tf, tf.reshape(numSequences, tf.constant(new int[] {1})), TFloat32.class); // [S]
   }
 
   /** P, the number of pairs in the batch. */
@@ -98,7 +132,7 @@ public final class BatchInputs {
    */
   public CompletionLogProbs.Result logProbs(
       Ops tf, Llama model, java.util.Map<String, dev.tfdpo.ops.LowRank> adapters, Recompute tape) {
-    Llama.Inputs inputs = new Llama.Inputs(inputIds, positionIds, segmentIds, branchIds);
+    Llama.Inputs inputs = new Llama.Inputs(modelIds, positionIds, segmentIds, branchIds);
     Operand<TFloat32> hidden = model.hidden(tf, inputs, adapters, tape); // [R, L, H]
     return CompletionLogProbs.compute(
         tf, hidden, model.lmHead(), lossPositions, lossTargets, lossSequences, numSequences, model.compute());

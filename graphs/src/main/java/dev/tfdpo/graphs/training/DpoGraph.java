@@ -82,7 +82,8 @@ public final class DpoGraph implements TrainingGraph<Batch> {
       Precision compute,
       Precision referenceStorage,
       LoraTraining lora,
-      Recompute.Granularity recompute) {
+      Recompute.Granularity recompute,
+      boolean fusedStep) {
 
     /** Checks the combination. */
     public Settings {
@@ -98,6 +99,10 @@ public final class DpoGraph implements TrainingGraph<Batch> {
           throw new IllegalArgumentException("only a live, never-synced reference can be stored in bfloat16; "
               + "this one is " + (reference.mode() == ReferenceMode.LIVE ? "synced" : reference.mode()));
         }
+      }
+      if (fusedStep && replication.replicas() > 1) {
+        throw new IllegalArgumentException("a fused step (no gradient accumulators) needs one replica: the "
+            + "replicas' gradients are combined between their micro-batch runs and the update");
       }
       if (useXla && recompute != null) {
         throw new IllegalArgumentException("recompute (" + recompute.configName() + ") cannot be combined "
@@ -154,16 +159,34 @@ public final class DpoGraph implements TrainingGraph<Batch> {
           referenceStorage, lora, null);
     }
 
+    /** Replicas in the given precisions with LoRA adapters ({@code null}: none) and {@code recompute} (null: none), accumulating. */
+    public Settings(LlamaConfig model, Objective objective, AdamW.Hyper adam, double maxGradNorm, int threads,
+        Reference reference, boolean useXla, Replication replication, Precision compute,
+        Precision referenceStorage, LoraTraining lora, Recompute.Granularity recompute) {
+      this(model, objective, adam, maxGradNorm, threads, reference, useXla, replication, compute,
+          referenceStorage, lora, recompute, false);
+    }
+
     /** The same settings with {@code recompute} (null: none). */
     public Settings withRecompute(Recompute.Granularity granularity) {
       return new Settings(model, objective, adam, maxGradNorm, threads, reference, useXla, replication, compute,
-          referenceStorage, lora, granularity);
+          referenceStorage, lora, granularity, fusedStep);
     }
 
     /** The same settings with LoRA adapters ({@code null}: full fine-tuning). */
     public Settings withLora(LoraTraining l) {
       return new Settings(model, objective, adam, maxGradNorm, threads, reference, useXla, replication, compute,
-          referenceStorage, l, recompute);
+          referenceStorage, l, recompute, fusedStep);
+    }
+
+    /**
+     * The same settings with {@code fused} steps: a step of one micro-batch computes the gradient and
+     * applies the update in one session run ({@link #step}), without gradient accumulators (a model's
+     * worth of variables less); {@link #micro} then is not available. One replica only.
+     */
+    public Settings withFusedStep(boolean fused) {
+      return new Settings(model, objective, adam, maxGradNorm, threads, reference, useXla, replication, compute,
+          referenceStorage, lora, recompute, fused);
     }
 
     /** DPO with {@code loss}. */
@@ -303,6 +326,8 @@ public final class DpoGraph implements TrainingGraph<Batch> {
   private boolean reducePending;
   /** Compiled cluster launches of the first training micro-batch; -1 until then or without XLA. */
   private int xlaClusters = -1;
+  /** The gradient norms of the last fused step ({@link #step}). */
+  private GradientNorm lastNorm;
 
   /**
    * The graph in named parts: inputs, the policy forward pass over its trainable {@link ParameterSet},
@@ -327,25 +352,29 @@ public final class DpoGraph implements TrainingGraph<Batch> {
     policyAdapters = lora == null ? null : LoraAdapters.create(scopes, s.model(), lora.spec(), LoraTraining.POLICY_SCOPE);
     ParameterSet trainable = lora == null
         ? ParameterSet.wholeModel(policy) : ParameterSet.adapters(policyAdapters, lora.plusScale());
-    Recompute tape = s.recompute() == null ? null : new Recompute(s.recompute());
-    CompletionLogProbs.Result pol = inputs.logProbs(
-        scopes.get("forward"), policy, lora == null ? Map.of() : policyAdapters.byModule(), tape); // [S] each
-    policyLogps = pol.logps(); // [S]
-
     Ops lossOps = scopes.get("loss");
     objective = s.objective().replicated(replication);
-    Operand<TFloat32> policyScores = objective.sequenceScores(lossOps, pol); // [S]
     LoraAdapters[] startCopy = new LoraAdapters[1];
     reference = lora != null && s.reference().mode() == ReferenceMode.LIVE
-        ? ReferenceBranch.sharedBase(scopes, lossOps, s.reference(), inputs, policy, lora, pol, objective, startCopy)
-        : ReferenceBranch.build(scopes, lossOps, s, inputs, policy, pol, objective);
+        ? ReferenceBranch.sharedBase(scopes, lossOps, s.reference(), inputs, policy, lora, objective, startCopy)
+        : ReferenceBranch.build(scopes, lossOps, s, inputs, policy, objective);
     referenceAdapters = startCopy[0];
+    // A live reference's forward pass runs to its end before the policy's starts: run side by side, its
+    // logits and layer temporaries added to the policy's activations at their peak.
+    BatchInputs policyInputs = reference.mode() == ReferenceMode.LIVE ? inputs.after(tf, reference.logps()) : inputs;
+    Recompute tape = s.recompute() == null ? null : new Recompute(s.recompute());
+    CompletionLogProbs.Result pol = policyInputs.logProbs(
+        scopes.get("forward"), policy, lora == null ? Map.of() : policyAdapters.byModule(), tape); // [S] each
+    policyLogps = pol.logps(); // [S]
+    Operand<TFloat32> policyScores = objective.sequenceScores(lossOps, pol); // [S]
     Objective.Part part = objective.build(lossOps, inputs, pol, policyScores, reference.scores());
     metricNames = objective.metricNames();
     metrics = part.metrics(); // [K]
 
     Ops optOps = scopes.get("optimizer");
-    gradients = GradientAccumulation.build(tf, optOps, scopes, part.loss(), trainable, gradScale, tape);
+    gradients = s.fusedStep()
+        ? GradientAccumulation.direct(tf, optOps, part.loss(), trainable, gradScale, tape)
+        : GradientAccumulation.build(tf, optOps, scopes, part.loss(), trainable, gradScale, tape);
     replicas.add(new Replica(inputs, gradScale, policyLogps, reference, metrics, gradients));
     for (int k = 1; k < replication.replicas(); k++) {
       // Each replica records its own forward on its own tape (same granularity): its recomputed copies
@@ -353,14 +382,16 @@ public final class DpoGraph implements TrainingGraph<Batch> {
       replicas.add(DataParallel.replica(graph, scopes, k, replication.devices().get(k), objective, policy,
           trainable, reference, s.recompute()));
     }
-    accumulateAll = replicas.size() == 1 ? gradients.accumulate() : optOps.withControlDependencies(
+    accumulateAll = s.fusedStep() ? null : replicas.size() == 1 ? gradients.accumulate() : optOps.withControlDependencies(
         replicas.stream().map(r -> r.gradients().accumulate()).toList()).withName("accumulate_all").noOp();
     allReduce = replicas.size() == 1 ? null : GradientAllReduce.build(graph, DataParallel.allReduceScopes(scopes,
         replicas.size()), replicas.stream().map(Replica::gradients).toList(), trainable, replication);
     OptimizerSharding sharding = replication.shardOptimizer()
         ? OptimizerSharding.balanced(trainable, replication.devices()) : null;
+    // A fused step applies the update in the run that computes the gradient, so only if it is finite.
+    Operand<TFloat32> gateLoss = s.fusedStep() ? optOps.gather(metrics, optOps.constant(0), optOps.constant(0)) : null; // []
     OptimizerUpdate update = OptimizerUpdate.build(optOps, scopes, trainable, gradients.combined(optOps),
-        s.maxGradNorm(), s.adam(), optimizerScalars, sharding);
+        s.maxGradNorm(), s.adam(), optimizerScalars, sharding, gateLoss);
     gradNorm = update.gradNorm(); // []
     gradNorms = update.gradNorms(); // [#params]
     apply = gradients.resetAfter(optOps, update.updates(), "apply");
@@ -549,6 +580,21 @@ public final class DpoGraph implements TrainingGraph<Batch> {
     return run(shards, scale, referenceLogps, true);
   }
 
+  /**
+   * A whole optimizer step on one micro-batch. Built with {@link Settings#withFusedStep}: forward,
+   * backward, norms and the update in one session run, the update gated in the graph (it runs only when
+   * the loss and every gradient norm are finite, as {@code NonFiniteStepException.Guard} checks them).
+   * Otherwise {@link TrainingGraph#step}'s micro-batch, norm and apply.
+   */
+  @Override
+  public Step step(List<Batch> shards, List<float[]> referenceLogps, float[] optimizerScalars) {
+    if (!gradients.isDirect()) {
+      return TrainingGraph.super.step(shards, referenceLogps, optimizerScalars);
+    }
+    MicroResult micro = run(shards, 1f, referenceLogps, true, optimizerScalars);
+    return new Step(micro, lastNorm);
+  }
+
   /** Number of data-parallel replicas (1 without replication). */
   public int replicas() {
     return replicas.size();
@@ -560,6 +606,12 @@ public final class DpoGraph implements TrainingGraph<Batch> {
   }
 
   private MicroResult run(List<Batch> shards, float scale, List<float[]> referenceLogps, boolean accumulateGradients) {
+    return run(shards, scale, referenceLogps, accumulateGradients, null);
+  }
+
+  /** {@code stepScalars}: a fused step's optimizer scalars (its norms go to {@link #lastNorm}); null otherwise. */
+  private MicroResult run(List<Batch> shards, float scale, List<float[]> referenceLogps, boolean accumulateGradients,
+      float[] stepScalars) {
     ReferenceMode referenceMode = reference.mode();
     checkShards(shards, referenceLogps);
     int pairs = shards.stream().mapToInt(Batch::numPairs).sum();
@@ -587,7 +639,15 @@ public final class DpoGraph implements TrainingGraph<Batch> {
           runner.fetch(r.reference().logps());
         }
       }
-      if (accumulateGradients) {
+      Tensor scalarsFed = null;
+      if (accumulateGradients && gradients.isDirect()) {
+        if (stepScalars == null) {
+          throw new IllegalStateException("this graph fuses each step (no accumulators): call step, not micro");
+        }
+        scalarsFed = Tensors.floats(new long[] {stepScalars.length}, stepScalars);
+        fed.add(scalarsFed);
+        runner.feed(optimizerScalars, scalarsFed).fetch(gradNorm).fetch(gradNorms).addTarget(apply);
+      } else if (accumulateGradients) {
         runner.addTarget(accumulateAll);
         reducePending = true;
       }
@@ -600,6 +660,10 @@ public final class DpoGraph implements TrainingGraph<Batch> {
           checkCompiled(result.getMetadata().orElseThrow());
         }
         int stride = referenceMode == ReferenceMode.LIVE ? 3 : 2;
+        if (scalarsFed != null) { // one replica: its fetches, then the two norms
+          lastNorm = new GradientNorm(Tensors.toFloats(result.get(stride))[0], gradients.names(),
+              Tensors.toFloats(result.get(stride + 1)));
+        }
         List<float[]> metricParts = new ArrayList<>();
         List<float[]> pol = new ArrayList<>();
         List<float[]> ref = new ArrayList<>();
@@ -662,11 +726,10 @@ public final class DpoGraph implements TrainingGraph<Batch> {
 
   /** The accumulated gradient's global and per-parameter norms (one run; changes nothing). */
   public GradientNorm gradientNorm() {
+    requireAccumulators();
     reduceAcrossReplicas();
     try (var result = session.runner().fetch(gradNorm).fetch(gradNorms).run()) {
-      return new GradientNorm(
-          Tensors.toFloats(result.get(0))[0], List.copyOf(gradients.accumulators().keySet()),
-          Tensors.toFloats(result.get(1)));
+      return new GradientNorm(Tensors.toFloats(result.get(0))[0], gradients.names(), Tensors.toFloats(result.get(1)));
     }
   }
 
@@ -704,6 +767,7 @@ public final class DpoGraph implements TrainingGraph<Batch> {
    * @param norm {@link GradientNorm#total()} of the current accumulators
    */
   public void apply(float[] scalars, float norm) {
+    requireAccumulators();
     reduceAcrossReplicas();
     try (Tensor sc = Tensors.floats(new long[] {scalars.length}, scalars);
         Tensor n = TFloat32.scalarOf(norm)) {
@@ -722,8 +786,15 @@ public final class DpoGraph implements TrainingGraph<Batch> {
     return norm;
   }
 
+  private void requireAccumulators() {
+    if (gradients.isDirect()) {
+      throw new IllegalStateException("this graph fuses each step (no gradient accumulators): use step");
+    }
+  }
+
   /** The accumulated gradients, summed across replicas, by Hugging Face name (for tests and diagnostics). */
   public Map<String, float[]> accumulatedGradients() {
+    requireAccumulators();
     reduceAcrossReplicas();
     Session.Runner runner = session.runner();
     Map<String, Variable<TFloat32>> accumulators = gradients.accumulators();

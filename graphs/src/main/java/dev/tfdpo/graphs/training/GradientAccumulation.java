@@ -20,6 +20,10 @@ import org.tensorflow.types.TFloat32;
  * {@link ParameterSet}, added (times a fed scale) into one accumulator per parameter. {@link #combined}
  * is the one place where accumulated gradients are read for the update ({@link OptimizerUpdate}); with
  * several replicas, the all-reduce goes there and nowhere else.
+ *
+ * <p>{@link #direct}: no accumulators, for a step of one micro-batch on one replica: the update reads the
+ * gradient in the same session run that computes it, and a model's worth of accumulator variables is
+ * never allocated.
  */
 final class GradientAccumulation {
 
@@ -28,10 +32,39 @@ final class GradientAccumulation {
 
   private final Map<String, Variable<TFloat32>> accumulators;
   private final Op accumulate;
+  /** The gradient times the scale by parameter name, read directly ({@link #direct}); null otherwise. */
+  private final Map<String, Operand<TFloat32>> direct;
 
-  private GradientAccumulation(Map<String, Variable<TFloat32>> accumulators, Op accumulate) {
+  private GradientAccumulation(
+      Map<String, Variable<TFloat32>> accumulators, Op accumulate, Map<String, Operand<TFloat32>> direct) {
     this.accumulators = accumulators;
     this.accumulate = accumulate;
+    this.direct = direct;
+  }
+
+  /**
+   * The gradient {@code d loss / d params * scale} without accumulators: {@link #combined} returns it as
+   * computed, and there is no {@link #accumulate} target; the update must run in the same session run.
+   */
+  static GradientAccumulation direct(Ops tf, Ops optOps, Operand<TFloat32> loss, ParameterSet params,
+      Operand<TFloat32> scale, Recompute tape) {
+    List<Operand<TFloat32>> grads = tape == null ? plain(tf, loss, params) : tape.gradients(tf, loss, params.reads());
+    Map<String, Operand<TFloat32>> scaled = new LinkedHashMap<>();
+    int i = 0;
+    for (String name : params.names()) {
+      scaled.put(name, optOps.math.mul(grads.get(i++), scale)); // same shape as the parameter
+    }
+    return new GradientAccumulation(Map.of(), null, scaled);
+  }
+
+  /** Whether this is {@link #direct} (no accumulators). */
+  boolean isDirect() {
+    return direct != null;
+  }
+
+  /** The trainable parameters' names, in order. */
+  List<String> names() {
+    return List.copyOf(direct != null ? direct.keySet() : accumulators.keySet());
   }
 
   /**
@@ -61,7 +94,7 @@ final class GradientAccumulation {
       adds.add(optOps.assignAdd(acc, optOps.math.mul(g, scale)));
     }
     Op accumulate = optOps.withControlDependencies(adds).withName("accumulate").noOp();
-    return new GradientAccumulation(accumulators, accumulate);
+    return new GradientAccumulation(accumulators, accumulate, null);
   }
 
   /** One {@code tf.gradients} call over the whole graph: the backward pass keeps every activation. */
@@ -76,6 +109,9 @@ final class GradientAccumulation {
 
   /** The target that runs one micro-batch's backward pass into the accumulators. */
   Op accumulate() {
+    if (direct != null) {
+      throw new IllegalStateException("a direct gradient has no accumulators: the update reads it in its own run");
+    }
     return accumulate;
   }
 
@@ -89,13 +125,19 @@ final class GradientAccumulation {
    * replica it is this replica's accumulated gradient, read as it is.
    */
   Map<String, Operand<TFloat32>> combined(Ops optOps) {
+    if (direct != null) {
+      return direct;
+    }
     Map<String, Operand<TFloat32>> out = new LinkedHashMap<>();
     accumulators.forEach((name, acc) -> out.put(name, optOps.identity(acc))); // same shape as the parameter
     return out;
   }
 
-  /** An op that zeroes every accumulator after {@code updates} ran. */
+  /** An op that zeroes every accumulator after {@code updates} ran (direct: one op after the updates). */
   Op resetAfter(Ops optOps, List<Op> updates, String name) {
+    if (direct != null) {
+      return optOps.withControlDependencies(updates).withName(name).noOp();
+    }
     // One op gathers the updates: every reset depending on each update directly gave #params^2 control
     // edges (half a million at 30 layers), which Grappler and the session walked at every new run.
     Op updated = optOps.withControlDependencies(updates).withName("updated").noOp();

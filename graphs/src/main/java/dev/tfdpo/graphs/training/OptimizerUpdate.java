@@ -11,6 +11,7 @@ import org.tensorflow.ndarray.Shape;
 import org.tensorflow.op.Op;
 import org.tensorflow.op.Ops;
 import org.tensorflow.op.core.Variable;
+import org.tensorflow.types.TBool;
 import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TInt32;
 
@@ -53,6 +54,20 @@ record OptimizerUpdate(
   static OptimizerUpdate build(Ops optOps, GraphScopes scopes, ParameterSet params,
       Map<String, Operand<TFloat32>> gradient, double maxGradNorm, AdamW.Hyper adam, Operand<TFloat32> scalars,
       OptimizerSharding sharding) {
+    return build(optOps, scopes, params, gradient, maxGradNorm, adam, scalars, sharding, null);
+  }
+
+  /**
+   * {@link #build}, the update gated by {@code loss} when it is given: it runs only when the loss, the
+   * global gradient norm and every per-parameter norm are finite (what the trainer's non-finite check
+   * reads); otherwise every update operation is skipped and nothing changes. The gate is a {@code Switch}
+   * on the clipping coefficient and the step's scalars, which every update reads: in the untaken branch
+   * TensorFlow marks the updates dead and does not run them, at no cost per weight, and no update
+   * operation starts before the whole gradient is known.
+   */
+  static OptimizerUpdate build(Ops optOps, GraphScopes scopes, ParameterSet params,
+      Map<String, Operand<TFloat32>> gradient, double maxGradNorm, AdamW.Hyper adam, Operand<TFloat32> scalars,
+      OptimizerSharding sharding, Operand<TFloat32> loss) {
     List<Operand<TFloat32>> norms = new ArrayList<>();
     for (Map.Entry<String, Operand<TFloat32>> g : gradient.entrySet()) {
       Operand<TInt32> axes = allAxes(optOps, params.shapes().get(g.getKey())); // [rank]
@@ -62,9 +77,17 @@ record OptimizerUpdate(
     Operand<TFloat32> gradNorm =
         optOps.math.sqrt(optOps.reduceSum(optOps.math.square(gradNorms), optOps.constant(0))); // []
     Operand<TFloat32> clipCoef = clipCoefficient(optOps, gradNorm, maxGradNorm); // []
+    Operand<TBool> finite = null;
+    if (loss != null) {
+      // The scalars too: AdamW's m, v and weight-decay products that read no gradient would otherwise run
+      // at the start of the fused step and hold two model-sized tensors through the whole backward pass.
+      finite = allFinite(optOps, loss, gradNorm, gradNorms); // []
+      clipCoef = optOps.switchCond(clipCoef, finite).outputTrue(); // []
+      scalars = optOps.switchCond(scalars, finite).outputTrue(); // [3]
+    }
     Ops mOps = scopes.get(SCOPES.get(0));
     Ops vOps = scopes.get(SCOPES.get(1));
-    AdamW.Shared shared = AdamW.shared(optOps, scalars, adam); // [] each
+    AdamW.Shared shared = gated(optOps, AdamW.shared(optOps, scalars, adam), finite); // [] each
     Map<Float, AdamW.Shared> scaled = new java.util.HashMap<>(); // LoRA+: one scaled set per multiplier
     Map<String, Variable<TFloat32>> moments = new LinkedHashMap<>();
     List<Op> updates = new ArrayList<>();
@@ -95,6 +118,23 @@ record OptimizerUpdate(
     Operand<TFloat32> decay = tf.math.sub(one, tf.math.mul(scale, tf.math.sub(one, s.decayFactor()))); // []
     return new AdamW.Shared(decay, tf.math.mul(s.stepSize(), scale), s.bc2Sqrt(), s.oneMinusBeta1(),
         s.oneMinusBeta2(), s.beta2(), s.epsilon()); // [] each
+  }
+
+  /** {@code s} with its constants behind the gate too ({@code v * beta2} reads no other input); null: as is. */
+  private static AdamW.Shared gated(Ops tf, AdamW.Shared s, Operand<TBool> finite) {
+    if (finite == null) {
+      return s;
+    }
+    java.util.function.UnaryOperator<Operand<TFloat32>> gate = x -> tf.switchCond(x, finite).outputTrue(); // []
+    return new AdamW.Shared(s.decayFactor(), s.stepSize(), s.bc2Sqrt(), gate.apply(s.oneMinusBeta1()),
+        gate.apply(s.oneMinusBeta2()), gate.apply(s.beta2()), gate.apply(s.epsilon()));
+  }
+
+  /** Whether the loss, the global norm and every per-parameter norm are finite {@code []}. */
+  private static Operand<TBool> allFinite(
+      Ops tf, Operand<TFloat32> loss, Operand<TFloat32> gradNorm, Operand<TFloat32> gradNorms) {
+    Operand<TBool> scalars = tf.math.logicalAnd(tf.math.isFinite(loss), tf.math.isFinite(gradNorm)); // []
+    return tf.math.logicalAnd(scalars, tf.reduceAll(tf.math.isFinite(gradNorms), tf.constant(0))); // []
   }
 
   /** torch's {@code clip_grad_norm_} coefficient {@code min(1, max / (norm + 1e-6))}, or 1 when off. */

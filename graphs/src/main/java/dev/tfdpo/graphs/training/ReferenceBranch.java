@@ -61,25 +61,26 @@ record ReferenceBranch(
   }
 
   /**
-   * Builds the branch in the graph of {@code scopes} (its {@link #scopeNames} reserved); {@code lossOps}
-   * is the objective's scope, {@code pol} the policy's log-probs (their token counts shape the zeros).
+   * Builds the branch in the graph of {@code scopes} (its {@link #scopeNames} reserved), before the
+   * policy's forward pass (which may then wait for it, {@link BatchInputs#after}); {@code lossOps} is
+   * the objective's scope.
    */
   static ReferenceBranch build(GraphScopes scopes, Ops lossOps, DpoGraph.Settings s, BatchInputs inputs,
-      Llama policy, CompletionLogProbs.Result pol, Objective objective) {
+      Llama policy, Objective objective) {
     Ops tf = scopes.root();
     DpoGraph.Reference r = s.reference();
-    // Zeros are shaped from the token counts, which do not depend on the weights: ZerosLike of a
+    // Zeros are shaped from the fed batch, which does not depend on the weights: ZerosLike of a
     // weight-dependent value would sit on the policy's gradient path.
     return switch (r.mode()) {
-      case LIVE -> live(scopes, lossOps, s, inputs, policy, pol, objective);
+      case LIVE -> live(scopes, lossOps, s, inputs, policy, objective);
       case FED -> {
         Placeholder<TFloat32> fed = tf.withName("reference_logps")
             .placeholder(TFloat32.class, Placeholder.shape(Shape.of(Shape.UNKNOWN_SIZE))); // [S]
-        Operand<TFloat32> scores = objective.readsReference() ? fed : lossOps.zerosLike(pol.tokens()); // [S]
+        Operand<TFloat32> scores = objective.readsReference() ? fed : inputs.zerosPerSequence(lossOps); // [S]
         yield new ReferenceBranch(r.mode(), scores, fed, fed, null, null, Map.of(), null);
       }
       case NONE -> new ReferenceBranch(
-          r.mode(), lossOps.zerosLike(pol.tokens()), null, null, null, null, Map.of(), null); // [S]
+          r.mode(), inputs.zerosPerSequence(lossOps), null, null, null, null, Map.of(), null); // [S]
     };
   }
 
@@ -89,7 +90,7 @@ record ReferenceBranch(
    * none. No reference copy of the base exists; the branch has no loader, no sync and no gradient.
    */
   static ReferenceBranch sharedBase(GraphScopes scopes, Ops lossOps, DpoGraph.Reference r, BatchInputs inputs,
-      Llama policy, LoraTraining lora, CompletionLogProbs.Result pol, Objective objective, LoraAdapters[] adapters) {
+      Llama policy, LoraTraining lora, Objective objective, LoraAdapters[] adapters) {
     if (r.syncAlpha() > 0) {
       throw new IllegalArgumentException("a LoRA run's reference is the starting policy; it cannot be synced");
     }
@@ -101,12 +102,12 @@ record ReferenceBranch(
     Operand<TFloat32> logps = scopes.root().stopGradient(ref.logps()); // [S]
     Operand<TFloat32> scores = objective.readsReference()
         ? lossOps.stopGradient(objective.sequenceScores(lossOps, ref))
-        : lossOps.zerosLike(pol.tokens()); // [S]
+        : inputs.zerosPerSequence(lossOps); // [S]
     return new ReferenceBranch(r.mode(), scores, logps, null, null, null, Map.of(), null);
   }
 
   private static ReferenceBranch live(GraphScopes scopes, Ops lossOps, DpoGraph.Settings s, BatchInputs inputs,
-      Llama policy, CompletionLogProbs.Result pol, Objective objective) {
+      Llama policy, Objective objective) {
     DpoGraph.Reference r = s.reference();
     // The reference computes in the policy's precision; bf16 O2 also stores it in bfloat16.
     Llama reference = Llama.create(scopes, r.model(), "reference", s.referenceStorage(), s.compute());
@@ -118,7 +119,7 @@ record ReferenceBranch(
     // A live reference with an objective that never reads it still feeds zeros, so metrics match NONE.
     Operand<TFloat32> scores = objective.readsReference()
         ? lossOps.stopGradient(objective.sequenceScores(lossOps, ref))
-        : lossOps.zerosLike(pol.tokens()); // [S]
+        : inputs.zerosPerSequence(lossOps); // [S]
     Op sync = r.syncAlpha() > 0 ? syncOp(scopes.get("reference_sync"), policy, reference, r.syncAlpha()) : null;
     return new ReferenceBranch(r.mode(), scores, logps, null, loader, sync, mutable, reference);
   }

@@ -10,7 +10,7 @@ import java.util.List;
  * built the graph, which knows their format; everything per step goes through here.
  *
  * <p>A step: {@link #micro} once per micro-batch (gradients accumulate), then {@link #gradientNorm}, and,
- * when that is finite, {@link #apply}.
+ * when that is finite, {@link #apply}; a step of one micro-batch may instead be one {@link #step} call.
  *
  * @param <B> the micro-batch layout the graph is fed
  */
@@ -35,6 +35,14 @@ public interface TrainingGraph<B extends MicroBatch> extends AutoCloseable {
     }
   }
 
+  /**
+   * What {@link #step} returns.
+   *
+   * @param micro the micro-batch's metrics
+   * @param norm the gradient's norms before clipping
+   */
+  record Step(Micro micro, DpoGraph.GradientNorm norm) {}
+
   /** The metric names of {@link Micro#metrics()}, "loss" first. */
   List<String> metricNames();
 
@@ -45,6 +53,21 @@ public interface TrainingGraph<B extends MicroBatch> extends AutoCloseable {
    * @param referenceLogps fed reference log-probs per shard, or null when the graph computes or needs none
    */
   Micro micro(List<B> shards, float scale, List<float[]> referenceLogps);
+
+  /**
+   * A whole optimizer step on one global micro-batch (weight 1): the gradient, its norms and the update,
+   * which is applied only when the loss and every gradient norm are finite; otherwise no weight or
+   * optimizer state changes. Here: {@link #micro}, {@link #gradientNorm}, then {@link #apply} when finite
+   * (the accumulators then still hold the step's gradient); a graph may do it all in one run.
+   */
+  default Step step(List<B> shards, List<float[]> referenceLogps, float[] optimizerScalars) {
+    Micro micro = micro(shards, 1f, referenceLogps);
+    DpoGraph.GradientNorm norm = gradientNorm();
+    if (Float.isFinite(micro.metric("loss")) && norm.firstNonFinite() == null) {
+      apply(optimizerScalars, norm.total());
+    }
+    return new Step(micro, norm);
+  }
 
   /** Forward only (evaluation) on one global batch, one shard per replica: the metrics, no state change. */
   Micro evaluate(List<B> shards);
