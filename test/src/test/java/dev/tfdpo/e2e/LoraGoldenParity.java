@@ -45,14 +45,19 @@ abstract class LoraGoldenParity {
 
   @BeforeAll
   void train(@TempDir Path dir) throws Exception {
-    out = dir;
+    out = dir.resolve("run");
     List<String> args = new ArrayList<>(List.of("--output_dir", out.toString(), "--report_to", "none",
         "--lora_path", LoraCurveParityTest.GOLDEN.resolve(name() + "-init").toString()));
     args.addAll(extraArgs());
-    DpoTrainer.run(TrainConfig.load(LoraCurveParityTest.CONFIG, args), new PrintStream(new ByteArrayOutputStream()),
-        false);
+    run(args, dir);
     golden = TrlCurveParityTest.lines(LoraCurveParityTest.GOLDEN.resolve(name() + ".jsonl"));
     ours = TrlCurveParityTest.lines(out.resolve(DpoTrainer.METRICS_FILE));
+  }
+
+  /** Trains the shipped config with {@code args} (its output directory among them) in this JVM. */
+  void run(List<String> args, Path dir) throws Exception {
+    DpoTrainer.run(TrainConfig.load(LoraCurveParityTest.CONFIG, args), new PrintStream(new ByteArrayOutputStream()),
+        false);
   }
 
   @Test
