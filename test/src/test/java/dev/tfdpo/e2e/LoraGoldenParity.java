@@ -40,13 +40,15 @@ abstract class LoraGoldenParity {
   }
 
   Path out;
+  /** The trainer's arguments of the run, after the config. */
+  List<String> args;
   List<JsonObject> golden;
   List<JsonObject> ours;
 
   @BeforeAll
   void train(@TempDir Path dir) throws Exception {
     out = dir.resolve("run");
-    List<String> args = new ArrayList<>(List.of("--output_dir", out.toString(), "--report_to", "none",
+    args = new ArrayList<>(List.of("--output_dir", out.toString(), "--report_to", "none",
         "--lora_path", LoraCurveParityTest.GOLDEN.resolve(name() + "-init").toString()));
     args.addAll(extraArgs());
     run(args, dir);
