@@ -134,30 +134,33 @@ class LoraDataParallelTest {
 
   /**
    * The combinations a LoRA run may use, with 2 replicas against one device accumulating the same
-   * shards: an nf4-quantized base (each replica dequantizes it on its own device), bf16 O1 compute and
-   * full recompute, 3 steps bitwise (the same kernels on the same shards, as above). And the same two
-   * replicas with {@code sharding stage1}: the adapters' Adam moments split across the devices, bitwise
-   * the unsharded run ({@code ShardedOptimizerTest}'s property), with LoRA+ (B at 4x the learning rate).
+   * shards: an int8- or nf4-quantized base (each replica dequantizes it on its own device), bf16 O1
+   * compute and full recompute, 3 steps bitwise (the same kernels on the same shards, as above). And
+   * the same two replicas with {@code sharding stage1}: the adapters' Adam moments split across the
+   * devices, bitwise the unsharded run ({@code ShardedOptimizerTest}'s property), with LoRA+ (B at 4x the
+   * learning rate).
    */
   @Test
   void quantizedBaseBf16RecomputeAndShardedMomentsTrainAsOneDevice() throws Exception {
-    LoraTraining nf4 = new LoraTraining(lora.spec(), 1f, true, QuantizedWeights.Algo.NF4);
     Collator collator = new Collator(2);
-    try (DpoGraph a = graph(settings(SIGMOID, Replication.single(), Precision.BFLOAT16, nf4)
-            .withRecompute(Recompute.Granularity.FULL));
-        DpoGraph b = graph(settings(SIGMOID, Replication.cpus(2), Precision.BFLOAT16, nf4)
-            .withRecompute(Recompute.Granularity.FULL))) {
-      DataParallelGraphTest.assertPlacedPerReplica(b);
-      for (int step = 1; step <= 3; step++) {
-        List<Batch> s = shards(collator, 4 * (step - 1));
-        float l0 = a.micro(s.get(0), 0.5f).metric("loss");
-        float l1 = a.micro(s.get(1), 0.5f).metric("loss");
-        assertEquals((float) (0.5 * l0 + 0.5 * l1), b.micro(s, 1f, null).metric("loss"), 0f, "nf4 step " + step);
-        float[] scalars = AdamW.stepScalars(1e-3, 0.01, ADAM, step);
-        assertEquals(a.apply(scalars), b.apply(scalars), 0f, "nf4 gradient norm, step " + step);
+    for (QuantizedWeights.Algo algo : QuantizedWeights.Algo.values()) {
+      LoraTraining quantized = new LoraTraining(lora.spec(), 1f, true, algo);
+      try (DpoGraph a = graph(settings(SIGMOID, Replication.single(), Precision.BFLOAT16, quantized)
+              .withRecompute(Recompute.Granularity.FULL));
+          DpoGraph b = graph(settings(SIGMOID, Replication.cpus(2), Precision.BFLOAT16, quantized)
+              .withRecompute(Recompute.Granularity.FULL))) {
+        DataParallelGraphTest.assertPlacedPerReplica(b);
+        for (int step = 1; step <= 3; step++) {
+          List<Batch> s = shards(collator, 4 * (step - 1));
+          float l0 = a.micro(s.get(0), 0.5f).metric("loss");
+          float l1 = a.micro(s.get(1), 0.5f).metric("loss");
+          assertEquals((float) (0.5 * l0 + 0.5 * l1), b.micro(s, 1f, null).metric("loss"), 0f, algo + " step " + step);
+          float[] scalars = AdamW.stepScalars(1e-3, 0.01, ADAM, step);
+          assertEquals(a.apply(scalars), b.apply(scalars), 0f, algo + " gradient norm, step " + step);
+        }
+        assertEquals(0.0, DataParallelGraphTest.worstRelative(
+            a.policyAdapters().read(a.session()), b.policyAdapters().read(b.session())), 0.0, algo.toString());
       }
-      assertEquals(0.0, DataParallelGraphTest.worstRelative(
-          a.policyAdapters().read(a.session()), b.policyAdapters().read(b.session())), 0.0);
     }
     LoraTraining plus = new LoraTraining(lora.spec(), 4f, true);
     try (DpoGraph a = graph(settings(SIGMOID, Replication.cpus(2), Precision.FLOAT32, plus));
