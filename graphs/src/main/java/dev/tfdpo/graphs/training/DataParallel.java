@@ -4,6 +4,7 @@ import dev.tfdpo.graphs.GraphScopes;
 import dev.tfdpo.graphs.Llama;
 import dev.tfdpo.graphs.Recompute;
 import dev.tfdpo.ops.CompletionLogProbs;
+import dev.tfdpo.ops.LowRank;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -58,10 +59,12 @@ final class DataParallel {
   /**
    * Builds replica {@code k} over the shared {@code policy} and places all of it on {@code device}: with
    * {@code recompute}, on its own tape, so the recomputed copies and block-wise gradient calls are among
-   * the operations placed.
+   * the operations placed. {@code adapters}: a LoRA run's low-rank terms by projection path, the reads of
+   * the one set of adapter variables every replica shares (its gradients are taken at those reads, as
+   * full fine-tuning's at the shared weights'); empty: none.
    */
   static Replica replica(Graph graph, GraphScopes scopes, int k, String device, Objective objective, Llama policy,
-      ParameterSet trainable, ReferenceBranch first, Recompute.Granularity recompute) {
+      Map<String, LowRank> adapters, ParameterSet trainable, ReferenceBranch first, Recompute.Granularity recompute) {
     int mark = RequestedDevices.count(graph);
     String p = scope(k);
     Ops tf = scopes.get(p);
@@ -69,7 +72,7 @@ final class DataParallel {
     Placeholder<TFloat32> gradScale =
         tf.withName("grad_scale").placeholder(TFloat32.class, Placeholder.shape(Shape.scalar())); // []
     Recompute tape = recompute == null ? null : new Recompute(recompute);
-    CompletionLogProbs.Result pol = inputs.logProbs(scopes.get(p + "/forward"), policy, tape); // [S] each
+    CompletionLogProbs.Result pol = inputs.logProbs(scopes.get(p + "/forward"), policy, adapters, tape); // [S] each
     Ops lossOps = scopes.get(p + "/loss");
     Operand<TFloat32> policyScores = objective.sequenceScores(lossOps, pol); // [S]
     ReferenceBranch reference = ReferenceBranch.replica(

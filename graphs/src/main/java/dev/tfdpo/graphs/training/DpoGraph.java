@@ -13,6 +13,7 @@ import dev.tfdpo.io.hf.LlamaConfig;
 import dev.tfdpo.ops.AdamW;
 import dev.tfdpo.ops.CompletionLogProbs;
 import dev.tfdpo.ops.LossSpec;
+import dev.tfdpo.ops.LowRank;
 import dev.tfdpo.ops.Precision;
 import java.util.ArrayList;
 import java.util.Iterator;
@@ -109,16 +110,10 @@ public final class DpoGraph implements TrainingGraph<Batch> {
             + "with use_xla: XLA clusters the recomputed copy of a block together with its first forward "
             + "and may merge them, keeping the activations recompute exists to free; turn one of them off");
       }
-      if (lora != null) {
-        // A LoRA run's live reference is the policy's own base (no copy to store in bfloat16), and the
-        // replicas do not build the adapters into their forward passes.
-        if (referenceStorage == Precision.BFLOAT16) {
-          throw new IllegalArgumentException("LoRA with a bfloat16-stored reference (fp16_opt_level O2) is not "
-              + "supported: the reference shares the policy's base; use O1");
-        }
-        if (replication.replicas() > 1) {
-          throw new IllegalArgumentException("LoRA with several devices is not supported; use one device");
-        }
+      // A LoRA run's live reference is the policy's own base: there is no copy to store in bfloat16.
+      if (lora != null && referenceStorage == Precision.BFLOAT16) {
+        throw new IllegalArgumentException("LoRA with a bfloat16-stored reference (fp16_opt_level O2) is not "
+            + "supported: the reference shares the policy's base; use O1");
       }
     }
 
@@ -363,8 +358,8 @@ public final class DpoGraph implements TrainingGraph<Batch> {
     // logits and layer temporaries added to the policy's activations at their peak.
     BatchInputs policyInputs = reference.mode() == ReferenceMode.LIVE ? inputs.after(tf, reference.logps()) : inputs;
     Recompute tape = s.recompute() == null ? null : new Recompute(s.recompute());
-    CompletionLogProbs.Result pol = policyInputs.logProbs(
-        scopes.get("forward"), policy, lora == null ? Map.of() : policyAdapters.byModule(), tape); // [S] each
+    Map<String, LowRank> adapterTerms = lora == null ? Map.of() : policyAdapters.byModule();
+    CompletionLogProbs.Result pol = policyInputs.logProbs(scopes.get("forward"), policy, adapterTerms, tape); // [S] each
     policyLogps = pol.logps(); // [S]
     Operand<TFloat32> policyScores = objective.sequenceScores(lossOps, pol); // [S]
     Objective.Part part = objective.build(lossOps, inputs, pol, policyScores, reference.scores());
@@ -377,10 +372,11 @@ public final class DpoGraph implements TrainingGraph<Batch> {
         : GradientAccumulation.build(tf, optOps, scopes, part.loss(), trainable, gradScale, tape);
     replicas.add(new Replica(inputs, gradScale, policyLogps, reference, metrics, gradients));
     for (int k = 1; k < replication.replicas(); k++) {
-      // Each replica records its own forward on its own tape (same granularity): its recomputed copies
-      // and block-wise gradient calls are built inside DataParallel.replica and placed on its device.
+      // Each replica reads the one shared base and (LoRA) the one set of adapters, and records its own
+      // forward on its own tape (same granularity): its recomputed copies and block-wise gradient calls
+      // are built inside DataParallel.replica and placed on its device.
       replicas.add(DataParallel.replica(graph, scopes, k, replication.devices().get(k), objective, policy,
-          trainable, reference, s.recompute()));
+          adapterTerms, trainable, reference, s.recompute()));
     }
     accumulateAll = s.fusedStep() ? null : replicas.size() == 1 ? gradients.accumulate() : optOps.withControlDependencies(
         replicas.stream().map(r -> r.gradients().accumulate()).toList()).withName("accumulate_all").noOp();

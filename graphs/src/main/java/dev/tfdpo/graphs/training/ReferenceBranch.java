@@ -5,6 +5,7 @@ import dev.tfdpo.graphs.Llama;
 import dev.tfdpo.graphs.LoraAdapters;
 import dev.tfdpo.graphs.WeightLoader;
 import dev.tfdpo.ops.CompletionLogProbs;
+import dev.tfdpo.ops.LowRank;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -28,7 +29,10 @@ import org.tensorflow.types.TFloat32;
  * @param loader loader of the live reference's weights (LIVE only, else null)
  * @param sync the op that moves the reference towards the policy (a synced LIVE reference, else null)
  * @param mutable the reference's variables when they change during training (so are checkpointed)
- * @param model the live reference model (LIVE only, else null), shared by data-parallel replicas
+ * @param model the live reference model (LIVE only, else null), shared by data-parallel replicas: a LoRA
+ *     run's is the policy's own frozen base
+ * @param adapters the low-rank terms the live reference's forward adds by projection path (a LoRA run's
+ *     frozen starting adapter), shared by data-parallel replicas; empty: none
  */
 record ReferenceBranch(
     DpoGraph.ReferenceMode mode,
@@ -38,7 +42,14 @@ record ReferenceBranch(
     WeightLoader loader,
     Op sync,
     Map<String, Variable<TFloat32>> mutable,
-    Llama model) {
+    Llama model,
+    Map<String, LowRank> adapters) {
+
+  /** A branch whose reference forward adds no adapters. */
+  ReferenceBranch(DpoGraph.ReferenceMode mode, Operand<TFloat32> scores, Operand<TFloat32> logps,
+      Placeholder<TFloat32> fed, WeightLoader loader, Op sync, Map<String, Variable<TFloat32>> mutable, Llama model) {
+    this(mode, scores, logps, fed, loader, sync, mutable, model, Map.of());
+  }
 
   /**
    * The sub-scopes the branch uses ({@link GraphScopes}): a live reference's variables, loader, forward
@@ -87,7 +98,9 @@ record ReferenceBranch(
   /**
    * A LoRA run's live reference: the policy's own frozen base, with a frozen copy of the starting
    * adapters when {@code lora.frozenStart()} (returned in {@code adapters[0]} for loading), else with
-   * none. No reference copy of the base exists; the branch has no loader, no sync and no gradient.
+   * none. No reference copy of the base exists; the branch has no loader, no sync and no gradient. Its
+   * model is the policy and its adapters the starting copy's, so data-parallel replicas build the same
+   * reference forward ({@link #replica}).
    */
   static ReferenceBranch sharedBase(GraphScopes scopes, Ops lossOps, DpoGraph.Reference r, BatchInputs inputs,
       Llama policy, LoraTraining lora, Objective objective, LoraAdapters[] adapters) {
@@ -97,13 +110,13 @@ record ReferenceBranch(
     LoraAdapters start = lora.frozenStart()
         ? LoraAdapters.create(scopes, policy.config(), lora.spec(), LoraTraining.REFERENCE_SCOPE) : null;
     adapters[0] = start;
-    CompletionLogProbs.Result ref = inputs.logProbs(
-        scopes.get("reference_forward"), policy, start == null ? Map.of() : start.byModule()); // [S] each
+    Map<String, LowRank> startTerms = start == null ? Map.of() : start.byModule();
+    CompletionLogProbs.Result ref = inputs.logProbs(scopes.get("reference_forward"), policy, startTerms); // [S] each
     Operand<TFloat32> logps = scopes.root().stopGradient(ref.logps()); // [S]
     Operand<TFloat32> scores = objective.readsReference()
         ? lossOps.stopGradient(objective.sequenceScores(lossOps, ref))
         : inputs.zerosPerSequence(lossOps); // [S]
-    return new ReferenceBranch(r.mode(), scores, logps, null, null, null, Map.of(), null);
+    return new ReferenceBranch(r.mode(), scores, logps, null, null, null, Map.of(), policy, startTerms);
   }
 
   private static ReferenceBranch live(GraphScopes scopes, Ops lossOps, DpoGraph.Settings s, BatchInputs inputs,
@@ -126,7 +139,8 @@ record ReferenceBranch(
 
   /**
    * The branch of a further data-parallel replica: the same mode over the replica's own inputs, sharing
-   * the first replica's reference variables (LIVE), which alone loads, syncs and checkpoints them.
+   * the first replica's reference variables (LIVE), which alone loads, syncs and checkpoints them; a LoRA
+   * run's replicas read the policy's shared frozen base and the one frozen starting adapter.
    *
    * @param tf the replica's root scope (its fed placeholder), {@code forwardOps} its reference forward pass
    */
@@ -134,12 +148,13 @@ record ReferenceBranch(
       CompletionLogProbs.Result pol, Objective objective) {
     return switch (first.mode()) {
       case LIVE -> {
-        CompletionLogProbs.Result ref = inputs.logProbs(forwardOps, first.model()); // [S] each
+        CompletionLogProbs.Result ref = inputs.logProbs(forwardOps, first.model(), first.adapters()); // [S] each
         Operand<TFloat32> logps = tf.stopGradient(ref.logps()); // [S]
         Operand<TFloat32> scores = objective.readsReference()
             ? lossOps.stopGradient(objective.sequenceScores(lossOps, ref))
             : lossOps.zerosLike(pol.tokens()); // [S]
-        yield new ReferenceBranch(first.mode(), scores, logps, null, null, null, Map.of(), first.model());
+        yield new ReferenceBranch(
+            first.mode(), scores, logps, null, null, null, Map.of(), first.model(), first.adapters());
       }
       case FED -> {
         Placeholder<TFloat32> fed = tf.withName("reference_logps")

@@ -122,11 +122,6 @@ public record LoraOptions(boolean enabled, int rank, double alpha, boolean rslor
           + " in bfloat16, but a LoRA run (" + s.where(ConfigKey.LORA) + ") has no reference copy: it runs on the"
           + " policy's frozen base; use fp16_opt_level O1");
     }
-    // The data-parallel replicas build their forward passes without the adapters.
-    if (c.devices().size() > 1) {
-      throw new ConfigException(s.where(ConfigKey.DEVICES) + ": LoRA (" + s.where(ConfigKey.LORA) + ") is not"
-          + " data-parallel yet; use one device (remove devices) or train without lora");
-    }
     if (!m.loraPath().isEmpty()) {
       for (ConfigKey k : List.of(ConfigKey.LORA_RANK, ConfigKey.LORA_ALPHA, ConfigKey.RSLORA, ConfigKey.RSLORA_PLUS,
           ConfigKey.LORA_TARGET_MODULES)) {
