@@ -3,7 +3,6 @@ package dev.tfdpo.ops;
 import java.util.ArrayList;
 import java.util.List;
 import org.tensorflow.Operand;
-import org.tensorflow.Output;
 import org.tensorflow.op.Ops;
 import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TInt32;
@@ -121,17 +120,11 @@ public final class Attention {
     int kv = heads.keyValue();
     int groups = heads.query() / kv;
 
-    // One [N, H] x [H, (Hq + 2 Hkv) D] product instead of three narrower ones.
-    Operand<? extends TNumber> qkvWeight = Layers.concatRows(tf, precision, w.q(), w.k(), w.v()); // [(Hq+2Hkv)*D, H]
-    Operand<TFloat32> qkvBias = w.qBias() == null ? null : tf.concat(List.of(Precision.float32(tf, w.qBias()),
-        Precision.float32(tf, w.kBias()), Precision.float32(tf, w.vBias())), tf.constant(0)); // [(Hq+2Hkv)*D]
-    Operand<TFloat32> qkv = Layers.linear(tf, x, qkvWeight, qkvBias, precision); // [N, (Hq+2Hkv)*D]
-    List<Output<TFloat32>> parts = tf.splitV(qkv,
-        tf.constant(new int[] {heads.query() * d, kv * d, kv * d}), tf.constant(1), 3L).output();
-    // The adapters' low-rank terms are added to each projection after the fused product.
-    Operand<TFloat32> q = LowRank.add(tf, parts.get(0), x, adapters.q(), precision); // [N, Hq*D]
-    Operand<TFloat32> k = LowRank.add(tf, parts.get(1), x, adapters.k(), precision); // [N, Hkv*D]
-    Operand<TFloat32> v = LowRank.add(tf, parts.get(2), x, adapters.v(), precision); // [N, Hkv*D]
+    // Three products, not one over the weights concatenated: that concatenation is a copy of the three
+    // weights, and the backward pass keeps it alive (a MatMul's gradient reads its weight input).
+    Operand<TFloat32> q = LowRank.add(tf, Layers.linear(tf, x, w.q(), w.qBias(), precision), x, adapters.q(), precision); // [N, Hq*D]
+    Operand<TFloat32> k = LowRank.add(tf, Layers.linear(tf, x, w.k(), w.kBias(), precision), x, adapters.k(), precision); // [N, Hkv*D]
+    Operand<TFloat32> v = LowRank.add(tf, Layers.linear(tf, x, w.v(), w.vBias(), precision), x, adapters.v(), precision); // [N, Hkv*D]
     Operand<TFloat32> q4 = tf.reshape(q, Shapes.concat(tf, rowsAndLength, heads.query(), d)); // [R, L, Hq, D]
     Operand<TFloat32> k4 = tf.reshape(k, Shapes.concat(tf, rowsAndLength, kv, d)); // [R, L, Hkv, D]
     Operand<TFloat32> v4 = tf.reshape(v, Shapes.concat(tf, rowsAndLength, kv, d)); // [R, L, Hkv, D]

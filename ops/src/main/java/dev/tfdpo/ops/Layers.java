@@ -1,8 +1,6 @@
 package dev.tfdpo.ops;
 
-import java.util.List;
 import org.tensorflow.Operand;
-import org.tensorflow.Output;
 import org.tensorflow.op.Ops;
 import org.tensorflow.op.math.Mean;
 import org.tensorflow.types.TFloat32;
@@ -84,34 +82,12 @@ public final class Layers {
       Operand<? extends TNumber> downB,
       Precision precision,
       MlpAdapters adapters) {
-    // One [N, H] x [H, 2F] product instead of two; the halves are cast before the concat, so a bfloat16
-    // product copies half the bytes.
-    Operand<? extends TNumber> gateUpW = concatRows(tf, precision, gateW, upW); // [2F, H]
-    Operand<TFloat32> gateUpB = gateB == null ? null
-        : tf.concat(List.of(Precision.float32(tf, gateB), Precision.float32(tf, upB)), tf.constant(0)); // [2F]
-    Operand<TFloat32> gateUp = linear(tf, x, gateUpW, gateUpB, precision); // [N, 2F]
-    List<Output<TFloat32>> halves = tf.split(tf.constant(1), gateUp, 2L).output(); // 2 x [N, F]
-    Operand<TFloat32> gate = LowRank.add(tf, halves.get(0), x, adapters.gate(), precision); // [N, F]
-    Operand<TFloat32> up = LowRank.add(tf, halves.get(1), x, adapters.up(), precision); // [N, F]
+    // Two products, not one over the weights concatenated: that concatenation is a copy of both weights,
+    // and the backward pass keeps it alive (a MatMul's gradient reads its weight input) for the whole step.
+    Operand<TFloat32> gate = LowRank.add(tf, linear(tf, x, gateW, gateB, precision), x, adapters.gate(), precision); // [N, F]
+    Operand<TFloat32> up = LowRank.add(tf, linear(tf, x, upW, upB, precision), x, adapters.up(), precision); // [N, F]
     Operand<TFloat32> activated = tf.math.mul(silu(tf, gate), up); // [N, F]
     Operand<TFloat32> down = linear(tf, activated, downW, downB, precision); // [N, H]
     return LowRank.add(tf, down, activated, adapters.down(), precision); // [N, H]
-  }
-
-  /** The weights stacked along their first (output) dimension, in {@code precision}'s type. */
-  @SafeVarargs
-  static Operand<? extends TNumber> concatRows(
-      Ops tf, Precision precision, Operand<? extends TNumber>... weights) {
-    return concatRows(tf, precision.type(), weights);
-  }
-
-  @SafeVarargs
-  private static <T extends TNumber> Operand<T> concatRows(
-      Ops tf, Class<T> type, Operand<? extends TNumber>... weights) {
-    List<Operand<T>> parts = new java.util.ArrayList<>();
-    for (Operand<? extends TNumber> w : weights) {
-      parts.add(Precision.as(tf, w, type)); // [rows_i, in]
-    }
-    return tf.concat(parts, tf.constant(0)); // [sum rows_i, in]
   }
 }
