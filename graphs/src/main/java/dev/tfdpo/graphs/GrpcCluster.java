@@ -18,6 +18,9 @@ import org.tensorflow.proto.ClusterDef;
 import org.tensorflow.proto.ConfigProto;
 import org.tensorflow.proto.JobDef;
 import org.tensorflow.proto.ServerDef;
+import org.tensorflow.op.Ops;
+import org.tensorflow.op.core.VarHandleOp;
+import org.tensorflow.types.TString;
 
 /**
  * Several processes over TensorFlow's gRPC runtime: one job {@code worker} with one task per process,
@@ -166,5 +169,81 @@ public record GrpcCluster(List<String> workers, int task) {
       throw new IllegalStateException("cannot open a TensorFlow session on " + target
           + " with this TensorFlow Java version: " + e, e);
     }
+  }
+
+  /** The {@code shared_name} of the string variable each task publishes about itself ({@link #publish}). */
+  public static final String IDENTITY = "tfdpo_task_identity";
+
+  /**
+   * Publishes {@code text} in this task's own server: a scalar string resource variable with the fixed
+   * {@code shared_name} {@link #IDENTITY} on this task's CPU, assigned by a session on this task's own
+   * target. The variable lives in the device's resource manager, which every session on that device shares
+   * (TensorFlow's default, {@code isolate_session_state} off), so another task's session reads it with the
+   * same {@code shared_name} on this device ({@link #read}). Call after {@link #start}.
+   */
+  public void publish(String text, ConfigProto sessionDefaults) {
+    try (Graph g = new Graph()) {
+      Ops tf = Ops.create(g).withDevice(org.tensorflow.DeviceSpec.newBuilder().job(JOB).replica(0).task(task)
+          .deviceType(org.tensorflow.DeviceSpec.DeviceType.CPU).deviceIndex(0).build());
+      var handle = tf.varHandleOp(TString.class, org.tensorflow.ndarray.Shape.scalar(), VarHandleOp.sharedName(IDENTITY));
+      var assign = tf.assignVariableOp(handle, tf.constant(text));
+      try (Session s = session(g, target(), filtered(sessionDefaults, task))) {
+        s.runner().addTarget(assign).run();
+      }
+    }
+  }
+
+  /**
+   * Reads what task {@code k} {@linkplain #publish published}, through a session on this task's server that
+   * sees only task {@code k} ({@code device_filters}: a session's creation contacts every task it sees, so
+   * a silent third task cannot block it). Also the liveness probe of a task: it answers only when task
+   * {@code k}'s process runs. Fails (a {@code TFException}) when task {@code k} has published nothing yet.
+   * Blocks as long as TensorFlow's gRPC call does, which is forever for a stopped process: callers bound it
+   * ({@link #readWithin}).
+   */
+  public String read(int k, ConfigProto sessionDefaults) {
+    try (Graph g = new Graph()) {
+      Ops tf = Ops.create(g).withDevice(org.tensorflow.DeviceSpec.newBuilder().job(JOB).replica(0).task(k)
+          .deviceType(org.tensorflow.DeviceSpec.DeviceType.CPU).deviceIndex(0).build());
+      var handle = tf.varHandleOp(TString.class, org.tensorflow.ndarray.Shape.scalar(), VarHandleOp.sharedName(IDENTITY));
+      var value = tf.readVariableOp(handle, TString.class);
+      try (Session s = session(g, target(), filtered(sessionDefaults, k));
+          var result = s.runner().fetch(value).run()) {
+        return ((TString) result.get(0)).getObject();
+      }
+    }
+  }
+
+  /**
+   * {@link #read} on its own daemon thread, waiting at most {@code timeoutMillis}: empty when task
+   * {@code k} did not answer in time (the thread, blocked in TensorFlow's gRPC call, is abandoned: nothing
+   * cancels it). TensorFlow's errors (task {@code k} gone, nothing published) are thrown.
+   */
+  public java.util.Optional<String> readWithin(int k, ConfigProto sessionDefaults, long timeoutMillis) {
+    java.util.concurrent.CompletableFuture<String> answer = new java.util.concurrent.CompletableFuture<>();
+    Thread probe = new Thread(() -> {
+      try {
+        answer.complete(read(k, sessionDefaults));
+      } catch (Throwable e) {
+        answer.completeExceptionally(e);
+      }
+    }, "tfdpo-probe-task-" + k);
+    probe.setDaemon(true);
+    probe.start();
+    try {
+      return java.util.Optional.of(answer.get(timeoutMillis, java.util.concurrent.TimeUnit.MILLISECONDS));
+    } catch (java.util.concurrent.TimeoutException e) {
+      return java.util.Optional.empty();
+    } catch (java.util.concurrent.ExecutionException e) {
+      throw e.getCause() instanceof RuntimeException re ? re : new IllegalStateException(e.getCause());
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted while probing task " + k, e);
+    }
+  }
+
+  /** {@code config} for a session that sees only task {@code k}'s devices. */
+  private static ConfigProto filtered(ConfigProto config, int k) {
+    return config.toBuilder().clearDeviceFilters().addDeviceFilters("/job:" + JOB + "/replica:0/task:" + k).build();
   }
 }
