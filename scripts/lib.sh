@@ -145,7 +145,8 @@ tfdpo_launch() {
   local stop_all
   stop_all() {
     local p
-    for p in "${pids[@]}"; do kill -TERM -- "-$p" 2>/dev/null || true; done
+    # CONT after TERM: a stopped (hung) worker only acts on its pending TERM once continued.
+    for p in "${pids[@]}"; do kill -TERM -- "-$p" 2>/dev/null || true; kill -CONT -- "-$p" 2>/dev/null || true; done
   }
   trap 'stop_all; exit 130' INT
   trap 'stop_all; exit 143' TERM

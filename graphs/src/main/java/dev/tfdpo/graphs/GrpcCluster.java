@@ -215,11 +215,11 @@ public record GrpcCluster(List<String> workers, int task) {
   }
 
   /**
-   * {@link #read} on its own daemon thread, waiting at most {@code timeoutMillis}: empty when task
-   * {@code k} did not answer in time (the thread, blocked in TensorFlow's gRPC call, is abandoned: nothing
-   * cancels it). TensorFlow's errors (task {@code k} gone, nothing published) are thrown.
+   * {@link #read} on its own daemon thread: the future completes with the text or TensorFlow's error
+   * (task {@code k} gone, nothing published). A caller that stops waiting abandons the thread, blocked in
+   * TensorFlow's gRPC call: nothing cancels it.
    */
-  public java.util.Optional<String> readWithin(int k, ConfigProto sessionDefaults, long timeoutMillis) {
+  public java.util.concurrent.CompletableFuture<String> readAsync(int k, ConfigProto sessionDefaults) {
     java.util.concurrent.CompletableFuture<String> answer = new java.util.concurrent.CompletableFuture<>();
     Thread probe = new Thread(() -> {
       try {
@@ -230,8 +230,17 @@ public record GrpcCluster(List<String> workers, int task) {
     }, "tfdpo-probe-task-" + k);
     probe.setDaemon(true);
     probe.start();
+    return answer;
+  }
+
+  /**
+   * {@link #readAsync}, waiting at most {@code timeoutMillis}: empty when task {@code k} did not answer in
+   * time. TensorFlow's errors are thrown.
+   */
+  public java.util.Optional<String> readWithin(int k, ConfigProto sessionDefaults, long timeoutMillis) {
     try {
-      return java.util.Optional.of(answer.get(timeoutMillis, java.util.concurrent.TimeUnit.MILLISECONDS));
+      return java.util.Optional.of(readAsync(k, sessionDefaults).get(timeoutMillis,
+          java.util.concurrent.TimeUnit.MILLISECONDS));
     } catch (java.util.concurrent.TimeoutException e) {
       return java.util.Optional.empty();
     } catch (java.util.concurrent.ExecutionException e) {
