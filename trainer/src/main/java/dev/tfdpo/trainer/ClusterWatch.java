@@ -62,7 +62,7 @@ final class ClusterWatch {
 
   /**
    * This task's identity: its resolved config without the {@link #PER_TASK} keys, and for each data file
-   * key its contents' CRC-32C and size (a path that does not exist is "missing"; a directory, its files in
+   * key, instead of its path, its contents' CRC-32C and size (a path that does not exist is "missing"; a directory, its files in
    * name order), so two machines with the data at different places still compare equal.
    */
   static JsonObject identity(TrainConfig config) throws IOException {
@@ -70,7 +70,7 @@ final class ClusterWatch {
     JsonObject keys = new JsonObject();
     for (ConfigKey key : ConfigKey.values()) {
       JsonElement value = resolved.get(key.jsonName());
-      if (!PER_TASK.contains(key) && value != null) {
+      if (!PER_TASK.contains(key) && !DATA.contains(key) && value != null) {
         keys.add(key.jsonName(), value);
       }
     }
