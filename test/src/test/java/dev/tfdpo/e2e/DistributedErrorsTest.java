@@ -29,10 +29,10 @@ class DistributedErrorsTest {
   }
 
   private static String tfConfig(int... ports) {
-    return tfConfig(0, ports);
+    return taskConfig(0, ports);
   }
 
-  private static String tfConfig(int task, int... ports) {
+  private static String taskConfig(int task, int... ports) {
     StringBuilder w = new StringBuilder();
     for (int port : ports) {
       w.append(w.length() == 0 ? "" : ", ").append("\"127.0.0.1:").append(port).append('"');
@@ -82,11 +82,11 @@ class DistributedErrorsTest {
     int[] ports = {freePort(), freePort()};
     // Task 1 differs in beta (math) and in output_dir and num_threads (its own: allowed).
     List<String> workerArgs = new java.util.ArrayList<>(Tools.trainArgs(work.resolve("worker-out"),
-        List.of("--max_steps", "1", "--beta", "0.25", "--num_threads", "1")));
+        List.of("--max_steps", "1", "--beta", "0.25", "--num_threads", "1", "--collective_timeout_s", "30")));
     Process worker = Tools.start(Tools.TRAIN, workerArgs, work.resolve("worker.txt"),
-        Map.of("TF_CONFIG", tfConfig(1, ports)));
+        Map.of("TF_CONFIG", taskConfig(1, ports)));
     try {
-      Tools.Result r = chief(tfConfig(0, ports), List.of("--collective_timeout_s", "30"));
+      Tools.Result r = chief(taskConfig(0, ports), List.of("--collective_timeout_s", "30"));
       assertEquals(2, r.status(), r.output());
       assertTrue(r.output().contains("error: worker task 1's config differs from the chief's (1 key(s)):\n"
           + "  beta: chief 0.1, task 1 0.25\n"), r.output());
