@@ -219,7 +219,7 @@ public enum ConfigKey {
       "with several devices: a gradient all-reduce that does not complete in this many seconds fails the step (DEADLINE_EXCEEDED) instead of hanging"),
   // ---- training: sharded optimizer state (issue 16 point 4, docs/distributed.md) ----
   SHARDING(Section.TRAINING, Kind.STRING, "", Valid.oneOf(List.of("", "stage1")),
-      "PaddleNLP sharding / ZeRO-1: stage1 splits the AdamW moments across the devices' replicas (each holds and updates about 1/N of them, same numbers as unsharded); needs 2 or more devices in this process; \"\": off");
+      "PaddleNLP sharding / ZeRO-1: stage1 splits the AdamW moments across the devices' replicas (each holds and updates about 1/N of them, same numbers as unsharded); needs 2 or more devices in this process or 2 or more TF_CONFIG workers (the moments then live on their owner's task); \"\": off");
 
   /** The record a key belongs to. */
   public enum Section {
