@@ -4,29 +4,38 @@ import java.lang.reflect.Constructor;
 import java.lang.reflect.Method;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.PointerScope;
+import org.tensorflow.DeviceSpec;
 import org.tensorflow.Graph;
 import org.tensorflow.internal.c_api.TF_Graph;
 import org.tensorflow.internal.c_api.TF_Session;
 import org.tensorflow.internal.c_api.TF_SessionOptions;
 import org.tensorflow.internal.c_api.TF_Status;
 import org.tensorflow.internal.c_api.global.tensorflow;
+import org.tensorflow.ndarray.Shape;
+import org.tensorflow.op.Ops;
+import org.tensorflow.op.core.VarHandleOp;
 import org.tensorflow.Server;
 import org.tensorflow.Session;
 import org.tensorflow.proto.ClusterDef;
 import org.tensorflow.proto.ConfigProto;
 import org.tensorflow.proto.JobDef;
 import org.tensorflow.proto.ServerDef;
-import org.tensorflow.op.Ops;
-import org.tensorflow.op.core.VarHandleOp;
 import org.tensorflow.types.TString;
 
 /**
  * Several processes over TensorFlow's gRPC runtime: one job {@code worker} with one task per process,
  * each at its {@code host:port}; this process is task {@link #task}. Task 0 is the chief: its session
  * runs the whole training graph, one replica placed on each task ({@link #devices}); the other tasks
- * only serve their part of the graph from their {@link Server}.
+ * only serve their part of the graph from their {@link Server}. Each task can also {@linkplain #publish
+ * publish} a string in its own server that the others {@linkplain #read read} (the start-up config check
+ * and the liveness probe of the trainer's {@code ClusterWatch}).
  *
  * @param workers every task's {@code host:port}, in task order
  * @param task this process's task index
@@ -183,9 +192,8 @@ public record GrpcCluster(List<String> workers, int task) {
    */
   public void publish(String text, ConfigProto sessionDefaults) {
     try (Graph g = new Graph()) {
-      Ops tf = Ops.create(g).withDevice(org.tensorflow.DeviceSpec.newBuilder().job(JOB).replica(0).task(task)
-          .deviceType(org.tensorflow.DeviceSpec.DeviceType.CPU).deviceIndex(0).build());
-      var handle = tf.varHandleOp(TString.class, org.tensorflow.ndarray.Shape.scalar(), VarHandleOp.sharedName(IDENTITY));
+      Ops tf = Ops.create(g).withDevice(cpu(task));
+      var handle = tf.varHandleOp(TString.class, Shape.scalar(), VarHandleOp.sharedName(IDENTITY));
       var assign = tf.assignVariableOp(handle, tf.constant(text));
       try (Session s = session(g, target(), filtered(sessionDefaults, task))) {
         s.runner().addTarget(assign).run();
@@ -203,9 +211,8 @@ public record GrpcCluster(List<String> workers, int task) {
    */
   public String read(int k, ConfigProto sessionDefaults) {
     try (Graph g = new Graph()) {
-      Ops tf = Ops.create(g).withDevice(org.tensorflow.DeviceSpec.newBuilder().job(JOB).replica(0).task(k)
-          .deviceType(org.tensorflow.DeviceSpec.DeviceType.CPU).deviceIndex(0).build());
-      var handle = tf.varHandleOp(TString.class, org.tensorflow.ndarray.Shape.scalar(), VarHandleOp.sharedName(IDENTITY));
+      Ops tf = Ops.create(g).withDevice(cpu(k));
+      var handle = tf.varHandleOp(TString.class, Shape.scalar(), VarHandleOp.sharedName(IDENTITY));
       var value = tf.readVariableOp(handle, TString.class);
       try (Session s = session(g, target(), filtered(sessionDefaults, k));
           var result = s.runner().fetch(value).run()) {
@@ -219,8 +226,8 @@ public record GrpcCluster(List<String> workers, int task) {
    * (task {@code k} gone, nothing published). A caller that stops waiting abandons the thread, blocked in
    * TensorFlow's gRPC call: nothing cancels it.
    */
-  public java.util.concurrent.CompletableFuture<String> readAsync(int k, ConfigProto sessionDefaults) {
-    java.util.concurrent.CompletableFuture<String> answer = new java.util.concurrent.CompletableFuture<>();
+  public CompletableFuture<String> readAsync(int k, ConfigProto sessionDefaults) {
+    CompletableFuture<String> answer = new CompletableFuture<>();
     Thread probe = new Thread(() -> {
       try {
         answer.complete(read(k, sessionDefaults));
@@ -237,18 +244,23 @@ public record GrpcCluster(List<String> workers, int task) {
    * {@link #readAsync}, waiting at most {@code timeoutMillis}: empty when task {@code k} did not answer in
    * time. TensorFlow's errors are thrown.
    */
-  public java.util.Optional<String> readWithin(int k, ConfigProto sessionDefaults, long timeoutMillis) {
+  public Optional<String> readWithin(int k, ConfigProto sessionDefaults, long timeoutMillis) {
     try {
-      return java.util.Optional.of(readAsync(k, sessionDefaults).get(timeoutMillis,
-          java.util.concurrent.TimeUnit.MILLISECONDS));
-    } catch (java.util.concurrent.TimeoutException e) {
-      return java.util.Optional.empty();
-    } catch (java.util.concurrent.ExecutionException e) {
+      return Optional.of(readAsync(k, sessionDefaults).get(timeoutMillis,
+          TimeUnit.MILLISECONDS));
+    } catch (TimeoutException e) {
+      return Optional.empty();
+    } catch (ExecutionException e) {
       throw e.getCause() instanceof RuntimeException re ? re : new IllegalStateException(e.getCause());
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw new IllegalStateException("interrupted while probing task " + k, e);
     }
+  }
+
+  /** Task {@code k}'s CPU, {@link #device}, as a {@link DeviceSpec}. */
+  private static DeviceSpec cpu(int k) {
+    return DeviceSpec.newBuilder().job(JOB).replica(0).task(k).deviceType(DeviceSpec.DeviceType.CPU).deviceIndex(0).build();
   }
 
   /** {@code config} for a session that sees only task {@code k}'s devices. */
