@@ -118,6 +118,8 @@ class RestartTest {
     assertTrue(r.output().contains("[rank 1] cluster: TFDPO_FAULT_STOP_WHEN"), r.output());
     assertTrue(r.output().matches("(?s).*\\[rank 0\\] error: worker task 1 \\(127\\.0\\.0\\.1:[0-9]+\\) did not answer "
         + "within 8\\.0 s \\(collective_timeout_s\\): it is hung or stopped; stopping \\(status 4\\).*"), r.output());
+    assertTrue(r.output().contains("error: rank 0 exited with status 4 (another task did not answer its probes: hung "
+        + "or stopped; its error line names it); stopping the other workers"), r.output());
     assertFalse(Files.exists(out.resolve("model.safetensors")), "the run did not stop");
     assertTrue(afterFault > 0 && afterFault < HANG_BOUND_S, afterFault + " s after the stop");
     System.out.printf("stopped worker: the launcher ended %.1f s after checkpoint-2%n", afterFault);
