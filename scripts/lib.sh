@@ -145,7 +145,8 @@ tfdpo_launch() {
   local stop_all
   stop_all() {
     local p
-    for p in "${pids[@]}"; do kill -TERM -- "-$p" 2>/dev/null || true; done
+    # CONT after TERM: a stopped (hung) worker only acts on its pending TERM once continued.
+    for p in "${pids[@]}"; do kill -TERM -- "-$p" 2>/dev/null || true; kill -CONT -- "-$p" 2>/dev/null || true; done
   }
   trap 'stop_all; exit 130' INT
   trap 'stop_all; exit 143' TERM
@@ -162,7 +163,7 @@ tfdpo_launch() {
       set -e
       if [ "$rc" -ne 0 ]; then
         tfdpo_first_failure "$ends" "$n"
-        echo "error: rank $TFDPO_FAILED_RANK exited with status $TFDPO_FAILED_STATUS; stopping the other workers" >&2
+        echo "error: rank $TFDPO_FAILED_RANK exited with status $TFDPO_FAILED_STATUS$(tfdpo_status_hint "$TFDPO_FAILED_STATUS"); stopping the other workers" >&2
         stop_all
         wait 2>/dev/null || true
         rm -rf "$ends"
@@ -173,6 +174,13 @@ tfdpo_launch() {
   done
   rm -rf "$ends"
   return 0
+}
+
+# tfdpo_status_hint STATUS: what a worker's exit status means, when it is one of tfdpo's own (printed after it).
+tfdpo_status_hint() {
+  case "$1" in
+    4) echo " (another task did not answer its probes: hung or stopped; its error line names it)" ;;
+  esac
 }
 
 # tfdpo_first_failure ENDS N: sets TFDPO_FAILED_RANK and TFDPO_FAILED_STATUS to the worker that ended first
@@ -215,7 +223,7 @@ tfdpo_launch_restarting() {
       return "$rc"
     fi
     attempt=$((attempt + 1))
-    echo "restart $attempt/$max after rank $TFDPO_FAILED_RANK exited with status $rc" >&2
+    echo "restart $attempt/$max after rank $TFDPO_FAILED_RANK exited with status $rc$(tfdpo_status_hint "$rc")" >&2
     args=()
     local skip=0 a
     for a in "$@"; do

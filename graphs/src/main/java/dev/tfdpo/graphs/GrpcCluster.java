@@ -4,26 +4,38 @@ import java.lang.reflect.Constructor;
 import java.lang.reflect.Method;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.PointerScope;
+import org.tensorflow.DeviceSpec;
 import org.tensorflow.Graph;
 import org.tensorflow.internal.c_api.TF_Graph;
 import org.tensorflow.internal.c_api.TF_Session;
 import org.tensorflow.internal.c_api.TF_SessionOptions;
 import org.tensorflow.internal.c_api.TF_Status;
 import org.tensorflow.internal.c_api.global.tensorflow;
+import org.tensorflow.ndarray.Shape;
+import org.tensorflow.op.Ops;
+import org.tensorflow.op.core.VarHandleOp;
 import org.tensorflow.Server;
 import org.tensorflow.Session;
 import org.tensorflow.proto.ClusterDef;
 import org.tensorflow.proto.ConfigProto;
 import org.tensorflow.proto.JobDef;
 import org.tensorflow.proto.ServerDef;
+import org.tensorflow.types.TString;
 
 /**
  * Several processes over TensorFlow's gRPC runtime: one job {@code worker} with one task per process,
  * each at its {@code host:port}; this process is task {@link #task}. Task 0 is the chief: its session
  * runs the whole training graph, one replica placed on each task ({@link #devices}); the other tasks
- * only serve their part of the graph from their {@link Server}.
+ * only serve their part of the graph from their {@link Server}. Each task can also {@linkplain #publish
+ * publish} a string in its own server that the others {@linkplain #read read} (the start-up config check
+ * and the liveness probe of the trainer's {@code ClusterWatch}).
  *
  * @param workers every task's {@code host:port}, in task order
  * @param task this process's task index
@@ -166,5 +178,93 @@ public record GrpcCluster(List<String> workers, int task) {
       throw new IllegalStateException("cannot open a TensorFlow session on " + target
           + " with this TensorFlow Java version: " + e, e);
     }
+  }
+
+  /** The {@code shared_name} of the string variable each task publishes about itself ({@link #publish}). */
+  public static final String IDENTITY = "tfdpo_task_identity";
+
+  /**
+   * Publishes {@code text} in this task's own server: a scalar string resource variable with the fixed
+   * {@code shared_name} {@link #IDENTITY} on this task's CPU, assigned by a session on this task's own
+   * target. The variable lives in the device's resource manager, which every session on that device shares
+   * (TensorFlow's default, {@code isolate_session_state} off), so another task's session reads it with the
+   * same {@code shared_name} on this device ({@link #read}). Call after {@link #start}.
+   */
+  public void publish(String text, ConfigProto sessionDefaults) {
+    try (Graph g = new Graph()) {
+      Ops tf = Ops.create(g).withDevice(cpu(task));
+      var handle = tf.varHandleOp(TString.class, Shape.scalar(), VarHandleOp.sharedName(IDENTITY));
+      var assign = tf.assignVariableOp(handle, tf.constant(text));
+      try (Session s = session(g, target(), filtered(sessionDefaults, task))) {
+        s.runner().addTarget(assign).run();
+      }
+    }
+  }
+
+  /**
+   * Reads what task {@code k} {@linkplain #publish published}, through a session on this task's server that
+   * sees only task {@code k} ({@code device_filters}: a session's creation contacts every task it sees, so
+   * a silent third task cannot block it). Also the liveness probe of a task: it answers only when task
+   * {@code k}'s process runs. Fails (a {@code TFException}) when task {@code k} has published nothing yet.
+   * Blocks as long as TensorFlow's gRPC call does, which is forever for a stopped process: callers bound it
+   * ({@link #readWithin}).
+   */
+  public String read(int k, ConfigProto sessionDefaults) {
+    try (Graph g = new Graph()) {
+      Ops tf = Ops.create(g).withDevice(cpu(k));
+      var handle = tf.varHandleOp(TString.class, Shape.scalar(), VarHandleOp.sharedName(IDENTITY));
+      var value = tf.readVariableOp(handle, TString.class);
+      try (Session s = session(g, target(), filtered(sessionDefaults, k));
+          var result = s.runner().fetch(value).run()) {
+        return ((TString) result.get(0)).getObject();
+      }
+    }
+  }
+
+  /**
+   * {@link #read} on its own daemon thread: the future completes with the text or TensorFlow's error
+   * (task {@code k} gone, nothing published). A caller that stops waiting abandons the thread, blocked in
+   * TensorFlow's gRPC call: nothing cancels it.
+   */
+  public CompletableFuture<String> readAsync(int k, ConfigProto sessionDefaults) {
+    CompletableFuture<String> answer = new CompletableFuture<>();
+    Thread probe = new Thread(() -> {
+      try {
+        answer.complete(read(k, sessionDefaults));
+      } catch (Throwable e) {
+        answer.completeExceptionally(e);
+      }
+    }, "tfdpo-probe-task-" + k);
+    probe.setDaemon(true);
+    probe.start();
+    return answer;
+  }
+
+  /**
+   * {@link #readAsync}, waiting at most {@code timeoutMillis}: empty when task {@code k} did not answer in
+   * time. TensorFlow's errors are thrown.
+   */
+  public Optional<String> readWithin(int k, ConfigProto sessionDefaults, long timeoutMillis) {
+    try {
+      return Optional.of(readAsync(k, sessionDefaults).get(timeoutMillis,
+          TimeUnit.MILLISECONDS));
+    } catch (TimeoutException e) {
+      return Optional.empty();
+    } catch (ExecutionException e) {
+      throw e.getCause() instanceof RuntimeException re ? re : new IllegalStateException(e.getCause());
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted while probing task " + k, e);
+    }
+  }
+
+  /** Task {@code k}'s CPU, {@link #device}, as a {@link DeviceSpec}. */
+  private static DeviceSpec cpu(int k) {
+    return DeviceSpec.newBuilder().job(JOB).replica(0).task(k).deviceType(DeviceSpec.DeviceType.CPU).deviceIndex(0).build();
+  }
+
+  /** {@code config} for a session that sees only task {@code k}'s devices. */
+  private static ConfigProto filtered(ConfigProto config, int k) {
+    return config.toBuilder().clearDeviceFilters().addDeviceFilters("/job:" + JOB + "/replica:0/task:" + k).build();
   }
 }

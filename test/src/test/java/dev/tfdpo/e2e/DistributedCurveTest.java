@@ -39,25 +39,44 @@ class DistributedCurveTest {
 
   @BeforeAll
   static void train() throws Exception {
-    int[] ports = {freePort(), freePort()};
-    String workers = "[\"127.0.0.1:" + ports[0] + "\", \"127.0.0.1:" + ports[1] + "\"]";
     chiefOut = work.resolve("chief");
     workerOut = work.resolve("worker"); // given to task 1, which must not write anything
+    Tools.Result[] r = twoTasks(chiefOut, workerOut, List.of(), "");
+    chiefStatus = r[0].status();
+    workerStatus = r[1].status();
+    chiefLog = r[0].output();
+    workerLog = r[1].output();
+  }
+
+  /** Every run of this class: the curve's config, 2 pairs per task, a checkpoint every 8 steps. */
+  static final List<String> RUN = List.of("--report_to", "none", "--per_device_train_batch_size", "2",
+      "--num_threads", "1", "--save_steps", "8");
+
+  /**
+   * Runs the 2 tasks of {@link #CONFIG} with {@link #RUN} and {@code extra} to their end: the chief writing
+   * {@code chiefDir}, task 1 given {@code workerDir}; their logs {@code log-NAME0.txt} and {@code log-NAME1.txt}.
+   */
+  static Tools.Result[] twoTasks(Path chiefDir, Path workerDir, List<String> extra, String name) throws Exception {
+    int[] ports = {freePort(), freePort()};
+    String workers = "[\"127.0.0.1:" + ports[0] + "\", \"127.0.0.1:" + ports[1] + "\"]";
     List<Process> p = new ArrayList<>();
     for (int task = 0; task < 2; task++) {
-      List<String> args = List.of(CONFIG.toString(), "--output_dir", (task == 0 ? chiefOut : workerOut).toString(),
-          "--report_to", "none", "--per_device_train_batch_size", "2", "--num_threads", "1");
-      p.add(Tools.start(Tools.TRAIN, args, work.resolve("log-" + task + ".txt"), Map.of("TF_CONFIG",
+      List<String> args = new ArrayList<>(List.of(CONFIG.toString(), "--output_dir",
+          (task == 0 ? chiefDir : workerDir).toString()));
+      args.addAll(RUN);
+      args.addAll(extra);
+      p.add(Tools.start(Tools.TRAIN, args, work.resolve("log-" + name + task + ".txt"), Map.of("TF_CONFIG",
           "{\"cluster\": {\"worker\": " + workers + "}, \"task\": {\"type\": \"worker\", \"index\": " + task + "}}")));
       started.add(p.get(task));
     }
     assertTrue(p.get(0).waitFor(300, TimeUnit.SECONDS), "the chief did not end");
     // The worker exits a few probes (1 s each) after the chief's server is gone.
     assertTrue(p.get(1).waitFor(30, TimeUnit.SECONDS), "the worker did not end after the chief");
-    chiefStatus = p.get(0).exitValue();
-    workerStatus = p.get(1).exitValue();
-    chiefLog = Files.readString(work.resolve("log-0.txt"));
-    workerLog = Files.readString(work.resolve("log-1.txt"));
+    Tools.Result[] r = new Tools.Result[2];
+    for (int task = 0; task < 2; task++) {
+      r[task] = new Tools.Result(p.get(task).exitValue(), Files.readString(work.resolve("log-" + name + task + ".txt")));
+    }
+    return r;
   }
 
   static int freePort() throws Exception {
@@ -88,10 +107,7 @@ class DistributedCurveTest {
    */
   @Test
   void aCheckpointOfTwoTasksDoesNotResumeOnOneDevice() throws Exception {
-    Path checkpoint;
-    try (var dirs = Files.list(chiefOut)) {
-      checkpoint = dirs.filter(d -> d.getFileName().toString().startsWith("checkpoint-")).findFirst().orElseThrow();
-    }
+    Path checkpoint = chiefOut.resolve("checkpoint-8");
     Tools.Result r = Tools.run(Tools.TRAIN, List.of(CONFIG.toString(), "--output_dir", chiefOut.toString(),
         "--report_to", "none", "--per_device_train_batch_size", "2", "--resume_from_checkpoint",
         checkpoint.toString()), work.resolve("log-resume.txt")).noTrace();
@@ -106,5 +122,41 @@ class DistributedCurveTest {
     assertTrue(workerLog.contains("has gone; task 1 exits"), workerLog);
     assertFalse(Files.exists(workerOut), "task 1 created " + workerOut);
     assertTrue(Files.exists(chiefOut.resolve(DpoTrainer.METRICS_FILE)));
+  }
+
+  /**
+   * A 2-task run resumed from its step-8 checkpoint by 2 tasks continues bitwise: the same metrics.jsonl
+   * (every line of steps 1-16) and the same final weights as the uninterrupted run above.
+   */
+  @Test
+  void aResumedTwoTaskRunContinuesBitwise() throws Exception {
+    assertResumesBitwise("resumed", List.of());
+  }
+
+  /**
+   * The same resume with {@code sharding stage1} (which may change on resume): the moments of the
+   * unsharded checkpoint are restored into their owners' tasks, and the run still ends bitwise the same.
+   */
+  @Test
+  void aResumedTwoTaskRunShardedAcrossTheTasksContinuesBitwise() throws Exception {
+    assertResumesBitwise("resumed-sharded", List.of("--sharding", "stage1"));
+  }
+
+  private static void assertResumesBitwise(String name, List<String> extra) throws Exception {
+    assertEquals(0, chiefStatus, chiefLog);
+    Path resumed = work.resolve(name);
+    ResumeTest.copyTree(chiefOut, resumed);
+    for (String gone : List.of("checkpoint-16", "model.safetensors", "latest")) {
+      ResumeTest.deleteTree(resumed.resolve(gone));
+    }
+    List<String> args = new ArrayList<>(extra);
+    args.addAll(List.of("--resume_from_checkpoint", "auto"));
+    Tools.Result[] r = twoTasks(resumed, work.resolve(name + "-worker"), args, name);
+    assertEquals(0, r[0].status(), r[0].output());
+    assertTrue(r[0].output().contains("checkpoint-8 (step 8"), r[0].output());
+    assertEquals(Files.readString(chiefOut.resolve(DpoTrainer.METRICS_FILE)),
+        Files.readString(resumed.resolve(DpoTrainer.METRICS_FILE)));
+    org.junit.jupiter.api.Assertions.assertArrayEquals(ResumeTest.tensorBytes(chiefOut.resolve("model.safetensors")),
+        ResumeTest.tensorBytes(resumed.resolve("model.safetensors")));
   }
 }

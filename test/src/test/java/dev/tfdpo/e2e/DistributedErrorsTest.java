@@ -29,11 +29,15 @@ class DistributedErrorsTest {
   }
 
   private static String tfConfig(int... ports) {
+    return taskConfig(0, ports);
+  }
+
+  private static String taskConfig(int task, int... ports) {
     StringBuilder w = new StringBuilder();
     for (int port : ports) {
       w.append(w.length() == 0 ? "" : ", ").append("\"127.0.0.1:").append(port).append('"');
     }
-    return "{\"cluster\": {\"worker\": [" + w + "]}, \"task\": {\"type\": \"worker\", \"index\": 0}}";
+    return "{\"cluster\": {\"worker\": [" + w + "]}, \"task\": {\"type\": \"worker\", \"index\": " + task + "}}";
   }
 
   private static int freePort() throws Exception {
@@ -70,6 +74,28 @@ class DistributedErrorsTest {
       assertTrue(r.status() != 0, r.output());
       assertTrue(r.output().contains("cannot start the TensorFlow server of task 0 at 127.0.0.1:"
           + taken.getLocalPort() + " (is the port in use?)"), r.output());
+    }
+  }
+
+  @Test
+  void aWorkerWithAnotherConfigIsRefusedBeforeStepOne() throws Exception {
+    int[] ports = {freePort(), freePort()};
+    // Task 1 differs in beta (math) and in output_dir and num_threads (its own: allowed).
+    List<String> workerArgs = new java.util.ArrayList<>(Tools.trainArgs(work.resolve("worker-out"),
+        List.of("--max_steps", "1", "--beta", "0.25", "--num_threads", "1", "--collective_timeout_s", "30")));
+    Process worker = Tools.start(Tools.TRAIN, workerArgs, work.resolve("worker.txt"),
+        Map.of("TF_CONFIG", taskConfig(1, ports)));
+    try {
+      Tools.Result r = chief(taskConfig(0, ports), List.of("--collective_timeout_s", "30"));
+      assertEquals(2, r.status(), r.output());
+      assertTrue(r.output().contains("error: worker task 1's config differs from the chief's (1 key(s)):\n"
+          + "  beta: chief 0.1, task 1 0.25\n"), r.output());
+      assertTrue(!Files.exists(work.resolve("out/metrics.jsonl")));
+      // The worker ends on its own once the chief has gone.
+      assertTrue(worker.waitFor(60, TimeUnit.SECONDS), "the worker did not end");
+      assertEquals(0, worker.exitValue(), Files.readString(work.resolve("worker.txt")));
+    } finally {
+      worker.destroyForcibly();
     }
   }
 }

@@ -39,6 +39,16 @@ final class ClusterRun {
   /** The status of a worker ended by {@link #FAULT_ENV}. */
   static final int FAULT_STATUS = 3;
 
+  /**
+   * Fault injection for the hang tests: a task started with this variable set to a path stops its own
+   * process ({@code kill -STOP}, as a hung or suspended machine) when that path exists, on its first start
+   * only. Which task: {@link #FAULT_TASK_ENV}, else every task >= 1.
+   */
+  static final String STOP_ENV = "TFDPO_FAULT_STOP_WHEN";
+
+  /** The task index the fault hooks apply to (unset: every task >= 1). */
+  static final String FAULT_TASK_ENV = "TFDPO_FAULT_TASK";
+
   private ClusterRun() {}
 
   /** Refuses the keys that cannot go with {@code TF_CONFIG}. */
@@ -60,13 +70,24 @@ final class ClusterRun {
    */
   static int run(TrainConfig config, GrpcCluster cluster, PrintStream out, boolean terminal) throws IOException {
     cluster.start(Sessions.config(config.training().numThreads()));
+    double timeoutS = config.training().collectiveTimeoutS();
+    com.google.gson.JsonObject identity = ClusterWatch.publish(cluster, config);
+    startFaultHooks(cluster.task(), out);
     if (cluster.chief()) {
       out.println(String.format("cluster: chief (task 0 of %d) at %s, workers %s", cluster.size(),
           cluster.target(), cluster.workers()));
-      awaitWorkers(cluster, config.training().collectiveTimeoutS());
+      awaitWorkers(cluster, timeoutS);
+      ClusterWatch.checkWorkers(cluster, identity, timeoutS);
+      out.println("cluster: every worker's config and data files match the chief's");
+      List<Integer> workers = new ArrayList<>();
+      for (int k = 1; k < cluster.size(); k++) {
+        workers.add(k);
+      }
+      ClusterWatch.watch(cluster, workers, timeoutS, out);
       DpoTrainer.run(config, out, terminal, cluster);
       return Cli.OK;
     }
+    ClusterWatch.watch(cluster, List.of(0), timeoutS, out);
     // One println per line: TensorFlow's own log goes to stderr in between, into the same console.
     out.println(String.format("cluster: task %d of %d serving at %s for the chief at %s; the chief writes %s",
         cluster.task(), cluster.size(), cluster.workers().get(cluster.task()), cluster.workers().get(0),
@@ -128,13 +149,54 @@ final class ClusterRun {
     }
   }
 
-  /** The path of {@link #FAULT_ENV} on a first start, else empty. */
-  private static java.util.Optional<java.nio.file.Path> faultPath() {
-    String path = System.getenv(FAULT_ENV);
+  /** The path in {@code variable} when the fault hooks apply to {@code task} on this start, else empty. */
+  private static java.util.Optional<java.nio.file.Path> faultPath(String variable, int task) {
+    String path = System.getenv(variable);
     String restart = System.getenv("TFDPO_RESTART_COUNT");
+    String only = System.getenv(FAULT_TASK_ENV);
     boolean first = restart == null || restart.isEmpty() || restart.equals("0");
-    return path == null || path.isEmpty() || !first ? java.util.Optional.empty()
+    boolean mine = only == null || only.isEmpty() ? task >= 1 : only.trim().equals(String.valueOf(task));
+    return path == null || path.isEmpty() || !first || !mine ? java.util.Optional.empty()
         : java.util.Optional.of(java.nio.file.Path.of(path));
+  }
+
+  /** Starts the test hooks {@link #FAULT_ENV} and {@link #STOP_ENV} (a daemon thread), if set for this task. */
+  private static void startFaultHooks(int task, PrintStream out) {
+    java.util.Optional<java.nio.file.Path> exit = faultPath(FAULT_ENV, task);
+    java.util.Optional<java.nio.file.Path> stop = faultPath(STOP_ENV, task);
+    if (exit.isEmpty() && stop.isEmpty()) {
+      return;
+    }
+    Thread hooks = new Thread(() -> {
+      boolean stopped = false;
+      while (true) {
+        if (exit.filter(java.nio.file.Files::exists).isPresent()) {
+          out.println("cluster: " + FAULT_ENV + " " + exit.get() + " exists; this task ends with status "
+              + FAULT_STATUS);
+          out.flush();
+          Runtime.getRuntime().halt(FAULT_STATUS);
+        }
+        if (!stopped && stop.filter(java.nio.file.Files::exists).isPresent()) {
+          stopped = true;
+          out.println("cluster: " + STOP_ENV + " " + stop.get() + " exists; task " + task + " stops itself (SIGSTOP)");
+          out.flush();
+          try {
+            new ProcessBuilder("kill", "-STOP", String.valueOf(ProcessHandle.current().pid())).start().waitFor();
+          } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+          } catch (InterruptedException e) {
+            return;
+          }
+        }
+        try {
+          Thread.sleep(PROBE_MS);
+        } catch (InterruptedException e) {
+          return;
+        }
+      }
+    }, "tfdpo-fault-hooks");
+    hooks.setDaemon(true);
+    hooks.start();
   }
 
   /**
@@ -145,14 +207,7 @@ final class ClusterRun {
     InetSocketAddress address = address(chief);
     boolean seen = false;
     int lost = 0;
-    java.util.Optional<java.nio.file.Path> fault = faultPath();
     while (!seen || lost < PROBES_LOST) {
-      if (fault.filter(java.nio.file.Files::exists).isPresent()) {
-        System.out.println("cluster: " + FAULT_ENV + " " + fault.get() + " exists; this task ends with status "
-            + FAULT_STATUS);
-        System.out.flush();
-        Runtime.getRuntime().halt(FAULT_STATUS);
-      }
       boolean up = reachable(address);
       seen |= up;
       lost = up ? 0 : lost + 1;

@@ -10,7 +10,8 @@
  * EpochSampler}), the reference model's one entry point ({@link dev.tfdpo.trainer.ReferenceModel}, with
  * its precomputed log-prob cache), checkpoints and resume ({@code TrainingCheckpoints}, {@code
  * TrainerState}), logging and evaluation; {@code ClusterRun}, one task of a gRPC cluster ({@code
- * TF_CONFIG}: the chief trains, the other tasks serve their replica).
+ * TF_CONFIG}: the chief trains, the other tasks serve their replica) and {@code ClusterWatch}, what the
+ * tasks check about each other (the same config and data at start-up, a hung task during the run).
  *
  * <p>May import: {@code dev.tfdpo.graphs} and its subpackages, {@code dev.tfdpo.ops}, {@code
  * dev.tfdpo.io}, {@code dev.tfdpo.data}, {@code dev.tfdpo.tokenizer}, {@code dev.tfdpo.trainer.config},

@@ -20,6 +20,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -37,6 +38,10 @@ class DistributedGraphTest {
 
   static DpoGraph inProcess;
   static DpoGraph twoTasks;
+  /** The pair of {@link #shardedTasksTrainBitwiseAsUnshardedInProcess}: fresh, unsharded in one process. */
+  static DpoGraph inProcessB;
+  /** 2 tasks with {@code sharding stage1}: each task holds and updates its half of the AdamW moments. */
+  static DpoGraph shardedTasks;
   static GrpcCluster cluster;
   static Process worker;
   static List<TokenizedPair> pairs;
@@ -53,13 +58,17 @@ class DistributedGraphTest {
     inProcess = DpoGraph.build(DataParallelGraphTest.settings(config, sigmoid, live, Replication.cpus(2)));
     twoTasks = DpoGraph.build(DataParallelGraphTest.settings(config, sigmoid, live, new Replication(
         cluster.devices(), Replication.DEFAULT_BUCKET_BYTES, 60f, cluster.target())));
-    for (DpoGraph g : List.of(inProcess, twoTasks)) {
+    inProcessB = DpoGraph.build(DataParallelGraphTest.settings(config, sigmoid, live, Replication.cpus(2)));
+    shardedTasks = DpoGraph.build(DataParallelGraphTest.settings(config, sigmoid, live, new Replication(
+        cluster.devices(), Replication.DEFAULT_BUCKET_BYTES, 60f, cluster.target(), true)));
+    for (DpoGraph g : List.of(inProcess, twoTasks, inProcessB, shardedTasks)) {
       try (SafeTensorsReader w = SafeTensorsReader.open(Golden.TINY)) {
         g.policyLoader().load(g.session(), w);
         g.referenceLoader().load(g.session(), w);
       }
     }
     pairs = TokenIdsJsonl.read(Golden.TOKENS);
+    inProcessB.saveState(start.resolve("state"));
   }
 
   /** A free local port (bound, then released for the server to take). */
@@ -89,8 +98,10 @@ class DistributedGraphTest {
     if (inProcess != null) {
       inProcess.close();
     }
-    if (twoTasks != null) {
-      twoTasks.close();
+    for (DpoGraph g : new DpoGraph[] {twoTasks, inProcessB, shardedTasks}) {
+      if (g != null) {
+        g.close();
+      }
     }
     if (worker != null) {
       worker.destroy();
@@ -123,6 +134,15 @@ class DistributedGraphTest {
    */
   @Test
   void twoProcessesTrainBitwiseAsTwoInProcessReplicas() {
+    // The sessions of two graphs on one cluster share the variables of one name on a task (TensorFlow's
+    // servers keep one resource manager per device for all sessions): start from the saved initial state,
+    // whichever of the two-task tests ran first.
+    twoTasks.restoreState(start.resolve("state"));
+    sixSteps(inProcess, twoTasks);
+  }
+
+  /** Runs the 6 steps of the tests on {@code a} and {@code b}, requiring bitwise equal results. */
+  private static void sixSteps(DpoGraph inProcess, DpoGraph twoTasks) {
     Collator collator = new Collator(2);
     for (int step = 1; step <= 6; step++) {
       int from = 4 * (step - 1);
@@ -137,5 +157,26 @@ class DistributedGraphTest {
       assertEquals(inProcess.apply(scalars), twoTasks.apply(scalars), 0f, "gradient norm, step " + step);
     }
     assertEquals(0.0, DataParallelGraphTest.worstRelative(inProcess.policyWeights(), twoTasks.policyWeights()), 0.0);
+  }
+
+  /**
+   * {@code sharding stage1} across the tasks: the same 6 steps bitwise equal to unsharded in one process
+   * (the same float32 AdamW kernels on the same values; only the device, here another process, differs),
+   * with each task holding about half of the moments (by requested device, as
+   * {@link ShardedOptimizerTest#eachDeviceHoldsAboutHalfOfTheMoments}).
+   */
+  @Test
+  void shardedTasksTrainBitwiseAsUnshardedInProcess() {
+    Map<String, Long> split = ShardedOptimizerTest.momentBytesByDevice(shardedTasks);
+    long total = ShardedOptimizerTest.momentBytesByDevice(inProcessB).get("/device:CPU:0");
+    System.out.println("AdamW m+v bytes by device, 2 tasks with sharding stage1: " + split + " (total " + total + ")");
+    assertEquals(List.of(GrpcCluster.device(0), GrpcCluster.device(1)), List.copyOf(split.keySet()));
+    assertEquals(total, split.values().stream().mapToLong(Long::longValue).sum());
+    long largest = 2L * 4 * inProcessB.policyWeights().values().stream().mapToLong(w -> w.length).max().orElseThrow();
+    for (long b : split.values()) {
+      assertTrue(b <= total / 2 + largest, b + " bytes on one task, total " + total + ", largest m+v " + largest);
+    }
+    shardedTasks.restoreState(start.resolve("state")); // shared variables: see the test above
+    sixSteps(inProcessB, shardedTasks);
   }
 }

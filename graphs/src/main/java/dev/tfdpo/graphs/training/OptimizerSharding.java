@@ -17,10 +17,11 @@ import org.tensorflow.types.TFloat32;
 import dev.tfdpo.graphs.RequestedDevices;
 
 /**
- * ZeRO-1 / PaddleNLP {@code sharding: stage1} in one process: every trainable tensor has one owner
- * replica, whose device holds its AdamW m and v and computes its update; the new weight is assigned to
- * the shared weight variable on the first device, which every replica reads in its next forward pass
- * (in one process that read is the all-gather). Whole tensors are dealt out greedily, largest first, to
+ * ZeRO-1 / PaddleNLP {@code sharding: stage1}: every trainable tensor has one owner replica, whose
+ * device holds its AdamW m and v and computes its update; the new weight is assigned to the shared weight
+ * variable on the first device, which every replica reads in its next forward pass (that read is the
+ * all-gather). The replicas are devices of this process or the tasks of a gRPC cluster, where an owner's
+ * moments live in its task's process. Whole tensors are dealt out greedily, largest first, to
  * the device that holds the fewest moment bytes so far, so each device holds about 1/N of the state.
  *
  * <p>Same numbers as unsharded: the update runs the same kernels on the same float32 values, only on
@@ -28,7 +29,9 @@ import dev.tfdpo.graphs.RequestedDevices;
  */
 final class OptimizerSharding {
 
-  private static final Pattern NAME = Pattern.compile("/device:(CPU|GPU):(\\d+)");
+  /** A device of this process ({@code /device:CPU:1}) or of a cluster's task ({@code /job:worker/replica:0/task:1/device:CPU:0}). */
+  private static final Pattern NAME =
+      Pattern.compile("(?:/job:(\\w+)/replica:(\\d+)/task:(\\d+))?/device:(CPU|GPU):(\\d+)");
 
   /** Owner device of each parameter, by parameter name. */
   private final Map<String, String> owners;
@@ -89,13 +92,17 @@ final class OptimizerSharding {
     RequestedDevices.place(graph, ops, device);
   }
 
-  /** A {@code /device:CPU:1} style name as a {@link DeviceSpec}. */
+  /** A {@code /device:CPU:1} or {@code /job:worker/replica:0/task:1/device:CPU:0} name as a {@link DeviceSpec}. */
   private static DeviceSpec spec(String device) {
     Matcher m = NAME.matcher(device);
     if (!m.matches()) {
-      throw new IllegalArgumentException("sharding needs devices named like /device:CPU:1, got " + device);
+      throw new IllegalArgumentException("sharding needs devices named like /device:CPU:1 or "
+          + "/job:worker/replica:0/task:1/device:CPU:0, got " + device);
     }
-    return DeviceSpec.newBuilder().deviceType(DeviceSpec.DeviceType.valueOf(m.group(1)))
-        .deviceIndex(Integer.parseInt(m.group(2))).build();
+    DeviceSpec.Builder b = DeviceSpec.newBuilder();
+    if (m.group(1) != null) { // a task of a gRPC cluster: the owner's moments live in that task's process
+      b.job(m.group(1)).replica(Integer.parseInt(m.group(2))).task(Integer.parseInt(m.group(3)));
+    }
+    return b.deviceType(DeviceSpec.DeviceType.valueOf(m.group(4))).deviceIndex(Integer.parseInt(m.group(5))).build();
   }
 }

@@ -68,10 +68,6 @@ public record Replication(
       throw new IllegalArgumentException("sharding stage1 splits the optimizer state across replicas, but there "
           + "is only one; set devices to 2 or more (or run with several workers), or set sharding to \"\"");
     }
-    if (shardOptimizer && remote) {
-      throw new IllegalArgumentException("sharding stage1 across the tasks of a TF_CONFIG cluster is not "
-          + "supported yet (only replicas of one process, the devices key); set sharding to \"\"");
-    }
   }
 
   /** Replicas, the optimizer state unsharded. */

@@ -216,10 +216,10 @@ public enum ConfigKey {
   ALLREDUCE_BUCKET_MB(Section.TRAINING, Kind.NUMBER, 4.0, Valid.number(v -> v > 0, "a positive number"),
       "with several devices: gradients are summed across replicas in buckets of about this many MB (one collective per bucket per optimizer step)"),
   COLLECTIVE_TIMEOUT_S(Section.TRAINING, Kind.NUMBER, 300.0, Valid.number(v -> v > 0, "a positive number of seconds"),
-      "with several devices: a gradient all-reduce that does not complete in this many seconds fails the step (DEADLINE_EXCEEDED) instead of hanging"),
+      "with several devices: a gradient all-reduce that does not complete in this many seconds fails the step (DEADLINE_EXCEEDED) instead of hanging; with TF_CONFIG also the start-up wait for the workers and the hang bound: every task probes the others every this many seconds and ends with status 4 naming one that does not answer within it"),
   // ---- training: sharded optimizer state (issue 16 point 4, docs/distributed.md) ----
   SHARDING(Section.TRAINING, Kind.STRING, "", Valid.oneOf(List.of("", "stage1")),
-      "PaddleNLP sharding / ZeRO-1: stage1 splits the AdamW moments across the devices' replicas (each holds and updates about 1/N of them, same numbers as unsharded); needs 2 or more devices in this process; \"\": off");
+      "PaddleNLP sharding / ZeRO-1: stage1 splits the AdamW moments across the devices' replicas (each holds and updates about 1/N of them, same numbers as unsharded); needs 2 or more devices in this process or 2 or more TF_CONFIG workers (the moments then live on their owner's task); \"\": off");
 
   /** The record a key belongs to. */
   public enum Section {

@@ -139,10 +139,12 @@ public record TrainConfig(ModelArgs model, DataArgs data, TrainingArgs training,
     check(s, ConfigKey.USE_XLA, t.useXla(), !t.useXla() || devices().size() == 1,
         "false with several devices (" + t.devices() + " from " + s.where(ConfigKey.DEVICES)
             + "): the XLA CPU JIT does not compile the replicas' collective ops");
-    check(s, ConfigKey.SHARDING, "'" + t.sharding() + "'", t.sharding().isEmpty() || devices().size() > 1,
-        "\"\" (off) unless devices lists 2 or more devices of this process (devices is " + t.devices() + " from "
-            + s.where(ConfigKey.DEVICES) + "): one replica has nothing to split, and sharding across TF_CONFIG "
-            + "tasks is not built");
+    // With TF_CONFIG the tasks are the replicas: TrainMain reloads the config with devices = the task count.
+    boolean tasks = System.getenv(TfConfig.ENV) != null && !System.getenv(TfConfig.ENV).isBlank();
+    check(s, ConfigKey.SHARDING, "'" + t.sharding() + "'", t.sharding().isEmpty() || devices().size() > 1 || tasks,
+        "\"\" (off) unless devices lists 2 or more devices of this process, or TF_CONFIG 2 or more workers "
+            + "(devices is " + t.devices() + " from " + s.where(ConfigKey.DEVICES) + "): one replica has nothing "
+            + "to split");
     validatePrecision(s);
     LoraOptions.check(this, s);
   }
