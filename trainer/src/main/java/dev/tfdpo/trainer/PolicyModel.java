@@ -82,8 +82,9 @@ final class PolicyModel {
       lora.load(graph);
     }
     reference.load(graph, weights);
+    String accumulators = graph.fusesStep() ? "" : " gradient accumulators,";
     out.printf("training graph: %.1f MB of variables (" + (lora != null ? "frozen base, adapters with their"
-        + " accumulators and Adam m and v" : "policy, gradient accumulators, Adam m and v") + "%s)%n",
+        + accumulators + " Adam m and v" : "policy," + accumulators + " Adam m and v") + "%s)%n",
         graph.variableBytes() / 1e6, graph.referenceMode() != DpoGraph.ReferenceMode.LIVE
             || graph.referenceSharesBase() ? ""
             : config.referenceStorage() == Precision.BFLOAT16

@@ -509,7 +509,7 @@ public final class DpoGraph implements TrainingGraph<Batch> {
   }
 
   /**
-   * Bytes held by the graph's variables: policy, gradient accumulators, Adam's m and v, and a live
+   * Bytes held by the graph's variables: policy, gradient accumulators (unless fused), Adam's m and v, and a live
    * reference (the training graph's share of peak memory that does not depend on the batch).
    */
   public long variableBytes() {
@@ -589,6 +589,11 @@ public final class DpoGraph implements TrainingGraph<Batch> {
     }
     MicroResult micro = run(shards, 1f, referenceLogps, true, optimizerScalars);
     return new Step(micro, lastNorm);
+  }
+
+  /** Whether each step is one fused run without gradient accumulators ({@link Settings#withFusedStep}). */
+  public boolean fusesStep() {
+    return gradients.isDirect();
   }
 
   /** Number of data-parallel replicas (1 without replication). */
