@@ -35,6 +35,7 @@ class FusedStepTest {
   static DpoGraph accumulating;
   static DpoGraph fused;
   static List<TokenizedPair> pairs;
+  @org.junit.jupiter.api.io.TempDir static java.nio.file.Path tmp;
 
   @BeforeAll
   static void build() throws Exception {
@@ -97,9 +98,9 @@ class FusedStepTest {
    */
   @Test
   void aNonFiniteFusedStepChangesNothing() {
-    java.nio.file.Path dir = null;
+    java.nio.file.Path dir = tmp.resolve("non-finite");
     try {
-      dir = java.nio.file.Files.createTempDirectory("fused");
+      java.nio.file.Files.createDirectories(dir);
       fused.saveState(dir.resolve("start"));
       accumulating.saveState(dir.resolve("start-acc"));
       float[] huge = AdamW.stepScalars(1e30, 0.0, ADAM, 1);
@@ -128,10 +129,8 @@ class FusedStepTest {
     } catch (java.io.IOException e) {
       throw new java.io.UncheckedIOException(e);
     } finally {
-      if (dir != null) {
-        fused.restoreState(dir.resolve("start"));
-        accumulating.restoreState(dir.resolve("start-acc"));
-      }
+      fused.restoreState(dir.resolve("start"));
+      accumulating.restoreState(dir.resolve("start-acc"));
     }
   }
 }
