@@ -371,13 +371,7 @@ public final class DpoGraph implements TrainingGraph<Batch> {
         ? GradientAccumulation.direct(tf, optOps, part.loss(), trainable, gradScale, tape)
         : GradientAccumulation.build(tf, optOps, scopes, part.loss(), trainable, gradScale, tape);
     replicas.add(new Replica(inputs, gradScale, policyLogps, reference, metrics, gradients));
-    for (int k = 1; k < replication.replicas(); k++) {
-      // Each replica reads the one shared base and (LoRA) the one set of adapters, and records its own
-      // forward on its own tape (same granularity): its recomputed copies and block-wise gradient calls
-      // are built inside DataParallel.replica and placed on its device.
-      replicas.add(DataParallel.replica(graph, scopes, k, replication.devices().get(k), objective, policy,
-          adapterTerms, trainable, reference, s.recompute()));
-    }
+    addReplicas(s, scopes, policy, adapterTerms, trainable);
     accumulateAll = s.fusedStep() ? null : replicas.size() == 1 ? gradients.accumulate() : optOps.withControlDependencies(
         replicas.stream().map(r -> r.gradients().accumulate()).toList()).withName("accumulate_all").noOp();
     allReduce = replicas.size() == 1 ? null : GradientAllReduce.build(graph, DataParallel.allReduceScopes(scopes,
@@ -394,6 +388,27 @@ public final class DpoGraph implements TrainingGraph<Batch> {
 
     checkpoint = new StateCheckpoint(scopes.get("checkpoint"), trainingState(trainable, update, reference));
     useXla = s.useXla();
+    session = placeAndOpen(graph, s, sharding, update, trainable);
+  }
+
+  /**
+   * Data-parallel replicas 1 to N-1. Each reads the one shared base and (LoRA) the one set of adapters,
+   * and records its own forward on its own tape (same granularity): its recomputed copies and block-wise
+   * gradient calls are built inside {@link DataParallel#replica} and placed on its device.
+   */
+  private void addReplicas(Settings s, GraphScopes scopes, Llama policy, Map<String, LowRank> adapterTerms,
+      ParameterSet trainable) {
+    Replication replication = s.replication();
+    for (int k = 1; k < replication.replicas(); k++) {
+      replicas.add(DataParallel.replica(graph, scopes, k, replication.devices().get(k), objective, policy,
+          adapterTerms, trainable, reference, s.recompute()));
+    }
+  }
+
+  /** Places what is not placed yet (sharded moments' assignments, then the first device) and opens the session. */
+  private static Session placeAndOpen(Graph graph, Settings s, OptimizerSharding sharding, OptimizerUpdate update,
+      ParameterSet trainable) {
+    Replication replication = s.replication();
     if (sharding != null) {
       sharding.colocateAssignments(graph, update.moments(), trainable.variables(), replication.devices().get(0));
     }
@@ -401,7 +416,7 @@ public final class DpoGraph implements TrainingGraph<Batch> {
       // Weights, optimizer, the first replica and everything else not placed yet: the first device.
       RequestedDevices.placeUnplaced(graph, 0, replication.devices().get(0));
     }
-    session = replication.remote()
+    return replication.remote()
         ? GrpcCluster.session(graph, replication.target(), sessionOptions(s)) // replicas on the cluster's tasks
         : new Session(graph, sessionOptions(s));
   }
