@@ -437,7 +437,7 @@ public final class BenchMain {
     out.addProperty("process_cpu_s", processCpuSeconds);
     out.add("startup", GSON.toJsonTree(run.startup()));
     out.add("startup_cpu", GSON.toJsonTree(run.startupCpu()));
-    out.addProperty("variables_mb", variableBytes(config) / 1e6);
+    out.addProperty("variables_mb", run.variableBytes() / 1e6);
     out.addProperty("jvm_heap_peak_used_mb", heapPeak(false) / 1e6);
     out.addProperty("jvm_heap_peak_committed_mb", heapPeak(true) / 1e6);
     out.add("step_s", GSON.toJsonTree(seconds));
@@ -508,25 +508,6 @@ public final class BenchMain {
   private static boolean precomputedReference(TrainConfig config) {
     JsonElement e = config.toJson().get("precompute_ref_log_probs");
     return e != null && e.isJsonPrimitive() && e.getAsJsonPrimitive().isBoolean() && e.getAsBoolean();
-  }
-
-  /** Bytes of the training graph's variables: policy, accumulators, Adam m and v, and a live reference. */
-  static long variableBytes(TrainConfig config) throws IOException {
-    LlamaConfig model = LlamaConfig.read(ProjectPaths.resolve(config.model().modelNameOrPath()));
-    long params = 0;
-    long matrices = 0;
-    for (LlamaWeights.Entry e : LlamaWeights.of(model).entries()) {
-      long n = 1;
-      for (long d : e.shape()) {
-        n *= d;
-      }
-      params += n;
-      matrices += e.shape().length > 1 ? n : 0;
-    }
-    boolean live = !config.lossSpec().referenceFree() && !precomputedReference(config);
-    // bf16 O2 stores the reference's matrices in bfloat16 (its vectors stay float32).
-    long reference = !live ? 0 : config.referenceStorage() == Precision.BFLOAT16 ? 4 * params - 2 * matrices : 4 * params;
-    return 4 * 4 * params + reference;
   }
 
   /** Peak used (or committed) bytes of the JVM's heap pools. */

@@ -59,10 +59,11 @@ public final class DpoTrainer {
    * @param startup wall seconds of each phase up to the first step ({@link StartupTimes})
    * @param startupCpu process CPU seconds of the same phases
    * @param stepCpuSeconds process CPU seconds (all threads) of each step of {@code stepSeconds}
+   * @param variableBytes bytes held by the training graph's variables
    */
   public record Result(Path outputDir, long steps, double tokensPerSecond, List<Map<String, Double>> logged,
       List<Double> stepSeconds, Map<String, Double> startup, Map<String, Double> startupCpu,
-      List<Double> stepCpuSeconds) {}
+      List<Double> stepCpuSeconds, long variableBytes) {}
 
   private DpoTrainer() {}
 
@@ -433,7 +434,7 @@ public final class DpoTrainer {
           written.get(written.size() - 1).getFileName(), objective.modelFiles(),
           t.reportTo().equals("tensorboard") ? ", TensorBoard events in runs/" : "");
       return new Result(outputDir, step, tokensPerSecond, logged, stepSeconds, startup.seconds(),
-          startup.cpuSeconds(), stepCpuSeconds);
+          startup.cpuSeconds(), stepCpuSeconds, graph.variableBytes());
     }
   }
 

@@ -91,9 +91,15 @@ record OptimizerUpdate(
     Map<Float, AdamW.Shared> scaled = new java.util.HashMap<>(); // LoRA+: one scaled set per multiplier
     Map<String, Variable<TFloat32>> moments = new LinkedHashMap<>();
     List<Op> updates = new ArrayList<>();
+    Op previous = null;
     for (Map.Entry<String, Variable<TFloat32>> e : params.variables().entrySet()) {
       String name = e.getKey();
-      Ops on = sharding == null ? optOps : sharding.on(optOps, name); // the owner's device when sharded
+      // On one device the tensors are updated one after the other: every operation of a tensor's update
+      // waits for the previous tensor's assignments. Left to the executor, all tensors' updates become
+      // ready at once and their temporaries (AdamW's products, about a model's worth) coexist with the
+      // whole gradient. Sharded, each owner device updates its own tensors in parallel.
+      Ops chained = sharding != null || previous == null ? optOps : optOps.withControlDependencies(List.of(previous));
+      Ops on = sharding == null ? chained : sharding.on(optOps, name); // the owner's device when sharded
       Operand<TFloat32> clipped = on.math.mul(gradient.get(name), clipCoef); // same shape as the parameter
       Variable<TFloat32> m = GradientAccumulation.zeroVariable(
           sharding == null ? mOps : sharding.on(mOps, name), name, params.shapes().get(name));
@@ -103,7 +109,9 @@ record OptimizerUpdate(
       moments.put("adam_v/" + name, v);
       float lrScale = params.lrScale(name);
       AdamW.Shared s = lrScale == 1f ? shared : scaled.computeIfAbsent(lrScale, k -> scaledLr(optOps, shared, k));
-      updates.addAll(AdamW.update(on, e.getValue(), clipped, m, v, s, params.decays().get(name)));
+      List<Op> assigns = AdamW.update(on, e.getValue(), clipped, m, v, s, params.decays().get(name));
+      updates.addAll(assigns);
+      previous = sharding != null ? null : optOps.withControlDependencies(assigns).withName("updated_" + updates.size() / 3).noOp();
     }
     return new OptimizerUpdate(gradNorm, gradNorms, updates, moments);
   }
