@@ -94,6 +94,12 @@ public final class WeightLoader {
    * nor refused here.
    */
   public void load(Session session, SafeTensorsReader reader, java.util.Set<String> others) throws IOException {
+    load(session, reader, others, RUN_BYTES);
+  }
+
+  /** {@link #load(Session, SafeTensorsReader, java.util.Set)} feeding at most {@code runBytes} per run. */
+  void load(Session session, SafeTensorsReader reader, java.util.Set<String> others, long runBytes)
+      throws IOException {
     checkNames(reader, others);
     Map<Path, List<String>> byShard = new LinkedHashMap<>();
     for (String name : feeds.keySet()) {
@@ -101,7 +107,7 @@ public final class WeightLoader {
     }
     float[] chunk = new float[CHUNK_FLOATS];
     for (List<String> names : byShard.values()) {
-      for (List<String> group : runGroups(names, name -> 4 * count(table.entry(name).shape()), RUN_BYTES)) {
+      for (List<String> group : runGroups(names, name -> 4 * count(table.entry(name).shape()), runBytes)) {
         loadGroup(session, reader, group, chunk);
       }
     }
