@@ -128,9 +128,10 @@ public final class WeightLoader {
   /**
    * Float32 bytes fed per load run: 64 MB. Every fed tensor is allocated by TensorFlow's process-wide CPU
    * allocator, which with oneDNN on is a BFC pool that never returns freed memory to the system: feeding a
-   * whole shard in one run left one model's worth of freed pool resident until the end of the run (537 MB
+   * whole shard in one run left one model's worth of freed pool resident until step 1 reused it (513 MiB
    * on the 135M shape, docs/memory.md "Where the memory goes"). Runs of this size bound that to 64 MB, or
-   * to the largest tensor, for about ten runs per GB of weights (each builds a small executor once).
+   * to the largest tensor, for about 16 runs per GiB of weights; each builds its small executor once, from
+   * a copy of the whole graph (~8 MB of malloc left behind per run on the 135M shape).
    */
   static final long RUN_BYTES = 64L << 20;
 

@@ -29,8 +29,8 @@ class WeightLoaderRunGroupsTest {
 
   @Test
   void theLimitIsSixtyFourMegabytes() {
-    // The 135M shape's 538 MB then loads in 9 runs per model instead of 1 (each run's executor is built
-    // once), and at most 64 MB of freed feeds (or its 113 MB embedding) stay in the pool.
+    // The 135M shape's 513 MiB then loads in about 10 runs per model instead of 1 (each run's executor is built
+    // once), and at most 64 MiB of freed feeds (or its 108 MiB embedding) stay in the pool.
     assertEquals(64L << 20, WeightLoader.RUN_BYTES);
     assertEquals(List.of(), WeightLoader.runGroups(List.of(), n -> 1L, WeightLoader.RUN_BYTES));
   }
