@@ -35,6 +35,10 @@ tfdpo_classpath() {
 # the tokenized data (the train and dev files' size, twice; gzipped files count 8x) plus 1 GiB for the
 # tokenizer, batches and the trainer. JavaCPP would cap the resident memory at 4x that heap, and TensorFlow's
 # variables alone (policy, reference, accumulators, Adam's m and v) are 5x the model: the cap is off.
+# -Xmx is a ceiling, not a use: the heap starts at 32 MB (the JVM's default start, 1/64 of the RAM, was
+# 378 MB committed and ~230 MB resident on a run whose heap held ~30 MB) and grows on demand up to -Xmx,
+# giving memory back after a collection that leaves more than 30% free (docs/memory.md, "Where the memory
+# goes"). Keep in step with BenchMain.heapOptions (HeapOptionsTest compares them).
 tfdpo_train_heap() {
   local config=""
   if [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; then config="$1"; fi
@@ -51,7 +55,7 @@ tfdpo_train_heap() {
     fi
   done
   local mb=$(( bytes / 1048576 + 1024 ))
-  echo "-Xmx${mb}m -Dorg.bytedeco.javacpp.maxPhysicalBytes=0"
+  echo "-Xmx${mb}m -Xms32m -XX:MinHeapFreeRatio=10 -XX:MaxHeapFreeRatio=30 -Dorg.bytedeco.javacpp.maxPhysicalBytes=0"
 }
 
 # tfdpo_config_value CONFIG KEY [--key value | --key=value ...]: KEY's value from the command line, else from

@@ -30,7 +30,7 @@ import org.tensorflow.types.family.TNumber;
  * Moves weights between Hugging Face safetensors and a model's graph variables.
  *
  * <p>The assign ops are built once with the graph. Loading from files streams each tensor from disk
- * into a native tensor, one session run per shard; {@link #assign} feeds in-memory values in one run.
+ * into a native tensor, one session run per 64 MB of a shard; {@link #assign} feeds in-memory values in one run.
  * Names go through {@link LlamaWeights}, so a file with a missing, unexpected or misshaped tensor is
  * refused with the file and tensor named. Values travel as float32 whatever the variables' type: a
  * bfloat16-stored model rounds them in the assign (round to nearest even) and widens them on read.
@@ -80,9 +80,9 @@ public final class WeightLoader {
 
   /**
    * Loads every variable from a safetensors file or Hugging Face model directory, one session run per
-   * shard: each tensor goes from the file into a native tensor in chunks of {@link #CHUNK_FLOATS}
-   * values, so the Java heap never holds a tensor, and native memory holds at most one shard's tensors
-   * besides the variables.
+   * {@link #RUN_BYTES} of a shard: each tensor goes from the file into a native tensor in chunks of
+   * {@link #CHUNK_FLOATS} values, so the Java heap never holds a tensor, and native memory holds at most
+   * one run's tensors (64 MB, or the largest tensor) besides the variables.
    */
   public void load(Session session, SafeTensorsReader reader) throws IOException {
     load(session, reader, java.util.Set.of());
@@ -94,6 +94,12 @@ public final class WeightLoader {
    * nor refused here.
    */
   public void load(Session session, SafeTensorsReader reader, java.util.Set<String> others) throws IOException {
+    load(session, reader, others, RUN_BYTES);
+  }
+
+  /** {@link #load(Session, SafeTensorsReader, java.util.Set)} feeding at most {@code runBytes} per run. */
+  void load(Session session, SafeTensorsReader reader, java.util.Set<String> others, long runBytes)
+      throws IOException {
     checkNames(reader, others);
     Map<Path, List<String>> byShard = new LinkedHashMap<>();
     for (String name : feeds.keySet()) {
@@ -101,7 +107,9 @@ public final class WeightLoader {
     }
     float[] chunk = new float[CHUNK_FLOATS];
     for (List<String> names : byShard.values()) {
-      loadShard(session, reader, names, chunk);
+      for (List<String> group : runGroups(names, name -> 4 * count(table.entry(name).shape()), runBytes)) {
+        loadGroup(session, reader, group, chunk);
+      }
     }
     QuantizedWeights quantized = model.quantized();
     if (quantized != null) {
@@ -117,7 +125,50 @@ public final class WeightLoader {
     }
   }
 
-  private void loadShard(Session session, SafeTensorsReader reader, List<String> names, float[] chunk)
+  /**
+   * Float32 bytes fed per load run: 64 MB. Every fed tensor is allocated by TensorFlow's process-wide CPU
+   * allocator, which with oneDNN on is a BFC pool that never returns freed memory to the system: feeding a
+   * whole shard in one run left one model's worth of freed pool resident until step 1 reused it (513 MiB
+   * on the 135M shape, docs/memory.md "Where the memory goes"). Runs of this size bound that to 64 MB, or
+   * to the largest tensor, for about 16 runs per GiB of weights; each builds its small executor once, from
+   * a copy of the whole graph (~8 MB of malloc left behind per run on the 135M shape).
+   */
+  static final long RUN_BYTES = 64L << 20;
+
+  /**
+   * {@code names} in order, cut into consecutive groups of at most {@code maxBytes} (a tensor larger than
+   * that forms a group of its own).
+   */
+  static List<List<String>> runGroups(List<String> names, java.util.function.ToLongFunction<String> bytes,
+      long maxBytes) {
+    List<List<String>> groups = new ArrayList<>();
+    List<String> current = new ArrayList<>();
+    long size = 0;
+    for (String name : names) {
+      long b = bytes.applyAsLong(name);
+      if (!current.isEmpty() && size + b > maxBytes) {
+        groups.add(current);
+        current = new ArrayList<>();
+        size = 0;
+      }
+      current.add(name);
+      size += b;
+    }
+    if (!current.isEmpty()) {
+      groups.add(current);
+    }
+    return groups;
+  }
+
+  private static long count(long[] shape) {
+    long n = 1;
+    for (long d : shape) {
+      n *= d;
+    }
+    return n;
+  }
+
+  private void loadGroup(Session session, SafeTensorsReader reader, List<String> names, float[] chunk)
       throws IOException {
     Session.Runner runner = session.runner();
     List<Tensor> tensors = new ArrayList<>();

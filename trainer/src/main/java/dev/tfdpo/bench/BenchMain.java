@@ -335,7 +335,9 @@ public final class BenchMain {
    * The child's heap options, as scripts/train.sh sizes them (lib.sh's tfdpo_train_heap): nothing on the
    * heap grows with the model (weights load and checkpoints and exports write through native tensors in
    * 4 MB chunks), so 1 GiB plus twice the data files (gzipped ones 8x), and JavaCPP's resident-memory
-   * cap (4x the heap) off: the graph's variables alone are 4-5x the model.
+   * cap (4x the heap) off: the graph's variables alone are 4-5x the model. The heap starts at 32 MB and
+   * grows on demand up to that ceiling, shrinking again when a collection leaves over 30% free, so the
+   * resident heap follows what the run holds (docs/memory.md, "Where the memory goes").
    */
   static List<String> heapOptions(TrainConfig config) throws IOException {
     long bytes = 0;
@@ -346,7 +348,8 @@ public final class BenchMain {
       }
     }
     long megabytes = bytes / (1 << 20) + 1024;
-    return List.of("-Xmx" + megabytes + "m", "-Dorg.bytedeco.javacpp.maxPhysicalBytes=0");
+    return List.of("-Xmx" + megabytes + "m", "-Xms32m", "-XX:MinHeapFreeRatio=10", "-XX:MaxHeapFreeRatio=30",
+        "-Dorg.bytedeco.javacpp.maxPhysicalBytes=0");
   }
 
   private static Path modelDir(String path) {
