@@ -142,11 +142,11 @@ public final class Llama {
     Map<String, long[]> quantShapes = new LinkedHashMap<>();
     for (LlamaWeights.Entry e : LlamaWeights.of(config).entries()) {
       if (quantize != null && QuantizedWeights.quantizes(e.hfName())) {
-        QuantizedWeights.Stored q = QuantizedWeights.create(quantize, scoped, readScope, e.hfName(), e.shape());
+        QuantizedWeights.Stored q = QuantizedWeights.create(quantize, scoped, e.hfName(), e.shape());
         stored.put(e.hfName(), q);
         quantShapes.put(e.hfName(), e.shape());
-        reads.put(e.hfName(), q.read());
-        continue;
+        continue; // read by projection(): dequantized per use
+
       }
       Class<? extends TNumber> type = e.shape().length > 1 ? storage.type() : TFloat32.class;
       Variable<? extends TNumber> v = scoped.withName(e.hfName()).variable(Shape.of(e.shape()), type);
@@ -223,6 +223,17 @@ public final class Llama {
       throw new IllegalStateException("no variable for " + hfName + " in scope " + scope);
     }
     return v;
+  }
+
+  /**
+   * Projection weight {@code hfName} as a block reads it: a quantized one is dequantized here, in {@code
+   * tf}, for this use alone. Each forward pass and each recomputed block so dequantizes its own copy,
+   * which lives only as long as that block needs it (shared, one dequantized float32 copy of every
+   * weight stayed alive through the whole step).
+   */
+  private Operand<? extends TNumber> projection(Ops tf, String hfName) {
+    QuantizedWeights.Stored q = quantized == null ? null : quantized.stored(hfName);
+    return q == null ? w(hfName) : q.dequantize(tf); // [out, in]
   }
 
   private Operand<? extends TNumber> bias(String hfName, boolean present) {
@@ -324,7 +335,7 @@ public final class Llama {
   private Operand<TFloat32> attentionBlock(Ops tf, Operand<TFloat32> x, int i, Context ctx) {
     Operand<TFloat32> attnIn = attentionInput(tf, x, i, ctx); // [N, H]
     Operand<TFloat32> attnOut = Attention.selfAttention(
-        tf, attnIn, ctx.rowsAndLength(), attentionWeights(i), ctx.heads(), ctx.rope(), ctx.maskBias(),
+        tf, attnIn, ctx.rowsAndLength(), attentionWeights(tf, i), ctx.heads(), ctx.rope(), ctx.maskBias(),
         compute, attentionAdapters(i, ctx)); // [N, H]
     return tf.math.add(x, attnOut); // [N, H]
   }
@@ -342,9 +353,9 @@ public final class Llama {
         Layers.swiGlu(
             tf,
             mlpIn,
-            w(p + "mlp.gate_proj.weight"), bias(p + "mlp.gate_proj.bias", b),
-            w(p + "mlp.up_proj.weight"), bias(p + "mlp.up_proj.bias", b),
-            w(p + "mlp.down_proj.weight"), bias(p + "mlp.down_proj.bias", b),
+            projection(tf, p + "mlp.gate_proj.weight"), bias(p + "mlp.gate_proj.bias", b),
+            projection(tf, p + "mlp.up_proj.weight"), bias(p + "mlp.up_proj.bias", b),
+            projection(tf, p + "mlp.down_proj.weight"), bias(p + "mlp.down_proj.bias", b),
             compute,
             new Layers.MlpAdapters(ctx.adapters().get(p + "mlp.gate_proj"), ctx.adapters().get(p + "mlp.up_proj"),
                 ctx.adapters().get(p + "mlp.down_proj"))); // [N, H]
@@ -372,7 +383,7 @@ public final class Llama {
         return tape.block(tf, h, mlpW, false, (t, in) -> List.of(mlpBlock(t, in.get(0), i, ctx))); // [N, H]
       }
       case CORE_ATTN -> {
-        Attention.Weights aw = attentionWeights(i);
+        Attention.Weights aw = attentionWeights(tf, i);
         Attention.Adapters aa = attentionAdapters(i, ctx);
         List<Operand<TFloat32>> qkv = tape.block(tf, List.of(x), weights(ctx, p, "input_layernorm.",
                 "self_attn.q_proj.", "self_attn.k_proj.", "self_attn.v_proj."), false,
@@ -393,14 +404,14 @@ public final class Llama {
     return "model.layers." + i + ".";
   }
 
-  private Attention.Weights attentionWeights(int i) {
+  private Attention.Weights attentionWeights(Ops tf, int i) {
     String p = layer(i) + "self_attn.";
     boolean b = config.attentionBias();
     return new Attention.Weights(
-        w(p + "q_proj.weight"), bias(p + "q_proj.bias", b),
-        w(p + "k_proj.weight"), bias(p + "k_proj.bias", b),
-        w(p + "v_proj.weight"), bias(p + "v_proj.bias", b),
-        w(p + "o_proj.weight"), bias(p + "o_proj.bias", b));
+        projection(tf, p + "q_proj.weight"), bias(p + "q_proj.bias", b),
+        projection(tf, p + "k_proj.weight"), bias(p + "k_proj.bias", b),
+        projection(tf, p + "v_proj.weight"), bias(p + "v_proj.bias", b),
+        projection(tf, p + "o_proj.weight"), bias(p + "o_proj.bias", b));
   }
 
   private static Attention.Adapters attentionAdapters(int i, Context ctx) {

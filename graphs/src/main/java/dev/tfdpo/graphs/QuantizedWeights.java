@@ -151,8 +151,29 @@ public final class QuantizedWeights {
     return w;
   }
 
-  /** The graph variables of one quantized weight and its in-graph dequantization. */
-  record Stored(Variable<TUint8> codes, Variable<TFloat32> scales, Operand<TFloat32> read) {}
+  /**
+   * The graph variables of one quantized weight ({@code [out, in]} as {@code shape}); {@link #dequantize}
+   * builds its float32 value.
+   */
+  record Stored(Algo algo, long[] shape, Variable<TUint8> codes, Variable<TFloat32> scales) {
+
+    /** The float32 weight {@code [out, in]}, built in {@code tf} (each call its own operations). */
+    Operand<TFloat32> dequantize(Ops tf) {
+      if (algo == Algo.WEIGHT_ONLY_INT8) {
+        Operand<TFloat32> centred = tf.math.sub(tf.dtypes.cast(codes, TFloat32.class), tf.constant(128f)); // [out, in]
+        return tf.math.mul(centred, scales); // [out, in]
+      }
+      long n = shape[0] * shape[1];
+      Operand<TInt32> bytes = tf.dtypes.cast(codes, TInt32.class); // [n/2]
+      Operand<TInt32> high = tf.math.floorDiv(bytes, tf.constant(16)); // [n/2]
+      Operand<TInt32> low = tf.math.floorMod(bytes, tf.constant(16)); // [n/2]
+      Operand<TInt32> pairs = tf.stack(List.of(high, low), org.tensorflow.op.core.Stack.axis(1L)); // [n/2, 2]
+      Operand<TFloat32> values = tf.gather(tf.constant(NF4_CODEBOOK), pairs, tf.constant(0)); // [n/2, 2]
+      Operand<TFloat32> blocks = tf.reshape(values, tf.constant(new long[] {n / NF4_BLOCK, NF4_BLOCK})); // [n/64, 64]
+      Operand<TFloat32> scaled = tf.math.mul(blocks, scales); // [n/64, 64]
+      return tf.reshape(scaled, tf.constant(shape)); // [out, in]
+    }
+  }
 
   private final Algo algo;
   private final Map<String, Stored> stored;
@@ -176,30 +197,23 @@ public final class QuantizedWeights {
     }
   }
 
-  /**
-   * Creates the variables of weight {@code hfName} ({@code [out, in]}) in {@code scoped} and its
-   * dequantized read in {@code readOps}.
-   */
-  static Stored create(Algo algo, Ops scoped, Ops readOps, String hfName, long[] shape) {
-    long n = shape[0] * shape[1];
+  /** Creates the variables of weight {@code hfName} ({@code [out, in]}) in {@code scoped}. */
+  static Stored create(Algo algo, Ops scoped, String hfName, long[] shape) {
     if (algo == Algo.WEIGHT_ONLY_INT8) {
       Variable<TUint8> codes = scoped.withName(hfName + ".int8").variable(Shape.of(shape), TUint8.class);
       Variable<TFloat32> scales = scoped.withName(hfName + ".scale").variable(Shape.of(shape[0], 1), TFloat32.class);
-      Operand<TFloat32> centred =
-          readOps.math.sub(readOps.dtypes.cast(codes, TFloat32.class), readOps.constant(128f)); // [out, in]
-      return new Stored(codes, scales, readOps.withName(hfName).math.mul(centred, scales)); // [out, in]
+      return new Stored(algo, shape, codes, scales);
     }
+    long n = shape[0] * shape[1];
     Variable<TUint8> codes = scoped.withName(hfName + ".nf4").variable(Shape.of(n / 2), TUint8.class);
     Variable<TFloat32> absmax =
         scoped.withName(hfName + ".absmax").variable(Shape.of(n / NF4_BLOCK, 1), TFloat32.class);
-    Operand<TInt32> bytes = readOps.dtypes.cast(codes, TInt32.class); // [n/2]
-    Operand<TInt32> high = readOps.math.floorDiv(bytes, readOps.constant(16)); // [n/2]
-    Operand<TInt32> low = readOps.math.floorMod(bytes, readOps.constant(16)); // [n/2]
-    Operand<TInt32> pairs = readOps.stack(List.of(high, low), org.tensorflow.op.core.Stack.axis(1L)); // [n/2, 2]
-    Operand<TFloat32> values = readOps.gather(readOps.constant(NF4_CODEBOOK), pairs, readOps.constant(0)); // [n/2, 2]
-    Operand<TFloat32> blocks = readOps.reshape(values, readOps.constant(new long[] {n / NF4_BLOCK, NF4_BLOCK})); // [n/64, 64]
-    Operand<TFloat32> scaled = readOps.math.mul(blocks, absmax); // [n/64, 64]
-    return new Stored(codes, absmax, readOps.withName(hfName).reshape(scaled, readOps.constant(shape))); // [out, in]
+    return new Stored(algo, shape, codes, absmax);
+  }
+
+  /** The stored weight {@code hfName}, or null when it is not quantized. */
+  Stored stored(String hfName) {
+    return stored.get(hfName);
   }
 
   /** The algorithm. */

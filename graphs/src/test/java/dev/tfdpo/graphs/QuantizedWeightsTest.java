@@ -62,11 +62,11 @@ class QuantizedWeightsTest {
       float[] fromGraph;
       try (Graph g = new Graph(); Session session = new Session(g)) {
         Ops tf = Ops.create(g);
-        QuantizedWeights.Stored stored = QuantizedWeights.create(algo, tf, tf, "w", new long[] {out, in});
+        QuantizedWeights.Stored stored = QuantizedWeights.create(algo, tf, "w", new long[] {out, in});
         QuantizedWeights weights =
             new QuantizedWeights(algo, Map.of("w", stored), Map.of("w", new long[] {out, in}), tf);
         weights.load(session, "w", w);
-        try (var result = session.runner().fetch(stored.read()).run()) {
+        try (var result = session.runner().fetch(stored.dequantize(tf)).run()) {
           fromGraph = Tensors.toFloats(result.get(0));
         }
       }

@@ -77,27 +77,7 @@ class LoraCurveParityTest {
 
   @Test
   void finalAdapterMatchesPeft() throws Exception {
-    PeftAdapter mine = PeftAdapter.read(out);
-    PeftAdapter theirs = PeftAdapter.read(GOLDEN.resolve("a-lora-r4-final"));
-    assertEquals(theirs.rank(), mine.rank());
-    assertEquals(theirs.alpha(), mine.alpha());
-    assertEquals(new java.util.TreeSet<>(theirs.targets()), new java.util.TreeSet<>(mine.targets()));
-    assertEquals(new java.util.TreeSet<>(theirs.tensors().keySet()), new java.util.TreeSet<>(mine.tensors().keySet()));
-    double worst = 0;
-    for (String name : theirs.tensors().keySet()) {
-      float[] a = mine.tensors().get(name);
-      float[] b = theirs.tensors().get(name);
-      double diff = 0;
-      double norm = 0;
-      for (int i = 0; i < a.length; i++) {
-        diff += (double) (a[i] - b[i]) * (a[i] - b[i]);
-        norm += (double) b[i] * b[i];
-      }
-      double rel = Math.sqrt(diff / norm);
-      worst = Math.max(worst, rel);
-      assertTrue(rel <= ADAPTER_TOLERANCE, name + ": relative L2 difference " + rel);
-    }
-    System.out.printf("lora: final adapter worst per-tensor relative L2 difference %.3e%n", worst);
+    LoraGoldenParity.assertAdapterMatches("a-lora-r4", PeftAdapter.read(out), PeftAdapter.read(GOLDEN.resolve("a-lora-r4-final")));
   }
 
   private static List<JsonObject> withoutRunId(List<JsonObject> lines) {

@@ -81,8 +81,15 @@ abstract class LoraGoldenParity {
 
   @Test
   void finalAdapterMatchesPeft() throws Exception {
-    PeftAdapter mine = PeftAdapter.read(out);
-    PeftAdapter theirs = PeftAdapter.read(LoraCurveParityTest.GOLDEN.resolve(name() + "-final"));
+    assertAdapterMatches(name(), PeftAdapter.read(out),
+        PeftAdapter.read(LoraCurveParityTest.GOLDEN.resolve(name() + "-final")));
+  }
+
+  /**
+   * {@code mine} has {@code theirs}'s configuration and tensors, each within {@link
+   * LoraCurveParityTest#ADAPTER_TOLERANCE} relative L2 of PEFT's; prints the worst.
+   */
+  static void assertAdapterMatches(String run, PeftAdapter mine, PeftAdapter theirs) {
     assertEquals(theirs.rank(), mine.rank());
     assertEquals(theirs.alpha(), mine.alpha());
     assertEquals(theirs.rslora(), mine.rslora());
@@ -106,7 +113,7 @@ abstract class LoraGoldenParity {
       }
       assertTrue(rel <= LoraCurveParityTest.ADAPTER_TOLERANCE, name + ": relative L2 difference " + rel);
     }
-    System.out.printf("%s: final adapter worst per-tensor relative L2 difference %.3e (%s)%n", name(), worst,
+    System.out.printf("%s: final adapter worst per-tensor relative L2 difference %.3e (%s)%n", run, worst,
         worstName);
   }
 }

@@ -84,9 +84,9 @@ class Bf16GraphTest {
   void productsRunInBfloat16AndReductionsInFloat32() {
     try (DpoGraph g = build(Precision.BFLOAT16, Precision.FLOAT32)) {
       int layers = config.numHiddenLayers();
-      // Per layer: the fused q/k/v, o, fused gate/up and down projections (MatMul) and the score and
+      // Per layer: the q, k, v, o, gate, up and down projections (MatMul) and the score and
       // context products of each causal block (Einsum); then the vocabulary projection.
-      long perForwardMatMuls = 4L * layers + 1;
+      long perForwardMatMuls = 7L * layers + 1;
       long perForwardEinsums = 2L * Attention.CAUSAL_BLOCKS * layers;
       for (String pass : List.of("forward/", "reference_forward/")) {
         assertEquals(perForwardMatMuls, count(ops(g, "MatMul", DataType.DT_BFLOAT16), pass), pass);
