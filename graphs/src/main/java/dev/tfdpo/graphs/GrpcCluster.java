@@ -192,7 +192,7 @@ public record GrpcCluster(List<String> workers, int task) {
    */
   public void publish(String text, ConfigProto sessionDefaults) {
     try (Graph g = new Graph()) {
-      Ops tf = Ops.create(g).withDevice(cpu(task));
+      Ops tf = GraphScopes.root(g).withDevice(cpu(task));
       var handle = tf.varHandleOp(TString.class, Shape.scalar(), VarHandleOp.sharedName(IDENTITY));
       var assign = tf.assignVariableOp(handle, tf.constant(text));
       try (Session s = session(g, target(), filtered(sessionDefaults, task))) {
@@ -211,7 +211,7 @@ public record GrpcCluster(List<String> workers, int task) {
    */
   public String read(int k, ConfigProto sessionDefaults) {
     try (Graph g = new Graph()) {
-      Ops tf = Ops.create(g).withDevice(cpu(k));
+      Ops tf = GraphScopes.root(g).withDevice(cpu(k));
       var handle = tf.varHandleOp(TString.class, Shape.scalar(), VarHandleOp.sharedName(IDENTITY));
       var value = tf.readVariableOp(handle, TString.class);
       try (Session s = session(g, target(), filtered(sessionDefaults, k));
