@@ -227,13 +227,15 @@ public final class Llama {
 
   /**
    * Projection weight {@code hfName} as a block reads it: a quantized one is dequantized here, in {@code
-   * tf}, for this use alone. Each forward pass and each recomputed block so dequantizes its own copy,
-   * which lives only as long as that block needs it (shared, one dequantized float32 copy of every
-   * weight stayed alive through the whole step).
+   * tf}, for this use alone, once the block's input {@code after} exists. Each forward pass and each
+   * recomputed block so dequantizes its own copy, which lives only as long as that block needs it (shared,
+   * one dequantized float32 copy of every weight stayed alive through the whole step; and an operation that
+   * reads only variables is ready at the start of the run, so without {@code after} every layer's copy
+   * was made at once and held until its block ran).
    */
-  private Operand<? extends TNumber> projection(Ops tf, String hfName) {
+  private Operand<? extends TNumber> projection(Ops tf, String hfName, Operand<?> after) {
     QuantizedWeights.Stored q = quantized == null ? null : quantized.stored(hfName);
-    return q == null ? w(hfName) : q.dequantize(tf); // [out, in]
+    return q == null ? w(hfName) : q.dequantize(tf.withControlDependencies(List.of(after))); // [out, in]
   }
 
   private Operand<? extends TNumber> bias(String hfName, boolean present) {
@@ -335,7 +337,7 @@ public final class Llama {
   private Operand<TFloat32> attentionBlock(Ops tf, Operand<TFloat32> x, int i, Context ctx) {
     Operand<TFloat32> attnIn = attentionInput(tf, x, i, ctx); // [N, H]
     Operand<TFloat32> attnOut = Attention.selfAttention(
-        tf, attnIn, ctx.rowsAndLength(), attentionWeights(tf, i), ctx.heads(), ctx.rope(), ctx.maskBias(),
+        tf, attnIn, ctx.rowsAndLength(), attentionWeights(tf, i, attnIn), ctx.heads(), ctx.rope(), ctx.maskBias(),
         compute, attentionAdapters(i, ctx)); // [N, H]
     return tf.math.add(x, attnOut); // [N, H]
   }
@@ -353,9 +355,9 @@ public final class Llama {
         Layers.swiGlu(
             tf,
             mlpIn,
-            projection(tf, p + "mlp.gate_proj.weight"), bias(p + "mlp.gate_proj.bias", b),
-            projection(tf, p + "mlp.up_proj.weight"), bias(p + "mlp.up_proj.bias", b),
-            projection(tf, p + "mlp.down_proj.weight"), bias(p + "mlp.down_proj.bias", b),
+            projection(tf, p + "mlp.gate_proj.weight", mlpIn), bias(p + "mlp.gate_proj.bias", b),
+            projection(tf, p + "mlp.up_proj.weight", mlpIn), bias(p + "mlp.up_proj.bias", b),
+            projection(tf, p + "mlp.down_proj.weight", mlpIn), bias(p + "mlp.down_proj.bias", b),
             compute,
             new Layers.MlpAdapters(ctx.adapters().get(p + "mlp.gate_proj"), ctx.adapters().get(p + "mlp.up_proj"),
                 ctx.adapters().get(p + "mlp.down_proj"))); // [N, H]
@@ -383,7 +385,7 @@ public final class Llama {
         return tape.block(tf, h, mlpW, false, (t, in) -> List.of(mlpBlock(t, in.get(0), i, ctx))); // [N, H]
       }
       case CORE_ATTN -> {
-        Attention.Weights aw = attentionWeights(tf, i);
+        Attention.Weights aw = attentionWeights(tf, i, x);
         Attention.Adapters aa = attentionAdapters(i, ctx);
         List<Operand<TFloat32>> qkv = tape.block(tf, List.of(x), weights(ctx, p, "input_layernorm.",
                 "self_attn.q_proj.", "self_attn.k_proj.", "self_attn.v_proj."), false,
@@ -404,14 +406,15 @@ public final class Llama {
     return "model.layers." + i + ".";
   }
 
-  private Attention.Weights attentionWeights(Ops tf, int i) {
+  /** Layer {@code i}'s attention weights, quantized ones dequantized once {@code after} exists. */
+  private Attention.Weights attentionWeights(Ops tf, int i, Operand<?> after) {
     String p = layer(i) + "self_attn.";
     boolean b = config.attentionBias();
     return new Attention.Weights(
-        projection(tf, p + "q_proj.weight"), bias(p + "q_proj.bias", b),
-        projection(tf, p + "k_proj.weight"), bias(p + "k_proj.bias", b),
-        projection(tf, p + "v_proj.weight"), bias(p + "v_proj.bias", b),
-        projection(tf, p + "o_proj.weight"), bias(p + "o_proj.bias", b));
+        projection(tf, p + "q_proj.weight", after), bias(p + "q_proj.bias", b),
+        projection(tf, p + "k_proj.weight", after), bias(p + "k_proj.bias", b),
+        projection(tf, p + "v_proj.weight", after), bias(p + "v_proj.bias", b),
+        projection(tf, p + "o_proj.weight", after), bias(p + "o_proj.bias", b));
   }
 
   private static Attention.Adapters attentionAdapters(int i, Context ctx) {

@@ -96,7 +96,12 @@ class RecomputeRunTest {
         for (String key : List.of("loss", "grad_norm")) {
           double p = plain.get(i).get(key).getAsDouble();
           double r = rec.get(i).get(key).getAsDouble();
-          assertEquals(p, r, 1e-6 * Math.abs(p), String.join(" ", variant) + " step " + (i + 1) + " " + key);
+          // full recomputes whole layers: the same sums in the same order. core_attn adds the residual
+          // stream's gradient contributions in another order (RecomputeTest: up to 6.7e-7 of the largest
+          // gradient value); Adam's normalised update carries such a relative difference into the weights
+          // and so into the next steps' losses (measured 1.0e-6 relative at step 2): 5e-6 there.
+          double bound = variant.length == 2 ? 1e-6 : 5e-6;
+          assertEquals(p, r, bound * Math.abs(p), String.join(" ", variant) + " step " + (i + 1) + " " + key);
         }
       }
     }
