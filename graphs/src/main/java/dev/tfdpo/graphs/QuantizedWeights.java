@@ -246,8 +246,8 @@ public final class QuantizedWeights {
   }
 
   /**
-   * Assigns already quantized weights, all in one session run: one run per weight built a new executor
-   * each time (about a second apiece at 30 layers).
+   * Assigns already quantized weights, all of {@code all} in one session run (the loader passes groups of
+   * about 64 MB): one run per weight built a new executor each time (about a second apiece at 30 layers).
    */
   public void assignQuantized(Session session, Map<String, Quantized> all) {
     Session.Runner runner = session.runner();

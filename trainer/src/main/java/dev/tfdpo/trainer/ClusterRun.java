@@ -46,6 +46,9 @@ final class ClusterRun {
    */
   static final String STOP_ENV = "TFDPO_FAULT_STOP_WHEN";
 
+  /** How often the test hooks look for their files. */
+  private static final long HOOK_POLL_MS = 20;
+
   /** The task index the fault hooks apply to (unset: every task >= 1). */
   static final String FAULT_TASK_ENV = "TFDPO_FAULT_TASK";
 
@@ -189,7 +192,9 @@ final class ClusterRun {
           }
         }
         try {
-          Thread.sleep(PROBE_MS);
+          // Often: a tiny test run's chief goes through a step in a tenth of a second, and a slow poll
+          // let it finish the run before its stop.
+          Thread.sleep(HOOK_POLL_MS);
         } catch (InterruptedException e) {
           return;
         }
