@@ -24,8 +24,10 @@ import org.junit.jupiter.api.io.TempDir;
  * 2.0% at step 7, the largest absolute one, 0.0147). Any bf16 implementation rounds at other points than
  * torch's autocast, so its deviation from float32 is another draw of the same size, not a copy of TRL's:
  * ours may sit on either side of the float32 curve. The band is therefore {@code |ours_k - f32_k| <=
- * 2 * TRL_SPREAD * |f32_k|}: twice the worst relative spread TRL itself shows, and the same bound
- * against TRL's bf16 curve. A float32 run (noise floor 3e-6) is far inside; a bf16 bug that loses the
+ * 2 * TRL_SPREAD * |f32_k|}: twice the worst relative spread TRL itself shows; against TRL's bf16 curve
+ * the same bound plus TRL's own spread at that step, {@code d_k} (the two bf16 draws may fall on opposite
+ * sides of the float32 curve: with oneDNN off, our O2 run at step 10 is 9% above float32 where TRL's
+ * bf16 is 5% below). A float32 run (noise floor 3e-6) is far inside; a bf16 bug that loses the
  * float32 log-softmax or sums (errors of whole log-prob units on sums near -1000) is far outside.
  */
 class Bf16CurveTest {
@@ -90,7 +92,9 @@ class Bf16CurveTest {
       double o = ours.get(k).get("loss").getAsDouble();
       double band = 2 * TRL_SPREAD * Math.abs(a);
       table.append(String.format("%2d %.6f %.6f %.6f %.6f%n", k + 1, a, b, o, band));
-      inside &= Math.abs(o - a) <= band && Math.abs(o - b) <= band;
+      // Against TRL's bf16 curve: our draw and TRL's may sit on opposite sides of the float32 curve, so
+      // the distance between them is bounded by ours to float32 plus TRL's own spread at this step.
+      inside &= Math.abs(o - a) <= band && Math.abs(o - b) <= band + Math.abs(b - a);
     }
     System.out.print(table);
     assertTrue(inside, "outside the band:\n" + table);
