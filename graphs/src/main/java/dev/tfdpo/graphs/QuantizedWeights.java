@@ -211,6 +211,13 @@ public final class QuantizedWeights {
     return new Stored(algo, shape, codes, absmax);
   }
 
+  /** Bytes weight {@code name} takes quantized: its codes and its float32 scales. */
+  long storedBytes(String name) {
+    long[] shape = shapes.get(name);
+    long n = shape[0] * shape[1];
+    return algo == Algo.WEIGHT_ONLY_INT8 ? n + 4 * shape[0] : n / 2 + 4 * (n / NF4_BLOCK);
+  }
+
   /** The stored weight {@code hfName}, or null when it is not quantized. */
   Stored stored(String hfName) {
     return stored.get(hfName);

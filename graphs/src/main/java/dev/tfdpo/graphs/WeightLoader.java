@@ -113,25 +113,19 @@ public final class WeightLoader {
     }
     QuantizedWeights quantized = model.quantized();
     if (quantized != null) {
-      // Each weight is read and quantized in turn (one float copy at a time); the quantized weights go in
-      // runs of about runBytes, so neither the heap nor TensorFlow's pool holds all of them at once.
-      Map<String, QuantizedWeights.Quantized> group = new LinkedHashMap<>();
-      long groupBytes = 0;
       for (String name : quantized.names()) {
         if (!reader.contains(name)) {
           throw new IOException(reader.source() + ": missing tensor " + name + " required by config.json");
         }
-        QuantizedWeights.Quantized q = quantized.quantize(name, reader.readFloats(name));
-        group.put(name, q);
-        groupBytes += q.codes().length + 4L * q.scales().length;
-        if (groupBytes >= runBytes) {
-          quantized.assignQuantized(session, group);
-          group.clear();
-          groupBytes = 0;
-        }
       }
-      if (!group.isEmpty()) {
-        quantized.assignQuantized(session, group);
+      // Each weight is read and quantized in turn (one float copy at a time); the quantized weights go in
+      // runs of about runBytes, so neither the heap nor TensorFlow's pool holds all of them at once.
+      for (List<String> group : runGroups(quantized.names(), quantized::storedBytes, runBytes)) {
+        Map<String, QuantizedWeights.Quantized> values = new LinkedHashMap<>();
+        for (String name : group) {
+          values.put(name, quantized.quantize(name, reader.readFloats(name)));
+        }
+        quantized.assignQuantized(session, values);
       }
     }
   }

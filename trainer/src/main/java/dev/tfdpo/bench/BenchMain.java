@@ -9,8 +9,6 @@ import dev.tfdpo.data.PairSource;
 import dev.tfdpo.data.TokenizedPair;
 import dev.tfdpo.graphs.training.Batch;
 import dev.tfdpo.io.hf.LlamaConfig;
-import dev.tfdpo.io.hf.LlamaWeights;
-import dev.tfdpo.ops.Precision;
 import dev.tfdpo.trainer.BatchBuilder;
 import dev.tfdpo.trainer.DpoTrainer;
 import dev.tfdpo.trainer.EpochSampler;

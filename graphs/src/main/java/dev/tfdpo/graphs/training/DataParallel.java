@@ -71,12 +71,14 @@ final class DataParallel {
     BatchInputs inputs = new BatchInputs(tf);
     Placeholder<TFloat32> gradScale =
         tf.withName("grad_scale").placeholder(TFloat32.class, Placeholder.shape(Shape.scalar())); // []
-    Recompute tape = recompute == null ? null : new Recompute(recompute);
-    CompletionLogProbs.Result pol = inputs.logProbs(scopes.get(p + "/forward"), policy, adapters, tape); // [S] each
     Ops lossOps = scopes.get(p + "/loss");
-    Operand<TFloat32> policyScores = objective.sequenceScores(lossOps, pol); // [S]
     ReferenceBranch reference = ReferenceBranch.replica(
-        first, tf, scopes.get(p + "/reference_forward"), lossOps, inputs, pol, objective);
+        first, tf, scopes.get(p + "/reference_forward"), lossOps, inputs, objective);
+    // As on the first replica (DpoGraph): a live reference's forward pass runs before the policy's.
+    BatchInputs policyInputs = reference.mode() == DpoGraph.ReferenceMode.LIVE ? inputs.after(tf, reference.logps()) : inputs;
+    Recompute tape = recompute == null ? null : new Recompute(recompute);
+    CompletionLogProbs.Result pol = policyInputs.logProbs(scopes.get(p + "/forward"), policy, adapters, tape); // [S] each
+    Operand<TFloat32> policyScores = objective.sequenceScores(lossOps, pol); // [S]
     Objective.Part part = objective.build(lossOps, inputs, pol, policyScores, reference.scores());
     GradientAccumulation gradients = GradientAccumulation.build(tf, scopes.get(p + "/optimizer"),
         scopes.get(p + "/" + GradientAccumulation.SCOPE), part.loss(), trainable, gradScale, tape);

@@ -321,8 +321,6 @@ public final class DpoGraph implements TrainingGraph<Batch> {
   private boolean reducePending;
   /** Compiled cluster launches of the first training micro-batch; -1 until then or without XLA. */
   private int xlaClusters = -1;
-  /** The gradient norms of the last fused step ({@link #step}). */
-  private GradientNorm lastNorm;
 
   /**
    * The graph in named parts: inputs, the policy forward pass over its trainable {@link ParameterSet},
@@ -602,8 +600,8 @@ public final class DpoGraph implements TrainingGraph<Batch> {
     if (!gradients.isDirect()) {
       return TrainingGraph.super.step(shards, referenceLogps, optimizerScalars);
     }
-    MicroResult micro = run(shards, 1f, referenceLogps, true, optimizerScalars);
-    return new Step(micro, lastNorm);
+    Ran ran = run(shards, 1f, referenceLogps, true, optimizerScalars);
+    return new Step(ran.micro(), ran.norm());
   }
 
   /** Whether each step is one fused run without gradient accumulators ({@link Settings#withFusedStep}). */
@@ -622,11 +620,14 @@ public final class DpoGraph implements TrainingGraph<Batch> {
   }
 
   private MicroResult run(List<Batch> shards, float scale, List<float[]> referenceLogps, boolean accumulateGradients) {
-    return run(shards, scale, referenceLogps, accumulateGradients, null);
+    return run(shards, scale, referenceLogps, accumulateGradients, null).micro();
   }
 
-  /** {@code stepScalars}: a fused step's optimizer scalars (its norms go to {@link #lastNorm}); null otherwise. */
-  private MicroResult run(List<Batch> shards, float scale, List<float[]> referenceLogps, boolean accumulateGradients,
+  /** What one run returns: the micro-batch's results, and a fused step's gradient norms (else null). */
+  private record Ran(MicroResult micro, GradientNorm norm) {}
+
+  /** {@code stepScalars}: a fused step's optimizer scalars (the norms are fetched too); null otherwise. */
+  private Ran run(List<Batch> shards, float scale, List<float[]> referenceLogps, boolean accumulateGradients,
       float[] stepScalars) {
     ReferenceMode referenceMode = reference.mode();
     checkShards(shards, referenceLogps);
@@ -676,10 +677,9 @@ public final class DpoGraph implements TrainingGraph<Batch> {
           checkCompiled(result.getMetadata().orElseThrow());
         }
         int stride = referenceMode == ReferenceMode.LIVE ? 3 : 2;
-        if (scalarsFed != null) { // one replica: its fetches, then the two norms
-          lastNorm = new GradientNorm(Tensors.toFloats(result.get(stride))[0], gradients.names(),
-              Tensors.toFloats(result.get(stride + 1)));
-        }
+        GradientNorm norm = scalarsFed == null ? null // one replica: its fetches, then the two norms
+            : new GradientNorm(Tensors.toFloats(result.get(stride))[0], gradients.names(),
+                Tensors.toFloats(result.get(stride + 1)));
         List<float[]> metricParts = new ArrayList<>();
         List<float[]> pol = new ArrayList<>();
         List<float[]> ref = new ArrayList<>();
@@ -693,8 +693,8 @@ public final class DpoGraph implements TrainingGraph<Batch> {
             case NONE -> new float[p.length];
           });
         }
-        return new MicroResult(metricNames, objective.gatherMetrics(metricParts, shards),
-            DataParallel.chosenThenRejected(pol, shards), DataParallel.chosenThenRejected(ref, shards));
+        return new Ran(new MicroResult(metricNames, objective.gatherMetrics(metricParts, shards),
+            DataParallel.chosenThenRejected(pol, shards), DataParallel.chosenThenRejected(ref, shards)), norm);
       }
     } finally {
       BatchInputs.close(fed);

@@ -34,12 +34,15 @@ final class GradientAccumulation {
   private final Op accumulate;
   /** The gradient times the scale by parameter name, read directly ({@link #direct}); null otherwise. */
   private final Map<String, Operand<TFloat32>> direct;
+  /** The trainable parameters' names, in order (read at every step's norms). */
+  private final List<String> names;
 
   private GradientAccumulation(
       Map<String, Variable<TFloat32>> accumulators, Op accumulate, Map<String, Operand<TFloat32>> direct) {
     this.accumulators = accumulators;
     this.accumulate = accumulate;
     this.direct = direct;
+    this.names = List.copyOf(direct != null ? direct.keySet() : accumulators.keySet());
   }
 
   /**
@@ -48,7 +51,7 @@ final class GradientAccumulation {
    */
   static GradientAccumulation direct(Ops tf, Ops optOps, Operand<TFloat32> loss, ParameterSet params,
       Operand<TFloat32> scale, Recompute tape) {
-    List<Operand<TFloat32>> grads = tape == null ? plain(tf, loss, params) : tape.gradients(tf, loss, params.reads());
+    List<Operand<TFloat32>> grads = gradients(tf, loss, params, tape);
     Map<String, Operand<TFloat32>> scaled = new LinkedHashMap<>();
     int i = 0;
     for (String name : params.names()) {
@@ -64,7 +67,7 @@ final class GradientAccumulation {
 
   /** The trainable parameters' names, in order. */
   List<String> names() {
-    return List.copyOf(direct != null ? direct.keySet() : accumulators.keySet());
+    return names;
   }
 
   /**
@@ -83,7 +86,7 @@ final class GradientAccumulation {
    */
   static GradientAccumulation build(Ops tf, Ops optOps, Ops accOps, Operand<TFloat32> loss,
       ParameterSet params, Operand<TFloat32> scale, Recompute tape) {
-    List<Operand<TFloat32>> grads = tape == null ? plain(tf, loss, params) : tape.gradients(tf, loss, params.reads());
+    List<Operand<TFloat32>> grads = gradients(tf, loss, params, tape);
     Map<String, Variable<TFloat32>> accumulators = new LinkedHashMap<>();
     List<Op> adds = new ArrayList<>();
     int i = 0;
@@ -95,6 +98,11 @@ final class GradientAccumulation {
     }
     Op accumulate = optOps.withControlDependencies(adds).withName("accumulate").noOp();
     return new GradientAccumulation(accumulators, accumulate, null);
+  }
+
+  /** {@code d loss / d params}, one per parameter in order: block by block through {@code tape}, or {@link #plain}. */
+  private static List<Operand<TFloat32>> gradients(Ops tf, Operand<TFloat32> loss, ParameterSet params, Recompute tape) {
+    return tape == null ? plain(tf, loss, params) : tape.gradients(tf, loss, params.reads());
   }
 
   /** One {@code tf.gradients} call over the whole graph: the backward pass keeps every activation. */

@@ -145,25 +145,25 @@ record ReferenceBranch(
    * @param tf the replica's root scope (its fed placeholder), {@code forwardOps} its reference forward pass
    */
   static ReferenceBranch replica(ReferenceBranch first, Ops tf, Ops forwardOps, Ops lossOps, BatchInputs inputs,
-      CompletionLogProbs.Result pol, Objective objective) {
+      Objective objective) {
     return switch (first.mode()) {
       case LIVE -> {
         CompletionLogProbs.Result ref = inputs.logProbs(forwardOps, first.model(), first.adapters()); // [S] each
         Operand<TFloat32> logps = tf.stopGradient(ref.logps()); // [S]
         Operand<TFloat32> scores = objective.readsReference()
             ? lossOps.stopGradient(objective.sequenceScores(lossOps, ref))
-            : lossOps.zerosLike(pol.tokens()); // [S]
+            : inputs.zerosPerSequence(lossOps); // [S]
         yield new ReferenceBranch(
             first.mode(), scores, logps, null, null, null, Map.of(), first.model(), first.adapters());
       }
       case FED -> {
         Placeholder<TFloat32> fed = tf.withName("reference_logps")
             .placeholder(TFloat32.class, Placeholder.shape(Shape.of(Shape.UNKNOWN_SIZE))); // [S]
-        Operand<TFloat32> scores = objective.readsReference() ? fed : lossOps.zerosLike(pol.tokens()); // [S]
+        Operand<TFloat32> scores = objective.readsReference() ? fed : inputs.zerosPerSequence(lossOps); // [S]
         yield new ReferenceBranch(first.mode(), scores, fed, fed, null, null, Map.of(), null);
       }
       case NONE -> new ReferenceBranch(
-          first.mode(), lossOps.zerosLike(pol.tokens()), null, null, null, null, Map.of(), null); // [S]
+          first.mode(), inputs.zerosPerSequence(lossOps), null, null, null, null, Map.of(), null); // [S]
     };
   }
 
