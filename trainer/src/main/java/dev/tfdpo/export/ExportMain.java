@@ -165,14 +165,9 @@ public final class ExportMain {
     }
     checkTarget(state.directory(), outDir, true); // the directory actually read, e.g. a run's newest checkpoint
     out.println("exporting " + state.origin());
-    Path parent = DurableFiles.parentOf(outDir);
-    Files.createDirectories(parent);
-    Path staging = DurableFiles.createTempDirectory(parent, "." + outDir.getFileName() + ".tmp-");
-    try {
+    staged(outDir, staging -> {
       if (format == Format.HF) {
-        HfExport.Options options = new HfExport.Options(
-            dtype == null ? DType.F32 : dtype,
-            ShardSize.parse(shardSize == null ? ShardSize.DEFAULT : shardSize));
+        HfExport.Options options = hfOptions(dtype, shardSize);
         List<Path> written = state.exportHf(staging, options);
         // The index that goes with shards is not a weight file.
         long weightFiles = written.stream().filter(p -> p.getFileName().toString().endsWith(".safetensors")).count();
@@ -185,12 +180,36 @@ public final class ExportMain {
             SavedModelExport.TAG, done.beta(), done.reference(), outDir);
         out.print(SavedModelExport.describe(staging));
       }
+    });
+    return 0;
+  }
+
+  /** What an export writes into its staging directory. */
+  private interface StagedWrite {
+    void into(Path staging) throws IOException;
+  }
+
+  /**
+   * Runs {@code write} into a fresh staging directory beside {@code outDir}, then puts it in {@code outDir}'s
+   * place; on any failure the staging directory is removed and {@code outDir} is left as it was.
+   */
+  private static void staged(Path outDir, StagedWrite write) throws IOException {
+    Path parent = DurableFiles.parentOf(outDir);
+    Files.createDirectories(parent);
+    Path staging = DurableFiles.createTempDirectory(parent, "." + outDir.getFileName() + ".tmp-");
+    try {
+      write.into(staging);
       replace(staging, outDir);
     } catch (IOException | RuntimeException failed) {
       DurableFiles.deleteRecursively(staging);
       throw failed;
     }
-    return 0;
+  }
+
+  /** The Hugging Face writer's options: {@code dtype} (default float32) and shard size (default {@link ShardSize#DEFAULT}). */
+  private static HfExport.Options hfOptions(DType dtype, String shardSize) {
+    return new HfExport.Options(dtype == null ? DType.F32 : dtype,
+        ShardSize.parse(shardSize == null ? ShardSize.DEFAULT : shardSize));
   }
 
   /**
@@ -201,13 +220,9 @@ public final class ExportMain {
   private static int exportRewardModel(Path src, Path outDir, Format format, DType dtype, String shardSize,
       PrintStream out) throws IOException {
     out.println("exporting the reward model in " + src);
-    Path parent = DurableFiles.parentOf(outDir);
-    Files.createDirectories(parent);
-    Path staging = DurableFiles.createTempDirectory(parent, "." + outDir.getFileName() + ".tmp-");
-    try {
+    staged(outDir, staging -> {
       if (format == Format.HF) {
-        HfExport.Options options = new HfExport.Options(dtype == null ? DType.F32 : dtype,
-            ShardSize.parse(shardSize == null ? ShardSize.DEFAULT : shardSize));
+        HfExport.Options options = hfOptions(dtype, shardSize);
         LlamaConfig config = LlamaConfig.read(src);
         Map<String, float[]> weights = new java.util.LinkedHashMap<>();
         try (SafeTensorsReader reader = SafeTensorsReader.open(src)) {
@@ -223,11 +238,7 @@ public final class ExportMain {
         out.printf("SavedModel of the reward model (tag %s) -> %s%n", SavedModelExport.TAG, outDir);
         out.print(SavedModelExport.describe(staging));
       }
-      replace(staging, outDir);
-    } catch (IOException | RuntimeException failed) {
-      DurableFiles.deleteRecursively(staging);
-      throw failed;
-    }
+    });
     return 0;
   }
 
