@@ -184,6 +184,12 @@ public record GrpcCluster(List<String> workers, int task) {
   public static final String IDENTITY = "tfdpo_task_identity";
 
   /**
+   * The {@code shared_name} of the string variable the chief sets in each worker's server once it has read
+   * that worker's identity ({@link #greet}).
+   */
+  public static final String GREETING = "tfdpo_chief_greeting";
+
+  /**
    * Publishes {@code text} in this task's own server: a scalar string resource variable with the fixed
    * {@code shared_name} {@link #IDENTITY} on this task's CPU, assigned by a session on this task's own
    * target. The variable lives in the device's resource manager, which every session on that device shares
@@ -191,11 +197,35 @@ public record GrpcCluster(List<String> workers, int task) {
    * same {@code shared_name} on this device ({@link #read}). Call after {@link #start}.
    */
   public void publish(String text, ConfigProto sessionDefaults) {
+    assign(task, IDENTITY, text, sessionDefaults);
+  }
+
+  /**
+   * The chief's mark in task {@code k}'s server that it has seen the task: a worker whose chief ends within
+   * a moment (refusing the worker's config) may never see the chief's port open itself, and waits for a
+   * chief it has not seen ({@link #greeted}).
+   */
+  public void greet(int k, ConfigProto sessionDefaults) {
+    assign(k, GREETING, target(), sessionDefaults);
+  }
+
+  /** Whether a chief has {@linkplain #greet greeted} this task. */
+  public boolean greeted(ConfigProto sessionDefaults) {
+    try {
+      read(task, GREETING, sessionDefaults);
+      return true;
+    } catch (RuntimeException e) { // not assigned yet
+      return false;
+    }
+  }
+
+  /** Sets the string variable {@code sharedName} on task {@code k}'s CPU, through this task's server. */
+  private void assign(int k, String sharedName, String text, ConfigProto sessionDefaults) {
     try (Graph g = new Graph()) {
-      Ops tf = GraphScopes.root(g).withDevice(cpu(task));
-      var handle = tf.varHandleOp(TString.class, Shape.scalar(), VarHandleOp.sharedName(IDENTITY));
+      Ops tf = GraphScopes.root(g).withDevice(cpu(k));
+      var handle = tf.varHandleOp(TString.class, Shape.scalar(), VarHandleOp.sharedName(sharedName));
       var assign = tf.assignVariableOp(handle, tf.constant(text));
-      try (Session s = session(g, target(), filtered(sessionDefaults, task))) {
+      try (Session s = session(g, target(), filtered(sessionDefaults, k))) {
         s.runner().addTarget(assign).run();
       }
     }
@@ -210,9 +240,14 @@ public record GrpcCluster(List<String> workers, int task) {
    * ({@link #readWithin}).
    */
   public String read(int k, ConfigProto sessionDefaults) {
+    return read(k, IDENTITY, sessionDefaults);
+  }
+
+  /** The string variable {@code sharedName} on task {@code k}'s CPU, read through this task's server. */
+  private String read(int k, String sharedName, ConfigProto sessionDefaults) {
     try (Graph g = new Graph()) {
       Ops tf = GraphScopes.root(g).withDevice(cpu(k));
-      var handle = tf.varHandleOp(TString.class, Shape.scalar(), VarHandleOp.sharedName(IDENTITY));
+      var handle = tf.varHandleOp(TString.class, Shape.scalar(), VarHandleOp.sharedName(sharedName));
       var value = tf.readVariableOp(handle, TString.class);
       try (Session s = session(g, target(), filtered(sessionDefaults, k));
           var result = s.runner().fetch(value).run()) {

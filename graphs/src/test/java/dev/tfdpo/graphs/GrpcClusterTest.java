@@ -1,7 +1,9 @@
 package dev.tfdpo.graphs;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.net.ServerSocket;
 import java.util.List;
@@ -38,5 +40,9 @@ class GrpcClusterTest {
     assertEquals(Optional.of("second"), chief.readWithin(1, Sessions.config(1), 30_000));
     chief.publish("the chief", Sessions.config(1));
     assertEquals("the chief", one.read(0, Sessions.config(1)));
+    assertFalse(one.greeted(Sessions.config(1)));
+    chief.greet(1, Sessions.config(1));
+    assertTrue(one.greeted(Sessions.config(1)));
+    assertFalse(chief.greeted(Sessions.config(1)));
   }
 }

@@ -95,7 +95,7 @@ final class ClusterRun {
     out.println(String.format("cluster: task %d of %d serving at %s for the chief at %s; the chief writes %s",
         cluster.task(), cluster.size(), cluster.workers().get(cluster.task()), cluster.workers().get(0),
         config.training().outputDir()));
-    awaitChiefGone(cluster.workers().get(0));
+    awaitChiefGone(cluster);
     out.println("cluster: the chief at " + cluster.workers().get(0) + " has gone; task " + cluster.task()
         + " exits");
     return Cli.OK;
@@ -206,15 +206,17 @@ final class ClusterRun {
 
   /**
    * Blocks until the chief's server, once seen, stops answering ({@link #PROBES_LOST} probes in a row):
-   * TensorFlow's server has no "session done" signal for the tasks it does not run a session on.
+   * TensorFlow's server has no "session done" signal for the tasks it does not run a session on. Seen: its
+   * port answered, or it {@linkplain GrpcCluster#greet greeted} this task (a chief that refuses this task's
+   * config may end before this task's first probe).
    */
-  static void awaitChiefGone(String chief) {
-    InetSocketAddress address = address(chief);
+  static void awaitChiefGone(GrpcCluster cluster) {
+    InetSocketAddress address = address(cluster.workers().get(0));
     boolean seen = false;
     int lost = 0;
     while (!seen || lost < PROBES_LOST) {
       boolean up = reachable(address);
-      seen |= up;
+      seen = seen || up || cluster.greeted(ClusterWatch.PROBE);
       lost = up ? 0 : lost + 1;
       try {
         Thread.sleep(PROBE_MS);

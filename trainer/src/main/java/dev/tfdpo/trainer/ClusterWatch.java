@@ -56,7 +56,7 @@ final class ClusterWatch {
   private static final String CONFIG = "config";
 
   /** Probes use TensorFlow's defaults; {@link GrpcCluster#read} adds the device filter. */
-  private static final ConfigProto PROBE = ConfigProto.getDefaultInstance();
+  static final ConfigProto PROBE = ConfigProto.getDefaultInstance();
 
   private ClusterWatch() {}
 
@@ -143,6 +143,7 @@ final class ClusterWatch {
     long deadline = System.nanoTime() + (long) (timeoutS * 1e9);
     for (int k = 1; k < cluster.size(); k++) {
       JsonObject other = readIdentity(cluster, k, deadline, timeoutS);
+      cluster.greet(k, PROBE);
       List<String> lines = differences(own, other, k);
       if (!lines.isEmpty()) {
         throw new ConfigException("worker task " + k + "'s config differs from the chief's (" + lines.size()
