@@ -4,6 +4,7 @@ import dev.tfdpo.graphs.GrpcCluster;
 import dev.tfdpo.graphs.training.MicroBatch;
 import dev.tfdpo.graphs.training.DpoGraph;
 import dev.tfdpo.graphs.training.Replication;
+import dev.tfdpo.graphs.training.StepTrace;
 import dev.tfdpo.graphs.training.TrainingGraph;
 import dev.tfdpo.graphs.Recompute;
 import dev.tfdpo.graphs.training.Xla;
@@ -224,6 +225,10 @@ public final class DpoTrainer {
       schedule = LrSchedule.fromName(t.lrSchedulerType());
       warmup = LrSchedule.warmupSteps(t.warmupSteps(), total);
       adam = new AdamW.Hyper((float) t.adamBeta1(), (float) t.adamBeta2(), (float) t.adamEpsilon());
+      if (t.profileStep() > total) {
+        throw new ConfigException("profile_step " + t.profileStep() + " is past the run's last step, " + total
+            + ": set a step from 1 to " + total + ", or 0 (no profile)");
+      }
     }
 
     /** Before the training graph exists: a precompute pass holds the reference weights only while it runs. */
@@ -257,6 +262,10 @@ public final class DpoTrainer {
         restore(resume.get());
       }
       firstStep = step;
+      if (t.profileStep() > 0 && t.profileStep() <= step) {
+        throw new ConfigException("profile_step " + t.profileStep() + " is not after the resumed checkpoint's step "
+            + step + ": set a later step, or 0 (no profile)");
+      }
       position = new TrainerState.Run(shuffle, t.seed(), total);
       out.printf("training: %d steps (%d per epoch), %d %s per micro-batch%s, %s%s%n",
           total, stepsPerEpoch, t.perDeviceTrainBatchSize() * replicas(), objective.unit(),
@@ -319,6 +328,15 @@ public final class DpoTrainer {
       return shards;
     }
 
+    /** Stops tracing and writes the traced step's profile into {@code output_dir/profile/}. */
+    private void writeProfile(StepTrace trace) throws IOException {
+      graph.trace(null);
+      Path dir = outputDir.resolve("profile");
+      List<String> table = trace.write(dir, step);
+      console.message(table.get(0) + "; written to " + dir.resolve("step-" + step + ".trace.json") + " and "
+          + dir.resolve("step-" + step + ".ops.txt"));
+    }
+
     /** One optimizer step over {@code group}'s micro-batches; a non-finite step stops before the update. */
     private void optimizerStep(List<int[]> group, int start) throws IOException {
       step++;
@@ -331,6 +349,8 @@ public final class DpoTrainer {
       TrainerState before = position.at(step - 1, epoch, start, totalTokens, interval.sums());
       NonFiniteStepException.Guard guard = new NonFiniteStepException.Guard(step, group.size());
       float[] optimizerScalars = AdamW.stepScalars(lr, t.weightDecay(), adam, step);
+      StepTrace trace = step == t.profileStep() ? new StepTrace() : null;
+      graph.trace(trace);
       DpoGraph.GradientNorm norm = null;
       for (int[] positions : group) {
         List<B> shards = new ArrayList<>();
@@ -368,6 +388,9 @@ public final class DpoTrainer {
       }
       if (step == firstStep + 1 && graph.xlaClusters() > 0) {
         console.message(graph.xlaClusters() + " compiled XLA cluster launch(es) per micro-batch");
+      }
+      if (trace != null) {
+        writeProfile(trace);
       }
       objective.afterStep(step);
       stepSeconds.add((System.nanoTime() - stepStart) / 1e9);

@@ -321,6 +321,8 @@ public final class DpoGraph implements TrainingGraph<Batch> {
   private boolean reducePending;
   /** Compiled cluster launches of the first training micro-batch; -1 until then or without XLA. */
   private int xlaClusters = -1;
+  /** Where the step's runs are traced ({@code profile_step}); null: not traced. */
+  private StepTrace trace;
 
   /**
    * The graph in named parts: inputs, the policy forward pass over its trainable {@link ParameterSet},
@@ -669,10 +671,8 @@ public final class DpoGraph implements TrainingGraph<Batch> {
         reducePending = true;
       }
       boolean checkXla = useXla && accumulateGradients && xlaClusters < 0;
-      if (checkXla) {
-        runner.setOptions(RunOptions.newBuilder().setOutputPartitionGraphs(true).build());
-      }
-      try (var result = checkXla ? runner.runAndFetchMetadata() : runner.run()) {
+      RunOptions options = checkXla ? RunOptions.newBuilder().setOutputPartitionGraphs(true).build() : null;
+      try (var result = StepTrace.run(accumulateGradients ? trace : null, runner, options)) {
         if (checkXla) {
           checkCompiled(result.getMetadata().orElseThrow());
         }
@@ -744,7 +744,7 @@ public final class DpoGraph implements TrainingGraph<Batch> {
   public GradientNorm gradientNorm() {
     requireAccumulators();
     reduceAcrossReplicas();
-    try (var result = session.runner().fetch(gradNorm).fetch(gradNorms).run()) {
+    try (var result = StepTrace.run(trace, session.runner().fetch(gradNorm).fetch(gradNorms))) {
       return new GradientNorm(Tensors.toFloats(result.get(0))[0], gradients.names(), Tensors.toFloats(result.get(1)));
     }
   }
@@ -770,7 +770,7 @@ public final class DpoGraph implements TrainingGraph<Batch> {
    */
   private void reduceAcrossReplicas() {
     if (allReduce != null && reducePending) {
-      session.runner().addTarget(allReduce).run();
+      StepTrace.run(trace, session.runner().addTarget(allReduce)).close();
       reducePending = false;
     }
   }
@@ -787,8 +787,13 @@ public final class DpoGraph implements TrainingGraph<Batch> {
     reduceAcrossReplicas();
     try (Tensor sc = Tensors.floats(new long[] {scalars.length}, scalars);
         Tensor n = TFloat32.scalarOf(norm)) {
-      session.runner().feed(optimizerScalars, sc).feed(gradNorm, n).addTarget(apply).run();
+      StepTrace.run(trace, session.runner().feed(optimizerScalars, sc).feed(gradNorm, n).addTarget(apply)).close();
     }
+  }
+
+  @Override
+  public void trace(StepTrace trace) {
+    this.trace = trace;
   }
 
   /**

@@ -304,7 +304,7 @@ public final class RewardGraph implements TrainingGraph<RewardBatch> {
       if (accumulate) {
         runner.addTarget(gradients.accumulate());
       }
-      try (var result = runner.run()) {
+      try (var result = StepTrace.run(accumulate ? trace : null, runner)) {
         return new MicroResult(Tensors.toFloats(result.get(0)), Tensors.toFloats(result.get(1)));
       }
     } finally {
@@ -319,7 +319,7 @@ public final class RewardGraph implements TrainingGraph<RewardBatch> {
 
   /** The accumulated gradient's global and per-parameter norms (changes nothing). */
   public DpoGraph.GradientNorm gradientNorm() {
-    try (var result = session.runner().fetch(gradNorm).fetch(gradNorms).run()) {
+    try (var result = StepTrace.run(trace, session.runner().fetch(gradNorm).fetch(gradNorms))) {
       return new DpoGraph.GradientNorm(Tensors.toFloats(result.get(0))[0],
           List.copyOf(gradients.accumulators().keySet()), Tensors.toFloats(result.get(1)));
     }
@@ -329,9 +329,17 @@ public final class RewardGraph implements TrainingGraph<RewardBatch> {
   public void apply(float[] scalars, float norm) {
     try (Tensor sc = Tensors.floats(new long[] {scalars.length}, scalars);
         Tensor n = TFloat32.scalarOf(norm)) {
-      session.runner().feed(optimizerScalars, sc).feed(gradNorm, n).addTarget(apply).run();
+      StepTrace.run(trace, session.runner().feed(optimizerScalars, sc).feed(gradNorm, n).addTarget(apply)).close();
     }
   }
+
+  @Override
+  public void trace(StepTrace trace) {
+    this.trace = trace;
+  }
+
+  /** Where the step's runs are traced ({@code profile_step}); null: not traced. */
+  private StepTrace trace;
 
   /**
    * The model's weights by Hugging Face name, as {@code LlamaForSequenceClassification} names them: the

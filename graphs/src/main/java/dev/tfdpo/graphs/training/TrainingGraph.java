@@ -78,6 +78,12 @@ public interface TrainingGraph<B extends MicroBatch> extends AutoCloseable {
   /** Clips with {@code norm} (from {@link #gradientNorm}), applies AdamW and clears the accumulators. */
   void apply(float[] optimizerScalars, float norm);
 
+  /**
+   * Traces the session runs of the following training steps into {@code trace} (TensorFlow's FULL_TRACE,
+   * the {@code profile_step} key); null stops tracing. Evaluation runs are not traced.
+   */
+  void trace(StepTrace trace);
+
   /** Data-parallel replicas: shards per micro-batch. */
   int replicas();
 

@@ -33,7 +33,8 @@
  *       reference log-probs. The trainer reaches both through its ReferenceModel.
  * </ul>
  *
- * <p>May import: {@code dev.tfdpo.graphs}, {@code dev.tfdpo.ops}, {@code dev.tfdpo.io}, TensorFlow.
+ * <p>May import: {@code dev.tfdpo.graphs}, {@code dev.tfdpo.ops}, {@code dev.tfdpo.io}, TensorFlow, Gson (the
+ * step profile's trace file, {@link dev.tfdpo.graphs.training.StepTrace}).
  * Nothing of the trainer, its config or the data pipeline: settings arrive as records.
  */
 package dev.tfdpo.graphs.training;

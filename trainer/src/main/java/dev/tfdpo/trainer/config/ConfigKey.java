@@ -217,6 +217,8 @@ public enum ConfigKey {
       "with several devices: gradients are summed across replicas in buckets of about this many MB (one collective per bucket per optimizer step)"),
   COLLECTIVE_TIMEOUT_S(Section.TRAINING, Kind.NUMBER, 300.0, Valid.number(v -> v > 0, "a positive number of seconds"),
       "with several devices: a gradient all-reduce that does not complete in this many seconds fails the step (DEADLINE_EXCEEDED) instead of hanging; with TF_CONFIG also the start-up wait for the workers and the hang bound: every task probes the others every this many seconds and ends with status 4 naming one that does not answer within it"),
+  PROFILE_STEP(Section.TRAINING, Kind.INT, 0, Valid.number(v -> v >= 0, "0 (off) or an optimizer step number"),
+      "trace this optimizer step's session runs with TensorFlow's FULL_TRACE (as Keras' profile_batch) and write output_dir/profile/step-N.trace.json (Chrome trace: chrome://tracing or ui.perfetto.dev) and step-N.ops.txt (kernel time by op type); the traced step runs slower; 0: off"),
   // ---- training: sharded optimizer state (issue 16 point 4, docs/distributed.md) ----
   SHARDING(Section.TRAINING, Kind.STRING, "", Valid.oneOf(List.of("", "stage1")),
       "PaddleNLP sharding / ZeRO-1: stage1 splits the AdamW moments across the devices' replicas (each holds and updates about 1/N of them, same numbers as unsharded); needs 2 or more devices in this process or 2 or more TF_CONFIG workers (the moments then live on their owner's task); \"\": off");
@@ -291,7 +293,7 @@ public enum ConfigKey {
       case MAX_STEPS, NUM_TRAIN_EPOCHS, LOGGING_STEPS, SAVE_STRATEGY, SAVE_STEPS, SAVE_TOTAL_LIMIT, REPORT_TO,
           RESUME_FROM_CHECKPOINT, OUTPUT_DIR, OVERWRITE_OUTPUT_DIR, NUM_THREADS, EVALUATION_STRATEGY, EVAL_STEPS,
           PER_DEVICE_EVAL_BATCH_SIZE, DEV_DATASET_PATH, REF_CACHE_DIR, RECOMPUTE, RECOMPUTE_GRANULARITY,
-          SHARDING -> true; // same numbers and checkpoint keys sharded or not (ShardedOptimizerTest)
+          SHARDING, PROFILE_STEP -> true; // same numbers and checkpoint keys sharded or not (ShardedOptimizerTest)
       default -> false;
     };
   }

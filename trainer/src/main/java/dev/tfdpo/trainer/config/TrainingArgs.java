@@ -35,4 +35,5 @@ public record TrainingArgs(
     String fp16OptLevel,
     boolean recompute,
     String recomputeGranularity,
-    String sharding) {}
+    String sharding,
+    int profileStep) {}

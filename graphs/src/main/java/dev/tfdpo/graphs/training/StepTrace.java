@@ -1,0 +1,186 @@
+package dev.tfdpo.graphs.training;
+
+import com.google.gson.Gson;
+import com.google.gson.JsonArray;
+import com.google.gson.JsonObject;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import org.tensorflow.Session;
+import org.tensorflow.proto.DeviceStepStats;
+import org.tensorflow.proto.NodeExecStats;
+import org.tensorflow.proto.RunMetadata;
+import org.tensorflow.proto.RunOptions;
+
+/**
+ * One optimizer step's session runs traced by TensorFlow ({@code RunOptions.TraceLevel.FULL_TRACE}, the
+ * {@code profile_step} key): every kernel's start, duration, thread and device, as TensorFlow's executor
+ * records them. {@link #write} turns them into a Chrome trace (chrome://tracing, Perfetto) and a table of
+ * time by operation type, the profile docs/packing-and-performance.md reads.
+ *
+ * <p>A training graph routes its step's runs through {@link #run} while a trace is set; with none set
+ * that is a plain {@code runner.run()}. Tracing slows the step (the executor records per kernel), so the
+ * traced step's time is not a measurement of the step.
+ */
+public final class StepTrace {
+
+  /** One kernel execution. */
+  record Kernel(String device, String name, String type, String label, long startMicros, long micros, int thread) {}
+
+  private final List<RunMetadata> runs = new ArrayList<>();
+  private long wallNanos;
+
+  /**
+   * {@code runner.run()}, traced into {@code trace} when it is not null.
+   *
+   * @param options options the caller sets anyway (null: none); the trace level is added to them
+   */
+  static org.tensorflow.Result run(StepTrace trace, Session.Runner runner, RunOptions options) {
+    if (trace == null) {
+      if (options != null) {
+        runner.setOptions(options);
+        return runner.runAndFetchMetadata();
+      }
+      return runner.run();
+    }
+    RunOptions.Builder traced = options == null ? RunOptions.newBuilder() : options.toBuilder();
+    runner.setOptions(traced.setTraceLevel(RunOptions.TraceLevel.FULL_TRACE).build());
+    long start = System.nanoTime();
+    org.tensorflow.Result result = runner.runAndFetchMetadata();
+    trace.add(result.getMetadata().orElseThrow(
+        () -> new IllegalStateException("TensorFlow returned no metadata for a traced run")), System.nanoTime() - start);
+    return result;
+  }
+
+  /** Adds one traced run's metadata and its wall time. */
+  void add(RunMetadata run, long nanos) {
+    runs.add(run);
+    wallNanos += nanos;
+  }
+
+  /** {@link #run} without options of the caller's own. */
+  static org.tensorflow.Result run(StepTrace trace, Session.Runner runner) {
+    return run(trace, runner, null);
+  }
+
+  /** The session runs traced so far. */
+  public int runs() {
+    return runs.size();
+  }
+
+  /** Every kernel of the traced runs, in the order TensorFlow listed them. */
+  List<Kernel> kernels() {
+    List<Kernel> out = new ArrayList<>();
+    for (RunMetadata run : runs) {
+      for (DeviceStepStats device : run.getStepStats().getDevStatsList()) {
+        for (NodeExecStats node : device.getNodeStatsList()) {
+          out.add(new Kernel(device.getDevice(), node.getNodeName(), type(node), node.getTimelineLabel(),
+              node.getAllStartMicros(),
+              node.getAllEndRelMicros(), node.getThreadId()));
+        }
+      }
+    }
+    return out;
+  }
+
+  /**
+   * The operation type from TensorFlow's timeline label {@code "name = Type(inputs)"}; the node name when
+   * there is no label (the executor's own {@code _SOURCE} and the like).
+   */
+  static String type(NodeExecStats node) {
+    String label = node.getTimelineLabel();
+    int eq = label.indexOf(" = ");
+    if (eq < 0) {
+      return node.getNodeName();
+    }
+    int paren = label.indexOf('(', eq);
+    return label.substring(eq + 3, paren < 0 ? label.length() : paren).trim();
+  }
+
+  /** Time by operation type: kernels, summed microseconds, in descending order of time. */
+  record TypeTime(String type, int kernels, long micros) {}
+
+  /** The kernels' summed time per operation type, largest first. */
+  List<TypeTime> byType() {
+    Map<String, long[]> sums = new LinkedHashMap<>();
+    for (Kernel k : kernels()) {
+      long[] s = sums.computeIfAbsent(k.type(), t -> new long[2]);
+      s[0]++;
+      s[1] += k.micros();
+    }
+    List<TypeTime> out = new ArrayList<>();
+    sums.forEach((type, s) -> out.add(new TypeTime(type, (int) s[0], s[1])));
+    out.sort(Comparator.comparingLong(TypeTime::micros).reversed().thenComparing(TypeTime::type));
+    return out;
+  }
+
+  /**
+   * Writes {@code step-N.trace.json} (Chrome trace events: one process per device, one row per thread)
+   * and {@code step-N.ops.txt} (time by operation type) into {@code dir}; returns the table's lines.
+   */
+  public List<String> write(Path dir, long step) throws IOException {
+    Files.createDirectories(dir);
+    Files.writeString(dir.resolve("step-" + step + ".trace.json"), chromeTrace(), StandardCharsets.UTF_8);
+    List<String> table = table(step);
+    Files.write(dir.resolve("step-" + step + ".ops.txt"), table, StandardCharsets.UTF_8);
+    return table;
+  }
+
+  private String chromeTrace() {
+    List<Kernel> kernels = kernels();
+    long origin = kernels.stream().mapToLong(Kernel::startMicros).min().orElse(0);
+    Map<String, Integer> devices = new LinkedHashMap<>();
+    JsonArray events = new JsonArray();
+    for (Kernel k : kernels) {
+      int pid = devices.computeIfAbsent(k.device(), d -> devices.size());
+      JsonObject e = new JsonObject();
+      e.addProperty("name", k.name());
+      e.addProperty("cat", k.type());
+      e.addProperty("ph", "X");
+      e.addProperty("ts", k.startMicros() - origin);
+      e.addProperty("dur", k.micros());
+      e.addProperty("pid", pid);
+      e.addProperty("tid", k.thread());
+      JsonObject args = new JsonObject();
+      args.addProperty("op", k.type());
+      args.addProperty("label", k.label()); // "name = Type(inputs)"
+      e.add("args", args);
+      events.add(e);
+    }
+    devices.forEach((name, pid) -> {
+      JsonObject m = new JsonObject();
+      m.addProperty("name", "process_name");
+      m.addProperty("ph", "M");
+      m.addProperty("pid", pid);
+      JsonObject args = new JsonObject();
+      args.addProperty("name", name);
+      m.add("args", args);
+      events.add(m);
+    });
+    JsonObject trace = new JsonObject();
+    trace.add("traceEvents", events);
+    trace.addProperty("displayTimeUnit", "ms");
+    return new Gson().toJson(trace);
+  }
+
+  private List<String> table(long step) {
+    List<TypeTime> types = byType();
+    long total = types.stream().mapToLong(TypeTime::micros).sum();
+    List<String> lines = new ArrayList<>();
+    lines.add(String.format(Locale.ROOT, "profile of step %d: %d session run(s), %.3f s wall while traced, "
+        + "%.3f s of kernel time summed over threads", step, runs.size(), wallNanos / 1e9, total / 1e6));
+    lines.add(String.format(Locale.ROOT, "%-40s %8s %10s %7s", "op type", "kernels", "ms", "share"));
+    for (TypeTime t : types) {
+      lines.add(String.format(Locale.ROOT, "%-40s %8d %10.1f %6.1f%%", t.type(), t.kernels(), t.micros() / 1e3,
+          total == 0 ? 0 : 100.0 * t.micros() / total));
+    }
+    return lines;
+  }
+}
