@@ -14,6 +14,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import org.tensorflow.Session;
+import org.tensorflow.proto.AllocatorMemoryUsed;
 import org.tensorflow.proto.DeviceStepStats;
 import org.tensorflow.proto.NodeExecStats;
 import org.tensorflow.proto.RunMetadata;
@@ -31,8 +32,14 @@ import org.tensorflow.proto.RunOptions;
  */
 public final class StepTrace {
 
-  /** One kernel execution. */
-  record Kernel(String device, String name, String type, String label, long startMicros, long micros, int thread) {}
+  /**
+   * One kernel execution.
+   *
+   * @param bytesInUse each allocator's bytes in use when the kernel ended, by allocator name (TensorFlow's
+   *     {@code AllocatorMemoryUsed.allocator_bytes_in_use}; only the allocators the kernel used)
+   */
+  record Kernel(String device, String name, String type, String label, long startMicros, long micros, int thread,
+      Map<String, Long> bytesInUse) {}
 
   private final List<RunMetadata> runs = new ArrayList<>();
   private long wallNanos;
@@ -81,9 +88,12 @@ public final class StepTrace {
     for (RunMetadata run : runs) {
       for (DeviceStepStats device : run.getStepStats().getDevStatsList()) {
         for (NodeExecStats node : device.getNodeStatsList()) {
+          Map<String, Long> inUse = new LinkedHashMap<>();
+          for (AllocatorMemoryUsed m : node.getMemoryList()) {
+            inUse.put(device.getDevice() + " " + m.getAllocatorName(), m.getAllocatorBytesInUse());
+          }
           out.add(new Kernel(device.getDevice(), node.getNodeName(), type(node), node.getTimelineLabel(),
-              node.getAllStartMicros(),
-              node.getAllEndRelMicros(), node.getThreadId()));
+              node.getAllStartMicros(), node.getAllEndRelMicros(), node.getThreadId(), inUse));
         }
       }
     }
@@ -122,6 +132,43 @@ public final class StepTrace {
   }
 
   /**
+   * The most bytes TensorFlow's allocators held at once while the step ran: kernels in order of their end,
+   * each allocator's latest reported bytes in use summed. With the kernel that reported it.
+   */
+  record MemoryPeak(long bytes, Kernel at) {}
+
+  /** {@link MemoryPeak} of the traced runs (each run separately; the largest); null when none reported memory. */
+  MemoryPeak memoryPeak() {
+    MemoryPeak peak = null;
+    for (List<Kernel> run : kernelsByRun()) {
+      Map<String, Long> latest = new LinkedHashMap<>();
+      List<Kernel> ordered = new ArrayList<>(run);
+      ordered.sort(Comparator.comparingLong(k -> k.startMicros() + k.micros()));
+      for (Kernel k : ordered) {
+        if (k.bytesInUse().isEmpty()) {
+          continue;
+        }
+        latest.putAll(k.bytesInUse());
+        long total = latest.values().stream().mapToLong(Long::longValue).sum();
+        if (peak == null || total > peak.bytes()) {
+          peak = new MemoryPeak(total, k);
+        }
+      }
+    }
+    return peak;
+  }
+
+  private List<List<Kernel>> kernelsByRun() {
+    List<List<Kernel>> out = new ArrayList<>();
+    for (RunMetadata run : runs) {
+      StepTrace one = new StepTrace();
+      one.add(run, 0);
+      out.add(one.kernels());
+    }
+    return out;
+  }
+
+  /**
    * Writes {@code step-N.trace.json} (Chrome trace events: one process per device, one row per thread)
    * and {@code step-N.ops.txt} (time by operation type) into {@code dir}; returns the table's lines.
    */
@@ -153,6 +200,17 @@ public final class StepTrace {
       args.addProperty("label", k.label()); // "name = Type(inputs)"
       e.add("args", args);
       events.add(e);
+      if (!k.bytesInUse().isEmpty()) { // a counter track: the allocators' bytes in use over time
+        JsonObject c = new JsonObject();
+        c.addProperty("name", "bytes in use");
+        c.addProperty("ph", "C");
+        c.addProperty("ts", k.startMicros() + k.micros() - origin);
+        c.addProperty("pid", pid);
+        JsonObject values = new JsonObject();
+        k.bytesInUse().forEach((allocator, bytes) -> values.addProperty(allocator.substring(allocator.lastIndexOf(' ') + 1), bytes));
+        c.add("args", values);
+        events.add(c);
+      }
     }
     devices.forEach((name, pid) -> {
       JsonObject m = new JsonObject();
@@ -176,6 +234,11 @@ public final class StepTrace {
     List<String> lines = new ArrayList<>();
     lines.add(String.format(Locale.ROOT, "profile of step %d: %d session run(s), %.3f s wall while traced, "
         + "%.3f s of kernel time summed over threads", step, runs.size(), wallNanos / 1e9, total / 1e6));
+    MemoryPeak peak = memoryPeak();
+    if (peak != null) {
+      lines.add(String.format(Locale.ROOT, "allocators' peak: %.1f MB in use after %s (%s)", peak.bytes() / 1e6,
+          peak.at().name(), peak.at().type()));
+    }
     lines.add(String.format(Locale.ROOT, "%-40s %8s %10s %7s", "op type", "kernels", "ms", "share"));
     for (TypeTime t : types) {
       lines.add(String.format(Locale.ROOT, "%-40s %8d %10.1f %6.1f%%", t.type(), t.kernels(), t.micros() / 1e3,
