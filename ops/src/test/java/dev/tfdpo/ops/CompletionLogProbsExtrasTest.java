@@ -57,6 +57,8 @@ class CompletionLogProbsExtrasTest {
     double[] logps = new double[S];
     double[] tail = new double[S];
     double[] logSquared = new double[S];
+    double[] entropy = new double[S];
+    double[] meanLogit = new double[S];
     for (int r = 0; r < S; r++) {
       int pair = r % P;
       int shared = Math.min(COMPLETION[pair], COMPLETION[P + pair]);
@@ -77,6 +79,8 @@ class CompletionLogProbsExtrasTest {
         double squares = 0;
         for (double z : logits) {
           squares += Math.exp(2 * (z - lse));
+          entropy[r] -= Math.exp(z - lse) * (z - lse); // -sum p log p
+          meanLogit[r] += z / V;
         }
         double logp = logits[ids[r * L + t + 1]] - lse;
         logps[r] += logp;
@@ -114,7 +118,7 @@ class CompletionLogProbsExtrasTest {
       Operand<TFloat32> wpo = res.wpoWeights(tf); // [S]
       try (Session s = new Session(g);
           var out = s.runner().fetch(res.logps()).fetch(res.tailLogps()).fetch(res.logSquaredProbSum())
-              .fetch(ld).fetch(wpo).run()) {
+              .fetch(ld).fetch(wpo).fetch(res.entropySum()).fetch(res.meanLogitSum()).run()) {
         for (int r = 0; r < S; r++) {
           double shared = logps[r] - tail[r];
           double wantWpo = Math.exp((logps[r] - logSquared[r]) / COMPLETION[r]);
@@ -123,6 +127,9 @@ class CompletionLogProbsExtrasTest {
           assertEquals(logSquared[r], ((TFloat32) out.get(2)).getFloat(r), 1e-5, "log sum p^2 " + r);
           assertEquals(shared + alpha * tail[r], ((TFloat32) out.get(3)).getFloat(r), 1e-5, "ld " + r);
           assertEquals(wantWpo, ((TFloat32) out.get(4)).getFloat(r), 1e-5 * wantWpo, "wpo " + r);
+          // Sums of up to 5 per-token values of size ~1-5 in float32: 1e-5 absolute is ~10 ulps.
+          assertEquals(entropy[r], ((TFloat32) out.get(5)).getFloat(r), 1e-5, "entropy " + r);
+          assertEquals(meanLogit[r], ((TFloat32) out.get(6)).getFloat(r), 1e-5, "mean logit " + r);
         }
       }
     }
