@@ -83,10 +83,37 @@ public final class CompletionLogProbs {
 
   private CompletionLogProbs() {}
 
+  /**
+   * How the target token's logit is read for its log-probability. Both give the same value up to the
+   * rounding of one dot product; a run uses one of them for its policy and its reference alike, so the two
+   * agree bitwise while their weights do.
+   */
+  public enum TargetLogit {
+    /**
+     * Gathered from the {@code [Nc, V]} logits. For a trained head: the gather's gradient is one more
+     * dense {@code [Nc, V]} tensor in the backward pass, added to the softmax part's.
+     */
+    FROM_LOGITS,
+    /**
+     * The product of each position's hidden state with its target's head row ({@code [Nc, H]} each). For a
+     * frozen head (LoRA): the gradient reaches the hidden states directly, so the backward pass holds one
+     * {@code [Nc, V]} tensor fewer (311 MB at 512 positions of a 151,936-token vocabulary). With a trained
+     * head its gather would add a dense {@code [V, H]} gradient instead.
+     */
+    ROW_PRODUCT
+  }
+
   /** {@link #compute(Ops, Operand, Operand, Operand, Operand, Operand, Operand, Precision)} in float32. */
   public static Result compute(Ops tf, Operand<TFloat32> hidden, Operand<? extends TNumber> lmHead,
       Operand<TInt32> positions, Operand<TInt32> targets, Operand<TInt32> sequence, Operand<TInt32> numSequences) {
     return compute(tf, hidden, lmHead, positions, targets, sequence, numSequences, Precision.FLOAT32);
+  }
+
+  /** {@link #compute(Ops, Operand, Operand, Operand, Operand, Operand, Operand, Precision, TargetLogit)} from the logits. */
+  public static Result compute(Ops tf, Operand<TFloat32> hidden, Operand<? extends TNumber> lmHead,
+      Operand<TInt32> positions, Operand<TInt32> targets, Operand<TInt32> sequence, Operand<TInt32> numSequences,
+      Precision precision) {
+    return compute(tf, hidden, lmHead, positions, targets, sequence, numSequences, precision, TargetLogit.FROM_LOGITS);
   }
 
   /**
@@ -97,6 +124,7 @@ public final class CompletionLogProbs {
    * @param sequence {@code [Nc]} the sequence each prediction counts for, -1 for filler entries
    * @param numSequences scalar S
    * @param precision of the vocabulary projection
+   * @param target how the target's logit is read
    */
   public static Result compute(
       Ops tf,
@@ -106,7 +134,8 @@ public final class CompletionLogProbs {
       Operand<TInt32> targets,
       Operand<TInt32> sequence,
       Operand<TInt32> numSequences,
-      Precision precision) {
+      Precision precision,
+      TargetLogit target) {
     Operand<TInt32> hiddenSize = tf.slice(tf.shape(lmHead), tf.constant(new int[] {1}), tf.constant(new int[] {1})); // [1]
     Operand<TInt32> flatShape = tf.concat(List.of(tf.constant(new int[] {-1}), hiddenSize), tf.constant(0)); // [2]
     Operand<TFloat32> flatHidden = tf.reshape(hidden, flatShape); // [R*L, H]
@@ -114,21 +143,28 @@ public final class CompletionLogProbs {
 
     Operand<TFloat32> logits = precision.matMul(tf, h, lmHead, true); // [Nc, V], float32
     Softmax softmax = Softmax.of(tf, logits);
-    Operand<TFloat32> tokenLogps = targetLogProbs(tf, logits, targets, softmax.logSumExp()); // [Nc]
-
     Operand<TFloat32> oneHot =
         tf.oneHot(sequence, numSequences, tf.constant(1f), tf.constant(0f)); // [Nc, S]
-    Operand<TFloat64> logps64 = sumsInFloat64(tf, tokenLogps, sequence, numSequences); // [S]
-    Operand<TFloat32> logps = tf.dtypes.cast(logps64, TFloat32.class); // [S]
     Operand<TFloat32> tokens = tf.reduceSum(oneHot, tf.constant(0)); // [S]
 
     // Metrics only: kept off the gradient path.
     Operand<TFloat32> frozenOneHot = tf.stopGradient(oneHot); // [Nc, S]
     Operand<TFloat32> frozenExp = tf.stopGradient(softmax.expShifted()); // [Nc, V]
     Operand<TFloat32> frozenSumExp = tf.stopGradient(softmax.sumExp()); // [Nc]
-    List<org.tensorflow.Output<TFloat32>> rows =
-        tokenMetrics(tf, logits, frozenExp, frozenSumExp, softmax.logSumExp(), targets, frozenOneHot); // 3 x [S]
+    TokenMetrics perToken = TokenMetrics.of(tf, logits, frozenExp, frozenSumExp, softmax.logSumExp(), targets); // 3 x [Nc]
+    List<org.tensorflow.Output<TFloat32>> rows = perToken.perSequence(tf, frozenOneHot); // 3 x [S]
     Operand<TFloat32> logSquaredSum = wpoLogSquaredSums(tf, frozenExp, frozenSumExp, frozenOneHot); // [S]
+
+    // The log-probs, which the loss and so the backward pass wait for, only after the per-token metrics:
+    // the metrics are the logits' last readers, so the logits are freed before the backward pass
+    // allocates its own [Nc, V] gradient (computed side by side, the two were alive together).
+    Operand<TFloat32> targetLogits = target == TargetLogit.ROW_PRODUCT
+        ? rowProducts(tf, h, lmHead, targets, precision) // [Nc]
+        : targetLogits(tf, logits, targets); // [Nc]
+    Operand<TFloat32> tokenLogps = tf.withControlDependencies(perToken.all())
+        .identity(tf.math.sub(targetLogits, softmax.logSumExp())); // [Nc]
+    Operand<TFloat64> logps64 = sumsInFloat64(tf, tokenLogps, sequence, numSequences); // [S]
+    Operand<TFloat32> logps = tf.dtypes.cast(logps64, TFloat32.class); // [S]
     Operand<TFloat32> tailLogps = ldTailLogProbs(tf, tokenLogps, tokens, frozenOneHot); // [S]
     return new Result(logps, tokens, rows.get(0), rows.get(1), rows.get(2), tailLogps, logSquaredSum, logps64);
   }
@@ -148,17 +184,22 @@ public final class CompletionLogProbs {
     }
   }
 
-  /** log p(target) at each position: the target's logit minus the log-sum-exp {@code [Nc]}. */
-  private static Operand<TFloat32> targetLogProbs(Ops tf, Operand<TFloat32> logits, Operand<TInt32> targets,
-      Operand<TFloat32> logSumExp) {
+  /** The target's logit at each position, gathered from the logits {@code [Nc]}. */
+  private static Operand<TFloat32> targetLogits(Ops tf, Operand<TFloat32> logits, Operand<TInt32> targets) {
     Operand<TInt32> vocab = tf.gather(tf.shape(logits), tf.constant(1), tf.constant(0)); // []
     Operand<TInt32> count = tf.gather(tf.shape(logits), tf.constant(0), tf.constant(0)); // []
     Operand<TInt32> rowStarts =
         tf.math.mul(tf.range(tf.constant(0), count, tf.constant(1)), vocab); // [Nc]
     Operand<TInt32> flatIndex = tf.math.add(rowStarts, targets); // [Nc]
     Operand<TFloat32> flatLogits = tf.reshape(logits, tf.constant(new int[] {-1})); // [Nc*V]
-    Operand<TFloat32> targetLogits = tf.gather(flatLogits, flatIndex, tf.constant(0)); // [Nc]
-    return tf.math.sub(targetLogits, logSumExp); // [Nc]
+    return tf.gather(flatLogits, flatIndex, tf.constant(0)); // [Nc]
+  }
+
+  /** The target's logit at each position as {@code h_n . W[target_n]}, in the head's precision {@code [Nc]}. */
+  private static Operand<TFloat32> rowProducts(Ops tf, Operand<TFloat32> h, Operand<? extends TNumber> lmHead,
+      Operand<TInt32> targets, Precision precision) {
+    Operand<? extends TNumber> rows = tf.gather(lmHead, targets, tf.constant(0)); // [Nc, H]
+    return precision.einsum(tf, "nh,nh->n", h, rows); // [Nc]
   }
 
   /**
@@ -187,22 +228,33 @@ public final class CompletionLogProbs {
   }
 
   /**
-   * Per-sequence sums of the mean logit, the entropy and the argmax hits, without gradient: 3 x {@code [S]}.
-   * The entropy is {@code logsumexp - sum_v p_v logit_v} with {@code sum_v p_v logit_v = (sum_v e_v logit_v)
-   * / sum_v e_v} from the shifted exponentials {@code e}, so no probability tensor is made.
+   * Per-token mean logit, entropy and argmax hit, without gradient ({@code [Nc]} each). The entropy is
+   * {@code logsumexp - sum_v p_v logit_v} with {@code sum_v p_v logit_v = (sum_v e_v logit_v) / sum_v e_v}
+   * from the shifted exponentials {@code e}, so no probability tensor is made.
    */
-  private static List<org.tensorflow.Output<TFloat32>> tokenMetrics(Ops tf, Operand<TFloat32> logits,
-      Operand<TFloat32> expShifted, Operand<TFloat32> sumExp, Operand<TFloat32> logSumExp, Operand<TInt32> targets,
-      Operand<TFloat32> frozenOneHot) {
-    Operand<TFloat32> frozen = tf.stopGradient(logits); // [Nc, V]
-    Operand<TFloat32> meanLogit = tf.math.mean(frozen, tf.constant(1)); // [Nc]
-    Operand<TFloat32> expectedLogit = tf.math.div(rowDots(tf, expShifted, frozen), sumExp); // [Nc]
-    Operand<TFloat32> entropy = tf.math.sub(tf.stopGradient(logSumExp), expectedLogit); // [Nc]
-    Operand<TInt32> argmax = tf.math.argMax(frozen, tf.constant(1), TInt32.class); // [Nc]
-    Operand<TFloat32> hits = tf.dtypes.cast(tf.math.equal(argmax, targets), TFloat32.class); // [Nc]
-    Operand<TFloat32> stacked = tf.stack(List.of(meanLogit, entropy, hits)); // [3, Nc]
-    Operand<TFloat32> perSequence = tf.linalg.matMul(stacked, frozenOneHot); // [3, S]
-    return tf.unstack(perSequence, 3L).output(); // 3 x [S]
+  private record TokenMetrics(Operand<TFloat32> meanLogit, Operand<TFloat32> entropy, Operand<TFloat32> hits) {
+
+    static TokenMetrics of(Ops tf, Operand<TFloat32> logits, Operand<TFloat32> expShifted, Operand<TFloat32> sumExp,
+        Operand<TFloat32> logSumExp, Operand<TInt32> targets) {
+      Operand<TFloat32> frozen = tf.stopGradient(logits); // [Nc, V]
+      Operand<TFloat32> meanLogit = tf.math.mean(frozen, tf.constant(1)); // [Nc]
+      Operand<TFloat32> expectedLogit = tf.math.div(rowDots(tf, expShifted, frozen), sumExp); // [Nc]
+      Operand<TFloat32> entropy = tf.math.sub(tf.stopGradient(logSumExp), expectedLogit); // [Nc]
+      Operand<TInt32> argmax = tf.math.argMax(frozen, tf.constant(1), TInt32.class); // [Nc]
+      Operand<TFloat32> hits = tf.dtypes.cast(tf.math.equal(argmax, targets), TFloat32.class); // [Nc]
+      return new TokenMetrics(meanLogit, entropy, hits);
+    }
+
+    List<org.tensorflow.op.Op> all() {
+      return List.of(meanLogit, entropy, hits);
+    }
+
+    /** Per-sequence sums: 3 x {@code [S]}. */
+    List<org.tensorflow.Output<TFloat32>> perSequence(Ops tf, Operand<TFloat32> frozenOneHot) {
+      Operand<TFloat32> stacked = tf.stack(List.of(meanLogit, entropy, hits)); // [3, Nc]
+      Operand<TFloat32> sums = tf.linalg.matMul(stacked, frozenOneHot); // [3, S]
+      return tf.unstack(sums, 3L).output(); // 3 x [S]
+    }
   }
 
   /**

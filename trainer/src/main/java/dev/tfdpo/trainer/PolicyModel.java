@@ -47,7 +47,7 @@ final class PolicyModel {
     reference = ReferenceModel.resolve(config.reference(), modelDir, model);
     lora = LoraRun.resolve(config, model);
     if (lora != null) {
-      reference.startAdapter(lora.startAdapter()); // before the precompute pass: the reference needs it
+      reference.lora(lora.startAdapter()); // before the precompute pass: the reference needs it
     }
     return reference;
   }

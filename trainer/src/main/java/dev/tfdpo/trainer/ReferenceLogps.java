@@ -7,6 +7,7 @@ import dev.tfdpo.graphs.training.Batch;
 import dev.tfdpo.graphs.training.ReferencePass;
 import dev.tfdpo.io.hf.LlamaConfig;
 import dev.tfdpo.io.safetensors.SafeTensorsReader;
+import dev.tfdpo.ops.CompletionLogProbs;
 import dev.tfdpo.ops.Precision;
 import java.io.IOException;
 import java.io.InputStream;
@@ -78,19 +79,23 @@ public final class ReferenceLogps {
    * @param threads as {@code num_threads}
    * @param compute the products' precision (bf16 runs precompute in bf16; part of the cache fingerprint)
    * @param adapter a LoRA run's starting adapter ({@code lora_path}) the reference runs with; null: none
+   * @param target how the pass reads the target logit: as the training graph does (a LoRA run's
+   *     {@code ROW_PRODUCT}, its head being frozen), so the fed values are bitwise the live reference's;
+   *     part of the fingerprint
    */
   public record Pass(Path cacheDir, Path referenceDir, LlamaConfig model, float ldAlpha, int batchSize, int threads,
-      Precision compute, StartAdapter adapter) {
+      Precision compute, StartAdapter adapter, CompletionLogProbs.TargetLogit target) {
 
     /** A float32 pass without adapter. */
     public Pass(Path cacheDir, Path referenceDir, LlamaConfig model, float ldAlpha, int batchSize, int threads) {
-      this(cacheDir, referenceDir, model, ldAlpha, batchSize, threads, Precision.FLOAT32, null);
+      this(cacheDir, referenceDir, model, ldAlpha, batchSize, threads, Precision.FLOAT32);
     }
 
-    /** A pass without adapter. */
+    /** A pass without adapter, of a run that trains the head. */
     public Pass(Path cacheDir, Path referenceDir, LlamaConfig model, float ldAlpha, int batchSize, int threads,
         Precision compute) {
-      this(cacheDir, referenceDir, model, ldAlpha, batchSize, threads, compute, null);
+      this(cacheDir, referenceDir, model, ldAlpha, batchSize, threads, compute, null,
+          CompletionLogProbs.TargetLogit.FROM_LOGITS);
     }
   }
 
@@ -133,7 +138,7 @@ public final class ReferenceLogps {
     float[] chosen = new float[rows.length];
     float[] rejected = new float[rows.length];
     try (ReferencePass graph = new ReferencePass(pass.model(), pass.ldAlpha(), pass.threads(), pass.compute(),
-            pass.adapter() == null ? null : pass.adapter().spec());
+            pass.adapter() == null ? null : pass.adapter().spec(), pass.target());
         SafeTensorsReader weights = SafeTensorsReader.open(pass.referenceDir())) {
       graph.load(weights);
       if (pass.adapter() != null) {
@@ -205,6 +210,10 @@ public final class ReferenceLogps {
     if (pass.compute() != Precision.FLOAT32) {
       // Only non-float32 passes add to the fingerprint, so float32 caches written before bf16 stay valid.
       sha.update(("compute " + pass.compute() + "\n").getBytes(StandardCharsets.UTF_8));
+    }
+    if (pass.target() != CompletionLogProbs.TargetLogit.FROM_LOGITS) {
+      // As the precision: only the other reading adds to the fingerprint, so earlier caches stay valid.
+      sha.update(("target logit " + pass.target() + "\n").getBytes(StandardCharsets.UTF_8));
     }
     hashFile(sha, pass.referenceDir().resolve("config.json"));
     List<Path> files;

@@ -6,6 +6,7 @@ import dev.tfdpo.graphs.training.DpoGraph;
 import dev.tfdpo.io.hf.LlamaConfig;
 import dev.tfdpo.io.hf.LlamaWeights;
 import dev.tfdpo.io.safetensors.SafeTensorsReader;
+import dev.tfdpo.ops.CompletionLogProbs;
 import dev.tfdpo.ops.Precision;
 import dev.tfdpo.trainer.config.ConfigException;
 import dev.tfdpo.trainer.config.ReferenceOptions;
@@ -39,6 +40,8 @@ public final class ReferenceModel {
   private final LlamaConfig model;
   private ReferenceLogps precomputed;
   private ReferenceLogps.StartAdapter startAdapter;
+  /** How a precompute pass reads the target logit: as the training graph ({@link #lora}). */
+  private CompletionLogProbs.TargetLogit target = CompletionLogProbs.TargetLogit.FROM_LOGITS;
 
   private ReferenceModel(
       ReferenceOptions options, DpoGraph.ReferenceMode mode, Path policyDir, Path dir, LlamaConfig model) {
@@ -105,11 +108,13 @@ public final class ReferenceModel {
   }
 
   /**
-   * A LoRA run that starts from {@code lora_path}: the reference is the base plus this adapter (the
-   * precompute pass runs with it; a live reference gets it from the graph's frozen adapter copy).
+   * A LoRA run: with {@code lora_path} ({@code adapter} not null) the reference is the base plus this
+   * adapter (the precompute pass runs with it; a live reference gets it from the graph's frozen adapter
+   * copy); the pass reads the target logit as the LoRA training graph does (its head is frozen).
    */
-  public void startAdapter(ReferenceLogps.StartAdapter adapter) {
+  public void lora(ReferenceLogps.StartAdapter adapter) {
     this.startAdapter = adapter;
+    this.target = CompletionLogProbs.TargetLogit.ROW_PRODUCT;
   }
 
   /** How the training graph gets the reference log-probs. */
@@ -159,7 +164,7 @@ public final class ReferenceModel {
       return;
     }
     ReferenceLogps.Pass pass = new ReferenceLogps.Pass(options.cacheDir(), dir, model, ldAlpha,
-        options.precomputeBatchSize(), threads, compute, startAdapter);
+        options.precomputeBatchSize(), threads, compute, startAdapter, target);
     precomputed = ReferenceLogps.obtain(pass, pairs, collate, out);
   }
 

@@ -41,11 +41,24 @@ public final class BatchInputs {
   private final Placeholder<TInt32> numPairs;
   private final Placeholder<TFloat32> labels;
   private final Operand<TInt32> numSequences;
+  /** How the log-probs read the target logit. */
+  private final CompletionLogProbs.TargetLogit target;
   /** The token ids the models read: {@link #inputIds}, or a copy of it that waits ({@link #after}). */
   private final Operand<TInt32> modelIds;
 
-  /** Creates the placeholders in {@code tf}'s graph. */
+  /** Creates the placeholders in {@code tf}'s graph; target logits from the logits. */
   public BatchInputs(Ops tf) {
+    this(tf, CompletionLogProbs.TargetLogit.FROM_LOGITS);
+  }
+
+  /**
+   * Creates the placeholders in {@code tf}'s graph.
+   *
+   * @param target how every model's log-probs over these inputs read the target logit: a LoRA run's head is
+   *     frozen ({@link CompletionLogProbs.TargetLogit#ROW_PRODUCT}), its policy and reference read it alike
+   */
+  public BatchInputs(Ops tf, CompletionLogProbs.TargetLogit target) {
+    this.target = target;
     inputIds = tf.withName("input_ids").placeholder(TInt32.class, Placeholder.shape(ROWS_BY_LENGTH)); // [R, L]
     positionIds = tf.withName("position_ids").placeholder(TInt32.class, Placeholder.shape(ROWS_BY_LENGTH)); // [R, L]
     segmentIds = tf.withName("segment_ids").placeholder(TInt32.class, Placeholder.shape(ROWS_BY_LENGTH)); // [R, L]
@@ -60,6 +73,7 @@ public final class BatchInputs {
   }
 
   private BatchInputs(BatchInputs fed, Operand<TInt32> modelIds) {
+    target = fed.target;
     inputIds = fed.inputIds;
     positionIds = fed.positionIds;
     segmentIds = fed.segmentIds;
@@ -83,6 +97,11 @@ public final class BatchInputs {
   public BatchInputs after(Ops tf, Operand<?> first) {
     Operand<TInt32> ids = tf.withControlDependencies(List.of(first)).identity(inputIds); // [R, L]
     return new BatchInputs(this, ids);
+  }
+
+  /** How the log-probs over these inputs read the target logit. */
+  public CompletionLogProbs.TargetLogit target() {
+    return target;
   }
 
   /** Zeros, one per sequence {@code [S]}, shaped from the fed batch alone (no model, no gradient path). */
@@ -135,7 +154,7 @@ public final class BatchInputs {
     Llama.Inputs inputs = new Llama.Inputs(modelIds, positionIds, segmentIds, branchIds);
     Operand<TFloat32> hidden = model.hidden(tf, inputs, adapters, tape); // [R, L, H]
     return CompletionLogProbs.compute(
-        tf, hidden, model.lmHead(), lossPositions, lossTargets, lossSequences, numSequences, model.compute());
+        tf, hidden, model.lmHead(), lossPositions, lossTargets, lossSequences, numSequences, model.compute(), target);
   }
 
   /**

@@ -64,11 +64,12 @@ final class DataParallel {
    * full fine-tuning's at the shared weights'); empty: none.
    */
   static Replica replica(Graph graph, GraphScopes scopes, int k, String device, Objective objective, Llama policy,
-      Map<String, LowRank> adapters, ParameterSet trainable, ReferenceBranch first, Recompute.Granularity recompute) {
+      Map<String, LowRank> adapters, ParameterSet trainable, ReferenceBranch first, Recompute.Granularity recompute,
+      CompletionLogProbs.TargetLogit target) {
     int mark = RequestedDevices.count(graph);
     String p = scope(k);
     Ops tf = scopes.get(p);
-    BatchInputs inputs = new BatchInputs(tf);
+    BatchInputs inputs = new BatchInputs(tf, target);
     Placeholder<TFloat32> gradScale =
         tf.withName("grad_scale").placeholder(TFloat32.class, Placeholder.shape(Shape.scalar())); // []
     Ops lossOps = scopes.get(p + "/loss");

@@ -335,7 +335,9 @@ public final class DpoGraph implements TrainingGraph<Batch> {
     Replication replication = s.replication();
     GraphScopes scopes = GraphScopes.of(tf).reserve(scopeNames(s.reference(), s.lora()))
         .reserve(DataParallel.scopeNames(replication.replicas()));
-    inputs = new BatchInputs(tf);
+    // A LoRA run's head is frozen: the target logit as a row product spares the backward pass a [Nc, V] tensor.
+    inputs = new BatchInputs(tf, s.lora() == null
+        ? CompletionLogProbs.TargetLogit.FROM_LOGITS : CompletionLogProbs.TargetLogit.ROW_PRODUCT);
     gradScale = tf.withName("grad_scale").placeholder(TFloat32.class, Placeholder.shape(Shape.scalar())); // []
     optimizerScalars = tf.withName("optimizer_scalars").placeholder(TFloat32.class, Placeholder.shape(Shape.of(AdamW.SCALARS))); // [3]
 
@@ -401,7 +403,7 @@ public final class DpoGraph implements TrainingGraph<Batch> {
     Replication replication = s.replication();
     for (int k = 1; k < replication.replicas(); k++) {
       replicas.add(DataParallel.replica(graph, scopes, k, replication.devices().get(k), objective, policy,
-          adapterTerms, trainable, reference, s.recompute()));
+          adapterTerms, trainable, reference, s.recompute(), inputs.target()));
     }
   }
 

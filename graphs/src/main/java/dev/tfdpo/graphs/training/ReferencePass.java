@@ -58,10 +58,19 @@ public final class ReferencePass implements AutoCloseable {
    * {@link #loadAdapter}), its products in {@code compute} too; null: the model alone.
    */
   public ReferencePass(LlamaConfig model, float ldAlpha, int threads, Precision compute, LoraAdapters.Spec adapter) {
+    this(model, ldAlpha, threads, compute, adapter, CompletionLogProbs.TargetLogit.FROM_LOGITS);
+  }
+
+  /**
+   * A pass whose log-probs read the target logit as {@code target} says: a LoRA run's, as its training
+   * graph does (bitwise the live reference).
+   */
+  public ReferencePass(LlamaConfig model, float ldAlpha, int threads, Precision compute, LoraAdapters.Spec adapter,
+      CompletionLogProbs.TargetLogit target) {
     graph = new Graph();
     Ops tf = GraphScopes.root(graph);
     GraphScopes scopes = GraphScopes.of(tf).reserve(scopeNames());
-    inputs = new BatchInputs(tf);
+    inputs = new BatchInputs(tf, target);
     Llama reference = Llama.create(scopes, model, "reference", Precision.FLOAT32, compute);
     loader = WeightLoader.create(scopes, reference);
     adapters = adapter == null ? null : LoraAdapters.create(scopes, model, adapter, "reference_lora");

@@ -37,9 +37,11 @@ public final class StepTrace {
    *
    * @param bytesInUse each allocator's bytes in use when the kernel ended, by allocator name (TensorFlow's
    *     {@code AllocatorMemoryUsed.allocator_bytes_in_use}; only the allocators the kernel used)
+   * @param allocated bytes the kernel allocated, outputs and temporaries ({@code total_bytes}, summed over
+   *     allocators)
    */
   record Kernel(String device, String name, String type, String label, long startMicros, long micros, int thread,
-      Map<String, Long> bytesInUse) {}
+      Map<String, Long> bytesInUse, long allocated) {}
 
   private final List<RunMetadata> runs = new ArrayList<>();
   private long wallNanos;
@@ -89,11 +91,13 @@ public final class StepTrace {
       for (DeviceStepStats device : run.getStepStats().getDevStatsList()) {
         for (NodeExecStats node : device.getNodeStatsList()) {
           Map<String, Long> inUse = new LinkedHashMap<>();
+          long allocated = 0;
           for (AllocatorMemoryUsed m : node.getMemoryList()) {
             inUse.put(device.getDevice() + " " + m.getAllocatorName(), m.getAllocatorBytesInUse());
+            allocated += m.getTotalBytes();
           }
           out.add(new Kernel(device.getDevice(), node.getNodeName(), type(node), node.getTimelineLabel(),
-              node.getAllStartMicros(), node.getAllEndRelMicros(), node.getThreadId(), inUse));
+              node.getAllStartMicros(), node.getAllEndRelMicros(), node.getThreadId(), inUse, allocated));
         }
       }
     }
@@ -198,6 +202,7 @@ public final class StepTrace {
       JsonObject args = new JsonObject();
       args.addProperty("op", k.type());
       args.addProperty("label", k.label()); // "name = Type(inputs)"
+      args.addProperty("allocated_bytes", k.allocated());
       e.add("args", args);
       events.add(e);
       if (!k.bytesInUse().isEmpty()) { // a counter track: the allocators' bytes in use over time

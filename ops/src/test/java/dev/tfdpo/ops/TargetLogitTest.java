@@ -1,0 +1,87 @@
+package dev.tfdpo.ops;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import java.util.List;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+import org.tensorflow.Graph;
+import org.tensorflow.Operand;
+import org.tensorflow.Session;
+import org.tensorflow.ndarray.Shape;
+import org.tensorflow.ndarray.buffer.DataBuffers;
+import org.tensorflow.op.Ops;
+import org.tensorflow.op.core.Gradients;
+import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.TInt32;
+
+/**
+ * The two readings of the target logit ({@link CompletionLogProbs.TargetLogit}) give the same log-probs
+ * and the same gradients with respect to the hidden states and the head: the row product is the frozen
+ * head's memory-saving path, the gather from the logits the trained head's.
+ */
+class TargetLogitTest {
+
+  static final int R = 2;
+  static final int L = 6;
+  static final int H = 8;
+  static final int V = 50;
+  static final int S = 4;
+
+  @Test
+  void rowProductEqualsTheGatherInValueAndGradient() {
+    Random random = new Random(11);
+    float[] hidden = new float[R * L * H];
+    float[] head = new float[V * H];
+    for (int i = 0; i < hidden.length; i++) {
+      hidden[i] = (float) random.nextGaussian();
+    }
+    for (int i = 0; i < head.length; i++) {
+      head[i] = (float) random.nextGaussian();
+    }
+    // 9 predictions over the 2 rows' positions, sequences 0..3, one filler (-1); position 4 predicts twice
+    // (a packed prompt's last position).
+    int[] positions = {0, 1, 2, 4, 4, 6, 7, 8, 10};
+    int[] sequence = {0, 0, 1, 1, 2, 3, 3, 3, -1};
+    int[] targets = new int[positions.length];
+    for (int i = 0; i < targets.length; i++) {
+      targets[i] = random.nextInt(V);
+    }
+    float[][] gather = run(hidden, head, positions, targets, sequence, CompletionLogProbs.TargetLogit.FROM_LOGITS);
+    float[][] product = run(hidden, head, positions, targets, sequence, CompletionLogProbs.TargetLogit.ROW_PRODUCT);
+    String[] what = {"logps", "d/d hidden", "d/d head"};
+    for (int k = 0; k < what.length; k++) {
+      for (int i = 0; i < gather[k].length; i++) {
+        // Sums of ~3 log-probs of size ~10 (gaussian logits of norm ~sqrt(H) x sqrt(H)); one float32 dot
+        // product of 8 terms rounds differently: 1e-5 absolute is a few ulps of them.
+        assertEquals(gather[k][i], product[k][i], 1e-5, what[k] + " " + i);
+      }
+    }
+  }
+
+  /** logps {@code [S]} and the gradients of {@code sum_s (s + 1) logps_s} with respect to hidden and head. */
+  private static float[][] run(float[] hidden, float[] head, int[] positions, int[] targets, int[] sequence,
+      CompletionLogProbs.TargetLogit target) {
+    try (Graph g = new Graph()) {
+      Ops tf = Ops.create(g);
+      Operand<TFloat32> hiddenT = tf.constant(Shape.of(R, L, H), DataBuffers.of(hidden));
+      Operand<TFloat32> headT = tf.constant(Shape.of(V, H), DataBuffers.of(head));
+      CompletionLogProbs.Result res = CompletionLogProbs.compute(tf, hiddenT, headT,
+          tf.constant(positions), tf.constant(targets), tf.constant(sequence), tf.constant(S), Precision.FLOAT32,
+          target);
+      Operand<TFloat32> weighted = tf.reduceSum(tf.math.mul(res.logps(), tf.constant(new float[] {1, 2, 3, 4})),
+          tf.constant(0)); // []
+      Gradients grad = tf.gradients(weighted, List.of(hiddenT, headT));
+      try (Session s = new Session(g);
+          var out = s.runner().fetch(res.logps()).fetch(grad.dy(0)).fetch(grad.dy(1)).run()) {
+        float[][] values = new float[3][];
+        for (int k = 0; k < 3; k++) {
+          TFloat32 t = (TFloat32) out.get(k);
+          values[k] = new float[(int) t.shape().size()];
+          t.asRawTensor().data().asFloats().read(values[k]);
+        }
+        return values;
+      }
+    }
+  }
+}
