@@ -160,6 +160,42 @@ public final class Llama {
     return new Llama(config, scope, storage, compute, bf16Embedding, vars, reads, quantized);
   }
 
+  /**
+   * A second model with this one's layout, storage, products, embedding reading and quantization, its
+   * variables named {@code scope/<Hugging Face name>}: a frozen model's copy on another task's device,
+   * filled by {@link #copyFrom}, so a data-parallel replica there reads its weights locally instead of
+   * across the network at every forward pass. Reserve {@link #scopeNames}{@code (scope)} first.
+   */
+  public Llama mirror(GraphScopes scopes, String scope) {
+    return create(scopes, config, scope, storage, compute, bf16Embedding,
+        quantized == null ? null : quantized.algo());
+  }
+
+  /**
+   * Assignments of every variable of {@code source} (a model of the same layout, e.g. the one this is a
+   * {@link #mirror} of) to this model's, the quantized codes and scales included.
+   */
+  public List<org.tensorflow.op.Op> copyFrom(Ops tf, Llama source) {
+    List<org.tensorflow.op.Op> copies = new ArrayList<>();
+    for (Map.Entry<String, Variable<? extends TNumber>> e : variables.entrySet()) {
+      copies.add(assign(tf, e.getValue(), source.variables.get(e.getKey())));
+    }
+    if (quantized != null) {
+      for (String name : quantized.names()) {
+        QuantizedWeights.Stored to = quantized.stored(name);
+        QuantizedWeights.Stored from = source.quantized.stored(name);
+        copies.add(tf.assign(to.codes(), from.codes()));
+        copies.add(tf.assign(to.scales(), from.scales()));
+      }
+    }
+    return copies;
+  }
+
+  @SuppressWarnings("unchecked")
+  private static <T extends TNumber> org.tensorflow.op.Op assign(Ops tf, Variable<T> to, Variable<?> from) {
+    return tf.assign(to, (Variable<T>) from);
+  }
+
   /** The quantized projection weights, or null when every weight is a variable. */
   public QuantizedWeights quantized() {
     return quantized;

@@ -255,6 +255,7 @@ public final class DpoTrainer {
     void start(TrainingGraph<B> built, SafeTensorsReader weights) throws IOException {
       graph = built;
       objective.loadWeights(weights, out);
+      graph.weightsLoaded();
       startup.mark("weights_s");
       interval = new LogInterval(graph.metricNames());
       evaluator = Evaluator.of(config, objective, graph, total);

@@ -83,13 +83,16 @@ final class PolicyModel {
     }
     reference.load(graph, weights);
     String accumulators = graph.fusesStep() ? "" : " gradient accumulators,";
+    long mirrored = graph.mirroredVariableBytes();
     out.printf("training graph: %.1f MB of variables (" + (lora != null ? "frozen base, adapters with their"
-        + accumulators + " Adam m and v" : "policy," + accumulators + " Adam m and v") + "%s)%n",
-        graph.variableBytes() / 1e6, graph.referenceMode() != DpoGraph.ReferenceMode.LIVE
+        + accumulators + " Adam m and v" : "policy," + accumulators + " Adam m and v") + "%s)%s%n",
+        (graph.variableBytes() - mirrored) / 1e6, graph.referenceMode() != DpoGraph.ReferenceMode.LIVE
             || graph.referenceSharesBase() ? ""
             : config.referenceStorage() == Precision.BFLOAT16
                 ? String.format(", reference in bfloat16: %.1f MB", graph.variableBytes("reference/") / 1e6)
-                : ", reference");
+                : ", reference",
+        mirrored == 0 ? "" : String.format("; each other task holds its own copy of the frozen weights, %.1f MB"
+            + " in all", mirrored / 1e6));
   }
 
   float[] fed(Batch batch) {

@@ -127,6 +127,32 @@ class DistributedGraphTest {
   }
 
   /**
+   * The frozen reference is copied to task 1 once ({@code DpoGraph.weightsLoaded}): replica 1's reference
+   * forward reads only that copy, never the first task's reference weights (which would cross the network
+   * at every micro-batch), while its policy forward still reads the trained weights of task 0.
+   */
+  @Test
+  void theSecondTaskReadsItsOwnCopyOfTheFrozenReference() {
+    List<String> remote = new ArrayList<>();
+    int copyReads = 0;
+    for (Iterator<GraphOperation> it = twoTasks.session().graph().operations(); it.hasNext(); ) {
+      GraphOperation op = it.next();
+      if (!op.name().startsWith("replica_1/reference_forward/")) {
+        continue;
+      }
+      for (int i = 0; i < op.numInputs(); i++) {
+        String from = op.input(i).op().name();
+        remote.addAll(from.startsWith("reference_read/") ? List.of(op.name() + " <- " + from) : List.of());
+        copyReads += from.startsWith("replica_1/reference_read/") ? 1 : 0;
+      }
+    }
+    assertTrue(remote.isEmpty(), "replica 1 reads task 0's reference: " + remote);
+    assertTrue(copyReads > 10, copyReads + " reads of the copy");
+    assertEquals(twoTasks.variableBytes("reference/"), twoTasks.mirroredVariableBytes(), "one full copy");
+    assertEquals(0, inProcess.mirroredVariableBytes(), "in one process the replicas share the weights");
+  }
+
+  /**
    * 6 optimizer steps of 2 tasks x 2 pairs equal, to the bit, 2 in-process replicas x 2 pairs: the same
    * graph, the same kernels on the same shards; only where replica 1 runs and the transport of the
    * all-reduce differ, neither of which changes a value (the all-reduce of two replicas is one float

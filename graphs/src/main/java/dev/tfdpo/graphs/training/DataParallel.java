@@ -12,6 +12,7 @@ import org.tensorflow.Graph;
 import org.tensorflow.Operand;
 import dev.tfdpo.graphs.RequestedDevices;
 import org.tensorflow.ndarray.Shape;
+import org.tensorflow.op.Op;
 import org.tensorflow.op.Ops;
 import org.tensorflow.op.core.Placeholder;
 import org.tensorflow.types.TFloat32;
@@ -26,6 +27,12 @@ import org.tensorflow.types.TFloat32;
 final class DataParallel {
 
   private DataParallel() {}
+
+  /** Sub-scope of a replica's copy of a LoRA run's frozen base ({@link #replica}). */
+  static final String MIRRORED_BASE = "base";
+
+  /** Sub-scope of a replica's copy of a frozen live reference ({@link #replica}). */
+  static final String MIRRORED_REFERENCE = "reference";
 
   /** Scope of replica {@code k} (k >= 1; replica 0 is the graph's own unprefixed names). */
   static String scope(int k) {
@@ -42,6 +49,8 @@ final class DataParallel {
       String p = scope(k);
       names.addAll(List.of(p, p + "/forward", p + "/loss", p + "/reference_forward", p + "/optimizer",
           p + "/" + GradientAccumulation.SCOPE, p + "/allreduce"));
+      names.addAll(Llama.scopeNames(p + "/" + MIRRORED_BASE));
+      names.addAll(Llama.scopeNames(p + "/" + MIRRORED_REFERENCE));
     }
     return names;
   }
@@ -57,7 +66,13 @@ final class DataParallel {
   }
 
   /**
-   * Builds replica {@code k} over the shared {@code policy} and places all of it on {@code device}: with
+   * Builds replica {@code k} over the shared {@code policy} and places all of it on {@code device}. With
+   * {@code mirrorFrozen} (the replicas are tasks of a gRPC cluster, each a process of its own, possibly on
+   * another machine) the weights nothing trains get a copy on the replica's device, filled once after the
+   * load ({@link Replica#mirrorCopies}): a LoRA run's frozen base and a live reference that does not sync.
+   * Without it every forward pass of the replica would read them from the first task across the network,
+   * the whole model per micro-batch and pass; with it only the trained weights travel (for LoRA, the
+   * adapters). With
    * {@code recompute}, on its own tape, so the recomputed copies and block-wise gradient calls are among
    * the operations placed. {@code adapters}: a LoRA run's low-rank terms by projection path, the reads of
    * the one set of adapter variables every replica shares (its gradients are taken at those reads, as
@@ -65,26 +80,40 @@ final class DataParallel {
    */
   static Replica replica(Graph graph, GraphScopes scopes, int k, String device, Objective objective, Llama policy,
       Map<String, LowRank> adapters, ParameterSet trainable, ReferenceBranch first, Recompute.Granularity recompute,
-      CompletionLogProbs.TargetLogit target) {
+      CompletionLogProbs.TargetLogit target, boolean mirrorFrozen) {
     int mark = RequestedDevices.count(graph);
     String p = scope(k);
     Ops tf = scopes.get(p);
+    List<Op> copies = new ArrayList<>();
+    Llama model = policy;
+    Llama referenceModel = first.model();
+    boolean frozenBase = !adapters.isEmpty();
+    if (mirrorFrozen && frozenBase) { // LoRA: the base, which its live reference reads too
+      model = policy.mirror(scopes, p + "/" + MIRRORED_BASE);
+      copies.addAll(model.copyFrom(tf, policy));
+      referenceModel = first.model() == policy ? model : referenceModel;
+    }
+    if (mirrorFrozen && referenceModel != null && referenceModel == first.model() && first.model() != policy
+        && first.sync() == null) {
+      referenceModel = first.model().mirror(scopes, p + "/" + MIRRORED_REFERENCE);
+      copies.addAll(referenceModel.copyFrom(tf, first.model()));
+    }
     BatchInputs inputs = new BatchInputs(tf, target);
     Placeholder<TFloat32> gradScale =
         tf.withName("grad_scale").placeholder(TFloat32.class, Placeholder.shape(Shape.scalar())); // []
     Ops lossOps = scopes.get(p + "/loss");
     ReferenceBranch reference = ReferenceBranch.replica(
-        first, tf, scopes.get(p + "/reference_forward"), lossOps, inputs, objective);
+        first, referenceModel, tf, scopes.get(p + "/reference_forward"), lossOps, inputs, objective);
     // As on the first replica (DpoGraph): a live reference's forward pass runs before the policy's.
     BatchInputs policyInputs = reference.mode() == DpoGraph.ReferenceMode.LIVE ? inputs.after(tf, reference.logps()) : inputs;
     Recompute tape = recompute == null ? null : new Recompute(recompute);
-    CompletionLogProbs.Result pol = policyInputs.logProbs(scopes.get(p + "/forward"), policy, adapters, tape); // [S] each
+    CompletionLogProbs.Result pol = policyInputs.logProbs(scopes.get(p + "/forward"), model, adapters, tape); // [S] each
     Operand<TFloat32> policyScores = objective.sequenceScores(lossOps, pol); // [S]
     Objective.Part part = objective.build(lossOps, inputs, pol, policyScores, reference.scores());
     GradientAccumulation gradients = GradientAccumulation.build(tf, scopes.get(p + "/optimizer"),
         scopes.get(p + "/" + GradientAccumulation.SCOPE), part.loss(), trainable, gradScale, tape);
     RequestedDevices.placeUnplaced(graph, mark, device);
-    return new Replica(inputs, gradScale, pol.logps(), reference, part.metrics(), gradients);
+    return new Replica(inputs, gradScale, pol.logps(), reference, part.metrics(), gradients, copies);
   }
 
   /** Which completion tokens a token-mean metric averages over. */

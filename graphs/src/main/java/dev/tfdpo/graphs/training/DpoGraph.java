@@ -317,6 +317,10 @@ public final class DpoGraph implements TrainingGraph<Batch> {
   private final Op accumulateAll;
   /** The once-per-step gradient all-reduce ({@link GradientAllReduce}); null with one replica. */
   private final Op allReduce;
+  /** Fills the replicas' copies of frozen weights from the first replica's (gRPC tasks); null: none. */
+  private final Op mirrorCopies;
+  /** Whether {@link #mirrorCopies} has run since the graph was opened. */
+  private boolean mirrorsFilled;
   /** Whether micro-batches were accumulated since the last all-reduce. */
   private boolean reducePending;
   /** Compiled cluster launches of the first training micro-batch; -1 until then or without XLA. */
@@ -372,10 +376,12 @@ public final class DpoGraph implements TrainingGraph<Batch> {
     gradients = s.fusedStep()
         ? GradientAccumulation.direct(tf, optOps, part.loss(), trainable, gradScale, tape)
         : GradientAccumulation.build(tf, optOps, scopes, part.loss(), trainable, gradScale, tape);
-    replicas.add(new Replica(inputs, gradScale, policyLogps, reference, metrics, gradients));
+    replicas.add(new Replica(inputs, gradScale, policyLogps, reference, metrics, gradients, List.of()));
     addReplicas(s, scopes, policy, adapterTerms, trainable);
     accumulateAll = s.fusedStep() ? null : replicas.size() == 1 ? gradients.accumulate() : optOps.withControlDependencies(
         replicas.stream().map(r -> r.gradients().accumulate()).toList()).withName("accumulate_all").noOp();
+    List<Op> copies = replicas.stream().flatMap(r -> r.mirrorCopies().stream()).toList();
+    mirrorCopies = copies.isEmpty() ? null : tf.withControlDependencies(copies).withName("mirror_frozen").noOp();
     allReduce = replicas.size() == 1 ? null : GradientAllReduce.build(graph, DataParallel.allReduceScopes(scopes,
         replicas.size()), replicas.stream().map(Replica::gradients).toList(), trainable, replication);
     OptimizerSharding sharding = replication.shardOptimizer()
@@ -403,7 +409,7 @@ public final class DpoGraph implements TrainingGraph<Batch> {
     Replication replication = s.replication();
     for (int k = 1; k < replication.replicas(); k++) {
       replicas.add(DataParallel.replica(graph, scopes, k, replication.devices().get(k), objective, policy,
-          adapterTerms, trainable, reference, s.recompute(), inputs.target()));
+          adapterTerms, trainable, reference, s.recompute(), inputs.target(), replication.remote()));
     }
   }
 
@@ -635,6 +641,9 @@ public final class DpoGraph implements TrainingGraph<Batch> {
       float[] stepScalars) {
     ReferenceMode referenceMode = reference.mode();
     checkShards(shards, referenceLogps);
+    if (!mirrorsFilled) {
+      weightsLoaded();
+    }
     int pairs = shards.stream().mapToInt(Batch::numPairs).sum();
     // Every replica runs, evaluation too: an objective may share a value across them (KTO's KL point),
     // and an idle replica (fewer shards) then runs on a copy of the first shard with weight 0.
@@ -796,6 +805,29 @@ public final class DpoGraph implements TrainingGraph<Batch> {
   @Override
   public void trace(StepTrace trace) {
     this.trace = trace;
+  }
+
+  /**
+   * Copies the frozen weights (a LoRA run's base, a live reference that does not sync) to the other
+   * tasks' replicas, which read them there ({@link DataParallel#replica}); nothing when no replica has a
+   * copy. Call after the weights are loaded; the first micro-batch run does it if nobody did.
+   */
+  @Override
+  public void weightsLoaded() {
+    if (mirrorCopies != null) {
+      session.runner().addTarget(mirrorCopies).run();
+      mirrorsFilled = true;
+    }
+  }
+
+  /** Bytes of the other replicas' copies of frozen weights ({@link #weightsLoaded}), all tasks together. */
+  public long mirroredVariableBytes() {
+    long bytes = 0;
+    for (int k = 1; k < replicas.size(); k++) {
+      String p = DataParallel.scope(k) + "/";
+      bytes += variableBytes(p + DataParallel.MIRRORED_BASE + "/") + variableBytes(p + DataParallel.MIRRORED_REFERENCE + "/");
+    }
+    return bytes;
   }
 
   /**

@@ -142,19 +142,21 @@ record ReferenceBranch(
    * the first replica's reference variables (LIVE), which alone loads, syncs and checkpoints them; a LoRA
    * run's replicas read the policy's shared frozen base and the one frozen starting adapter.
    *
+   * @param model the model a live reference's forward reads: the first replica's, or its copy on this
+   *     replica's device ({@link DataParallel#replica})
    * @param tf the replica's root scope (its fed placeholder), {@code forwardOps} its reference forward pass
    */
-  static ReferenceBranch replica(ReferenceBranch first, Ops tf, Ops forwardOps, Ops lossOps, BatchInputs inputs,
-      Objective objective) {
+  static ReferenceBranch replica(ReferenceBranch first, Llama model, Ops tf, Ops forwardOps, Ops lossOps,
+      BatchInputs inputs, Objective objective) {
     return switch (first.mode()) {
       case LIVE -> {
-        CompletionLogProbs.Result ref = inputs.logProbs(forwardOps, first.model(), first.adapters()); // [S] each
+        CompletionLogProbs.Result ref = inputs.logProbs(forwardOps, model, first.adapters()); // [S] each
         Operand<TFloat32> logps = tf.stopGradient(ref.logps()); // [S]
         Operand<TFloat32> scores = objective.readsReference()
             ? lossOps.stopGradient(objective.sequenceScores(lossOps, ref))
             : inputs.zerosPerSequence(lossOps); // [S]
         yield new ReferenceBranch(
-            first.mode(), scores, logps, null, null, null, Map.of(), first.model(), first.adapters());
+            first.mode(), scores, logps, null, null, null, Map.of(), model, first.adapters());
       }
       case FED -> {
         Placeholder<TFloat32> fed = tf.withName("reference_logps")

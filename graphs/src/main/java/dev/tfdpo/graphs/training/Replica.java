@@ -1,6 +1,8 @@
 package dev.tfdpo.graphs.training;
 
+import java.util.List;
 import org.tensorflow.Operand;
+import org.tensorflow.op.Op;
 import org.tensorflow.op.core.Placeholder;
 import org.tensorflow.types.TFloat32;
 
@@ -14,6 +16,8 @@ import org.tensorflow.types.TFloat32;
  * @param reference its reference branch
  * @param metrics the objective's metrics on its shard {@code [K]}
  * @param gradients its accumulators and accumulate target
+ * @param mirrorCopies assignments filling its device's copies of frozen weights from the first
+ *     replica's ({@link DataParallel#replica}); empty when it reads the first replica's directly
  */
 record Replica(
     BatchInputs inputs,
@@ -21,4 +25,5 @@ record Replica(
     Operand<TFloat32> policyLogps,
     ReferenceBranch reference,
     Operand<TFloat32> metrics,
-    GradientAccumulation gradients) {}
+    GradientAccumulation gradients,
+    List<Op> mirrorCopies) {}

@@ -84,6 +84,12 @@ public interface TrainingGraph<B extends MicroBatch> extends AutoCloseable {
    */
   void trace(StepTrace trace);
 
+  /**
+   * After the weights are loaded: fills what replicas keep of them on their own devices (copies of
+   * frozen weights on the tasks of a gRPC cluster). Graphs without such copies have nothing to do.
+   */
+  default void weightsLoaded() {}
+
   /** Data-parallel replicas: shards per micro-batch. */
   int replicas();
 
