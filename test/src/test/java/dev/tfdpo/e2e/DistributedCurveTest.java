@@ -6,13 +6,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.gson.JsonObject;
 import dev.tfdpo.trainer.DpoTrainer;
-import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -57,32 +54,17 @@ class DistributedCurveTest {
    * {@code chiefDir}, task 1 given {@code workerDir}; their logs {@code log-NAME0.txt} and {@code log-NAME1.txt}.
    */
   static Tools.Result[] twoTasks(Path chiefDir, Path workerDir, List<String> extra, String name) throws Exception {
-    int[] ports = {freePort(), freePort()};
-    String workers = "[\"127.0.0.1:" + ports[0] + "\", \"127.0.0.1:" + ports[1] + "\"]";
-    List<Process> p = new ArrayList<>();
-    for (int task = 0; task < 2; task++) {
+    return Tools.twoTasks(task -> {
       List<String> args = new ArrayList<>(List.of(CONFIG.toString(), "--output_dir",
           (task == 0 ? chiefDir : workerDir).toString()));
       args.addAll(RUN);
       args.addAll(extra);
-      p.add(Tools.start(Tools.TRAIN, args, work.resolve("log-" + name + task + ".txt"), Map.of("TF_CONFIG",
-          "{\"cluster\": {\"worker\": " + workers + "}, \"task\": {\"type\": \"worker\", \"index\": " + task + "}}")));
-      started.add(p.get(task));
-    }
-    assertTrue(p.get(0).waitFor(300, TimeUnit.SECONDS), "the chief did not end");
-    // The worker exits a few probes (1 s each) after the chief's server is gone.
-    assertTrue(p.get(1).waitFor(30, TimeUnit.SECONDS), "the worker did not end after the chief");
-    Tools.Result[] r = new Tools.Result[2];
-    for (int task = 0; task < 2; task++) {
-      r[task] = new Tools.Result(p.get(task).exitValue(), Files.readString(work.resolve("log-" + name + task + ".txt")));
-    }
-    return r;
+      return args;
+    }, work, name, started);
   }
 
   static int freePort() throws Exception {
-    try (ServerSocket s = new ServerSocket(0)) {
-      return s.getLocalPort();
-    }
+    return Tools.freePort();
   }
 
   @AfterAll

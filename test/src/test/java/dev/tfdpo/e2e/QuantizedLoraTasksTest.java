@@ -8,12 +8,9 @@ import dev.tfdpo.trainer.DpoTrainer;
 import dev.tfdpo.trainer.config.TrainConfig;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -36,22 +33,16 @@ class QuantizedLoraTasksTest {
     inProcess.addAll(List.of("--output_dir", work.resolve("devices").toString(), "--devices", "2"));
     DpoTrainer.run(TrainConfig.load(config, inProcess), new PrintStream(new ByteArrayOutputStream()), false);
 
-    int[] ports = {DistributedCurveTest.freePort(), DistributedCurveTest.freePort()};
-    String workers = "[\"127.0.0.1:" + ports[0] + "\", \"127.0.0.1:" + ports[1] + "\"]";
     List<Process> p = new ArrayList<>();
     try {
-      for (int task = 0; task < 2; task++) {
+      Tools.Result[] r = Tools.twoTasks(task -> {
         List<String> args = new ArrayList<>(List.of(config.toString()));
         args.addAll(ARGS);
         args.addAll(List.of("--output_dir", work.resolve("task" + task).toString()));
-        p.add(Tools.start(Tools.TRAIN, args, work.resolve("log-" + task + ".txt"), Map.of("TF_CONFIG",
-            "{\"cluster\": {\"worker\": " + workers + "}, \"task\": {\"type\": \"worker\", \"index\": " + task + "}}")));
-      }
-      assertTrue(p.get(0).waitFor(300, TimeUnit.SECONDS), "the chief did not end");
-      assertTrue(p.get(1).waitFor(30, TimeUnit.SECONDS), "the worker did not end after the chief");
-      String chiefLog = Files.readString(work.resolve("log-0.txt"));
-      assertEquals(0, p.get(0).exitValue(), chiefLog);
-      assertTrue(chiefLog.contains("each other task holds its own copy of the frozen weights"), chiefLog);
+        return args;
+      }, work, "", p);
+      assertEquals(0, r[0].status(), r[0].output());
+      assertTrue(r[0].output().contains("each other task holds its own copy of the frozen weights"), r[0].output());
     } finally {
       p.forEach(Process::destroyForcibly);
     }

@@ -53,6 +53,36 @@ final class Tools {
     return new Result(p.exitValue(), Files.readString(log, StandardCharsets.UTF_8));
   }
 
+  /**
+   * Runs the trainer as the 2 tasks of a loopback {@code TF_CONFIG} cluster to their end: task k with
+   * {@code argsOf.apply(k)}, its log {@code logDir/log-NAMEk.txt}; each started process is added to {@code
+   * started} (for the caller's cleanup). The worker ends a few probes (1 s each) after the chief.
+   */
+  static Result[] twoTasks(java.util.function.IntFunction<List<String>> argsOf, Path logDir, String name,
+      List<Process> started) throws Exception {
+    String workers = "[\"127.0.0.1:" + freePort() + "\", \"127.0.0.1:" + freePort() + "\"]";
+    List<Process> p = new ArrayList<>();
+    for (int task = 0; task < 2; task++) {
+      p.add(start(TRAIN, argsOf.apply(task), logDir.resolve("log-" + name + task + ".txt"), Map.of("TF_CONFIG",
+          "{\"cluster\": {\"worker\": " + workers + "}, \"task\": {\"type\": \"worker\", \"index\": " + task + "}}")));
+      started.add(p.get(task));
+    }
+    assertTrue(p.get(0).waitFor(300, TimeUnit.SECONDS), "the chief did not end");
+    assertTrue(p.get(1).waitFor(30, TimeUnit.SECONDS), "the worker did not end after the chief");
+    Result[] r = new Result[2];
+    for (int task = 0; task < 2; task++) {
+      r[task] = new Result(p.get(task).exitValue(), Files.readString(logDir.resolve("log-" + name + task + ".txt")));
+    }
+    return r;
+  }
+
+  /** A free local port (bound, then released for a server to take). */
+  static int freePort() throws IOException {
+    try (java.net.ServerSocket s = new java.net.ServerSocket(0)) {
+      return s.getLocalPort();
+    }
+  }
+
   /** The default config with {@code extra} overrides, for a child trainer. */
   static List<String> trainArgs(Path outputDir, List<String> extra) {
     List<String> args = new ArrayList<>();
