@@ -84,36 +84,55 @@ final class DataParallel {
     int mark = RequestedDevices.count(graph);
     String p = scope(k);
     Ops tf = scopes.get(p);
-    List<Op> copies = new ArrayList<>();
-    Llama model = policy;
-    Llama referenceModel = first.model();
-    boolean frozenBase = !adapters.isEmpty();
-    if (mirrorFrozen && frozenBase) { // LoRA: the base, which its live reference reads too
-      model = policy.mirror(scopes, p + "/" + MIRRORED_BASE);
-      copies.addAll(model.copyFrom(tf, policy));
-      referenceModel = first.model() == policy ? model : referenceModel;
-    }
-    if (mirrorFrozen && referenceModel != null && referenceModel == first.model() && first.model() != policy
-        && first.sync() == null) {
-      referenceModel = first.model().mirror(scopes, p + "/" + MIRRORED_REFERENCE);
-      copies.addAll(referenceModel.copyFrom(tf, first.model()));
-    }
+    Models models = mirrorFrozen ? frozenCopies(scopes, p, tf, policy, !adapters.isEmpty(), first)
+        : new Models(policy, first.model(), List.of());
     BatchInputs inputs = new BatchInputs(tf, target);
     Placeholder<TFloat32> gradScale =
         tf.withName("grad_scale").placeholder(TFloat32.class, Placeholder.shape(Shape.scalar())); // []
     Ops lossOps = scopes.get(p + "/loss");
     ReferenceBranch reference = ReferenceBranch.replica(
-        first, referenceModel, tf, scopes.get(p + "/reference_forward"), lossOps, inputs, objective);
+        first, models.reference(), tf, scopes.get(p + "/reference_forward"), lossOps, inputs, objective);
     // As on the first replica (DpoGraph): a live reference's forward pass runs before the policy's.
     BatchInputs policyInputs = reference.mode() == DpoGraph.ReferenceMode.LIVE ? inputs.after(tf, reference.logps()) : inputs;
     Recompute tape = recompute == null ? null : new Recompute(recompute);
-    CompletionLogProbs.Result pol = policyInputs.logProbs(scopes.get(p + "/forward"), model, adapters, tape); // [S] each
+    CompletionLogProbs.Result pol = policyInputs.logProbs(scopes.get(p + "/forward"), models.policy(), adapters, tape); // [S] each
     Operand<TFloat32> policyScores = objective.sequenceScores(lossOps, pol); // [S]
     Objective.Part part = objective.build(lossOps, inputs, pol, policyScores, reference.scores());
     GradientAccumulation gradients = GradientAccumulation.build(tf, scopes.get(p + "/optimizer"),
         scopes.get(p + "/" + GradientAccumulation.SCOPE), part.loss(), trainable, gradScale, tape);
     RequestedDevices.placeUnplaced(graph, mark, device);
-    return new Replica(inputs, gradScale, pol.logps(), reference, part.metrics(), gradients, copies);
+    return new Replica(inputs, gradScale, pol.logps(), reference, part.metrics(), gradients, models.copies());
+  }
+
+  /**
+   * The models a replica's forward passes read, and the assignments that fill its copies.
+   *
+   * @param policy the policy model: the shared one, or (LoRA) a copy of the frozen base
+   * @param reference the live reference model (null in the other modes): the shared one or a copy
+   * @param copies the copies' assignments from the first replica's variables
+   */
+  private record Models(Llama policy, Llama reference, List<Op> copies) {}
+
+  /**
+   * Copies on replica {@code p}'s device of what nothing trains: a LoRA run's base ({@code frozenBase}),
+   * which its live reference reads too, and a separate live reference that does not sync.
+   */
+  private static Models frozenCopies(GraphScopes scopes, String p, Ops tf, Llama policy, boolean frozenBase,
+      ReferenceBranch first) {
+    List<Op> copies = new ArrayList<>();
+    Llama base = policy;
+    if (frozenBase) {
+      base = policy.mirror(scopes, p + "/" + MIRRORED_BASE);
+      copies.addAll(base.copyFrom(tf, policy));
+    }
+    Llama reference = first.model();
+    if (reference == policy) { // LoRA: the reference is the base with the starting adapter
+      reference = base;
+    } else if (reference != null && first.sync() == null) {
+      reference = reference.mirror(scopes, p + "/" + MIRRORED_REFERENCE);
+      copies.addAll(reference.copyFrom(tf, first.model()));
+    }
+    return new Models(base, reference, copies);
   }
 
   /** Which completion tokens a token-mean metric averages over. */
