@@ -184,7 +184,10 @@ public final class ReferenceModel {
       return; // a LoRA run's reference runs on the policy's own frozen base
     }
     if (dir.equals(policyDir)) {
-      graph.referenceLoader().load(graph.session(), policyWeights);
+      // The same file: copied from the just-loaded policy in the graph when the layouts allow it.
+      if (!graph.copyReferenceFromPolicy()) {
+        graph.referenceLoader().load(graph.session(), policyWeights);
+      }
       return;
     }
     try (SafeTensorsReader weights = SafeTensorsReader.open(dir)) {

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+
 import dev.tfdpo.data.TokenIdsJsonl;
 import dev.tfdpo.graphs.training.Batch;
 import dev.tfdpo.graphs.training.DpoGraph;
@@ -61,6 +62,29 @@ class ReferenceGraphTest {
       }
     }
     return g;
+  }
+
+  /**
+   * A live float32 reference of the policy's model starts as an in-graph copy of the loaded policy
+   * (ReferenceModel uses it instead of reading the file again): bitwise the loaded weights. Graphs
+   * without a separate float32 reference have no such copy.
+   */
+  @Test
+  void aLiveReferenceCopiedFromThePolicyEqualsTheLoadedOne() throws Exception {
+    LossSpec spec = LossSpec.builder("sigmoid").beta(0.1f).build();
+    try (DpoGraph g = DpoGraph.build(new DpoGraph.Settings(config, spec, ADAM, 1.0, 2, DpoGraph.Reference.live(config)))) {
+      try (SafeTensorsReader pol = SafeTensorsReader.open(MID2)) {
+        g.policyLoader().load(g.session(), pol);
+      }
+      assertTrue(g.copyReferenceFromPolicy());
+      Map<String, float[]> policy = g.policyWeights();
+      Map<String, float[]> reference = g.referenceWeights();
+      assertEquals(policy.keySet(), reference.keySet());
+      policy.forEach((name, w) -> assertArrayEquals(w, reference.get(name), 0f, name));
+    }
+    try (DpoGraph g = DpoGraph.build(new DpoGraph.Settings(config, spec, ADAM, 1.0, 2, DpoGraph.Reference.none()))) {
+      assertFalse(g.copyReferenceFromPolicy(), "no reference variables");
+    }
   }
 
   @Test

@@ -317,6 +317,8 @@ public final class DpoGraph implements TrainingGraph<Batch> {
   private final Op accumulateAll;
   /** The once-per-step gradient all-reduce ({@link GradientAllReduce}); null with one replica. */
   private final Op allReduce;
+  /** {@link #copyReferenceFromPolicy}'s op; null when the graph has none. */
+  private final Op referenceFromPolicy;
   /** Fills the replicas' copies of frozen weights from the first replica's (gRPC tasks); null: none. */
   private final Op mirrorCopies;
   /** Whether {@link #mirrorCopies} has run since the graph was opened. */
@@ -360,6 +362,7 @@ public final class DpoGraph implements TrainingGraph<Batch> {
         ? ReferenceBranch.sharedBase(scopes, lossOps, s.reference(), inputs, policy, lora, objective, startCopy)
         : ReferenceBranch.build(scopes, lossOps, s, inputs, policy, objective);
     referenceAdapters = startCopy[0];
+    referenceFromPolicy = copiesPolicy(scopes, s, policy, reference);
     // A live reference's forward pass runs to its end before the policy's starts: run side by side, its
     // logits and layer temporaries added to the policy's activations at their peak.
     BatchInputs policyInputs = reference.mode() == ReferenceMode.LIVE ? inputs.after(tf, reference.logps()) : inputs;
@@ -513,6 +516,32 @@ public final class DpoGraph implements TrainingGraph<Batch> {
       throw new IllegalStateException("the graph has no reference variables (reference mode " + reference.mode() + ")");
     }
     return reference.loader();
+  }
+
+  /**
+   * {@code reference := policy}, in the graph: a live float32 reference of the policy's own layout starts
+   * as the policy's starting weights without reading the model file a second time. False (nothing done)
+   * when the graph has no such copy (other modes, a bfloat16-stored reference, a LoRA run's shared base,
+   * another architecture): load the reference then.
+   */
+  public boolean copyReferenceFromPolicy() {
+    if (referenceFromPolicy == null) {
+      return false;
+    }
+    session.runner().addTarget(referenceFromPolicy).run();
+    return true;
+  }
+
+  /** The op of {@link #copyReferenceFromPolicy}, or null when the reference cannot be a copy. */
+  private static Op copiesPolicy(GraphScopes scopes, Settings s, Llama policy, ReferenceBranch reference) {
+    Llama model = reference.model();
+    boolean copyable = reference.mode() == ReferenceMode.LIVE && model != null && model != policy
+        && s.referenceStorage() == Precision.FLOAT32 && s.lora() == null && model.config().equals(policy.config());
+    if (!copyable) {
+      return null;
+    }
+    Ops tf = scopes.get("reference_sync");
+    return tf.withControlDependencies(model.copyFrom(tf, policy)).withName("from_policy").noOp();
   }
 
   /** Current live reference weights by Hugging Face name. */
