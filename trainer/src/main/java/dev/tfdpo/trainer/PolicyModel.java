@@ -91,8 +91,9 @@ final class PolicyModel {
             : config.referenceStorage() == Precision.BFLOAT16
                 ? String.format(", reference in bfloat16: %.1f MB", graph.variableBytes("reference/") / 1e6)
                 : ", reference",
-        mirrored == 0 ? "" : String.format("; each other task holds its own copy of the frozen weights, %.1f MB"
-            + " in all", mirrored / 1e6));
+        mirrored == 0 ? "" : String.format("; each other task holds its own copy of the weights it reads"
+            + " (%s), %.1f MB in all", lora != null ? "frozen" : "the policy refreshed after each update",
+            mirrored / 1e6));
   }
 
   float[] fed(Batch batch) {

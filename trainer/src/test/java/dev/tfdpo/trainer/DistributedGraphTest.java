@@ -127,28 +127,30 @@ class DistributedGraphTest {
   }
 
   /**
-   * The frozen reference is copied to task 1 once ({@code DpoGraph.weightsLoaded}): replica 1's reference
-   * forward reads only that copy, never the first task's reference weights (which would cross the network
-   * at every micro-batch), while its policy forward still reads the trained weights of task 0.
+   * Task 1 reads its own copies: of the frozen reference (filled once, {@code DpoGraph.weightsLoaded}) and
+   * of the policy (refreshed after each update). Its forward passes read no weight of task 0, which would
+   * cross the network at every micro-batch.
    */
   @Test
-  void theSecondTaskReadsItsOwnCopyOfTheFrozenReference() {
+  void theSecondTaskReadsItsOwnCopiesOfTheWeights() {
     List<String> remote = new ArrayList<>();
     int copyReads = 0;
     for (Iterator<GraphOperation> it = twoTasks.session().graph().operations(); it.hasNext(); ) {
       GraphOperation op = it.next();
-      if (!op.name().startsWith("replica_1/reference_forward/")) {
+      if (!op.name().startsWith("replica_1/reference_forward/") && !op.name().startsWith("replica_1/forward/")) {
         continue;
       }
       for (int i = 0; i < op.numInputs(); i++) {
         String from = op.input(i).op().name();
-        remote.addAll(from.startsWith("reference_read/") ? List.of(op.name() + " <- " + from) : List.of());
-        copyReads += from.startsWith("replica_1/reference_read/") ? 1 : 0;
+        boolean first = from.startsWith("reference_read/") || from.startsWith("policy_read/");
+        remote.addAll(first ? List.of(op.name() + " <- " + from) : List.of());
+        copyReads += from.startsWith("replica_1/reference_read/") || from.startsWith("replica_1/policy_read/") ? 1 : 0;
       }
     }
-    assertTrue(remote.isEmpty(), "replica 1 reads task 0's reference: " + remote);
-    assertTrue(copyReads > 10, copyReads + " reads of the copy");
-    assertEquals(twoTasks.variableBytes("reference/"), twoTasks.mirroredVariableBytes(), "one full copy");
+    assertTrue(remote.isEmpty(), "replica 1 reads task 0's weights: " + remote);
+    assertTrue(copyReads > 20, copyReads + " reads of the copies");
+    assertEquals(twoTasks.variableBytes("reference/") + twoTasks.variableBytes("policy/"),
+        twoTasks.mirroredVariableBytes(), "one copy of each");
     assertEquals(0, inProcess.mirroredVariableBytes(), "in one process the replicas share the weights");
   }
 

@@ -34,6 +34,12 @@ final class DataParallel {
   /** Sub-scope of a replica's copy of a frozen live reference ({@link #replica}). */
   static final String MIRRORED_REFERENCE = "reference";
 
+  /** Sub-scope of a replica's copy of the trained policy, refreshed after every update ({@link #replica}). */
+  static final String MIRRORED_POLICY = "policy";
+
+  /** Sub-scope of the assignments that refresh a replica's policy copy after an update. */
+  static final String POLICY_REFRESH = "policy_refresh";
+
   /** Scope of replica {@code k} (k >= 1; replica 0 is the graph's own unprefixed names). */
   static String scope(int k) {
     return "replica_" + k;
@@ -51,6 +57,8 @@ final class DataParallel {
           p + "/" + GradientAccumulation.SCOPE, p + "/allreduce"));
       names.addAll(Llama.scopeNames(p + "/" + MIRRORED_BASE));
       names.addAll(Llama.scopeNames(p + "/" + MIRRORED_REFERENCE));
+      names.addAll(Llama.scopeNames(p + "/" + MIRRORED_POLICY));
+      names.add(p + "/" + POLICY_REFRESH);
     }
     return names;
   }
@@ -72,7 +80,10 @@ final class DataParallel {
    * load ({@link Replica#mirrorCopies}): a LoRA run's frozen base and a live reference that does not sync.
    * Without it every forward pass of the replica would read them from the first task across the network,
    * the whole model per micro-batch and pass; with it only the trained weights travel (for LoRA, the
-   * adapters). With
+   * adapters). A fully trained policy gets a copy too ({@link Replica#policyCopy}), refreshed from the
+   * first replica's weights after each update ({@link #refreshAfter}): the weights then travel once per
+   * optimizer step instead of once per micro-batch, and the replica's gradients are taken at its copy's
+   * reads. With
    * {@code recompute}, on its own tape, so the recomputed copies and block-wise gradient calls are among
    * the operations placed. {@code adapters}: a LoRA run's low-rank terms by projection path, the reads of
    * the one set of adapter variables every replica shares (its gradients are taken at those reads, as
@@ -85,7 +96,7 @@ final class DataParallel {
     String p = scope(k);
     Ops tf = scopes.get(p);
     Models models = mirrorFrozen ? frozenCopies(scopes, p, tf, policy, !adapters.isEmpty(), first)
-        : new Models(policy, first.model(), List.of());
+        : new Models(policy, first.model(), List.of(), false);
     BatchInputs inputs = new BatchInputs(tf, target);
     Placeholder<TFloat32> gradScale =
         tf.withName("grad_scale").placeholder(TFloat32.class, Placeholder.shape(Shape.scalar())); // []
@@ -98,10 +109,13 @@ final class DataParallel {
     CompletionLogProbs.Result pol = policyInputs.logProbs(scopes.get(p + "/forward"), models.policy(), adapters, tape); // [S] each
     Operand<TFloat32> policyScores = objective.sequenceScores(lossOps, pol); // [S]
     Objective.Part part = objective.build(lossOps, inputs, pol, policyScores, reference.scores());
+    // The gradient at the weights this replica reads: its copy's, when it has one (the same names and order).
+    ParameterSet reads = models.trainedCopy() ? ParameterSet.wholeModel(models.policy()) : trainable;
     GradientAccumulation gradients = GradientAccumulation.build(tf, scopes.get(p + "/optimizer"),
-        scopes.get(p + "/" + GradientAccumulation.SCOPE), part.loss(), trainable, gradScale, tape);
+        scopes.get(p + "/" + GradientAccumulation.SCOPE), part.loss(), reads, gradScale, tape);
     RequestedDevices.placeUnplaced(graph, mark, device);
-    return new Replica(inputs, gradScale, pol.logps(), reference, part.metrics(), gradients, models.copies());
+    return new Replica(inputs, gradScale, pol.logps(), reference, part.metrics(), gradients, models.copies(),
+        models.trainedCopy() ? models.policy() : null);
   }
 
   /**
@@ -110,21 +124,20 @@ final class DataParallel {
    * @param policy the policy model: the shared one, or (LoRA) a copy of the frozen base
    * @param reference the live reference model (null in the other modes): the shared one or a copy
    * @param copies the copies' assignments from the first replica's variables
+   * @param trainedCopy whether {@code policy} is a copy of the trained policy (full fine-tuning)
    */
-  private record Models(Llama policy, Llama reference, List<Op> copies) {}
+  private record Models(Llama policy, Llama reference, List<Op> copies, boolean trainedCopy) {}
 
   /**
-   * Copies on replica {@code p}'s device of what nothing trains: a LoRA run's base ({@code frozenBase}),
-   * which its live reference reads too, and a separate live reference that does not sync.
+   * Copies on replica {@code p}'s device: of a LoRA run's frozen base ({@code frozenBase}), which its live
+   * reference reads too, or else of the trained policy; and of a separate live reference that does not
+   * sync.
    */
   private static Models frozenCopies(GraphScopes scopes, String p, Ops tf, Llama policy, boolean frozenBase,
       ReferenceBranch first) {
     List<Op> copies = new ArrayList<>();
-    Llama base = policy;
-    if (frozenBase) {
-      base = policy.mirror(scopes, p + "/" + MIRRORED_BASE);
-      copies.addAll(base.copyFrom(tf, policy));
-    }
+    Llama base = policy.mirror(scopes, p + "/" + (frozenBase ? MIRRORED_BASE : MIRRORED_POLICY));
+    copies.addAll(base.copyFrom(tf, policy));
     Llama reference = first.model();
     if (reference == policy) { // LoRA: the reference is the base with the starting adapter
       reference = base;
@@ -132,7 +145,26 @@ final class DataParallel {
       reference = reference.mirror(scopes, p + "/" + MIRRORED_REFERENCE);
       copies.addAll(reference.copyFrom(tf, first.model()));
     }
-    return new Models(base, reference, copies);
+    return new Models(base, reference, copies, !frozenBase);
+  }
+
+  /**
+   * Assignments, after {@code update}, of the first replica's policy weights to each replica's copy
+   * ({@link Replica#policyCopy}), each placed on its replica's device; null when no replica has one.
+   */
+  static Op refreshAfter(Graph graph, GraphScopes scopes, Op update, Llama policy, List<Replica> replicas,
+      List<String> devices) {
+    List<Op> copies = new ArrayList<>();
+    for (int k = 1; k < replicas.size(); k++) {
+      Llama copy = replicas.get(k).policyCopy();
+      if (copy != null) {
+        int mark = RequestedDevices.count(graph);
+        Ops tf = scopes.get(scope(k) + "/" + POLICY_REFRESH).withControlDependencies(List.of(update));
+        copies.addAll(copy.copyFrom(tf, policy));
+        RequestedDevices.placeUnplaced(graph, mark, devices.get(k));
+      }
+    }
+    return copies.isEmpty() ? null : scopes.root().withControlDependencies(copies).withName("apply_and_refresh").noOp();
   }
 
   /** Which completion tokens a token-mean metric averages over. */

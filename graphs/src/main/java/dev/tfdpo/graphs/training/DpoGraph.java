@@ -379,7 +379,7 @@ public final class DpoGraph implements TrainingGraph<Batch> {
     gradients = s.fusedStep()
         ? GradientAccumulation.direct(tf, optOps, part.loss(), trainable, gradScale, tape)
         : GradientAccumulation.build(tf, optOps, scopes, part.loss(), trainable, gradScale, tape);
-    replicas.add(new Replica(inputs, gradScale, policyLogps, reference, metrics, gradients, List.of()));
+    replicas.add(new Replica(inputs, gradScale, policyLogps, reference, metrics, gradients, List.of(), null));
     addReplicas(s, scopes, policy, adapterTerms, trainable);
     accumulateAll = s.fusedStep() ? null : replicas.size() == 1 ? gradients.accumulate() : optOps.withControlDependencies(
         replicas.stream().map(r -> r.gradients().accumulate()).toList()).withName("accumulate_all").noOp();
@@ -395,7 +395,9 @@ public final class DpoGraph implements TrainingGraph<Batch> {
         s.maxGradNorm(), s.adam(), optimizerScalars, sharding, gateLoss);
     gradNorm = update.gradNorm(); // []
     gradNorms = update.gradNorms(); // [#params]
-    apply = gradients.resetAfter(optOps, update.updates(), "apply");
+    Op applied = gradients.resetAfter(optOps, update.updates(), "apply");
+    Op refreshed = DataParallel.refreshAfter(graph, scopes, applied, policy, replicas, replication.devices());
+    apply = refreshed == null ? applied : refreshed;
 
     checkpoint = new StateCheckpoint(scopes.get("checkpoint"), trainingState(trainable, update, reference));
     useXla = s.useXla();
@@ -837,9 +839,10 @@ public final class DpoGraph implements TrainingGraph<Batch> {
   }
 
   /**
-   * Copies the frozen weights (a LoRA run's base, a live reference that does not sync) to the other
-   * tasks' replicas, which read them there ({@link DataParallel#replica}); nothing when no replica has a
-   * copy. Call after the weights are loaded; the first micro-batch run does it if nobody did.
+   * Copies the weights the other tasks' replicas read there ({@link DataParallel#replica}: a LoRA run's
+   * base, a live reference that does not sync, a fully trained policy) from the first replica's; nothing
+   * when no replica has a copy. Call after the weights are loaded; the first micro-batch run does it if
+   * nobody did (and after a restore). Each update refreshes the policy copies itself.
    */
   @Override
   public void weightsLoaded() {
@@ -849,12 +852,13 @@ public final class DpoGraph implements TrainingGraph<Batch> {
     }
   }
 
-  /** Bytes of the other replicas' copies of frozen weights ({@link #weightsLoaded}), all tasks together. */
+  /** Bytes of the other replicas' copies of weights ({@link #weightsLoaded}), all tasks together. */
   public long mirroredVariableBytes() {
     long bytes = 0;
     for (int k = 1; k < replicas.size(); k++) {
       String p = DataParallel.scope(k) + "/";
-      bytes += variableBytes(p + DataParallel.MIRRORED_BASE + "/") + variableBytes(p + DataParallel.MIRRORED_REFERENCE + "/");
+      bytes += variableBytes(p + DataParallel.MIRRORED_BASE + "/") + variableBytes(p + DataParallel.MIRRORED_REFERENCE + "/")
+          + variableBytes(p + DataParallel.MIRRORED_POLICY + "/");
     }
     return bytes;
   }
@@ -910,6 +914,7 @@ public final class DpoGraph implements TrainingGraph<Batch> {
   /** Restores what {@link #saveState} wrote; every saved tensor must be present with its shape. */
   public void restoreState(java.nio.file.Path prefix) {
     checkpoint.restore(session, prefix);
+    mirrorsFilled = false; // the replicas' policy copies are refreshed before the next run
   }
 
   /**

@@ -16,8 +16,9 @@ import org.tensorflow.types.TFloat32;
  * @param reference its reference branch
  * @param metrics the objective's metrics on its shard {@code [K]}
  * @param gradients its accumulators and accumulate target
- * @param mirrorCopies assignments filling its device's copies of frozen weights from the first
- *     replica's ({@link DataParallel#replica}); empty when it reads the first replica's directly
+ * @param mirrorCopies assignments filling its device's copies of weights from the first replica's
+ *     ({@link DataParallel#replica}); empty when it reads the first replica's directly
+ * @param policyCopy its copy of the trained policy, refreshed after each update; null: none
  */
 record Replica(
     BatchInputs inputs,
@@ -26,4 +27,5 @@ record Replica(
     ReferenceBranch reference,
     Operand<TFloat32> metrics,
     GradientAccumulation gradients,
-    List<Op> mirrorCopies) {}
+    List<Op> mirrorCopies,
+    dev.tfdpo.graphs.Llama policyCopy) {}
