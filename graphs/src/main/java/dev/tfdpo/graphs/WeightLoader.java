@@ -146,23 +146,7 @@ public final class WeightLoader {
    */
   static List<List<String>> runGroups(List<String> names, java.util.function.ToLongFunction<String> bytes,
       long maxBytes) {
-    List<List<String>> groups = new ArrayList<>();
-    List<String> current = new ArrayList<>();
-    long size = 0;
-    for (String name : names) {
-      long b = bytes.applyAsLong(name);
-      if (!current.isEmpty() && size + b > maxBytes) {
-        groups.add(current);
-        current = new ArrayList<>();
-        size = 0;
-      }
-      current.add(name);
-      size += b;
-    }
-    if (!current.isEmpty()) {
-      groups.add(current);
-    }
-    return groups;
+    return dev.tfdpo.io.safetensors.SafeTensorsWriter.consecutiveGroups(names, bytes, maxBytes);
   }
 
   private static long count(long[] shape) {

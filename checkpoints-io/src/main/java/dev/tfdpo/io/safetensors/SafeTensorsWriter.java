@@ -126,23 +126,32 @@ public final class SafeTensorsWriter {
   }
 
   private static List<List<TensorSource>> shard(List<TensorSource> sorted, DType storeAs, long maxShardBytes) {
-    List<List<TensorSource>> shards = new ArrayList<>();
-    List<TensorSource> current = new ArrayList<>();
-    long currentBytes = 0;
-    for (TensorSource tensor : sorted) {
-      long bytes = storedBytes(tensor, storeAs);
-      if (!current.isEmpty() && currentBytes + bytes > maxShardBytes) {
-        shards.add(current);
+    return consecutiveGroups(sorted, tensor -> storedBytes(tensor, storeAs), maxShardBytes);
+  }
+
+  /**
+   * {@code items} in order, cut into consecutive groups of at most {@code maxBytes} each (an item larger
+   * than that forms a group of its own): transformers' shard rule, also the weight loader's run rule.
+   */
+  public static <T> List<List<T>> consecutiveGroups(List<T> items, java.util.function.ToLongFunction<T> bytes,
+      long maxBytes) {
+    List<List<T>> groups = new ArrayList<>();
+    List<T> current = new ArrayList<>();
+    long size = 0;
+    for (T item : items) {
+      long b = bytes.applyAsLong(item);
+      if (!current.isEmpty() && size + b > maxBytes) {
+        groups.add(current);
         current = new ArrayList<>();
-        currentBytes = 0;
+        size = 0;
       }
-      current.add(tensor);
-      currentBytes += bytes;
+      current.add(item);
+      size += b;
     }
     if (!current.isEmpty()) {
-      shards.add(current);
+      groups.add(current);
     }
-    return shards;
+    return groups;
   }
 
   /** The index as transformers writes it: {@code json.dumps(index, indent=2, sort_keys=True) + "\n"}. */
