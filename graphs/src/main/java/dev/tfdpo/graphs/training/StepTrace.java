@@ -86,19 +86,22 @@ public final class StepTrace {
 
   /** Every kernel of the traced runs, in the order TensorFlow listed them. */
   List<Kernel> kernels() {
+    return runs.stream().flatMap(run -> kernels(run).stream()).toList();
+  }
+
+  /** The kernels of one traced run. */
+  private static List<Kernel> kernels(RunMetadata run) {
     List<Kernel> out = new ArrayList<>();
-    for (RunMetadata run : runs) {
-      for (DeviceStepStats device : run.getStepStats().getDevStatsList()) {
-        for (NodeExecStats node : device.getNodeStatsList()) {
-          Map<String, Long> inUse = new LinkedHashMap<>();
-          long allocated = 0;
-          for (AllocatorMemoryUsed m : node.getMemoryList()) {
-            inUse.put(device.getDevice() + " " + m.getAllocatorName(), m.getAllocatorBytesInUse());
-            allocated += m.getTotalBytes();
-          }
-          out.add(new Kernel(device.getDevice(), node.getNodeName(), type(node), node.getTimelineLabel(),
-              node.getAllStartMicros(), node.getAllEndRelMicros(), node.getThreadId(), inUse, allocated));
+    for (DeviceStepStats device : run.getStepStats().getDevStatsList()) {
+      for (NodeExecStats node : device.getNodeStatsList()) {
+        Map<String, Long> inUse = new LinkedHashMap<>();
+        long allocated = 0;
+        for (AllocatorMemoryUsed m : node.getMemoryList()) {
+          inUse.put(device.getDevice() + " " + m.getAllocatorName(), m.getAllocatorBytesInUse());
+          allocated += m.getTotalBytes();
         }
+        out.add(new Kernel(device.getDevice(), node.getNodeName(), type(node), node.getTimelineLabel(),
+            node.getAllStartMicros(), node.getAllEndRelMicros(), node.getThreadId(), inUse, allocated));
       }
     }
     return out;
@@ -144,9 +147,9 @@ public final class StepTrace {
   /** {@link MemoryPeak} of the traced runs (each run separately; the largest); null when none reported memory. */
   MemoryPeak memoryPeak() {
     MemoryPeak peak = null;
-    for (List<Kernel> run : kernelsByRun()) {
+    for (RunMetadata traced : runs) {
       Map<String, Long> latest = new LinkedHashMap<>();
-      List<Kernel> ordered = new ArrayList<>(run);
+      List<Kernel> ordered = new ArrayList<>(kernels(traced));
       ordered.sort(Comparator.comparingLong(k -> k.startMicros() + k.micros()));
       for (Kernel k : ordered) {
         if (k.bytesInUse().isEmpty()) {
@@ -160,16 +163,6 @@ public final class StepTrace {
       }
     }
     return peak;
-  }
-
-  private List<List<Kernel>> kernelsByRun() {
-    List<List<Kernel>> out = new ArrayList<>();
-    for (RunMetadata run : runs) {
-      StepTrace one = new StepTrace();
-      one.add(run, 0);
-      out.add(one.kernels());
-    }
-    return out;
   }
 
   /**
