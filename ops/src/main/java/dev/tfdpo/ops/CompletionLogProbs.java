@@ -113,7 +113,8 @@ public final class CompletionLogProbs {
   public static Result compute(Ops tf, Operand<TFloat32> hidden, Operand<? extends TNumber> lmHead,
       Operand<TInt32> positions, Operand<TInt32> targets, Operand<TInt32> sequence, Operand<TInt32> numSequences,
       Precision precision) {
-    return compute(tf, hidden, lmHead, positions, targets, sequence, numSequences, precision, TargetLogit.FROM_LOGITS);
+    return compute(tf, hidden, lmHead, positions, targets, sequence, numSequences, precision, TargetLogit.FROM_LOGITS,
+        false);
   }
 
   /**
@@ -125,6 +126,10 @@ public final class CompletionLogProbs {
    * @param numSequences scalar S
    * @param precision of the vocabulary projection
    * @param target how the target's logit is read
+   * @param metricsFirst the log-probs feed a backward pass: they wait for the per-token metrics, the logits'
+   *     last readers, so the logits are freed before the backward pass allocates its own {@code [Nc, V]}
+   *     gradient (computed side by side, the two were alive together). A forward-only pass (a reference)
+   *     leaves the metrics to whoever fetches them.
    */
   public static Result compute(
       Ops tf,
@@ -135,7 +140,8 @@ public final class CompletionLogProbs {
       Operand<TInt32> sequence,
       Operand<TInt32> numSequences,
       Precision precision,
-      TargetLogit target) {
+      TargetLogit target,
+      boolean metricsFirst) {
     Operand<TInt32> hiddenSize = tf.slice(tf.shape(lmHead), tf.constant(new int[] {1}), tf.constant(new int[] {1})); // [1]
     Operand<TInt32> flatShape = tf.concat(List.of(tf.constant(new int[] {-1}), hiddenSize), tf.constant(0)); // [2]
     Operand<TFloat32> flatHidden = tf.reshape(hidden, flatShape); // [R*L, H]
@@ -155,14 +161,13 @@ public final class CompletionLogProbs {
     List<org.tensorflow.Output<TFloat32>> rows = perToken.perSequence(tf, frozenOneHot); // 3 x [S]
     Operand<TFloat32> logSquaredSum = wpoLogSquaredSums(tf, frozenExp, frozenSumExp, frozenOneHot); // [S]
 
-    // The log-probs, which the loss and so the backward pass wait for, only after the per-token metrics:
-    // the metrics are the logits' last readers, so the logits are freed before the backward pass
-    // allocates its own [Nc, V] gradient (computed side by side, the two were alive together).
     Operand<TFloat32> targetLogits = target == TargetLogit.ROW_PRODUCT
         ? rowProducts(tf, h, lmHead, targets, precision) // [Nc]
         : targetLogits(tf, logits, targets); // [Nc]
-    Operand<TFloat32> tokenLogps = tf.withControlDependencies(perToken.all())
-        .identity(tf.math.sub(targetLogits, softmax.logSumExp())); // [Nc]
+    Operand<TFloat32> tokenLogps = tf.math.sub(targetLogits, softmax.logSumExp()); // [Nc]
+    if (metricsFirst) {
+      tokenLogps = tf.withControlDependencies(perToken.all()).identity(tokenLogps); // [Nc]
+    }
     Operand<TFloat64> logps64 = sumsInFloat64(tf, tokenLogps, sequence, numSequences); // [S]
     Operand<TFloat32> logps = tf.dtypes.cast(logps64, TFloat32.class); // [S]
     Operand<TFloat32> tailLogps = ldTailLogProbs(tf, tokenLogps, tokens, frozenOneHot); // [S]

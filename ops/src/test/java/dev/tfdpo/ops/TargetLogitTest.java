@@ -68,7 +68,7 @@ class TargetLogitTest {
       Operand<TFloat32> headT = tf.constant(Shape.of(V, H), DataBuffers.of(head));
       CompletionLogProbs.Result res = CompletionLogProbs.compute(tf, hiddenT, headT,
           tf.constant(positions), tf.constant(targets), tf.constant(sequence), tf.constant(S), Precision.FLOAT32,
-          target);
+          target, true);
       Operand<TFloat32> weighted = tf.reduceSum(tf.math.mul(res.logps(), tf.constant(new float[] {1, 2, 3, 4})),
           tf.constant(0)); // []
       Gradients grad = tf.gradients(weighted, List.of(hiddenT, headT));

@@ -124,14 +124,17 @@ public final class BatchInputs {
     return numSequences;
   }
 
-  /** Per-sequence completion log-probs {@code [S]} of {@code model} on the fed batch, in its compute precision. */
+  /**
+   * Per-sequence completion log-probs {@code [S]} of {@code model} on the fed batch, in its compute
+   * precision, for a forward-only pass (a reference).
+   */
   public CompletionLogProbs.Result logProbs(Ops tf, Llama model) {
-    return logProbs(tf, model, java.util.Map.of(), null);
+    return logProbs(tf, model, java.util.Map.of(), null, false);
   }
 
   /**
-   * Per-sequence completion log-probs {@code [S]} of {@code model}, the decoder's blocks recorded on
-   * {@code tape} for a recomputing backward pass (null: none).
+   * Per-sequence completion log-probs {@code [S]} of a trained {@code model}, the decoder's blocks recorded
+   * on {@code tape} for a recomputing backward pass (null: none).
    */
   public CompletionLogProbs.Result logProbs(Ops tf, Llama model, Recompute tape) {
     return logProbs(tf, model, java.util.Map.of(), tape);
@@ -139,22 +142,29 @@ public final class BatchInputs {
 
   /**
    * Per-sequence completion log-probs {@code [S]} of {@code model} with LoRA {@code adapters} by
-   * projection path ({@link dev.tfdpo.graphs.LoraAdapters#byModule}; empty: the plain model).
+   * projection path ({@link dev.tfdpo.graphs.LoraAdapters#byModule}; empty: the plain model), for a
+   * forward-only pass (a reference).
    */
   public CompletionLogProbs.Result logProbs(Ops tf, Llama model, java.util.Map<String, dev.tfdpo.ops.LowRank> adapters) {
-    return logProbs(tf, model, adapters, null);
+    return logProbs(tf, model, adapters, null, false);
   }
 
   /**
-   * Per-sequence completion log-probs {@code [S]} of {@code model} with LoRA {@code adapters} (empty:
-   * none), its blocks recorded on {@code tape} (null: none); a recomputed block uses the same adapters.
+   * Per-sequence completion log-probs {@code [S]} of the trained {@code model} with LoRA {@code adapters}
+   * (empty: none), its blocks recorded on {@code tape} (null: none); a recomputed block uses the same
+   * adapters. The per-token metrics run before the log-probs, which a backward pass follows.
    */
   public CompletionLogProbs.Result logProbs(
       Ops tf, Llama model, java.util.Map<String, dev.tfdpo.ops.LowRank> adapters, Recompute tape) {
+    return logProbs(tf, model, adapters, tape, true);
+  }
+
+  private CompletionLogProbs.Result logProbs(Ops tf, Llama model, java.util.Map<String, dev.tfdpo.ops.LowRank> adapters,
+      Recompute tape, boolean trained) {
     Llama.Inputs inputs = new Llama.Inputs(modelIds, positionIds, segmentIds, branchIds);
     Operand<TFloat32> hidden = model.hidden(tf, inputs, adapters, tape); // [R, L, H]
-    return CompletionLogProbs.compute(
-        tf, hidden, model.lmHead(), lossPositions, lossTargets, lossSequences, numSequences, model.compute(), target);
+    return CompletionLogProbs.compute(tf, hidden, model.lmHead(), lossPositions, lossTargets, lossSequences,
+        numSequences, model.compute(), target, trained);
   }
 
   /**
