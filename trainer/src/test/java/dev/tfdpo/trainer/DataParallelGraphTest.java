@@ -80,6 +80,39 @@ class DataParallelGraphTest {
     return new Collator(2).padded(pairs.subList(from, to));
   }
 
+  /**
+   * Replicas with their own copies (what GPUs and gRPC tasks get, {@link Replication#ownCopies}), here on
+   * two CPU devices: replica 1 reads its own copies of the policy and the live reference and updates its
+   * policy copy with its own AdamW moments from the all-reduced gradient, clipped by replica 0's norm.
+   * 4 steps with clipping active train bitwise as the shared weights do, and the copy and its moments
+   * equal replica 0's to the bit after them.
+   */
+  @Test
+  void replicasWithTheirOwnCopiesTrainBitwiseAsSharedWeights() throws Exception {
+    LlamaConfig config = LlamaConfig.read(Golden.TINY);
+    LossSpec sigmoid = LossSpec.builder("sigmoid").beta(0.1f).build();
+    try (DpoGraph own = DpoGraph.build(settings(config, sigmoid, DpoGraph.Reference.live(config),
+        Replication.cpus(2).withOwnCopies(true)))) {
+      assertTrue(own.mirroredVariableBytes() > 0, "replica 1 holds copies");
+      assertPlacedPerReplica(own);
+      try (SafeTensorsReader w = SafeTensorsReader.open(Golden.TINY)) {
+        own.referenceLoader().load(own.session(), w);
+      }
+      reload();
+      own.restoreState(start.resolve("two"));
+      for (int step = 1; step <= 4; step++) {
+        List<Batch> shards = List.of(padded(4 * step - 4, 4 * step - 2), padded(4 * step - 2, 4 * step));
+        assertEquals(two.micro(shards, 1f, null).metric("loss"), own.micro(shards, 1f, null).metric("loss"), 0f);
+        float[] scalars = AdamW.stepScalars(5e-4, 0.1, ADAM, step);
+        assertEquals(two.apply(scalars), own.apply(scalars), 0f, "gradient norm, step " + step);
+      }
+      assertEquals(0.0, worstRelative(two.policyWeights(), own.policyWeights()), 0.0);
+      for (String part : List.of("policy/", "optimizer/adam_m/", "optimizer/adam_v/")) {
+        assertEquals(0.0, worstRelative(own.variableValues(part), own.variableValues("replica_1/" + part)), 0.0, part);
+      }
+    }
+  }
+
   @Test
   void everyOperationOfTheSecondReplicaRunsOnItsDevice() {
     assertPlacedPerReplica(two);

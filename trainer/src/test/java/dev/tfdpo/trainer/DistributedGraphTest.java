@@ -149,8 +149,8 @@ class DistributedGraphTest {
     }
     assertTrue(remote.isEmpty(), "replica 1 reads task 0's weights: " + remote);
     assertTrue(copyReads > 20, copyReads + " reads of the copies");
-    assertEquals(twoTasks.variableBytes("reference/") + twoTasks.variableBytes("policy/"),
-        twoTasks.mirroredVariableBytes(), "one copy of each");
+    assertEquals(twoTasks.variableBytes("reference/") + 3 * twoTasks.variableBytes("policy/"),
+        twoTasks.mirroredVariableBytes(), "one copy of each, and AdamW's m and v of the policy");
     assertEquals(0, inProcess.mirroredVariableBytes(), "in one process the replicas share the weights");
   }
 
@@ -167,6 +167,42 @@ class DistributedGraphTest {
     // whichever of the two-task tests ran first.
     twoTasks.restoreState(start.resolve("state"));
     sixSteps(inProcess, twoTasks);
+    // Task 1 updated its own copy with its own moments (DDP's update): both equal task 0's to the bit.
+    for (String part : List.of("policy/", "optimizer/adam_m/", "optimizer/adam_v/")) {
+      Map<String, float[]> first = twoTasks.variableValues(part);
+      Map<String, float[]> second = twoTasks.variableValues("replica_1/" + part);
+      assertEquals(first.keySet(), second.keySet(), part);
+      assertEquals(0.0, DataParallelGraphTest.worstRelative(first, second), 0.0, part + " of task 1 against task 0");
+    }
+  }
+
+  /**
+   * Without a sharded optimizer each task updates its own copy of the policy (DDP): nothing the update
+   * runs on task 1 reads a weight or moment of task 0, so per step only the all-reduced gradients cross.
+   * The updates read one scalar of task 0, its global norm (the clipping coefficient).
+   */
+  @Test
+  void theSecondTaskUpdatesItsOwnCopy() {
+    List<String> remote = new ArrayList<>();
+    int updates = 0;
+    for (Iterator<GraphOperation> it = twoTasks.session().graph().operations(); it.hasNext(); ) {
+      GraphOperation op = it.next();
+      if (op.name().startsWith("replica_1/policy_refresh/")) {
+        remote.add(op.name() + " refreshes the copy from task 0");
+      }
+      if (!op.name().startsWith("replica_1/optimizer/") || op.name().startsWith("replica_1/optimizer/grad_accum/")) {
+        continue;
+      }
+      updates += op.type().startsWith("Assign") && op.input(0).op().name().startsWith("replica_1/policy/") ? 1 : 0;
+      for (int i = 0; i < op.numInputs(); i++) {
+        String from = op.input(i).op().name();
+        boolean first = from.startsWith("policy/") || from.startsWith("optimizer/adam_");
+        remote.addAll(first ? List.of(op.name() + " <- " + from) : List.of());
+      }
+    }
+    assertTrue(remote.isEmpty(), "task 1's update reads task 0's state: " + remote);
+    int weights = twoTasks.policyWeights().size();
+    assertEquals(weights, updates, "AdamW assignments to task 1's copy");
   }
 
   /** Runs the 6 steps of the tests on {@code a} and {@code b}, requiring bitwise equal results. */

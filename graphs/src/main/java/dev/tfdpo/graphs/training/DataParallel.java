@@ -3,6 +3,7 @@ package dev.tfdpo.graphs.training;
 import dev.tfdpo.graphs.GraphScopes;
 import dev.tfdpo.graphs.Llama;
 import dev.tfdpo.graphs.Recompute;
+import dev.tfdpo.ops.AdamW;
 import dev.tfdpo.ops.CompletionLogProbs;
 import dev.tfdpo.ops.LowRank;
 import java.util.ArrayList;
@@ -40,6 +41,9 @@ final class DataParallel {
   /** Sub-scope of the assignments that refresh a replica's policy copy after an update. */
   static final String POLICY_REFRESH = "policy_refresh";
 
+  /** Sub-scope of the assignments that fill a replica's own AdamW moments from the first replica's. */
+  static final String MOMENT_COPIES = "moment_copies";
+
   /** Scope of replica {@code k} (k >= 1; replica 0 is the graph's own unprefixed names). */
   static String scope(int k) {
     return "replica_" + k;
@@ -59,6 +63,8 @@ final class DataParallel {
       names.addAll(Llama.scopeNames(p + "/" + MIRRORED_REFERENCE));
       names.addAll(Llama.scopeNames(p + "/" + MIRRORED_POLICY));
       names.add(p + "/" + POLICY_REFRESH);
+      names.add(p + "/" + MOMENT_COPIES);
+      OptimizerUpdate.SCOPES.forEach(m -> names.add(p + "/" + m));
     }
     return names;
   }
@@ -75,15 +81,15 @@ final class DataParallel {
 
   /**
    * Builds replica {@code k} over the shared {@code policy} and places all of it on {@code device}. With
-   * {@code mirrorFrozen} (the replicas are tasks of a gRPC cluster, each a process of its own, possibly on
-   * another machine) the weights nothing trains get a copy on the replica's device, filled once after the
+   * {@code mirrorFrozen} ({@link Replication#ownCopies}: the replicas are tasks of a gRPC cluster, each a
+   * process of its own, possibly on another machine, or GPUs with their own memory) the weights nothing trains get a copy on the replica's device, filled once after the
    * load ({@link Replica#mirrorCopies}): a LoRA run's frozen base and a live reference that does not sync.
    * Without it every forward pass of the replica would read them from the first task across the network,
    * the whole model per micro-batch and pass; with it only the trained weights travel (for LoRA, the
-   * adapters). A fully trained policy gets a copy too ({@link Replica#policyCopy}), refreshed from the
-   * first replica's weights after each update ({@link #refreshAfter}): the weights then travel once per
-   * optimizer step instead of once per micro-batch, and the replica's gradients are taken at its copy's
-   * reads. With
+   * adapters). A fully trained policy gets a copy too ({@link Replica#policyCopy}), which the replica
+   * updates itself from the all-reduced gradient ({@link #replicatedUpdates}; with a sharded optimizer,
+   * refreshed from the first replica's weights after each update, {@link #refreshAfter}): the weights never
+   * travel after the load, and the replica's gradients are taken at its copy's reads. With
    * {@code recompute}, on its own tape, so the recomputed copies and block-wise gradient calls are among
    * the operations placed. {@code adapters}: a LoRA run's low-rank terms by projection path, the reads of
    * the one set of adapter variables every replica shares (its gradients are taken at those reads, as
@@ -146,6 +152,47 @@ final class DataParallel {
       copies.addAll(reference.copyFrom(tf, first.model()));
     }
     return new Models(base, reference, copies, !frozenBase);
+  }
+
+  /**
+   * The replicas' own updates, each on its replica's device ({@link OptimizerUpdate#replica}).
+   *
+   * @param applied per replica with its own update, the target that applies it and resets its accumulators
+   * @param momentCopies assignments of the first replica's AdamW moments to the replicas' (run with the
+   *     weight copies after the load and after a restore: a checkpoint holds the first replica's only)
+   */
+  record OwnUpdates(List<Op> applied, List<Op> momentCopies) {}
+
+  /**
+   * DDP's update without a sharded optimizer when the replicas hold their own copies (tasks of a gRPC
+   * cluster, GPUs; {@link Replication#ownCopies}): every replica
+   * with a copy of the trained policy ({@link Replica#policyCopy}) applies AdamW to its copy, with its own
+   * moments, from its all-reduced gradient (its accumulators keep the sum, {@link GradientAllReduce}),
+   * clipped by the first replica's norm. Per step only the gradients cross between tasks (the all-reduce);
+   * before, the first task updated the one set of weights and sent the whole model to every other task.
+   */
+  static OwnUpdates replicatedUpdates(Graph graph, GraphScopes scopes, List<Replica> replicas, List<String> devices,
+      OptimizerUpdate first, double maxGradNorm, AdamW.Hyper adam, Operand<TFloat32> scalars) {
+    List<Op> applied = new ArrayList<>();
+    List<Op> momentCopies = new ArrayList<>();
+    for (int k = 1; k < replicas.size(); k++) {
+      Llama copy = replicas.get(k).policyCopy();
+      if (copy == null) {
+        continue;
+      }
+      int mark = RequestedDevices.count(graph);
+      String p = scope(k);
+      Ops optOps = scopes.get(p + "/optimizer");
+      GradientAccumulation gradients = replicas.get(k).gradients();
+      OptimizerUpdate own = OptimizerUpdate.replica(optOps, scopes.get(p + "/" + OptimizerUpdate.SCOPES.get(0)),
+          scopes.get(p + "/" + OptimizerUpdate.SCOPES.get(1)), ParameterSet.wholeModel(copy),
+          gradients.combined(optOps), maxGradNorm, adam, scalars, first.gradNorm());
+      applied.add(gradients.resetAfter(optOps, own.updates(), "apply"));
+      Ops copyOps = scopes.get(p + "/" + MOMENT_COPIES);
+      own.moments().forEach((key, m) -> momentCopies.add(copyOps.assign(m, first.moments().get(key))));
+      RequestedDevices.placeUnplaced(graph, mark, devices.get(k));
+    }
+    return new OwnUpdates(applied, momentCopies);
   }
 
   /**

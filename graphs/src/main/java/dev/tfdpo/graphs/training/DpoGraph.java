@@ -319,7 +319,10 @@ public final class DpoGraph implements TrainingGraph<Batch> {
   private final Op allReduce;
   /** {@link #copyReferenceFromPolicy}'s op; null when the graph has none. */
   private final Op referenceFromPolicy;
-  /** Fills the replicas' copies of frozen weights from the first replica's (gRPC tasks); null: none. */
+  /**
+   * Fills the replicas' copies of weights (and their own AdamW moments) from the first replica's (gRPC
+   * tasks); null: none.
+   */
   private final Op mirrorCopies;
   /** Whether {@link #mirrorCopies} has run since the graph was opened. */
   private boolean mirrorsFilled;
@@ -383,12 +386,12 @@ public final class DpoGraph implements TrainingGraph<Batch> {
     addReplicas(s, scopes, policy, adapterTerms, trainable);
     accumulateAll = s.fusedStep() ? null : replicas.size() == 1 ? gradients.accumulate() : optOps.withControlDependencies(
         replicas.stream().map(r -> r.gradients().accumulate()).toList()).withName("accumulate_all").noOp();
-    List<Op> copies = replicas.stream().flatMap(r -> r.mirrorCopies().stream()).toList();
-    mirrorCopies = copies.isEmpty() ? null : tf.withControlDependencies(copies).withName("mirror_frozen").noOp();
-    allReduce = replicas.size() == 1 ? null : GradientAllReduce.build(graph, DataParallel.allReduceScopes(scopes,
-        replicas.size()), replicas.stream().map(Replica::gradients).toList(), trainable, replication);
     OptimizerSharding sharding = replication.shardOptimizer()
         ? OptimizerSharding.balanced(trainable, replication.devices()) : null;
+    // Without a sharded optimizer, a task's copy of the trained policy is updated by the task itself.
+    List<Boolean> ownUpdate = replicas.stream().map(r -> sharding == null && r.policyCopy() != null).toList();
+    allReduce = replicas.size() == 1 ? null : GradientAllReduce.build(graph, DataParallel.allReduceScopes(scopes,
+        replicas.size()), replicas.stream().map(Replica::gradients).toList(), trainable, replication, ownUpdate);
     // A fused step applies the update in the run that computes the gradient, so only if it is finite.
     Operand<TFloat32> gateLoss = s.fusedStep() ? optOps.gather(metrics, optOps.constant(0), optOps.constant(0)) : null; // []
     OptimizerUpdate update = OptimizerUpdate.build(optOps, scopes, trainable, gradients.combined(optOps),
@@ -396,8 +399,17 @@ public final class DpoGraph implements TrainingGraph<Batch> {
     gradNorm = update.gradNorm(); // []
     gradNorms = update.gradNorms(); // [#params]
     Op applied = gradients.resetAfter(optOps, update.updates(), "apply");
-    Op refreshed = DataParallel.refreshAfter(graph, scopes, applied, policy, replicas, replication.devices());
-    apply = refreshed == null ? applied : refreshed;
+    DataParallel.OwnUpdates own = sharding != null ? new DataParallel.OwnUpdates(List.of(), List.of())
+        : DataParallel.replicatedUpdates(graph, scopes, replicas, replication.devices(), update, s.maxGradNorm(),
+            s.adam(), optimizerScalars);
+    Op refreshed = sharding == null ? null
+        : DataParallel.refreshAfter(graph, scopes, applied, policy, replicas, replication.devices());
+    List<Op> applies = new ArrayList<>(List.of(refreshed == null ? applied : refreshed));
+    applies.addAll(own.applied());
+    apply = applies.size() == 1 ? applies.get(0) : tf.withControlDependencies(applies).withName("apply_all").noOp();
+    List<Op> copies = new ArrayList<>(replicas.stream().flatMap(r -> r.mirrorCopies().stream()).toList());
+    copies.addAll(own.momentCopies());
+    mirrorCopies = copies.isEmpty() ? null : tf.withControlDependencies(copies).withName("mirror_frozen").noOp();
 
     checkpoint = new StateCheckpoint(scopes.get("checkpoint"), trainingState(trainable, update, reference));
     useXla = s.useXla();
@@ -414,7 +426,7 @@ public final class DpoGraph implements TrainingGraph<Batch> {
     Replication replication = s.replication();
     for (int k = 1; k < replication.replicas(); k++) {
       replicas.add(DataParallel.replica(graph, scopes, k, replication.devices().get(k), objective, policy,
-          adapterTerms, trainable, reference, s.recompute(), inputs.target(), replication.remote()));
+          adapterTerms, trainable, reference, s.recompute(), inputs.target(), replication.ownCopies()));
     }
   }
 
@@ -591,6 +603,22 @@ public final class DpoGraph implements TrainingGraph<Batch> {
       }
     });
     return names;
+  }
+
+  /**
+   * Values of the float32 variables whose names start with {@code prefix}, by the rest of the name (a
+   * replica's copies against the first replica's: {@code replica_1/policy/} against {@code policy/}).
+   */
+  public Map<String, float[]> variableValues(String prefix) {
+    Map<String, float[]> values = new LinkedHashMap<>();
+    for (String name : variableNames()) {
+      if (name.startsWith(prefix) && graph.operation(name).output(0).dataType() == org.tensorflow.proto.DataType.DT_FLOAT) {
+        try (org.tensorflow.Tensor t = session.runner().fetch(name).run().get(0)) {
+          values.put(name.substring(prefix.length()), Tensors.toFloats(t));
+        }
+      }
+    }
+    return values;
   }
 
   /** The session (for loading weights). */
@@ -852,13 +880,17 @@ public final class DpoGraph implements TrainingGraph<Batch> {
     }
   }
 
-  /** Bytes of the other replicas' copies of weights ({@link #weightsLoaded}), all tasks together. */
+  /**
+   * Bytes of the other replicas' copies of weights ({@link #weightsLoaded}) and of their own AdamW
+   * moments ({@link DataParallel#replicatedUpdates}), all tasks together.
+   */
   public long mirroredVariableBytes() {
     long bytes = 0;
     for (int k = 1; k < replicas.size(); k++) {
       String p = DataParallel.scope(k) + "/";
       bytes += variableBytes(p + DataParallel.MIRRORED_BASE + "/") + variableBytes(p + DataParallel.MIRRORED_REFERENCE + "/")
-          + variableBytes(p + DataParallel.MIRRORED_POLICY + "/");
+          + variableBytes(p + DataParallel.MIRRORED_POLICY + "/") + variableBytes(p + OptimizerUpdate.SCOPES.get(0) + "/")
+          + variableBytes(p + OptimizerUpdate.SCOPES.get(1) + "/");
     }
     return bytes;
   }

@@ -20,7 +20,8 @@ import org.tensorflow.types.TInt32;
  * parameters, in forward order, concatenated into flat buckets of about {@link Replication#bucketBytes},
  * so a step makes a few collectives rather than one per tensor). The sum goes back into the first
  * replica's accumulators, which the optimizer reads ({@link GradientAccumulation#combined}); the other
- * replicas' accumulators are zeroed for the next step.
+ * replicas' accumulators are zeroed for the next step, except those of a replica that applies the update
+ * to its own copy of the weights ({@link DataParallel#replicatedUpdates}), which keep the sum too.
  *
  * <p>Each replica scales its gradient by its share of the micro-batch's pairs before accumulating
  * ({@link DpoGraph}), so the sum is the gradient of the whole micro-batch, as one device would compute it.
@@ -35,9 +36,11 @@ final class GradientAllReduce {
   /**
    * Builds the all-reduce: per replica {@code k} its ops are created in {@code replicaOps.get(k)} and
    * placed on its device. Returns the one target that runs it.
+   *
+   * @param keepsSum per replica, whether its accumulators receive the sum (the first always does)
    */
   static Op build(Graph graph, List<Ops> replicaOps, List<GradientAccumulation> replicas, ParameterSet params,
-      Replication r) {
+      Replication r, List<Boolean> keepsSum) {
     List<List<String>> buckets = buckets(params, r.bucketBytes());
     List<Op> done = new ArrayList<>();
     for (int k = 0; k < replicas.size(); k++) {
@@ -52,7 +55,7 @@ final class GradientAllReduce {
         }
         Operand<TFloat32> bucket = flat.size() == 1 ? flat.get(0) : tf.concat(flat, tf.constant(0)); // [bucket]
         Operand<TFloat32> sum = collectiveSum(tf, bucket, r, b + 1, "bucket_" + b); // [bucket]
-        done.addAll(k == 0 ? scatter(tf, sum, names, acc, params) : clear(tf, sum, names, acc));
+        done.addAll(k == 0 || keepsSum.get(k) ? scatter(tf, sum, names, acc, params) : clear(tf, sum, names, acc));
       }
       RequestedDevices.placeUnplaced(graph, mark, r.devices().get(k));
     }
@@ -83,7 +86,7 @@ final class GradientAllReduce {
     return out; // same shape as x
   }
 
-  /** The first replica: the summed bucket, split and reshaped back into its accumulators. */
+  /** The first replica (or one with its own update): the summed bucket, split and reshaped back into its accumulators. */
   private static List<Op> scatter(Ops tf, Operand<TFloat32> sum, List<String> names,
       Map<String, Variable<TFloat32>> acc, ParameterSet params) {
     List<Op> assigns = new ArrayList<>();

@@ -85,9 +85,32 @@ record OptimizerUpdate(
       clipCoef = optOps.switchCond(clipCoef, finite).outputTrue(); // []
       scalars = optOps.switchCond(scalars, finite).outputTrue(); // [3]
     }
-    Ops mOps = scopes.get(SCOPES.get(0));
-    Ops vOps = scopes.get(SCOPES.get(1));
     AdamW.Shared shared = gated(optOps, AdamW.shared(optOps, scalars, adam), finite); // [] each
+    return adamW(optOps, scopes.get(SCOPES.get(0)), scopes.get(SCOPES.get(1)), params, gradient, clipCoef, shared,
+        sharding, gradNorm, gradNorms);
+  }
+
+  /**
+   * A replica's own copy of the update, as each DDP process applies the optimizer to its own copy of the
+   * model: AdamW on {@code params} (the replica's copy of the trained weights) from {@code gradient} (its
+   * all-reduced gradient, equal to the first replica's), with its own moments in {@code mOps} and
+   * {@code vOps}. Clipped by the coefficient of {@code firstNorm}, the first replica's global norm: one
+   * scalar crosses, and a task whose CPU sums the norm in another order still applies the first
+   * replica's coefficient. The rest is element-wise arithmetic on equal inputs, so the copy stays
+   * bitwise equal to the first replica's weights.
+   */
+  static OptimizerUpdate replica(Ops optOps, Ops mOps, Ops vOps, ParameterSet params,
+      Map<String, Operand<TFloat32>> gradient, double maxGradNorm, AdamW.Hyper adam, Operand<TFloat32> scalars,
+      Operand<TFloat32> firstNorm) {
+    Operand<TFloat32> clipCoef = clipCoefficient(optOps, firstNorm, maxGradNorm); // []
+    return adamW(optOps, mOps, vOps, params, gradient, clipCoef, AdamW.shared(optOps, scalars, adam), null,
+        firstNorm, null);
+  }
+
+  /** Clipping, moments and AdamW for every parameter of {@code params}, from the step's shared values. */
+  private static OptimizerUpdate adamW(Ops optOps, Ops mOps, Ops vOps, ParameterSet params,
+      Map<String, Operand<TFloat32>> gradient, Operand<TFloat32> clipCoef, AdamW.Shared shared,
+      OptimizerSharding sharding, Operand<TFloat32> gradNorm, Operand<TFloat32> gradNorms) {
     Map<Float, AdamW.Shared> scaled = new java.util.HashMap<>(); // LoRA+: one scaled set per multiplier
     Map<String, Variable<TFloat32>> moments = new LinkedHashMap<>();
     List<Op> updates = new ArrayList<>();

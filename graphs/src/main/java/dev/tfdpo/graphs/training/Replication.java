@@ -9,7 +9,8 @@ import java.util.regex.Pattern;
  * Where the replicas of a data-parallel training graph run, in one process: one replica per device,
  * each with its own forward and backward pass over its shard of the micro-batch and its own gradient
  * accumulators, the gradients summed across replicas by {@code CollectiveReduceV2} once per optimizer
- * step ({@link GradientAllReduce}). The weights and AdamW state are held once, on the first device.
+ * step ({@link GradientAllReduce}). The weights and AdamW state are held once, on the first device, unless
+ * the replicas hold their own copies ({@link #ownCopies}).
  *
  * @param devices full TensorFlow device names, {@code /device:CPU:0} style, one per replica; one device
  *     and no name (the empty string) is the plain single-device graph
@@ -21,9 +22,14 @@ import java.util.regex.Pattern;
  *     {@code /job:worker/replica:0/task:K/device:CPU:0}, {@link dev.tfdpo.graphs.GrpcCluster})
  * @param shardOptimizer ZeRO-1 / PaddleNLP {@code sharding: stage1}: each replica's device holds and
  *     updates the AdamW moments of about 1/N of the weights ({@link OptimizerSharding})
+ * @param ownCopies whether each further replica holds its own copies of the weights it reads (and, with
+ *     full fine-tuning and no sharded optimizer, updates its own copy with its own AdamW moments, as DDP
+ *     does) instead of reading the first device's: by default for the tasks of a gRPC cluster and for
+ *     GPUs, whose memory is their own; CPU devices of one process share one memory, where a copy costs
+ *     RAM and saves nothing
  */
-public record Replication(
-    List<String> devices, long bucketBytes, float timeoutSeconds, String target, boolean shardOptimizer) {
+public record Replication(List<String> devices, long bucketBytes, float timeoutSeconds, String target,
+    boolean shardOptimizer, boolean ownCopies) {
 
   /** Default all-reduce bucket size, 4 MB (PyTorch DDP's first bucket is 1 MB, later ones 25 MB). */
   public static final long DEFAULT_BUCKET_BYTES = 4L << 20;
@@ -70,6 +76,13 @@ public record Replication(
     }
   }
 
+  /** Replicas with their own copies where they have their own memory ({@link #ownCopies}). */
+  public Replication(
+      List<String> devices, long bucketBytes, float timeoutSeconds, String target, boolean shardOptimizer) {
+    this(devices, bucketBytes, timeoutSeconds, target, shardOptimizer,
+        !target.isEmpty() || devices.get(0).contains("GPU"));
+  }
+
   /** Replicas, the optimizer state unsharded. */
   public Replication(List<String> devices, long bucketBytes, float timeoutSeconds, String target) {
     this(devices, bucketBytes, timeoutSeconds, target, false);
@@ -77,7 +90,12 @@ public record Replication(
 
   /** The same replicas with the AdamW moments sharded across their devices (or not). */
   public Replication withShardedOptimizer(boolean sharded) {
-    return new Replication(devices, bucketBytes, timeoutSeconds, target, sharded);
+    return new Replication(devices, bucketBytes, timeoutSeconds, target, sharded, ownCopies);
+  }
+
+  /** The same replicas, each with its own copies of the weights or not ({@link #ownCopies}). */
+  public Replication withOwnCopies(boolean own) {
+    return new Replication(devices, bucketBytes, timeoutSeconds, target, shardOptimizer, own);
   }
 
   /** Replicas on the devices of this process (no session target). */
