@@ -319,13 +319,17 @@ public final class DpoGraph implements TrainingGraph<Batch> {
   private final Op allReduce;
   /** {@link #copyReferenceFromPolicy}'s op; null when the graph has none. */
   private final Op referenceFromPolicy;
-  /**
-   * Fills the replicas' copies of weights (and their own AdamW moments) from the first replica's (gRPC
-   * tasks); null: none.
-   */
+  /** Fills the replicas' copies of weights from the first replica's ({@link Replication#ownCopies}); null: none. */
   private final Op mirrorCopies;
+  /**
+   * Fills the replicas' own AdamW moments from the first replica's (after a restore: both start at zero
+   * and then take the same updates); null: none.
+   */
+  private final Op momentCopies;
   /** Whether {@link #mirrorCopies} has run since the graph was opened. */
   private boolean mirrorsFilled;
+  /** Whether the first replica's moments were restored since {@link #momentCopies} last ran. */
+  private boolean momentsRestored;
   /** Whether micro-batches were accumulated since the last all-reduce. */
   private boolean reducePending;
   /** Compiled cluster launches of the first training micro-batch; -1 until then or without XLA. */
@@ -407,9 +411,10 @@ public final class DpoGraph implements TrainingGraph<Batch> {
     List<Op> applies = new ArrayList<>(List.of(refreshed == null ? applied : refreshed));
     applies.addAll(own.applied());
     apply = applies.size() == 1 ? applies.get(0) : tf.withControlDependencies(applies).withName("apply_all").noOp();
-    List<Op> copies = new ArrayList<>(replicas.stream().flatMap(r -> r.mirrorCopies().stream()).toList());
-    copies.addAll(own.momentCopies());
+    List<Op> copies = replicas.stream().flatMap(r -> r.mirrorCopies().stream()).toList();
     mirrorCopies = copies.isEmpty() ? null : tf.withControlDependencies(copies).withName("mirror_frozen").noOp();
+    momentCopies = own.momentCopies().isEmpty() ? null
+        : tf.withControlDependencies(own.momentCopies()).withName("mirror_moments").noOp();
 
     checkpoint = new StateCheckpoint(scopes.get("checkpoint"), trainingState(trainable, update, reference));
     useXla = s.useXla();
@@ -870,13 +875,19 @@ public final class DpoGraph implements TrainingGraph<Batch> {
    * Copies the weights the other tasks' replicas read there ({@link DataParallel#replica}: a LoRA run's
    * base, a live reference that does not sync, a fully trained policy) from the first replica's; nothing
    * when no replica has a copy. Call after the weights are loaded; the first micro-batch run does it if
-   * nobody did (and after a restore). Each update refreshes the policy copies itself.
+   * nobody did (and after a restore, with the replicas' own AdamW moments). Each update keeps the policy
+   * copies equal to the first replica's itself.
    */
   @Override
   public void weightsLoaded() {
     if (mirrorCopies != null) {
-      session.runner().addTarget(mirrorCopies).run();
+      Session.Runner runner = session.runner().addTarget(mirrorCopies);
+      if (momentsRestored && momentCopies != null) {
+        runner.addTarget(momentCopies);
+      }
+      runner.run();
       mirrorsFilled = true;
+      momentsRestored = false;
     }
   }
 
@@ -946,7 +957,8 @@ public final class DpoGraph implements TrainingGraph<Batch> {
   /** Restores what {@link #saveState} wrote; every saved tensor must be present with its shape. */
   public void restoreState(java.nio.file.Path prefix) {
     checkpoint.restore(session, prefix);
-    mirrorsFilled = false; // the replicas' policy copies are refreshed before the next run
+    mirrorsFilled = false; // the replicas' policy copies (and own moments) are refreshed before the next run
+    momentsRestored = true;
   }
 
   /**
