@@ -42,7 +42,7 @@ class QuantizedLoraTasksTest {
         return args;
       }, work, "", p);
       assertEquals(0, r[0].status(), r[0].output());
-      assertTrue(r[0].output().contains("each other task holds its own copy of the weights it reads (frozen)"), r[0].output());
+      assertTrue(r[0].output().contains("each other replica holds its own copy of the weights it reads (frozen)"), r[0].output());
     } finally {
       p.forEach(Process::destroyForcibly);
     }

@@ -91,7 +91,7 @@ final class PolicyModel {
             : config.referenceStorage() == Precision.BFLOAT16
                 ? String.format(", reference in bfloat16: %.1f MB", graph.variableBytes("reference/") / 1e6)
                 : ", reference",
-        mirrored == 0 ? "" : String.format("; each other task holds its own copy of the weights it reads"
+        mirrored == 0 ? "" : String.format("; each other replica holds its own copy of the weights it reads"
             + " (%s), %.1f MB in all", lora != null ? "frozen" : config.training().sharding().isEmpty()
                 ? "the policy, which it updates with its own Adam m and v" : "the policy, refreshed after each update",
             mirrored / 1e6));
