@@ -372,7 +372,7 @@ public final class DpoTrainer {
         } else {
           r = graph.micro(shards, scale, fedOrNull);
         }
-        guard.loss(r.metric("loss"), shards.get(0));
+        guard.loss(r.metric("loss"), shards);
         interval.addMicro(r.metrics(), tokens);
         stepLoss += r.metric("loss") / group.size();
         totalTokens += tokens;

@@ -1,5 +1,7 @@
 package dev.tfdpo.trainer;
 
+import java.util.List;
+
 import dev.tfdpo.graphs.training.MicroBatch;
 import dev.tfdpo.graphs.training.DpoGraph;
 import dev.tfdpo.graphs.training.TrainingGraph;
@@ -64,10 +66,19 @@ public final class NonFiniteStepException extends IllegalStateException {
 
     /** Records one micro-batch's loss. */
     void loss(float value, MicroBatch batch) {
+      loss(value, List.of(batch));
+    }
+
+    /**
+     * Records one global micro-batch's loss, gathered over its replicas' {@code shards}: a non-finite one
+     * names the data rows of every shard (the gathered loss is one of them all).
+     */
+    void loss(float value, List<? extends MicroBatch> shards) {
       seen++;
       if (firstLoss == null && !Float.isFinite(value)) {
+        long[] rows = shards.stream().flatMapToLong(b -> java.util.Arrays.stream(b.pairIndices())).toArray();
         firstLoss = "loss (" + value + " in micro-batch " + seen + " of " + microBatches + ", data rows "
-            + rows(batch.pairIndices()) + ")";
+            + rows(rows) + ")";
       }
     }
 

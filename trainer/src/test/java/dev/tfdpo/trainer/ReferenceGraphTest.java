@@ -263,5 +263,10 @@ class ReferenceGraphTest {
     assertEquals("step 1: non-finite loss (NaN in micro-batch 2 of 2, data rows [0, 1, 2, 3]); the update was"
         + " not applied and nothing was written over earlier outputs; the last good weights are the starting ones",
         e.getMessage());
+    // Replicas: the gathered loss names the rows of every shard.
+    NonFiniteStepException.Guard shardGuard = new NonFiniteStepException.Guard(1, 1);
+    shardGuard.loss(Float.NaN, List.of(batch, new Collator(2).padded(TokenIdsJsonl.read(Golden.TOKENS).subList(4, 6))));
+    NonFiniteStepException sharded = assertThrows(NonFiniteStepException.class, () -> shardGuard.check(fine));
+    assertTrue(sharded.getMessage().contains("data rows [0, 1, 2, 3, 4, 5])"), sharded.getMessage());
   }
 }
