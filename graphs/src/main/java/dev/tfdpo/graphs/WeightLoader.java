@@ -13,6 +13,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeSet;
+import org.tensorflow.Output;
 import org.tensorflow.Session;
 import org.tensorflow.Tensor;
 import org.tensorflow.ndarray.Shape;
@@ -24,6 +25,7 @@ import org.tensorflow.op.core.Variable;
 import dev.tfdpo.ops.Precision;
 import org.tensorflow.Operand;
 import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.TInt32;
 import org.tensorflow.types.family.TNumber;
 
 /**
@@ -43,6 +45,12 @@ public final class WeightLoader {
   private final Map<String, Op> assigns = new LinkedHashMap<>();
   private final Map<String, Operand<TFloat32>> values = new LinkedHashMap<>();
   private final Op loadAll;
+  /** The variables' names in {@link #readIndex} order (forward order). */
+  private final List<String> readOrder;
+  /** Which variable {@link #readValue} returns {@code []}. */
+  private final Placeholder<TInt32> readIndex;
+  /** The chosen variable's values, flat, as float32 {@code [size]} ({@link #readOne}). */
+  private final Output<TFloat32> readValue;
 
   private WeightLoader(Llama model, Ops scoped) {
     this.model = model;
@@ -54,6 +62,32 @@ public final class WeightLoader {
       values.put(e.getKey(), Precision.float32(scoped, e.getValue())); // the weight's shape
     }
     this.loadAll = scoped.withControlDependencies(List.copyOf(assigns.values())).noOp();
+    this.readOrder = List.copyOf(model.storedVariables().keySet());
+    this.readIndex = scoped.withName("read_index").placeholder(TInt32.class, Placeholder.shape(Shape.scalar())); // []
+    this.readValue = selected(scoped, readIndex, readOrder.stream().map(model.storedVariables()::get).toList());
+  }
+
+  /**
+   * One fetch for any of {@code variables}: a {@code _SwitchN} on {@code index} makes every branch but the
+   * chosen one dead, each branch reads its variable (as float32, flat) under a control dependency on its
+   * switch output, and a {@code Merge} returns the live one. Every read then runs the same feed and fetch
+   * set, so TensorFlow prunes the graph and builds an executor for it once: a set of fetches per decoder
+   * layer (the former way) cost ~120 ms each on the 135M shape, 3.9 s per checkpoint or export of its 30
+   * layers, and every new set again after that.
+   */
+  private static Output<TFloat32> selected(Ops tf, Operand<TInt32> index, List<Variable<? extends TNumber>> variables) {
+    org.tensorflow.Operation pivots = tf.scope().opBuilder("_SwitchN", "read_switch")
+        .addInput(tf.constant(0f).asOutput())
+        .addInput(index.asOutput())
+        .setAttr("num_outs", variables.size())
+        .build(); // [] each, live only at output index
+    List<Operand<TFloat32>> branches = new ArrayList<>();
+    for (int i = 0; i < variables.size(); i++) {
+      Ops branch = tf.withControlDependencies(List.of(tf.identity(pivots.<TFloat32>output(i))));
+      Operand<TFloat32> value = Precision.float32(branch, variables.get(i)); // the variable's shape
+      branches.add(branch.reshape(value, branch.constant(new long[] {-1}))); // [size]
+    }
+    return tf.merge(branches).output(); // [size of the chosen variable]
   }
 
   private static <T extends TNumber> Op assign(Ops tf, Variable<T> variable, Operand<TFloat32> value) {
@@ -196,112 +230,46 @@ public final class WeightLoader {
   }
 
   /**
-   * Current values of every variable, by Hugging Face name, in forward order. Fetched a layer at a time
-   * (a fixed set of runs, so their executors are built once), so native memory holds one layer's copy
-   * besides the variables, not a second copy of the model.
+   * Current values of every variable, by Hugging Face name, in forward order, fetched one at a time
+   * through one executor ({@link #selected}), so native memory holds one variable's copy besides the
+   * variables, not a second copy of the model.
    */
   public Map<String, float[]> read(Session session) {
-    Map<String, List<String>> groups = new LinkedHashMap<>();
-    for (String name : values.keySet()) {
-      groups.computeIfAbsent(group(name), g -> new ArrayList<>()).add(name);
-    }
     Map<String, float[]> out = new LinkedHashMap<>();
-    for (List<String> names : groups.values()) {
-      Session.Runner runner = session.runner();
-      names.forEach(n -> runner.fetch(values.get(n)));
-      try (var result = runner.run()) {
-        for (int i = 0; i < names.size(); i++) {
-          out.put(names.get(i), Tensors.toFloats(result.get(i)));
-        }
+    for (String name : readOrder) {
+      try (TFloat32 t = readOne(session, name)) {
+        out.put(name, Tensors.toFloats(t));
       }
     }
     return out;
+  }
+
+  /** Variable {@code name}'s current values as float32, flat; the caller closes the tensor. */
+  private TFloat32 readOne(Session session, String name) {
+    int at = readOrder.indexOf(name);
+    try (TInt32 index = TInt32.scalarOf(at)) {
+      return (TFloat32) session.runner().feed(readIndex, index).fetch(readValue).run().get(0);
+    }
   }
 
   /**
    * Every variable as a {@link TensorSource}, in forward order, for {@code SafeTensorsWriter}. A
-   * variable is fetched only when the writer reaches it, together with the rest of its decoder layer
-   * ({@link LayerFetch}), and copied out in chunks of {@link #CHUNK_FLOATS} values: the Java heap holds
-   * 4 MB and native memory one layer's copy besides the variables (checkpoints and exports write the
-   * model without a {@code float[]} of it). The values are those at write time: write between steps.
+   * variable is fetched only when the writer reaches it ({@link #readOne}) and copied out in chunks of
+   * {@link #CHUNK_FLOATS} values: the Java heap holds 4 MB and native memory one variable's copy besides
+   * the variables (checkpoints and exports write the model without a {@code float[]} of it). The values
+   * are those at write time: write between steps.
    */
   public List<TensorSource> sources(Session session) {
-    Map<String, List<String>> groups = new LinkedHashMap<>();
-    for (String name : model.variables().keySet()) {
-      groups.computeIfAbsent(group(name), g -> new ArrayList<>()).add(name);
-    }
-    LayerFetch fetch = new LayerFetch(session, model.variables(), groups);
     List<TensorSource> out = new ArrayList<>();
     for (String name : model.variables().keySet()) {
-      out.add(new VariableSource(fetch, name, table.entry(name).shape()));
+      out.add(new VariableSource(this, session, name, table.entry(name).shape()));
     }
     return out;
   }
 
-  /**
-   * Fetches a decoder layer's variables in one session run and keeps them until all are written or
-   * another layer is asked for. One run per variable would cost far more than the copy: each new set of
-   * fetches makes TensorFlow prune the whole graph and build an executor for it (~60 ms each on the 135M
-   * shape, 16 s for its 273 variables); a writer reads one layer's tensors together (names sort by layer).
-   */
-  private static final class LayerFetch {
-    private final Session session;
-    private final Map<String, Variable<TFloat32>> variables;
-    private final Map<String, List<String>> groups;
-    private String group;
-    private org.tensorflow.Result result;
-    private final Map<String, Integer> index = new LinkedHashMap<>();
-    private int unread;
-
-    LayerFetch(Session session, Map<String, Variable<TFloat32>> variables, Map<String, List<String>> groups) {
-      this.session = session;
-      this.variables = variables;
-      this.groups = groups;
-    }
-
-    /** Streams {@code name}'s values in chunks; the layer's copy is freed after its last variable. */
-    void stream(String name, TensorSource.Chunks sink) throws IOException {
-      String wanted = group(name);
-      if (!wanted.equals(group)) {
-        fetch(wanted);
-      }
-      FloatDataBuffer values = result.get(index.get(name)).asRawTensor().data().asFloats();
-      long size = values.size();
-      float[] chunk = new float[(int) Math.min(CHUNK_FLOATS, Math.max(1, size))];
-      for (long at = 0; at < size; at += chunk.length) {
-        int n = (int) Math.min(chunk.length, size - at);
-        values.slice(at, n).read(chunk, 0, n);
-        sink.accept(chunk, n);
-      }
-      if (--unread == 0) {
-        release();
-      }
-    }
-
-    private void fetch(String wanted) {
-      release();
-      Session.Runner runner = session.runner();
-      index.clear();
-      for (String member : groups.get(wanted)) {
-        index.put(member, index.size());
-        runner.fetch(variables.get(member));
-      }
-      result = runner.run();
-      group = wanted;
-      unread = index.size();
-    }
-
-    private void release() {
-      if (result != null) {
-        result.close();
-        result = null;
-      }
-      group = null;
-    }
-  }
-
-  /** One variable, fetched with its layer on {@link #stream}. */
-  private record VariableSource(LayerFetch fetch, String name, long[] shape) implements TensorSource {
+  /** One variable, fetched when it is streamed. */
+  private record VariableSource(WeightLoader loader, Session session, String name, long[] shape)
+      implements TensorSource {
 
     @Override
     public long[] shape() {
@@ -310,17 +278,17 @@ public final class WeightLoader {
 
     @Override
     public void stream(Chunks sink) throws IOException {
-      fetch.stream(name, sink);
+      try (TFloat32 t = loader.readOne(session, name)) {
+        FloatDataBuffer values = t.asRawTensor().data().asFloats();
+        long size = values.size();
+        float[] chunk = new float[(int) Math.min(CHUNK_FLOATS, Math.max(1, size))];
+        for (long at = 0; at < size; at += chunk.length) {
+          int n = (int) Math.min(chunk.length, size - at);
+          values.slice(at, n).read(chunk, 0, n);
+          sink.accept(chunk, n);
+        }
+      }
     }
-  }
-
-  /** {@code model.layers.K} for a layer's weights, the name itself for the others. */
-  private static String group(String hfName) {
-    if (!hfName.startsWith("model.layers.")) {
-      return hfName;
-    }
-    int end = hfName.indexOf('.', "model.layers.".length());
-    return end < 0 ? hfName : hfName.substring(0, end);
   }
 
   private void checkNames(SafeTensorsReader reader, java.util.Set<String> others) throws IOException {
