@@ -31,8 +31,9 @@ import org.tensorflow.types.family.TNumber;
 /**
  * Moves weights between Hugging Face safetensors and a model's graph variables.
  *
- * <p>The assign ops are built once with the graph. Loading from files streams each tensor from disk
- * into a native tensor, one session run per 64 MB of a shard; {@link #assign} feeds in-memory values in one run.
+ * <p>The assign and read ops are built once with the graph, each as one executor for every variable
+ * ({@link #routed}, {@link #selected}). Loading from files streams each tensor from disk into a native
+ * tensor, one session run per tensor; {@link #assign} feeds in-memory values the same way.
  * Names go through {@link LlamaWeights}, so a file with a missing, unexpected or misshaped tensor is
  * refused with the file and tensor named. Values travel as float32 whatever the variables' type: a
  * bfloat16-stored model rounds them in the assign (round to nearest even) and widens them on read.
@@ -41,12 +42,14 @@ public final class WeightLoader {
 
   private final Llama model;
   private final LlamaWeights table;
-  private final Map<String, Placeholder<TFloat32>> feeds = new LinkedHashMap<>();
-  private final Map<String, Op> assigns = new LinkedHashMap<>();
-  private final Map<String, Operand<TFloat32>> values = new LinkedHashMap<>();
-  private final Op loadAll;
-  /** The variables' names in {@link #readIndex} order (forward order). */
-  private final List<String> readOrder;
+  /** The variables' names in forward order: the index {@link #loadIndex} and {@link #readIndex} take. */
+  private final List<String> order;
+  /** Which variable one load run assigns {@code []} ({@link #loadOne}). */
+  private final Placeholder<TInt32> loadIndex;
+  /** That variable's values, flat, as float32 {@code [size]}. */
+  private final Placeholder<TFloat32> loadValue;
+  /** Every variable's assignment from {@link #loadValue}: in a run all but the chosen one are dead. */
+  private final List<Op> loadAssigns;
   /** Which variable {@link #readValue} returns {@code []}. */
   private final Placeholder<TInt32> readIndex;
   /** The chosen variable's values, flat, as float32 {@code [size]} ({@link #readOne}). */
@@ -55,16 +58,40 @@ public final class WeightLoader {
   private WeightLoader(Llama model, Ops scoped) {
     this.model = model;
     this.table = LlamaWeights.of(model.config());
-    for (Map.Entry<String, Variable<? extends TNumber>> e : model.storedVariables().entrySet()) {
-      Placeholder<TFloat32> value = scoped.placeholder(TFloat32.class); // the weight's shape
-      feeds.put(e.getKey(), value);
-      assigns.put(e.getKey(), assign(scoped, e.getValue(), value));
-      values.put(e.getKey(), Precision.float32(scoped, e.getValue())); // the weight's shape
-    }
-    this.loadAll = scoped.withControlDependencies(List.copyOf(assigns.values())).noOp();
-    this.readOrder = List.copyOf(model.storedVariables().keySet());
+    this.order = List.copyOf(model.storedVariables().keySet());
+    List<Variable<? extends TNumber>> variables = order.stream().map(model.storedVariables()::get).toList();
+    this.loadIndex = scoped.withName("load_index").placeholder(TInt32.class, Placeholder.shape(Shape.scalar())); // []
+    this.loadValue = scoped.withName("load_value").placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1))); // [size]
+    this.loadAssigns = routed(scoped, loadIndex, loadValue, variables, order.stream().map(n -> table.entry(n).shape()).toList());
     this.readIndex = scoped.withName("read_index").placeholder(TInt32.class, Placeholder.shape(Shape.scalar())); // []
-    this.readValue = selected(scoped, readIndex, readOrder.stream().map(model.storedVariables()::get).toList());
+    this.readValue = selected(scoped, readIndex, variables);
+  }
+
+  /**
+   * One load run for any variable: a {@code _SwitchN} on {@code index} passes {@code value} to the
+   * chosen variable's branch (reshaped, rounded to the variable's type, assigned) and makes every other
+   * branch dead. Each run feeds the same placeholders and names the same targets, so TensorFlow builds
+   * its executor once ({@link #selected} says what a new set of feeds and targets per run cost).
+   */
+  private static List<Op> routed(Ops tf, Operand<TInt32> index, Operand<TFloat32> value,
+      List<Variable<? extends TNumber>> variables, List<long[]> shapes) {
+    org.tensorflow.Operation branches = switchN(tf, value, index, variables.size(), "load_switch"); // [size] at index
+    List<Op> assigns = new ArrayList<>();
+    for (int i = 0; i < variables.size(); i++) {
+      Operand<TFloat32> shaped = tf.reshape(branches.<TFloat32>output(i), tf.constant(shapes.get(i))); // the weight's shape
+      assigns.add(assign(tf, variables.get(i), shaped));
+    }
+    return assigns;
+  }
+
+  /** {@code _SwitchN}: {@code data} on output {@code index} of {@code n}, the other outputs dead. */
+  private static org.tensorflow.Operation switchN(Ops tf, Operand<TFloat32> data, Operand<TInt32> index, int n,
+      String name) {
+    return tf.scope().opBuilder("_SwitchN", name)
+        .addInput(data.asOutput())
+        .addInput(index.asOutput())
+        .setAttr("num_outs", n)
+        .build();
   }
 
   /**
@@ -76,11 +103,7 @@ public final class WeightLoader {
    * layers, and every new set again after that.
    */
   private static Output<TFloat32> selected(Ops tf, Operand<TInt32> index, List<Variable<? extends TNumber>> variables) {
-    org.tensorflow.Operation pivots = tf.scope().opBuilder("_SwitchN", "read_switch")
-        .addInput(tf.constant(0f).asOutput())
-        .addInput(index.asOutput())
-        .setAttr("num_outs", variables.size())
-        .build(); // [] each, live only at output index
+    org.tensorflow.Operation pivots = switchN(tf, tf.constant(0f), index, variables.size(), "read_switch"); // [] at index
     List<Operand<TFloat32>> branches = new ArrayList<>();
     for (int i = 0; i < variables.size(); i++) {
       Ops branch = tf.withControlDependencies(List.of(tf.identity(pivots.<TFloat32>output(i))));
@@ -113,10 +136,10 @@ public final class WeightLoader {
   static final int CHUNK_FLOATS = 1 << 20;
 
   /**
-   * Loads every variable from a safetensors file or Hugging Face model directory, one session run per
-   * {@link #RUN_BYTES} of a shard: each tensor goes from the file into a native tensor in chunks of
-   * {@link #CHUNK_FLOATS} values, so the Java heap never holds a tensor, and native memory holds at most
-   * one run's tensors (64 MB, or the largest tensor) besides the variables.
+   * Loads every variable from a safetensors file or Hugging Face model directory, shard by shard, one
+   * session run per tensor through one executor ({@link #routed}): each tensor goes from the file into a
+   * native tensor in chunks of {@link #CHUNK_FLOATS} values, so the Java heap never holds a tensor, and
+   * native memory holds one tensor besides the variables.
    */
   public void load(Session session, SafeTensorsReader reader) throws IOException {
     load(session, reader, java.util.Set.of());
@@ -128,21 +151,18 @@ public final class WeightLoader {
    * nor refused here.
    */
   public void load(Session session, SafeTensorsReader reader, java.util.Set<String> others) throws IOException {
-    load(session, reader, others, RUN_BYTES);
-  }
-
-  /** {@link #load(Session, SafeTensorsReader, java.util.Set)} feeding at most {@code runBytes} per run. */
-  void load(Session session, SafeTensorsReader reader, java.util.Set<String> others, long runBytes)
-      throws IOException {
     checkNames(reader, others);
     Map<Path, List<String>> byShard = new LinkedHashMap<>();
-    for (String name : feeds.keySet()) {
+    for (String name : order) {
       byShard.computeIfAbsent(reader.fileOf(name), f -> new ArrayList<>()).add(name);
     }
     float[] chunk = new float[CHUNK_FLOATS];
     for (List<String> names : byShard.values()) {
-      for (List<String> group : runGroups(names, name -> 4 * count(table.entry(name).shape()), runBytes)) {
-        loadGroup(session, reader, group, chunk);
+      for (String name : names) {
+        try (TFloat32 t = TFloat32.tensorOf(Shape.of(count(table.entry(name).shape())))) {
+          copyFinite(reader, name, chunk, t);
+          loadOne(session, name, t);
+        }
       }
     }
     QuantizedWeights quantized = model.quantized();
@@ -153,8 +173,8 @@ public final class WeightLoader {
         }
       }
       // Each weight is read and quantized in turn (one float copy at a time); the quantized weights go in
-      // runs of about runBytes, so neither the heap nor TensorFlow's pool holds all of them at once.
-      for (List<String> group : runGroups(quantized.names(), quantized::storedBytes, runBytes)) {
+      // runs of about RUN_BYTES, so neither the heap nor TensorFlow's pool holds all of them at once.
+      for (List<String> group : runGroups(quantized.names(), quantized::storedBytes, RUN_BYTES)) {
         Map<String, QuantizedWeights.Quantized> values = new LinkedHashMap<>();
         for (String name : group) {
           values.put(name, quantized.quantize(name, reader.readFloats(name)));
@@ -164,13 +184,20 @@ public final class WeightLoader {
     }
   }
 
+  /** Assigns {@code flat} (the variable's values in row-major order) to variable {@code name}. */
+  private void loadOne(Session session, String name, TFloat32 flat) {
+    try (TInt32 index = TInt32.scalarOf(order.indexOf(name))) {
+      Session.Runner runner = session.runner().feed(loadIndex, index).feed(loadValue, flat);
+      loadAssigns.forEach(runner::addTarget);
+      runner.run().close();
+    }
+  }
+
   /**
-   * Float32 bytes fed per load run: 64 MB. Every fed tensor is allocated by TensorFlow's process-wide CPU
-   * allocator, which with oneDNN on is a BFC pool that never returns freed memory to the system: feeding a
-   * whole shard in one run left one model's worth of freed pool resident until step 1 reused it (513 MiB
-   * on the 135M shape, docs/memory.md "Where the memory goes"). Runs of this size bound that to 64 MB, or
-   * to the largest tensor, for about 16 runs per GiB of weights; each builds its small executor once, from
-   * a copy of the whole graph (~8 MB of malloc left behind per run on the 135M shape).
+   * Quantized weights fed per run: 64 MB. Every fed tensor is allocated by TensorFlow's process-wide CPU
+   * allocator, which with oneDNN on is a BFC pool that never returns freed memory to the system: feeding
+   * a whole model in one run left one model's worth of freed pool resident until step 1 reused it (513 MiB
+   * on the 135M shape, docs/memory.md "Where the memory goes"). Float weights go one tensor per run.
    */
   static final long RUN_BYTES = 64L << 20;
 
@@ -191,23 +218,6 @@ public final class WeightLoader {
     return n;
   }
 
-  private void loadGroup(Session session, SafeTensorsReader reader, List<String> names, float[] chunk)
-      throws IOException {
-    Session.Runner runner = session.runner();
-    List<Tensor> tensors = new ArrayList<>();
-    try {
-      for (String name : names) {
-        TFloat32 t = TFloat32.tensorOf(Shape.of(table.entry(name).shape()));
-        tensors.add(t);
-        copyFinite(reader, name, chunk, t);
-        runner.feed(feeds.get(name), t).addTarget(assigns.get(name));
-      }
-      runner.run();
-    } finally {
-      tensors.forEach(Tensor::close);
-    }
-  }
-
   /**
    * Copies tensor {@code name} into {@code target}. A NaN or infinite weight would only show as a
    * non-finite loss at step 1, blamed on the data; it is refused here, naming the file and the tensor.
@@ -221,9 +231,22 @@ public final class WeightLoader {
     });
   }
 
-  /** Assigns in-memory values (by Hugging Face name; every variable must be present). */
+  /** Assigns in-memory values (by Hugging Face name; every variable must be present), one run per tensor. */
   public void assign(Session session, Map<String, float[]> values) {
-    Tensors.assignAll(session, feeds, values, name -> table.entry(name).shape(), loadAll, "");
+    for (String name : order) {
+      float[] data = values.get(name);
+      if (data == null) {
+        throw new IllegalArgumentException("no value for " + name);
+      }
+      long[] shape = table.entry(name).shape();
+      if (data.length != count(shape)) {
+        throw new IllegalArgumentException(
+            name + ": " + data.length + " values do not fill shape " + Arrays.toString(shape));
+      }
+      try (TFloat32 t = Tensors.floats(new long[] {data.length}, data)) {
+        loadOne(session, name, t);
+      }
+    }
     if (model.quantized() != null) {
       model.quantized().assign(session, values);
     }
@@ -236,7 +259,7 @@ public final class WeightLoader {
    */
   public Map<String, float[]> read(Session session) {
     Map<String, float[]> out = new LinkedHashMap<>();
-    for (String name : readOrder) {
+    for (String name : order) {
       try (TFloat32 t = readOne(session, name)) {
         out.put(name, Tensors.toFloats(t));
       }
@@ -246,7 +269,7 @@ public final class WeightLoader {
 
   /** Variable {@code name}'s current values as float32, flat; the caller closes the tensor. */
   private TFloat32 readOne(Session session, String name) {
-    int at = readOrder.indexOf(name);
+    int at = order.indexOf(name);
     try (TInt32 index = TInt32.scalarOf(at)) {
       return (TFloat32) session.runner().feed(readIndex, index).fetch(readValue).run().get(0);
     }
@@ -292,7 +315,7 @@ public final class WeightLoader {
   }
 
   private void checkNames(SafeTensorsReader reader, java.util.Set<String> others) throws IOException {
-    TreeSet<String> missing = new TreeSet<>(feeds.keySet());
+    TreeSet<String> missing = new TreeSet<>(order);
     missing.removeAll(reader.names());
     if (!missing.isEmpty()) {
       throw new IOException(

@@ -26,8 +26,8 @@ import org.tensorflow.op.Ops;
 
 /**
  * Weight loading never holds a whole-model copy on the Java heap: a 56 MB model (in three shards) loads
- * into its graph in a JVM whose heap is 40 MB, and the loaded values equal the file's, whether a shard is
- * fed in one session run or in several ({@link WeightLoader#RUN_BYTES}). The same JVM
+ * into its graph in a JVM whose heap is 40 MB (one tensor per session run), and the loaded values equal
+ * the file's. The same JVM
  * fails to read the model into {@code float[]}s, so the heap really is smaller than the model. Writing
  * goes the same way: the loaded variables stream back into files equal to the originals.
  */
@@ -148,9 +148,7 @@ class SmallHeapLoadTest {
         Llama llama = Llama.create(tf, config, "policy");
         WeightLoader loader = WeightLoader.create(tf, llama);
         try (Session s = new Session(g)) {
-          // "load" feeds 4 MB per run, so each ~30 MB shard takes several runs (the default, 64 MB, would
-          // take one per shard here); "load-write" loads with the default.
-          loader.load(s, reader, java.util.Set.of(), args[0].equals("load") ? 4L << 20 : WeightLoader.RUN_BYTES);
+          loader.load(s, reader);
           int checked = 0;
           for (String name : llama.variables().keySet()) {
             checked += check(s, llama, name) ? 1 : 0;

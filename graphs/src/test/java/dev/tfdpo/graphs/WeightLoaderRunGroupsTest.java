@@ -7,9 +7,9 @@ import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 /**
- * The load runs of {@link WeightLoader}: a shard's tensors are fed {@link WeightLoader#RUN_BYTES} at a
- * time, in file order, none left out or repeated, so the freed feeds TensorFlow's CPU pool keeps stay
- * that small (docs/memory.md, "Where the memory goes").
+ * The load runs of {@link WeightLoader}'s quantized weights: fed {@link WeightLoader#RUN_BYTES} at a
+ * time, in order, none left out or repeated, so the freed feeds TensorFlow's CPU pool keeps stay that
+ * small (docs/memory.md, "Where the memory goes"). Float weights go one tensor per run.
  */
 class WeightLoaderRunGroupsTest {
 
@@ -29,8 +29,7 @@ class WeightLoaderRunGroupsTest {
 
   @Test
   void theLimitIsSixtyFourMegabytes() {
-    // The 135M shape's 513 MiB then loads in about 10 runs per model instead of 1 (each run's executor is built
-    // once), and at most 64 MiB of freed feeds (or its 108 MiB embedding) stay in the pool.
+    // At most 64 MiB of freed feeds (or the largest tensor) stay in the pool.
     assertEquals(64L << 20, WeightLoader.RUN_BYTES);
     assertEquals(List.of(), WeightLoader.runGroups(List.of(), n -> 1L, WeightLoader.RUN_BYTES));
   }
