@@ -15,7 +15,6 @@ import java.util.Map;
 import java.util.TreeSet;
 import org.tensorflow.Output;
 import org.tensorflow.Session;
-import org.tensorflow.Tensor;
 import org.tensorflow.ndarray.Shape;
 import org.tensorflow.ndarray.buffer.FloatDataBuffer;
 import org.tensorflow.op.Op;
@@ -42,29 +41,27 @@ public final class WeightLoader {
 
   private final Llama model;
   private final LlamaWeights table;
-  /** The variables' names in forward order: the index {@link #loadIndex} and {@link #readIndex} take. */
-  private final List<String> order;
-  /** Which variable one load run assigns {@code []} ({@link #loadOne}). */
-  private final Placeholder<TInt32> loadIndex;
-  /** That variable's values, flat, as float32 {@code [size]}. */
+  /** The variables' names in forward order, each with its position: the value {@link #index} takes for it. */
+  private final Map<String, Integer> positions = new LinkedHashMap<>();
+  /** Which variable a load run assigns or a read run returns {@code []} ({@link #loadOne}, {@link #readOne}). */
+  private final Placeholder<TInt32> index;
+  /** The loaded variable's values, flat, as float32 {@code [size]}. */
   private final Placeholder<TFloat32> loadValue;
   /** Every variable's assignment from {@link #loadValue}: in a run all but the chosen one are dead. */
   private final List<Op> loadAssigns;
-  /** Which variable {@link #readValue} returns {@code []}. */
-  private final Placeholder<TInt32> readIndex;
-  /** The chosen variable's values, flat, as float32 {@code [size]} ({@link #readOne}). */
+  /** The chosen variable's values, flat, as float32 {@code [size]}. */
   private final Output<TFloat32> readValue;
 
   private WeightLoader(Llama model, Ops scoped) {
     this.model = model;
     this.table = LlamaWeights.of(model.config());
-    this.order = List.copyOf(model.storedVariables().keySet());
+    model.storedVariables().keySet().forEach(name -> positions.put(name, positions.size()));
+    List<String> order = List.copyOf(positions.keySet());
     List<Variable<? extends TNumber>> variables = order.stream().map(model.storedVariables()::get).toList();
-    this.loadIndex = scoped.withName("load_index").placeholder(TInt32.class, Placeholder.shape(Shape.scalar())); // []
+    this.index = scoped.withName("index").placeholder(TInt32.class, Placeholder.shape(Shape.scalar())); // []
     this.loadValue = scoped.withName("load_value").placeholder(TFloat32.class, Placeholder.shape(Shape.of(-1))); // [size]
-    this.loadAssigns = routed(scoped, loadIndex, loadValue, variables, order.stream().map(n -> table.entry(n).shape()).toList());
-    this.readIndex = scoped.withName("read_index").placeholder(TInt32.class, Placeholder.shape(Shape.scalar())); // []
-    this.readValue = selected(scoped, readIndex, variables);
+    this.loadAssigns = routed(scoped, index, loadValue, variables, order.stream().map(n -> table.entry(n).shape()).toList());
+    this.readValue = selected(scoped, index, variables);
   }
 
   /**
@@ -153,7 +150,7 @@ public final class WeightLoader {
   public void load(Session session, SafeTensorsReader reader, java.util.Set<String> others) throws IOException {
     checkNames(reader, others);
     Map<Path, List<String>> byShard = new LinkedHashMap<>();
-    for (String name : order) {
+    for (String name : positions.keySet()) {
       byShard.computeIfAbsent(reader.fileOf(name), f -> new ArrayList<>()).add(name);
     }
     float[] chunk = new float[CHUNK_FLOATS];
@@ -186,8 +183,8 @@ public final class WeightLoader {
 
   /** Assigns {@code flat} (the variable's values in row-major order) to variable {@code name}. */
   private void loadOne(Session session, String name, TFloat32 flat) {
-    try (TInt32 index = TInt32.scalarOf(order.indexOf(name))) {
-      Session.Runner runner = session.runner().feed(loadIndex, index).feed(loadValue, flat);
+    try (TInt32 at = TInt32.scalarOf(positions.get(name))) {
+      Session.Runner runner = session.runner().feed(index, at).feed(loadValue, flat);
       loadAssigns.forEach(runner::addTarget);
       runner.run().close();
     }
@@ -233,7 +230,7 @@ public final class WeightLoader {
 
   /** Assigns in-memory values (by Hugging Face name; every variable must be present), one run per tensor. */
   public void assign(Session session, Map<String, float[]> values) {
-    for (String name : order) {
+    for (String name : positions.keySet()) {
       float[] data = values.get(name);
       if (data == null) {
         throw new IllegalArgumentException("no value for " + name);
@@ -259,7 +256,7 @@ public final class WeightLoader {
    */
   public Map<String, float[]> read(Session session) {
     Map<String, float[]> out = new LinkedHashMap<>();
-    for (String name : order) {
+    for (String name : positions.keySet()) {
       try (TFloat32 t = readOne(session, name)) {
         out.put(name, Tensors.toFloats(t));
       }
@@ -269,11 +266,11 @@ public final class WeightLoader {
 
   /** Variable {@code name}'s current values as float32, flat; the caller closes the tensor. */
   private TFloat32 readOne(Session session, String name) {
-    int at = order.indexOf(name);
-    try (TInt32 index = TInt32.scalarOf(at)) {
-      return (TFloat32) session.runner().feed(readIndex, index).fetch(readValue).run().get(0);
+    try (TInt32 at = TInt32.scalarOf(positions.get(name))) {
+      return (TFloat32) session.runner().feed(index, at).fetch(readValue).run().get(0);
     }
   }
+
 
   /**
    * Every variable as a {@link TensorSource}, in forward order, for {@code SafeTensorsWriter}. A
@@ -315,7 +312,7 @@ public final class WeightLoader {
   }
 
   private void checkNames(SafeTensorsReader reader, java.util.Set<String> others) throws IOException {
-    TreeSet<String> missing = new TreeSet<>(order);
+    TreeSet<String> missing = new TreeSet<>(positions.keySet());
     missing.removeAll(reader.names());
     if (!missing.isEmpty()) {
       throw new IOException(

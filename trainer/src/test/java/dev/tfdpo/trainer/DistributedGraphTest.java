@@ -128,30 +128,35 @@ class DistributedGraphTest {
 
   /**
    * Task 1 reads its own copies: of the frozen reference (filled once, {@code DpoGraph.weightsLoaded}) and
-   * of the policy (refreshed after each update). Its forward passes read no weight of task 0, which would
+   * of the policy (which it updates itself). Its forward passes read no weight of task 0, which would
    * cross the network at every micro-batch.
    */
   @Test
   void theSecondTaskReadsItsOwnCopiesOfTheWeights() {
-    List<String> remote = new ArrayList<>();
-    int copyReads = 0;
-    for (Iterator<GraphOperation> it = twoTasks.session().graph().operations(); it.hasNext(); ) {
-      GraphOperation op = it.next();
-      if (!op.name().startsWith("replica_1/reference_forward/") && !op.name().startsWith("replica_1/forward/")) {
-        continue;
-      }
-      for (int i = 0; i < op.numInputs(); i++) {
-        String from = op.input(i).op().name();
-        boolean first = from.startsWith("reference_read/") || from.startsWith("policy_read/");
-        remote.addAll(first ? List.of(op.name() + " <- " + from) : List.of());
-        copyReads += from.startsWith("replica_1/reference_read/") || from.startsWith("replica_1/policy_read/") ? 1 : 0;
-      }
-    }
+    java.util.function.Predicate<String> passes =
+        op -> op.startsWith("replica_1/reference_forward/") || op.startsWith("replica_1/forward/");
+    List<String> remote = reads(twoTasks, passes, from -> from.startsWith("reference_read/") || from.startsWith("policy_read/"));
+    int copyReads = reads(twoTasks, passes,
+        from -> from.startsWith("replica_1/reference_read/") || from.startsWith("replica_1/policy_read/")).size();
     assertTrue(remote.isEmpty(), "replica 1 reads task 0's weights: " + remote);
     assertTrue(copyReads > 20, copyReads + " reads of the copies");
     assertEquals(twoTasks.variableBytes("reference/") + 3 * twoTasks.variableBytes("policy/"),
         twoTasks.mirroredVariableBytes(), "one copy of each, and AdamW's m and v of the policy");
     assertEquals(0, inProcess.mirroredVariableBytes(), "in one process the replicas share the weights");
+  }
+
+  /** The edges {@code "op <- input"} of {@code graph} from an operation {@code op} accepts to one {@code from} accepts. */
+  private static List<String> reads(DpoGraph graph, java.util.function.Predicate<String> op,
+      java.util.function.Predicate<String> from) {
+    List<String> edges = new ArrayList<>();
+    for (Iterator<GraphOperation> it = graph.session().graph().operations(); it.hasNext(); ) {
+      GraphOperation o = it.next();
+      for (int i = 0; op.test(o.name()) && i < o.numInputs(); i++) {
+        String input = o.input(i).op().name();
+        edges.addAll(from.test(input) ? List.of(o.name() + " <- " + input) : List.of());
+      }
+    }
+    return edges;
   }
 
   /**
@@ -183,27 +188,24 @@ class DistributedGraphTest {
    */
   @Test
   void theSecondTaskUpdatesItsOwnCopy() {
-    List<String> remote = new ArrayList<>();
+    java.util.function.Predicate<String> update =
+        op -> op.startsWith("replica_1/optimizer/") && !op.startsWith("replica_1/optimizer/grad_accum/");
+    List<String> remote = new ArrayList<>(reads(twoTasks, update,
+        from -> from.startsWith("policy/") || from.startsWith("optimizer/adam_")));
     int updates = 0;
     for (Iterator<GraphOperation> it = twoTasks.session().graph().operations(); it.hasNext(); ) {
       GraphOperation op = it.next();
       if (op.name().startsWith("replica_1/policy_refresh/")) {
         remote.add(op.name() + " refreshes the copy from task 0");
       }
-      if (!op.name().startsWith("replica_1/optimizer/") || op.name().startsWith("replica_1/optimizer/grad_accum/")) {
-        continue;
-      }
-      updates += op.type().startsWith("Assign") && op.input(0).op().name().startsWith("replica_1/policy/") ? 1 : 0;
-      for (int i = 0; i < op.numInputs(); i++) {
-        String from = op.input(i).op().name();
-        boolean first = from.startsWith("policy/") || from.startsWith("optimizer/adam_");
-        remote.addAll(first ? List.of(op.name() + " <- " + from) : List.of());
-      }
+      updates += update.test(op.name()) && op.type().startsWith("Assign")
+          && op.input(0).op().name().startsWith("replica_1/policy/") ? 1 : 0;
     }
     assertTrue(remote.isEmpty(), "task 1's update reads task 0's state: " + remote);
     int weights = twoTasks.policyWeights().size();
     assertEquals(weights, updates, "AdamW assignments to task 1's copy");
   }
+
 
   /** Runs the 6 steps of the tests on {@code a} and {@code b}, requiring bitwise equal results. */
   private static void sixSteps(DpoGraph inProcess, DpoGraph twoTasks) {

@@ -87,8 +87,8 @@ final class DataParallel {
    * Without it every forward pass of the replica would read them from the first task across the network,
    * the whole model per micro-batch and pass; with it only the trained weights travel (for LoRA, the
    * adapters). A fully trained policy gets a copy too ({@link Replica#policyCopy}), which the replica
-   * updates itself from the all-reduced gradient ({@link #replicatedUpdates}; with a sharded optimizer,
-   * refreshed from the first replica's weights after each update, {@link #refreshAfter}): the weights never
+   * updates itself from the all-reduced gradient (with a sharded optimizer, refreshed from the first
+   * replica's weights after each update; {@link #afterUpdate}): the weights never
    * travel after the load, and the replica's gradients are taken at its copy's reads. With
    * {@code recompute}, on its own tape, so the recomputed copies and block-wise gradient calls are among
    * the operations placed. {@code adapters}: a LoRA run's low-rank terms by projection path, the reads of
@@ -155,29 +155,45 @@ final class DataParallel {
   }
 
   /**
-   * The replicas' own updates, each on its replica's device ({@link OptimizerUpdate#replica}).
+   * What follows the first replica's update for the others.
    *
-   * @param applied per replica with its own update, the target that applies it and resets its accumulators
-   * @param momentCopies assignments of the first replica's AdamW moments to the replicas' (run with the
-   *     weight copies after the load and after a restore: a checkpoint holds the first replica's only)
+   * @param applied the targets of the step's update: the first replica's, and each own update's (which
+   *     applies it and resets that replica's accumulators)
+   * @param momentCopies assignments of the first replica's AdamW moments to the replicas' own (run with
+   *     the weight copies after a restore: a checkpoint holds the first replica's only)
    */
-  record OwnUpdates(List<Op> applied, List<Op> momentCopies) {}
+  record Updates(List<Op> applied, List<Op> momentCopies) {}
 
   /**
-   * DDP's update without a sharded optimizer when the replicas hold their own copies (tasks of a gRPC
-   * cluster, GPUs; {@link Replication#ownCopies}): every replica
-   * with a copy of the trained policy ({@link Replica#policyCopy}) applies AdamW to its copy, with its own
-   * moments, from its all-reduced gradient (its accumulators keep the sum, {@link GradientAllReduce}),
-   * clipped by the first replica's norm. Per step only the gradients cross between tasks (the all-reduce);
-   * before, the first task updated the one set of weights and sent the whole model to every other task.
+   * Whether replica {@code r} updates its own copy of the policy ({@link #afterUpdate}): it holds one, and
+   * the optimizer is not sharded (then each owner updates the first replica's weights).
    */
-  static OwnUpdates replicatedUpdates(Graph graph, GraphScopes scopes, List<Replica> replicas, List<String> devices,
-      OptimizerUpdate first, double maxGradNorm, AdamW.Hyper adam, Operand<TFloat32> scalars) {
-    List<Op> applied = new ArrayList<>();
+  static boolean updatesItself(Replica r, boolean sharded) {
+    return !sharded && r.policyCopy() != null;
+  }
+
+  /**
+   * The replicas' part of the update when they hold copies of the trained policy ({@link
+   * Replication#ownCopies}: tasks of a gRPC cluster, GPUs). Without a sharded optimizer, DDP's update:
+   * every such replica applies AdamW to its copy with its own moments from its all-reduced gradient (its
+   * accumulators keep the sum, {@link GradientAllReduce}), clipped by the first replica's norm
+   * ({@link OptimizerUpdate#replica}); per step only the gradients cross between the replicas. Sharded,
+   * the owners update the first replica's weights and the copies are refreshed from them ({@link
+   * #refreshAfter}).
+   *
+   * @param applied the first replica's update and accumulator reset
+   */
+  static Updates afterUpdate(Graph graph, GraphScopes scopes, List<Replica> replicas, List<String> devices,
+      boolean sharded, Op applied, Llama policy, OptimizerUpdate first, double maxGradNorm, AdamW.Hyper adam,
+      Operand<TFloat32> scalars) {
+    if (sharded) {
+      Op refreshed = refreshAfter(graph, scopes, applied, policy, replicas, devices);
+      return new Updates(List.of(refreshed == null ? applied : refreshed), List.of());
+    }
+    List<Op> applies = new ArrayList<>(List.of(applied));
     List<Op> momentCopies = new ArrayList<>();
     for (int k = 1; k < replicas.size(); k++) {
-      Llama copy = replicas.get(k).policyCopy();
-      if (copy == null) {
+      if (!updatesItself(replicas.get(k), false)) {
         continue;
       }
       int mark = RequestedDevices.count(graph);
@@ -185,21 +201,21 @@ final class DataParallel {
       Ops optOps = scopes.get(p + "/optimizer");
       GradientAccumulation gradients = replicas.get(k).gradients();
       OptimizerUpdate own = OptimizerUpdate.replica(optOps, scopes.get(p + "/" + OptimizerUpdate.SCOPES.get(0)),
-          scopes.get(p + "/" + OptimizerUpdate.SCOPES.get(1)), ParameterSet.wholeModel(copy),
+          scopes.get(p + "/" + OptimizerUpdate.SCOPES.get(1)), ParameterSet.wholeModel(replicas.get(k).policyCopy()),
           gradients.combined(optOps), maxGradNorm, adam, scalars, first.gradNorm());
-      applied.add(gradients.resetAfter(optOps, own.updates(), "apply"));
+      applies.add(gradients.resetAfter(optOps, own.updates(), "apply"));
       Ops copyOps = scopes.get(p + "/" + MOMENT_COPIES);
       own.moments().forEach((key, m) -> momentCopies.add(copyOps.assign(m, first.moments().get(key))));
       RequestedDevices.placeUnplaced(graph, mark, devices.get(k));
     }
-    return new OwnUpdates(applied, momentCopies);
+    return new Updates(applies, momentCopies);
   }
 
   /**
    * Assignments, after {@code update}, of the first replica's policy weights to each replica's copy
    * ({@link Replica#policyCopy}), each placed on its replica's device; null when no replica has one.
    */
-  static Op refreshAfter(Graph graph, GraphScopes scopes, Op update, Llama policy, List<Replica> replicas,
+  private static Op refreshAfter(Graph graph, GraphScopes scopes, Op update, Llama policy, List<Replica> replicas,
       List<String> devices) {
     List<Op> copies = new ArrayList<>();
     for (int k = 1; k < replicas.size(); k++) {

@@ -392,8 +392,7 @@ public final class DpoGraph implements TrainingGraph<Batch> {
         replicas.stream().map(r -> r.gradients().accumulate()).toList()).withName("accumulate_all").noOp();
     OptimizerSharding sharding = replication.shardOptimizer()
         ? OptimizerSharding.balanced(trainable, replication.devices()) : null;
-    // Without a sharded optimizer, a task's copy of the trained policy is updated by the task itself.
-    List<Boolean> ownUpdate = replicas.stream().map(r -> sharding == null && r.policyCopy() != null).toList();
+    List<Boolean> ownUpdate = replicas.stream().map(r -> DataParallel.updatesItself(r, sharding != null)).toList();
     allReduce = replicas.size() == 1 ? null : GradientAllReduce.build(graph, DataParallel.allReduceScopes(scopes,
         replicas.size()), replicas.stream().map(Replica::gradients).toList(), trainable, replication, ownUpdate);
     // A fused step applies the update in the run that computes the gradient, so only if it is finite.
@@ -402,15 +401,11 @@ public final class DpoGraph implements TrainingGraph<Batch> {
         s.maxGradNorm(), s.adam(), optimizerScalars, sharding, gateLoss);
     gradNorm = update.gradNorm(); // []
     gradNorms = update.gradNorms(); // [#params]
-    Op applied = gradients.resetAfter(optOps, update.updates(), "apply");
-    DataParallel.OwnUpdates own = sharding != null ? new DataParallel.OwnUpdates(List.of(), List.of())
-        : DataParallel.replicatedUpdates(graph, scopes, replicas, replication.devices(), update, s.maxGradNorm(),
-            s.adam(), optimizerScalars);
-    Op refreshed = sharding == null ? null
-        : DataParallel.refreshAfter(graph, scopes, applied, policy, replicas, replication.devices());
-    List<Op> applies = new ArrayList<>(List.of(refreshed == null ? applied : refreshed));
-    applies.addAll(own.applied());
-    apply = applies.size() == 1 ? applies.get(0) : tf.withControlDependencies(applies).withName("apply_all").noOp();
+    DataParallel.Updates own = DataParallel.afterUpdate(graph, scopes, replicas, replication.devices(),
+        sharding != null, gradients.resetAfter(optOps, update.updates(), "apply"), policy, update, s.maxGradNorm(),
+        s.adam(), optimizerScalars);
+    apply = own.applied().size() == 1 ? own.applied().get(0)
+        : tf.withControlDependencies(own.applied()).withName("apply_all").noOp();
     List<Op> copies = replicas.stream().flatMap(r -> r.mirrorCopies().stream()).toList();
     mirrorCopies = copies.isEmpty() ? null : tf.withControlDependencies(copies).withName("mirror_frozen").noOp();
     momentCopies = own.momentCopies().isEmpty() ? null
@@ -615,16 +610,22 @@ public final class DpoGraph implements TrainingGraph<Batch> {
    * replica's copies against the first replica's: {@code replica_1/policy/} against {@code policy/}).
    */
   public Map<String, float[]> variableValues(String prefix) {
+    List<String> names = variableNames().stream().filter(name -> name.startsWith(prefix)
+        && graph.operation(name).output(0).dataType() == org.tensorflow.proto.DataType.DT_FLOAT).toList();
+    if (names.isEmpty()) {
+      return Map.of();
+    }
+    Session.Runner runner = session.runner();
+    names.forEach(runner::fetch);
     Map<String, float[]> values = new LinkedHashMap<>();
-    for (String name : variableNames()) {
-      if (name.startsWith(prefix) && graph.operation(name).output(0).dataType() == org.tensorflow.proto.DataType.DT_FLOAT) {
-        try (org.tensorflow.Tensor t = session.runner().fetch(name).run().get(0)) {
-          values.put(name.substring(prefix.length()), Tensors.toFloats(t));
-        }
+    try (var result = runner.run()) {
+      for (int i = 0; i < names.size(); i++) {
+        values.put(names.get(i).substring(prefix.length()), Tensors.toFloats(result.get(i)));
       }
     }
     return values;
   }
+
 
   /** The session (for loading weights). */
   public Session session() {
@@ -893,7 +894,7 @@ public final class DpoGraph implements TrainingGraph<Batch> {
 
   /**
    * Bytes of the other replicas' copies of weights ({@link #weightsLoaded}) and of their own AdamW
-   * moments ({@link DataParallel#replicatedUpdates}), all tasks together.
+   * moments ({@link DataParallel#afterUpdate}), all tasks together.
    */
   public long mirroredVariableBytes() {
     long bytes = 0;

@@ -21,7 +21,7 @@ import org.tensorflow.types.TInt32;
  * so a step makes a few collectives rather than one per tensor). The sum goes back into the first
  * replica's accumulators, which the optimizer reads ({@link GradientAccumulation#combined}); the other
  * replicas' accumulators are zeroed for the next step, except those of a replica that applies the update
- * to its own copy of the weights ({@link DataParallel#replicatedUpdates}), which keep the sum too.
+ * to its own copy of the weights ({@link DataParallel#afterUpdate}), which keep the sum too.
  *
  * <p>Each replica scales its gradient by its share of the micro-batch's pairs before accumulating
  * ({@link DpoGraph}), so the sum is the gradient of the whole micro-batch, as one device would compute it.

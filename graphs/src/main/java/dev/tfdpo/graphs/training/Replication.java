@@ -79,8 +79,7 @@ public record Replication(List<String> devices, long bucketBytes, float timeoutS
   /** Replicas with their own copies where they have their own memory ({@link #ownCopies}). */
   public Replication(
       List<String> devices, long bucketBytes, float timeoutSeconds, String target, boolean shardOptimizer) {
-    this(devices, bucketBytes, timeoutSeconds, target, shardOptimizer,
-        !target.isEmpty() || devices.get(0).contains("GPU"));
+    this(devices, bucketBytes, timeoutSeconds, target, shardOptimizer, !target.isEmpty() || gpus(devices));
   }
 
   /** Replicas, the optimizer state unsharded. */
@@ -132,6 +131,10 @@ public record Replication(List<String> devices, long bucketBytes, float timeoutS
 
   /** Whether the replicas are GPUs (the collectives then use NCCL). */
   public boolean onGpus() {
+    return gpus(devices);
+  }
+
+  private static boolean gpus(List<String> devices) {
     return devices.get(0).contains("GPU");
   }
 
