@@ -180,6 +180,14 @@ public record GrpcCluster(List<String> workers, int task) {
     }
   }
 
+  /**
+   * A session of {@code graph} on this task's own server that sees only this task's devices: for graphs
+   * whose operations all run here (a task serving its replica's batches, {@code BatchQueue}).
+   */
+  public Session ownSession(Graph graph, ConfigProto sessionDefaults) {
+    return session(graph, target(), filtered(sessionDefaults, task));
+  }
+
   /** The {@code shared_name} of the string variable each task publishes about itself ({@link #publish}). */
   public static final String IDENTITY = "tfdpo_task_identity";
 

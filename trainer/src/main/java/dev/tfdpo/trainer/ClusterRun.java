@@ -15,11 +15,12 @@ import java.util.List;
 
 /**
  * Training as one task of a gRPC cluster ({@code TF_CONFIG}, docs/distributed.md). Every task starts its
- * TensorFlow server. Task 0, the chief, reads the data, builds the training graph with replica k placed on
- * task k, feeds each task's replica its shard of every global micro-batch and alone writes the output
- * directory; its session runs on its own server, which hands each task its partition of the graph. The
- * other tasks serve those partitions (their replica's forward and backward pass and their side of the
- * gradient all-reduce) until the chief's server is gone, then exit.
+ * TensorFlow server and reads the data. Task 0, the chief, builds the training graph with replica k placed
+ * on task k, draws the global micro-batches and alone writes the output directory; its session runs on its
+ * own server, which hands each task its partition of the graph. The other tasks lay out their replica's
+ * shard of every micro-batch from their own copy of the data ({@code BatchQueue}) and serve their
+ * partitions (their replica's forward and backward pass and their side of the gradient all-reduce) until
+ * the chief's server is gone, then exit.
  */
 final class ClusterRun {
 
@@ -91,6 +92,7 @@ final class ClusterRun {
       return Cli.OK;
     }
     ClusterWatch.watch(cluster, List.of(0), timeoutS, out);
+    DpoTrainer.serveBatches(config, cluster, out);
     // One println per line: TensorFlow's own log goes to stderr in between, into the same console.
     out.println(String.format("cluster: task %d of %d serving at %s for the chief at %s; the chief writes %s",
         cluster.task(), cluster.size(), cluster.workers().get(cluster.task()), cluster.workers().get(0),

@@ -1,6 +1,9 @@
 package dev.tfdpo.trainer;
 
 import dev.tfdpo.graphs.GrpcCluster;
+import dev.tfdpo.graphs.Sessions;
+import dev.tfdpo.graphs.training.Batch;
+import dev.tfdpo.graphs.training.BatchQueue;
 import dev.tfdpo.graphs.training.MicroBatch;
 import dev.tfdpo.graphs.training.DpoGraph;
 import dev.tfdpo.graphs.training.Replication;
@@ -96,6 +99,31 @@ public final class DpoTrainer {
       return train(TrainingObjectives.forConfig(config, modelDir, model), config, out, terminal, outputDir,
           cluster);
     }
+  }
+
+  /**
+   * A worker task's data side of a cluster run ({@link ClusterRun}): loads the objective's data as the chief
+   * does (same config, same files: the start-up check compared their checksums) and serves its replica's
+   * shards, laid out from that copy, on a daemon thread ({@link BatchQueue}).
+   */
+  static void serveBatches(TrainConfig config, GrpcCluster cluster, PrintStream out) throws IOException {
+    Path modelDir = ProjectPaths.resolve(config.model().modelNameOrPath());
+    TrainingObjective<? extends MicroBatch> objective =
+        TrainingObjectives.forConfig(config, modelDir, readModel(modelDir));
+    objective.load(out);
+    TrainingObjective.Examples<? extends MicroBatch> train = objective.train();
+    TrainingObjective.Examples<? extends MicroBatch> dev = objective.dev();
+    BatchQueue.serve(cluster, Sessions.config(config.training().numThreads()), origin -> {
+      TrainingObjective.Examples<? extends MicroBatch> set = origin.set() == Batch.Origin.TRAIN ? train : dev;
+      if (set == null) {
+        throw new IllegalStateException("the chief asked for evaluation examples, but this task has no eval "
+            + "data set: start every task with the same config");
+      }
+      if (!(set.batch(origin.positions()) instanceof Batch b)) {
+        throw new IllegalStateException("this objective's batches cannot be laid out by a task of a cluster");
+      }
+      return b;
+    }, out);
   }
 
   private static <B extends MicroBatch> Result train(TrainingObjective<B> objective, TrainConfig config,

@@ -1,5 +1,6 @@
 package dev.tfdpo.trainer;
 
+import dev.tfdpo.graphs.training.Batch;
 import dev.tfdpo.data.LoadedDataset;
 import dev.tfdpo.data.PairSource;
 import dev.tfdpo.graphs.training.DpoGraph;
@@ -61,7 +62,7 @@ public final class Evaluator {
    * @param every with {@code steps}: evaluate when the step is a multiple of this
    */
   public Evaluator(DpoGraph graph, PairSource dev, BatchBuilder collator, int batchSize, String strategy, long every) {
-    this(forward(graph, PairObjective.examples(dev, collator)), PairObjective.ACCURACY, "acc", "pairs", batchSize,
+    this(forward(graph, PairObjective.examples(dev, collator, Batch.Origin.DEV)), PairObjective.ACCURACY, "acc", "pairs", batchSize,
         strategy, every);
   }
 

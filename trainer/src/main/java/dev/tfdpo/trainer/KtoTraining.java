@@ -229,16 +229,19 @@ final class KtoTraining extends PolicyObjective {
 
   @Override
   public Examples<Batch> train() {
-    return examples(train);
+    return examples(train, Batch.Origin.TRAIN);
   }
 
   @Override
   public Examples<Batch> dev() {
-    return dev == null ? null : examples(dev);
+    return dev == null ? null : examples(dev, Batch.Origin.DEV);
   }
 
-  /** Rows as examples: the pair batch of (row, KL row), with the rows' labels and TRL's token count. */
-  private Examples<Batch> examples(Rows rows) {
+  /**
+   * Rows as examples: the pair batch of (row, KL row), with the rows' labels and TRL's token count, named
+   * as from data set {@code set} ({@link Batch.Origin}).
+   */
+  private Examples<Batch> examples(Rows rows, int set) {
     return new Examples<>() {
       @Override
       public int size() {
@@ -255,7 +258,7 @@ final class KtoTraining extends PolicyObjective {
           labels[k] = rows.labels()[positions[k]];
           tokens += rows.tokens()[positions[k]]; // TRL counts the rows' attention masks, not the KL rows'
         }
-        return collator.build(selected).withLabels(labels, tokens);
+        return collator.build(selected).withLabels(labels, tokens).withOrigin(new Batch.Origin(set, positions));
       }
     };
   }

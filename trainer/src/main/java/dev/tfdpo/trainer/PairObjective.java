@@ -68,12 +68,12 @@ final class PairObjective extends PolicyObjective {
 
   @Override
   public Examples<Batch> train() {
-    return examples(data.pairs(), collator);
+    return examples(data.pairs(), collator, Batch.Origin.TRAIN);
   }
 
   @Override
   public Examples<Batch> dev() {
-    return devData == null ? null : examples(devData.pairs(), collator);
+    return devData == null ? null : examples(devData.pairs(), collator, Batch.Origin.DEV);
   }
 
   @Override
@@ -108,8 +108,11 @@ final class PairObjective extends PolicyObjective {
     reference.prepare(data.pairs(), pairs::batch, config.lossSpec().ldAlpha(), threads, compute, out);
   }
 
-  /** Pairs as examples: a micro-batch is {@code collator}'s layout of the pairs at the positions. */
-  static Examples<Batch> examples(PairSource pairs, BatchBuilder collator) {
+  /**
+   * Pairs as examples: a micro-batch is {@code collator}'s layout of the pairs at the positions, which it
+   * names as its origin in data set {@code set} ({@link Batch.Origin}).
+   */
+  static Examples<Batch> examples(PairSource pairs, BatchBuilder collator, int set) {
     return new Examples<>() {
       @Override
       public int size() {
@@ -122,7 +125,7 @@ final class PairObjective extends PolicyObjective {
         for (int p : positions) {
           selected.add(pairs.get(p));
         }
-        return collator.build(selected);
+        return collator.build(selected).withOrigin(new Batch.Origin(set, positions));
       }
     };
   }

@@ -3,8 +3,6 @@ package dev.tfdpo.trainer;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.tfdpo.data.TokenIdsJsonl;
-import dev.tfdpo.data.TokenizedPair;
 import dev.tfdpo.graphs.GrpcCluster;
 import dev.tfdpo.graphs.Sessions;
 import dev.tfdpo.graphs.training.Batch;
@@ -14,6 +12,7 @@ import dev.tfdpo.io.hf.LlamaConfig;
 import dev.tfdpo.io.safetensors.SafeTensorsReader;
 import dev.tfdpo.ops.AdamW;
 import dev.tfdpo.ops.LossSpec;
+import dev.tfdpo.trainer.config.TrainConfig;
 import java.io.IOException;
 import java.net.ServerSocket;
 import java.nio.file.Path;
@@ -44,7 +43,8 @@ class DistributedGraphTest {
   static DpoGraph shardedTasks;
   static GrpcCluster cluster;
   static Process worker;
-  static List<TokenizedPair> pairs;
+  /** The worker's training examples ({@code configs/default.json}'s data), laid out here as task 0 does. */
+  static TrainingObjective.Examples<Batch> examples;
   @TempDir static Path start;
 
   @BeforeAll
@@ -67,8 +67,19 @@ class DistributedGraphTest {
         g.referenceLoader().load(g.session(), w);
       }
     }
-    pairs = TokenIdsJsonl.read(Golden.TOKENS);
+    examples = workerExamples();
     inProcessB.saveState(start.resolve("state"));
+  }
+
+  /** The examples of {@link #startWorker}'s config, as the trainer's chief lays them out. */
+  @SuppressWarnings("unchecked")
+  static TrainingObjective.Examples<Batch> workerExamples() throws IOException {
+    TrainConfig config = TrainConfig.load(Golden.ROOT.resolve("configs/default.json"), List.of());
+    Path modelDir = ProjectPaths.resolve(config.model().modelNameOrPath());
+    TrainingObjective<Batch> objective =
+        (TrainingObjective<Batch>) TrainingObjectives.forConfig(config, modelDir, LlamaConfig.read(modelDir));
+    objective.load(System.out);
+    return objective.train();
   }
 
   /** A free local port (bound, then released for the server to take). */
@@ -207,22 +218,36 @@ class DistributedGraphTest {
   }
 
 
-  /** Runs the 6 steps of the tests on {@code a} and {@code b}, requiring bitwise equal results. */
+  /**
+   * Runs the 6 steps of the tests on {@code a} and {@code b}, requiring bitwise equal results. The two-task
+   * graph gets task 0's shard and a garbled copy of task 1's (every token id 0, its origin intact): task 1
+   * lays its shard out from its own copy of the data ({@code BatchQueue}), so the results are equal only
+   * because task 1's tensors, not task 0's, reach its replica.
+   */
   private static void sixSteps(DpoGraph inProcess, DpoGraph twoTasks) {
-    Collator collator = new Collator(2);
     for (int step = 1; step <= 6; step++) {
       int from = 4 * (step - 1);
       int to = step == 6 ? from + 3 : from + 4;
-      List<Batch> shards = List.of(collator.padded(pairs.subList(from, from + 2)),
-          collator.padded(pairs.subList(from + 2, to)));
+      List<Batch> shards = List.of(examples.batch(range(from, from + 2)), examples.batch(range(from + 2, to)));
       DpoGraph.MicroResult a = inProcess.micro(shards, 1f, null);
-      DpoGraph.MicroResult b = twoTasks.micro(shards, 1f, null);
+      DpoGraph.MicroResult b = twoTasks.micro(List.of(shards.get(0), garbled(shards.get(1))), 1f, null);
       assertEquals(a.metric("loss"), b.metric("loss"), 0f, "loss, step " + step);
       assertEquals(a.metric("rewards/margins"), b.metric("rewards/margins"), 0f, "margins, step " + step);
       float[] scalars = AdamW.stepScalars(5e-4, 0.0, DataParallelGraphTest.ADAM, step);
       assertEquals(inProcess.apply(scalars), twoTasks.apply(scalars), 0f, "gradient norm, step " + step);
     }
     assertEquals(0.0, DataParallelGraphTest.worstRelative(inProcess.policyWeights(), twoTasks.policyWeights()), 0.0);
+  }
+
+  private static int[] range(int from, int to) {
+    return java.util.stream.IntStream.range(from, to).toArray();
+  }
+
+  /** {@code b} with every token id 0: fed, it would train on other tokens than {@code b}'s. */
+  private static Batch garbled(Batch b) {
+    return new Batch(b.rows(), b.length(), new int[b.inputIds().length], b.positionIds(), b.segmentIds(),
+        b.branchIds(), b.lossPositions(), b.lossTargets(), b.lossSequences(), b.numPairs(), b.realTokens(),
+        b.rowTokens(), b.pairIndices(), b.labels(), b.origin());
   }
 
   /**

@@ -25,6 +25,8 @@ package dev.tfdpo.graphs.training;
  * @param pairIndices data-set positions of the pairs, in order
  * @param labels one value per pair slot {@code [P]} for objectives that read one (KTO: 1 desirable, 0
  *     undesirable); null for the others (the graph is fed zeros)
+ * @param origin which examples the batch was laid out from, so that a task of a cluster can lay out the
+ *     same batch from its own copy of the data ({@link BatchQueue}); null when unknown
  */
 public record Batch(
     int rows,
@@ -40,14 +42,50 @@ public record Batch(
     long realTokens,
     long rowTokens,
     long[] pairIndices,
-    float[] labels) implements MicroBatch {
+    float[] labels,
+    Origin origin) implements MicroBatch {
+
+  /**
+   * Where a batch comes from: the data set ({@link #TRAIN} or {@link #DEV}) and the positions in it, in
+   * order. The same objective, config and data lay out the same batch from these anywhere.
+   *
+   * @param set {@link #TRAIN} or {@link #DEV}
+   * @param positions data-set positions (not file rows: filtering may drop rows)
+   */
+  public record Origin(int set, int[] positions) {
+
+    /** The training set. */
+    public static final int TRAIN = 0;
+
+    /** The evaluation set. */
+    public static final int DEV = 1;
+
+    public Origin {
+      if (set != TRAIN && set != DEV) {
+        throw new IllegalArgumentException("data set " + set + " is neither TRAIN (0) nor DEV (1)");
+      }
+    }
+
+    /** As one int vector: the set, then the positions (what {@link BatchQueue} sends). */
+    public int[] encode() {
+      int[] v = new int[positions.length + 1];
+      v[0] = set;
+      System.arraycopy(positions, 0, v, 1, positions.length);
+      return v;
+    }
+
+    /** The inverse of {@link #encode}. */
+    public static Origin decode(int[] v) {
+      return new Origin(v[0], java.util.Arrays.copyOfRange(v, 1, v.length));
+    }
+  }
 
   /** A batch without per-pair labels. */
   public Batch(int rows, int length, int[] inputIds, int[] positionIds, int[] segmentIds, int[] branchIds,
       int[] lossPositions, int[] lossTargets, int[] lossSequences, int numPairs, long realTokens, long rowTokens,
       long[] pairIndices) {
     this(rows, length, inputIds, positionIds, segmentIds, branchIds, lossPositions, lossTargets, lossSequences,
-        numPairs, realTokens, rowTokens, pairIndices, null);
+        numPairs, realTokens, rowTokens, pairIndices, null, null);
   }
 
   /** This batch with per-pair {@code labels} and the token count {@code realTokens}. */
@@ -56,7 +94,13 @@ public record Batch(
       throw new IllegalArgumentException(labels.length + " labels for " + numPairs + " pair slots");
     }
     return new Batch(rows, length, inputIds, positionIds, segmentIds, branchIds, lossPositions, lossTargets,
-        lossSequences, numPairs, realTokens, rowTokens, pairIndices, labels);
+        lossSequences, numPairs, realTokens, rowTokens, pairIndices, labels, origin);
+  }
+
+  /** This batch, laid out from {@code origin}. */
+  public Batch withOrigin(Origin origin) {
+    return new Batch(rows, length, inputIds, positionIds, segmentIds, branchIds, lossPositions, lossTargets,
+        lossSequences, numPairs, realTokens, rowTokens, pairIndices, labels, origin);
   }
 
   /** Shape {@code [rows, length]} of every per-token array. */

@@ -31,15 +31,17 @@ public final class BatchInputs {
   /** Shape of every per-prediction input. */
   private static final Shape PREDICTIONS = Shape.of(Shape.UNKNOWN_SIZE);
 
-  private final Placeholder<TInt32> inputIds;
-  private final Placeholder<TInt32> positionIds;
-  private final Placeholder<TInt32> segmentIds;
-  private final Placeholder<TInt32> branchIds;
-  private final Placeholder<TInt32> lossPositions;
-  private final Placeholder<TInt32> lossTargets;
-  private final Placeholder<TInt32> lossSequences;
-  private final Placeholder<TInt32> numPairs;
-  private final Placeholder<TFloat32> labels;
+  private final Operand<TInt32> inputIds;
+  private final Operand<TInt32> positionIds;
+  private final Operand<TInt32> segmentIds;
+  private final Operand<TInt32> branchIds;
+  private final Operand<TInt32> lossPositions;
+  private final Operand<TInt32> lossTargets;
+  private final Operand<TInt32> lossSequences;
+  private final Operand<TInt32> numPairs;
+  private final Operand<TFloat32> labels;
+  /** Where the inputs come from when the replica's task lays its batches out itself; null: fed. */
+  private final BatchQueue queue;
   private final Operand<TInt32> numSequences;
   /** How the log-probs read the target logit. */
   private final CompletionLogProbs.TargetLogit target;
@@ -58,22 +60,39 @@ public final class BatchInputs {
    *     frozen ({@link CompletionLogProbs.TargetLogit#ROW_PRODUCT}), its policy and reference read it alike
    */
   public BatchInputs(Ops tf, CompletionLogProbs.TargetLogit target) {
+    this(tf, target, null);
+  }
+
+  /**
+   * The inputs of a replica: fed placeholders, or ({@code queue} not null) the batches its own task lays
+   * out and queues ({@link BatchQueue}), named as the placeholders would be.
+   */
+  BatchInputs(Ops tf, CompletionLogProbs.TargetLogit target, BatchQueue queue) {
     this.target = target;
-    inputIds = tf.withName("input_ids").placeholder(TInt32.class, Placeholder.shape(ROWS_BY_LENGTH)); // [R, L]
-    positionIds = tf.withName("position_ids").placeholder(TInt32.class, Placeholder.shape(ROWS_BY_LENGTH)); // [R, L]
-    segmentIds = tf.withName("segment_ids").placeholder(TInt32.class, Placeholder.shape(ROWS_BY_LENGTH)); // [R, L]
-    branchIds = tf.withName("branch_ids").placeholder(TInt32.class, Placeholder.shape(ROWS_BY_LENGTH)); // [R, L]
-    lossPositions = tf.withName("loss_positions").placeholder(TInt32.class, Placeholder.shape(PREDICTIONS)); // [Nc]
-    lossTargets = tf.withName("loss_targets").placeholder(TInt32.class, Placeholder.shape(PREDICTIONS)); // [Nc]
-    lossSequences = tf.withName("loss_seq").placeholder(TInt32.class, Placeholder.shape(PREDICTIONS)); // [Nc]
-    numPairs = tf.withName("num_pairs").placeholder(TInt32.class, Placeholder.shape(Shape.scalar())); // []
+    this.queue = queue;
+    inputIds = input(tf, "input_ids", 0, ROWS_BY_LENGTH); // [R, L]
+    positionIds = input(tf, "position_ids", 1, ROWS_BY_LENGTH); // [R, L]
+    segmentIds = input(tf, "segment_ids", 2, ROWS_BY_LENGTH); // [R, L]
+    branchIds = input(tf, "branch_ids", 3, ROWS_BY_LENGTH); // [R, L]
+    lossPositions = input(tf, "loss_positions", 4, PREDICTIONS); // [Nc]
+    lossTargets = input(tf, "loss_targets", 5, PREDICTIONS); // [Nc]
+    lossSequences = input(tf, "loss_seq", 6, PREDICTIONS); // [Nc]
+    numPairs = input(tf, "num_pairs", 7, Shape.scalar()); // []
     numSequences = tf.math.mul(numPairs, tf.constant(2)); // [] = S
-    labels = tf.withName("labels").placeholder(TFloat32.class, Placeholder.shape(PREDICTIONS)); // [P]
+    labels = queue == null ? tf.withName("labels").placeholder(TFloat32.class, Placeholder.shape(PREDICTIONS))
+        : tf.withName("labels").ensureShape(queue.<TFloat32>component(8), PREDICTIONS); // [P]
     modelIds = inputIds;
+  }
+
+  /** Int input {@code i} in {@link BatchQueue#TYPES}' order: a placeholder, or the dequeued tensor with its shape. */
+  private Operand<TInt32> input(Ops tf, String name, int i, Shape shape) {
+    return queue == null ? tf.withName(name).placeholder(TInt32.class, Placeholder.shape(shape))
+        : tf.withName(name).ensureShape(queue.<TInt32>component(i), shape);
   }
 
   private BatchInputs(BatchInputs fed, Operand<TInt32> modelIds) {
     target = fed.target;
+    queue = fed.queue;
     inputIds = fed.inputIds;
     positionIds = fed.positionIds;
     segmentIds = fed.segmentIds;
@@ -171,27 +190,34 @@ public final class BatchInputs {
    * Feeds {@code batch} into {@code runner}; the returned tensors must stay open until the run is done.
    */
   public List<Tensor> feed(Session.Runner runner, Batch batch) {
-    long[] shape = batch.shape();
-    long[] predictions = {batch.lossPositions().length};
-    List<Tensor> fed = new ArrayList<>(8);
-    feed(runner, fed, inputIds, Tensors.ints(shape, batch.inputIds()));
-    feed(runner, fed, positionIds, Tensors.ints(shape, batch.positionIds()));
-    feed(runner, fed, segmentIds, Tensors.ints(shape, batch.segmentIds()));
-    feed(runner, fed, branchIds, Tensors.ints(shape, batch.branchIds()));
-    feed(runner, fed, lossPositions, Tensors.ints(predictions, batch.lossPositions()));
-    feed(runner, fed, lossTargets, Tensors.ints(predictions, batch.lossTargets()));
-    feed(runner, fed, lossSequences, Tensors.ints(predictions, batch.lossSequences()));
-    feed(runner, fed, numPairs, Tensors.scalar(batch.numPairs()));
-    float[] perPair = batch.labels() != null ? batch.labels() : new float[batch.numPairs()];
-    TFloat32 labelTensor = Tensors.floats(new long[] {perPair.length}, perPair);
-    fed.add(labelTensor);
-    runner.feed(labels, labelTensor);
+    if (queue != null) { // the replica's task lays the batch out: only the request is fed
+      return new ArrayList<>(List.of(queue.request(runner, batch)));
+    }
+    List<Tensor> fed = tensors(batch);
+    List<Operand<?>> inputs = List.of(inputIds, positionIds, segmentIds, branchIds, lossPositions, lossTargets,
+        lossSequences, numPairs, labels);
+    for (int i = 0; i < inputs.size(); i++) {
+      runner.feed(inputs.get(i), fed.get(i));
+    }
     return fed;
   }
 
-  private static void feed(Session.Runner runner, List<Tensor> fed, Placeholder<TInt32> p, TInt32 t) {
-    fed.add(t);
-    runner.feed(p, t);
+  /** {@code batch}'s nine input tensors in {@link BatchQueue#TYPES}' order; the caller closes them. */
+  static List<Tensor> tensors(Batch batch) {
+    long[] shape = batch.shape();
+    long[] predictions = {batch.lossPositions().length};
+    float[] perPair = batch.labels() != null ? batch.labels() : new float[batch.numPairs()];
+    List<Tensor> t = new ArrayList<>(9);
+    t.add(Tensors.ints(shape, batch.inputIds()));
+    t.add(Tensors.ints(shape, batch.positionIds()));
+    t.add(Tensors.ints(shape, batch.segmentIds()));
+    t.add(Tensors.ints(shape, batch.branchIds()));
+    t.add(Tensors.ints(predictions, batch.lossPositions()));
+    t.add(Tensors.ints(predictions, batch.lossTargets()));
+    t.add(Tensors.ints(predictions, batch.lossSequences()));
+    t.add(Tensors.scalar(batch.numPairs()));
+    t.add(Tensors.floats(new long[] {perPair.length}, perPair));
+    return t;
   }
 
   /** Closes tensors returned by {@link #feed}. */

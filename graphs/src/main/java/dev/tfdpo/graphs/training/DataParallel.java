@@ -93,17 +93,19 @@ final class DataParallel {
    * {@code recompute}, on its own tape, so the recomputed copies and block-wise gradient calls are among
    * the operations placed. {@code adapters}: a LoRA run's low-rank terms by projection path, the reads of
    * the one set of adapter variables every replica shares (its gradients are taken at those reads, as
-   * full fine-tuning's at the shared weights'); empty: none.
+   * full fine-tuning's at the shared weights'); empty: none. With {@code remote} (a task of a gRPC
+   * cluster) the replica's inputs are the batches its task lays out from its own data ({@link BatchQueue}).
    */
   static Replica replica(Graph graph, GraphScopes scopes, int k, String device, Objective objective, Llama policy,
       Map<String, LowRank> adapters, ParameterSet trainable, ReferenceBranch first, Recompute.Granularity recompute,
-      CompletionLogProbs.TargetLogit target, boolean mirrorFrozen) {
+      CompletionLogProbs.TargetLogit target, boolean mirrorFrozen, boolean remote) {
     int mark = RequestedDevices.count(graph);
     String p = scope(k);
     Ops tf = scopes.get(p);
     Models models = mirrorFrozen ? frozenCopies(scopes, p, tf, policy, !adapters.isEmpty(), first)
         : new Models(policy, first.model(), List.of(), false);
-    BatchInputs inputs = new BatchInputs(tf, target);
+    // A task of a cluster lays out its replica's batches from its own data; other devices are fed.
+    BatchInputs inputs = new BatchInputs(tf, target, remote ? BatchQueue.consumer(tf, k) : null);
     Placeholder<TFloat32> gradScale =
         tf.withName("grad_scale").placeholder(TFloat32.class, Placeholder.shape(Shape.scalar())); // []
     Ops lossOps = scopes.get(p + "/loss");

@@ -426,7 +426,8 @@ public final class DpoGraph implements TrainingGraph<Batch> {
     Replication replication = s.replication();
     for (int k = 1; k < replication.replicas(); k++) {
       replicas.add(DataParallel.replica(graph, scopes, k, replication.devices().get(k), objective, policy,
-          adapterTerms, trainable, reference, s.recompute(), inputs.target(), replication.ownCopies()));
+          adapterTerms, trainable, reference, s.recompute(), inputs.target(), replication.ownCopies(),
+          replication.remote()));
     }
   }
 
