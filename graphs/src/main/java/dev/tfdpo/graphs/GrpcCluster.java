@@ -33,7 +33,8 @@ import org.tensorflow.types.TString;
  * Several processes over TensorFlow's gRPC runtime: one job {@code worker} with one task per process,
  * each at its {@code host:port}; this process is task {@link #task}. Task 0 is the chief: its session
  * runs the whole training graph, one replica placed on each task ({@link #devices}); the other tasks
- * only serve their part of the graph from their {@link Server}. Each task can also {@linkplain #publish
+ * serve their part of the graph from their {@link Server} and lay out their replica's batches
+ * ({@code BatchQueue}, through a session of their own, {@link #ownSession}). Each task can also {@linkplain #publish
  * publish} a string in its own server that the others {@linkplain #read read} (the start-up config check
  * and the liveness probe of the trainer's {@code ClusterWatch}).
  *

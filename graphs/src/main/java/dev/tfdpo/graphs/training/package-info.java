@@ -25,7 +25,8 @@
  *       devices ({@link dev.tfdpo.graphs.training.Replication}) each replica ({@code DataParallel}) has
  *       its own inputs, forward, backward and accumulators on its device, and {@code GradientAllReduce}
  *       sums the accumulators across replicas once per step (bucketed {@code CollectiveReduceV2}) before
- *       the update reads them; weights and AdamW state are held once. With LoRA every replica's
+ *       the update reads them; weights and AdamW state are held once. A replica on a task of a gRPC cluster
+ *       reads the batches its own task lays out ({@link dev.tfdpo.graphs.training.BatchQueue}). With LoRA every replica's
  *       forward adds the one set of adapters (and its reference the one frozen starting copy) over the
  *       one shared base, and only the adapters' gradients are all-reduced.
  *   <li><b>Reference</b>: {@code ReferenceBranch} is the reference's side of the graph (live, fed or
