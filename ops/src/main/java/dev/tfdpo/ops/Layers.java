@@ -86,7 +86,8 @@ public final class Layers {
     // and the backward pass keeps it alive (a MatMul's gradient reads its weight input) for the whole step.
     Operand<TFloat32> gate = LowRank.add(tf, linear(tf, x, gateW, gateB, precision), x, adapters.gate(), precision); // [N, F]
     Operand<TFloat32> up = LowRank.add(tf, linear(tf, x, upW, upB, precision), x, adapters.up(), precision); // [N, F]
-    Operand<TFloat32> activated = tf.math.mul(silu(tf, gate), up); // [N, F]
+    // silu(gate) * up, its backward pass keeping gate and up only (GatedSilu).
+    Operand<TFloat32> activated = GatedSilu.apply(tf, gate, up); // [N, F]
     Operand<TFloat32> down = linear(tf, activated, downW, downB, precision); // [N, H]
     return LowRank.add(tf, down, activated, adapters.down(), precision); // [N, H]
   }
