@@ -72,6 +72,28 @@ public final class Collator implements BatchBuilder {
         out.positions, out.targets, out.sequences, p, real, real, indices);
   }
 
+  /**
+   * The sequence of each counted prediction of {@code pairs}, as every layout (padded or packed) orders
+   * them: pair i's chosen completion (sequence i) first, then the rejected ones (sequence P + i), each
+   * {@link #counted} times. What a shard's header carries for the token-weighted metrics.
+   */
+  static int[] predictedSequences(List<TokenizedPair> pairs) {
+    int p = pairs.size();
+    int n = 0;
+    for (TokenizedPair pair : pairs) {
+      n += counted(pair.promptIds().length, pair.chosenIds().length) + counted(pair.promptIds().length, pair.rejectedIds().length);
+    }
+    int[] sequences = new int[n];
+    int at = 0;
+    for (int s = 0; s < 2 * p; s++) {
+      TokenizedPair pair = pairs.get(s % p);
+      int count = counted(pair.promptIds().length, (s < p ? pair.chosenIds() : pair.rejectedIds()).length);
+      java.util.Arrays.fill(sequences, at, at + count, s);
+      at += count;
+    }
+    return sequences;
+  }
+
   /** Completion tokens that are predicted: all, except the first when there is no prompt token. */
   static int counted(int promptLength, int completionLength) {
     return promptLength > 0 ? completionLength : Math.max(completionLength - 1, 0);

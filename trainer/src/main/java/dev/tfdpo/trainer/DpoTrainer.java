@@ -385,8 +385,10 @@ public final class DpoTrainer {
         List<B> shards = new ArrayList<>();
         List<float[]> fed = new ArrayList<>();
         long tokens = 0;
-        for (int[] shard : shardPositions(positions, replicas())) {
-          B batch = examples.batch(shard);
+        List<int[]> cut = shardPositions(positions, replicas());
+        for (int k = 0; k < cut.size(); k++) {
+          // A task that lays out its own shard gets its counts and origin only.
+          B batch = graph.laysOutItself(k) ? examples.header(cut.get(k)) : examples.batch(cut.get(k));
           shards.add(batch);
           fed.add(objective.fedReference(batch));
           tokens += batch.realTokens(); // num_tokens: summed over the replicas

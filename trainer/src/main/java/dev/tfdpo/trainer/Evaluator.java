@@ -102,7 +102,9 @@ public final class Evaluator {
       @Override
       public TrainingGraph.Micro evaluate(List<int[]> shards) {
         List<B> batches = new ArrayList<>(shards.size());
-        shards.forEach(positions -> batches.add(dev.batch(positions)));
+        for (int k = 0; k < shards.size(); k++) {
+          batches.add(graph.laysOutItself(k) ? dev.header(shards.get(k)) : dev.batch(shards.get(k)));
+        }
         return graph.evaluate(batches);
       }
     };

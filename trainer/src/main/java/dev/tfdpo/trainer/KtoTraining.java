@@ -260,6 +260,23 @@ final class KtoTraining extends PolicyObjective {
         }
         return collator.build(selected).withLabels(labels, tokens).withOrigin(new Batch.Origin(set, positions));
       }
+
+      @Override
+      public Batch header(int[] positions) {
+        List<TokenizedPair> selected = new ArrayList<>(positions.length);
+        float[] labels = new float[positions.length];
+        long[] indices = new long[positions.length];
+        long tokens = 0;
+        for (int k = 0; k < positions.length; k++) {
+          TokenizedPair pair = rows.pairs().get(positions[k]);
+          selected.add(pair);
+          labels[k] = rows.labels()[positions[k]];
+          tokens += rows.tokens()[positions[k]];
+          indices[k] = pair.index();
+        }
+        return Batch.header(positions.length, tokens, indices, labels, Collator.predictedSequences(selected),
+            new Batch.Origin(set, positions));
+      }
     };
   }
 

@@ -127,6 +127,21 @@ final class PairObjective extends PolicyObjective {
         }
         return collator.build(selected).withOrigin(new Batch.Origin(set, positions));
       }
+
+      @Override
+      public Batch header(int[] positions) {
+        List<TokenizedPair> selected = new ArrayList<>(positions.length);
+        long tokens = 0;
+        long[] indices = new long[positions.length];
+        for (int k = 0; k < positions.length; k++) {
+          TokenizedPair pair = pairs.get(positions[k]);
+          selected.add(pair);
+          tokens += pair.chosenLength() + pair.rejectedLength(); // as every layout counts them (TRL's count)
+          indices[k] = pair.index();
+        }
+        return Batch.header(positions.length, tokens, indices, null, Collator.predictedSequences(selected),
+            new Batch.Origin(set, positions));
+      }
     };
   }
 }

@@ -121,5 +121,13 @@ public interface TrainingObjective<B extends MicroBatch> {
 
     /** The micro-batch of the examples at {@code positions}, in that order. */
     B batch(int[] positions);
+
+    /**
+     * What the loop reads of that micro-batch (its counts, rows and origin) without laying it out, for a
+     * shard that its own task lays out ({@link TrainingGraph#laysOutItself}); by default laid out all the same.
+     */
+    default B header(int[] positions) {
+      return batch(positions);
+    }
   }
 }

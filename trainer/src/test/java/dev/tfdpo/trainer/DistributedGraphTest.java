@@ -72,9 +72,14 @@ class DistributedGraphTest {
   }
 
   /** The examples of {@link #startWorker}'s config, as the trainer's chief lays them out. */
-  @SuppressWarnings("unchecked")
   static TrainingObjective.Examples<Batch> workerExamples() throws IOException {
-    TrainConfig config = TrainConfig.load(Golden.ROOT.resolve("configs/default.json"), List.of());
+    return examplesOf("configs/default.json", List.of());
+  }
+
+  /** The training examples of {@code config} with {@code overrides}, through the trainer's objective. */
+  @SuppressWarnings("unchecked")
+  static TrainingObjective.Examples<Batch> examplesOf(String file, List<String> overrides) throws IOException {
+    TrainConfig config = TrainConfig.load(Golden.ROOT.resolve(file), overrides);
     Path modelDir = ProjectPaths.resolve(config.model().modelNameOrPath());
     TrainingObjective<Batch> objective =
         (TrainingObjective<Batch>) TrainingObjectives.forConfig(config, modelDir, LlamaConfig.read(modelDir));
@@ -220,9 +225,9 @@ class DistributedGraphTest {
 
   /**
    * Runs the 6 steps of the tests on {@code a} and {@code b}, requiring bitwise equal results. The two-task
-   * graph gets task 0's shard and a garbled copy of task 1's (every token id 0, its origin intact): task 1
-   * lays its shard out from its own copy of the data ({@code BatchQueue}), so the results are equal only
-   * because task 1's tensors, not task 0's, reach its replica.
+   * graph gets task 0's shard and, for task 1, its {@linkplain Batch#header header} only (counts and
+   * origin, no tensors), as the trainer gives it: task 1 lays its shard out from its own copy of the data
+   * ({@code BatchQueue}).
    */
   private static void sixSteps(DpoGraph inProcess, DpoGraph twoTasks) {
     for (int step = 1; step <= 6; step++) {
@@ -230,7 +235,7 @@ class DistributedGraphTest {
       int to = step == 6 ? from + 3 : from + 4;
       List<Batch> shards = List.of(examples.batch(range(from, from + 2)), examples.batch(range(from + 2, to)));
       DpoGraph.MicroResult a = inProcess.micro(shards, 1f, null);
-      DpoGraph.MicroResult b = twoTasks.micro(List.of(shards.get(0), garbled(shards.get(1))), 1f, null);
+      DpoGraph.MicroResult b = twoTasks.micro(List.of(shards.get(0), examples.header(range(from + 2, to))), 1f, null);
       assertEquals(a.metric("loss"), b.metric("loss"), 0f, "loss, step " + step);
       assertEquals(a.metric("rewards/margins"), b.metric("rewards/margins"), 0f, "margins, step " + step);
       float[] scalars = AdamW.stepScalars(5e-4, 0.0, DataParallelGraphTest.ADAM, step);
@@ -239,16 +244,40 @@ class DistributedGraphTest {
     assertEquals(0.0, DataParallelGraphTest.worstRelative(inProcess.policyWeights(), twoTasks.policyWeights()), 0.0);
   }
 
+  /**
+   * What the loop reads of a shard that its task lays out: the header's counts equal the laid-out batch's
+   * (pairs, TRL's token count, data rows, labels, origin, the counted predictions of each sequence that
+   * weigh the token-mean metrics), padded, packed and KTO.
+   */
+  @Test
+  void aHeaderCountsAsTheLaidOutBatch() throws IOException {
+    for (List<String> layout : List.of(List.<String>of(), List.of("--packing", "true", "--max_seq_len", "384"))) {
+      TrainingObjective.Examples<Batch> ex = examplesOf("configs/default.json", layout);
+      assertHeaderMatches(ex, layout.toString());
+    }
+    assertHeaderMatches(examplesOf("configs/trainers/kto-tiny.json", List.of()), "kto");
+  }
+
+  private static void assertHeaderMatches(TrainingObjective.Examples<Batch> ex, String what) {
+    for (int[] positions : List.of(new int[] {0, 1}, new int[] {5}, new int[] {7, 3, 11})) {
+      Batch full = ex.batch(positions);
+      Batch header = ex.header(positions);
+      assertTrue(header.isHeader(), what);
+      assertEquals(full.numPairs(), header.numPairs(), what);
+      assertEquals(full.realTokens(), header.realTokens(), what + " tokens");
+      org.junit.jupiter.api.Assertions.assertArrayEquals(full.pairIndices(), header.pairIndices(), what);
+      org.junit.jupiter.api.Assertions.assertArrayEquals(full.labels(), header.labels(), what);
+      org.junit.jupiter.api.Assertions.assertArrayEquals(full.origin().encode(), header.origin().encode(), what);
+      int[] counted = java.util.Arrays.stream(full.lossSequences()).filter(s -> s >= 0).sorted().toArray();
+      org.junit.jupiter.api.Assertions.assertArrayEquals(counted,
+          java.util.Arrays.stream(header.lossSequences()).sorted().toArray(), what + " predictions per sequence");
+    }
+  }
+
   private static int[] range(int from, int to) {
     return java.util.stream.IntStream.range(from, to).toArray();
   }
 
-  /** {@code b} with every token id 0: fed, it would train on other tokens than {@code b}'s. */
-  private static Batch garbled(Batch b) {
-    return new Batch(b.rows(), b.length(), new int[b.inputIds().length], b.positionIds(), b.segmentIds(),
-        b.branchIds(), b.lossPositions(), b.lossTargets(), b.lossSequences(), b.numPairs(), b.realTokens(),
-        b.rowTokens(), b.pairIndices(), b.labels(), b.origin());
-  }
 
   /**
    * {@code sharding stage1} across the tasks: the same 6 steps bitwise equal to unsharded in one process

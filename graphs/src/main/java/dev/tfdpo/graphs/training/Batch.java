@@ -97,6 +97,26 @@ public record Batch(
         lossSequences, numPairs, realTokens, rowTokens, pairIndices, labels, origin);
   }
 
+  /**
+   * A batch's counts and origin without its tensors, for a shard that another task lays out from its own
+   * copy of the data ({@link BatchQueue}): what the loop reads of it (pairs, tokens, rows, labels, the
+   * sequence of each counted prediction for the token-weighted metrics) and what that task needs to lay it
+   * out (the origin). No rows: it cannot be fed.
+   *
+   * @param lossSequences the sequence of each counted prediction, as the laid-out batch's (any order)
+   */
+  public static Batch header(int numPairs, long realTokens, long[] pairIndices, float[] labels, int[] lossSequences,
+      Origin origin) {
+    int[] none = new int[0];
+    return new Batch(0, 0, none, none, none, none, none, none, lossSequences, numPairs, realTokens, 0, pairIndices,
+        labels, origin);
+  }
+
+  /** Whether this is a {@link #header}: counts without tensors. */
+  public boolean isHeader() {
+    return rows == 0 && numPairs > 0;
+  }
+
   /** This batch, laid out from {@code origin}. */
   public Batch withOrigin(Origin origin) {
     return new Batch(rows, length, inputIds, positionIds, segmentIds, branchIds, lossPositions, lossTargets,

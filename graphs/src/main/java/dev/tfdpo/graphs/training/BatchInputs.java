@@ -118,6 +118,11 @@ public final class BatchInputs {
     return new BatchInputs(this, ids);
   }
 
+  /** Whether these inputs are the batches their replica's task lays out itself ({@link BatchQueue}). */
+  public boolean laidOutByItsTask() {
+    return queue != null;
+  }
+
   /** How the log-probs over these inputs read the target logit. */
   public CompletionLogProbs.TargetLogit target() {
     return target;
@@ -192,6 +197,10 @@ public final class BatchInputs {
   public List<Tensor> feed(Session.Runner runner, Batch batch) {
     if (queue != null) { // the replica's task lays the batch out: only the request is fed
       return new ArrayList<>(List.of(queue.request(runner, batch)));
+    }
+    if (batch.isHeader()) {
+      throw new IllegalArgumentException("a header batch (counts only, Batch.header) fed to a replica that "
+          + "does not lay out its own batches: give it the laid-out batch");
     }
     List<Tensor> fed = tensors(batch);
     List<Operand<?>> inputs = List.of(inputIds, positionIds, segmentIds, branchIds, lossPositions, lossTargets,

@@ -690,6 +690,11 @@ public final class DpoGraph implements TrainingGraph<Batch> {
     return replicas.size();
   }
 
+  @Override
+  public boolean laysOutItself(int k) {
+    return replicas.get(k).inputs().laidOutByItsTask();
+  }
+
   private MicroResult run(Batch b, float scale, float[] referenceLogps, boolean accumulateGradients) {
     return run(List.of(b), scale, referenceLogps == null ? null : java.util.Collections.singletonList(referenceLogps),
         accumulateGradients);

@@ -93,6 +93,14 @@ public interface TrainingGraph<B extends MicroBatch> extends AutoCloseable {
   /** Data-parallel replicas: shards per micro-batch. */
   int replicas();
 
+  /**
+   * Whether replica {@code k}'s task lays its shards out itself from its own copy of the data (a task of a
+   * gRPC cluster, {@link BatchQueue}): the loop then gives it a {@linkplain Batch#header header} only.
+   */
+  default boolean laysOutItself(int k) {
+    return false;
+  }
+
   /** Compiled XLA cluster launches per micro-batch (0 without XLA). */
   int xlaClusters();
 
