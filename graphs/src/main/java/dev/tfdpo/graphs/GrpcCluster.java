@@ -303,7 +303,7 @@ public record GrpcCluster(List<String> workers, int task) {
   }
 
   /** Task {@code k}'s CPU, {@link #device}, as a {@link DeviceSpec}. */
-  private static DeviceSpec cpu(int k) {
+  public static DeviceSpec cpu(int k) {
     return DeviceSpec.newBuilder().job(JOB).replica(0).task(k).deviceType(DeviceSpec.DeviceType.CPU).deviceIndex(0).build();
   }
 

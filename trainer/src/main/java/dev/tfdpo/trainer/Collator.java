@@ -73,14 +73,21 @@ public final class Collator implements BatchBuilder {
   }
 
   /**
-   * The sequence of each counted prediction of {@code pairs}, as every layout (padded or packed) orders
-   * them: pair i's chosen completion (sequence i) first, then the rejected ones (sequence P + i), each
-   * {@link #counted} times. What a shard's header carries for the token-weighted metrics.
+   * The {@linkplain Batch#header header} of {@code pairs} (for a shard that another task lays out): their
+   * data rows, and the sequence of each counted prediction as every layout (padded or packed) lists them,
+   * pair i's chosen completion (sequence i) then its rejected one (sequence P + i), each {@link #counted}
+   * times: what weighs the token-mean metrics.
+   *
+   * @param realTokens the shard's token count as the objective counts it
+   * @param labels per-pair labels, or null
    */
-  static int[] predictedSequences(List<TokenizedPair> pairs) {
+  static Batch header(List<TokenizedPair> pairs, long realTokens, float[] labels, Batch.Origin origin) {
     int p = pairs.size();
+    long[] indices = new long[p];
     int n = 0;
-    for (TokenizedPair pair : pairs) {
+    for (int i = 0; i < p; i++) {
+      TokenizedPair pair = pairs.get(i);
+      indices[i] = pair.index();
       n += counted(pair.promptIds().length, pair.chosenIds().length) + counted(pair.promptIds().length, pair.rejectedIds().length);
     }
     int[] sequences = new int[n];
@@ -88,10 +95,10 @@ public final class Collator implements BatchBuilder {
     for (int s = 0; s < 2 * p; s++) {
       TokenizedPair pair = pairs.get(s % p);
       int count = counted(pair.promptIds().length, (s < p ? pair.chosenIds() : pair.rejectedIds()).length);
-      java.util.Arrays.fill(sequences, at, at + count, s);
+      Arrays.fill(sequences, at, at + count, s);
       at += count;
     }
-    return sequences;
+    return Batch.header(p, realTokens, indices, labels, sequences, origin);
   }
 
   /** Completion tokens that are predicted: all, except the first when there is no prompt token. */

@@ -387,8 +387,7 @@ public final class DpoTrainer {
         long tokens = 0;
         List<int[]> cut = shardPositions(positions, replicas());
         for (int k = 0; k < cut.size(); k++) {
-          // A task that lays out its own shard gets its counts and origin only.
-          B batch = graph.laysOutItself(k) ? examples.header(cut.get(k)) : examples.batch(cut.get(k));
+          B batch = examples.shard(graph, k, cut.get(k));
           shards.add(batch);
           fed.add(objective.fedReference(batch));
           tokens += batch.realTokens(); // num_tokens: summed over the replicas

@@ -103,7 +103,7 @@ public final class Evaluator {
       public TrainingGraph.Micro evaluate(List<int[]> shards) {
         List<B> batches = new ArrayList<>(shards.size());
         for (int k = 0; k < shards.size(); k++) {
-          batches.add(graph.laysOutItself(k) ? dev.header(shards.get(k)) : dev.batch(shards.get(k)));
+          batches.add(dev.shard(graph, k, shards.get(k)));
         }
         return graph.evaluate(batches);
       }

@@ -237,6 +237,21 @@ final class KtoTraining extends PolicyObjective {
     return dev == null ? null : examples(dev, Batch.Origin.DEV);
   }
 
+  /** The rows at some positions: their (row, KL row) pairs, labels and TRL's token count. */
+  private record Selected(List<TokenizedPair> pairs, float[] labels, long tokens) {}
+
+  private static Selected select(Rows rows, int[] positions) {
+    List<TokenizedPair> selected = new ArrayList<>(positions.length);
+    float[] labels = new float[positions.length];
+    long tokens = 0;
+    for (int k = 0; k < positions.length; k++) {
+      selected.add(rows.pairs().get(positions[k]));
+      labels[k] = rows.labels()[positions[k]];
+      tokens += rows.tokens()[positions[k]]; // TRL counts the rows' attention masks, not the KL rows'
+    }
+    return new Selected(selected, labels, tokens);
+  }
+
   /**
    * Rows as examples: the pair batch of (row, KL row), with the rows' labels and TRL's token count, named
    * as from data set {@code set} ({@link Batch.Origin}).
@@ -250,32 +265,14 @@ final class KtoTraining extends PolicyObjective {
 
       @Override
       public Batch batch(int[] positions) {
-        List<TokenizedPair> selected = new ArrayList<>(positions.length);
-        float[] labels = new float[positions.length];
-        long tokens = 0;
-        for (int k = 0; k < positions.length; k++) {
-          selected.add(rows.pairs().get(positions[k]));
-          labels[k] = rows.labels()[positions[k]];
-          tokens += rows.tokens()[positions[k]]; // TRL counts the rows' attention masks, not the KL rows'
-        }
-        return collator.build(selected).withLabels(labels, tokens).withOrigin(new Batch.Origin(set, positions));
+        Selected s = select(rows, positions);
+        return collator.build(s.pairs()).withLabels(s.labels(), s.tokens()).withOrigin(new Batch.Origin(set, positions));
       }
 
       @Override
       public Batch header(int[] positions) {
-        List<TokenizedPair> selected = new ArrayList<>(positions.length);
-        float[] labels = new float[positions.length];
-        long[] indices = new long[positions.length];
-        long tokens = 0;
-        for (int k = 0; k < positions.length; k++) {
-          TokenizedPair pair = rows.pairs().get(positions[k]);
-          selected.add(pair);
-          labels[k] = rows.labels()[positions[k]];
-          tokens += rows.tokens()[positions[k]];
-          indices[k] = pair.index();
-        }
-        return Batch.header(positions.length, tokens, indices, labels, Collator.predictedSequences(selected),
-            new Batch.Origin(set, positions));
+        Selected s = select(rows, positions);
+        return Collator.header(s.pairs(), s.tokens(), s.labels(), new Batch.Origin(set, positions));
       }
     };
   }

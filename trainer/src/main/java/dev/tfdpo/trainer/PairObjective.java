@@ -121,27 +121,26 @@ final class PairObjective extends PolicyObjective {
 
       @Override
       public Batch batch(int[] positions) {
-        List<TokenizedPair> selected = new ArrayList<>(positions.length);
-        for (int p : positions) {
-          selected.add(pairs.get(p));
-        }
-        return collator.build(selected).withOrigin(new Batch.Origin(set, positions));
+        return collator.build(select(pairs, positions)).withOrigin(new Batch.Origin(set, positions));
       }
 
       @Override
       public Batch header(int[] positions) {
-        List<TokenizedPair> selected = new ArrayList<>(positions.length);
+        List<TokenizedPair> selected = select(pairs, positions);
         long tokens = 0;
-        long[] indices = new long[positions.length];
-        for (int k = 0; k < positions.length; k++) {
-          TokenizedPair pair = pairs.get(positions[k]);
-          selected.add(pair);
+        for (TokenizedPair pair : selected) {
           tokens += pair.chosenLength() + pair.rejectedLength(); // as every layout counts them (TRL's count)
-          indices[k] = pair.index();
         }
-        return Batch.header(positions.length, tokens, indices, null, Collator.predictedSequences(selected),
-            new Batch.Origin(set, positions));
+        return Collator.header(selected, tokens, null, new Batch.Origin(set, positions));
       }
     };
+  }
+
+  private static List<TokenizedPair> select(PairSource pairs, int[] positions) {
+    List<TokenizedPair> selected = new ArrayList<>(positions.length);
+    for (int p : positions) {
+      selected.add(pairs.get(p));
+    }
+    return selected;
   }
 }

@@ -129,5 +129,10 @@ public interface TrainingObjective<B extends MicroBatch> {
     default B header(int[] positions) {
       return batch(positions);
     }
+
+    /** Replica {@code k}'s shard at {@code positions}: a header for a task that lays it out itself, else laid out. */
+    default B shard(TrainingGraph<?> graph, int k, int[] positions) {
+      return graph.laysOutItself(k) ? header(positions) : batch(positions);
+    }
   }
 }

@@ -14,6 +14,7 @@ import org.tensorflow.op.Ops;
 import org.tensorflow.op.core.Placeholder;
 import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TInt32;
+import org.tensorflow.types.family.TType;
 
 /**
  * The graph's side of the {@link Batch} contract: the placeholders a micro-batch is fed into, and the
@@ -70,24 +71,23 @@ public final class BatchInputs {
   BatchInputs(Ops tf, CompletionLogProbs.TargetLogit target, BatchQueue queue) {
     this.target = target;
     this.queue = queue;
-    inputIds = input(tf, "input_ids", 0, ROWS_BY_LENGTH); // [R, L]
-    positionIds = input(tf, "position_ids", 1, ROWS_BY_LENGTH); // [R, L]
-    segmentIds = input(tf, "segment_ids", 2, ROWS_BY_LENGTH); // [R, L]
-    branchIds = input(tf, "branch_ids", 3, ROWS_BY_LENGTH); // [R, L]
-    lossPositions = input(tf, "loss_positions", 4, PREDICTIONS); // [Nc]
-    lossTargets = input(tf, "loss_targets", 5, PREDICTIONS); // [Nc]
-    lossSequences = input(tf, "loss_seq", 6, PREDICTIONS); // [Nc]
-    numPairs = input(tf, "num_pairs", 7, Shape.scalar()); // []
+    inputIds = input(tf, "input_ids", 0, TInt32.class, ROWS_BY_LENGTH); // [R, L]
+    positionIds = input(tf, "position_ids", 1, TInt32.class, ROWS_BY_LENGTH); // [R, L]
+    segmentIds = input(tf, "segment_ids", 2, TInt32.class, ROWS_BY_LENGTH); // [R, L]
+    branchIds = input(tf, "branch_ids", 3, TInt32.class, ROWS_BY_LENGTH); // [R, L]
+    lossPositions = input(tf, "loss_positions", 4, TInt32.class, PREDICTIONS); // [Nc]
+    lossTargets = input(tf, "loss_targets", 5, TInt32.class, PREDICTIONS); // [Nc]
+    lossSequences = input(tf, "loss_seq", 6, TInt32.class, PREDICTIONS); // [Nc]
+    numPairs = input(tf, "num_pairs", 7, TInt32.class, Shape.scalar()); // []
     numSequences = tf.math.mul(numPairs, tf.constant(2)); // [] = S
-    labels = queue == null ? tf.withName("labels").placeholder(TFloat32.class, Placeholder.shape(PREDICTIONS))
-        : tf.withName("labels").ensureShape(queue.<TFloat32>component(8), PREDICTIONS); // [P]
+    labels = input(tf, "labels", 8, TFloat32.class, PREDICTIONS); // [P]
     modelIds = inputIds;
   }
 
-  /** Int input {@code i} in {@link BatchQueue#TYPES}' order: a placeholder, or the dequeued tensor with its shape. */
-  private Operand<TInt32> input(Ops tf, String name, int i, Shape shape) {
-    return queue == null ? tf.withName(name).placeholder(TInt32.class, Placeholder.shape(shape))
-        : tf.withName(name).ensureShape(queue.<TInt32>component(i), shape);
+  /** Input {@code i} in {@link BatchQueue#TYPES}' order: a placeholder, or the dequeued tensor with its shape. */
+  private <T extends TType> Operand<T> input(Ops tf, String name, int i, Class<T> type, Shape shape) {
+    return queue == null ? tf.withName(name).placeholder(type, Placeholder.shape(shape))
+        : tf.withName(name).ensureShape(queue.<T>component(i), shape);
   }
 
   private BatchInputs(BatchInputs fed, Operand<TInt32> modelIds) {

@@ -7,7 +7,6 @@ import java.io.PrintStream;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Function;
-import org.tensorflow.DeviceSpec;
 import org.tensorflow.Graph;
 import org.tensorflow.Operand;
 import org.tensorflow.Session;
@@ -114,8 +113,7 @@ public final class BatchQueue {
     Thread server = new Thread(() -> {
       try (Graph g = new Graph()) {
         int task = cluster.task();
-        Ops tf = GraphScopes.root(g).withDevice(DeviceSpec.newBuilder().job(GrpcCluster.JOB).replica(0).task(task)
-            .deviceType(DeviceSpec.DeviceType.CPU).deviceIndex(0).build());
+        Ops tf = GraphScopes.root(g).withDevice(GrpcCluster.cpu(task));
         QueueDequeue requests = tf.io.queueDequeue(queue(tf, REQUESTS, task, REQUEST_TYPES), REQUEST_TYPES);
         List<Placeholder<?>> inputs = new ArrayList<>();
         for (Class<? extends TType> type : TYPES) {
