@@ -1,7 +1,9 @@
 package dev.tfdpo.ops;
 
 import java.util.List;
+import org.tensorflow.GraphOperation;
 import org.tensorflow.Operand;
+import org.tensorflow.Output;
 import org.tensorflow.op.Ops;
 import org.tensorflow.op.core.ReduceMax;
 import org.tensorflow.types.TFloat32;
@@ -161,10 +163,14 @@ public final class CompletionLogProbs {
     List<org.tensorflow.Output<TFloat32>> rows = perToken.perSequence(tf, frozenOneHot); // 3 x [S]
     Operand<TFloat32> logSquaredSum = wpoLogSquaredSums(tf, frozenExp, frozenSumExp, frozenOneHot); // [S]
 
-    Operand<TFloat32> targetLogits = target == TargetLogit.ROW_PRODUCT
-        ? rowProducts(tf, h, lmHead, targets, precision) // [Nc]
-        : targetLogits(tf, logits, targets); // [Nc]
-    Operand<TFloat32> tokenLogps = tf.math.sub(targetLogits, softmax.logSumExp()); // [Nc]
+    Operand<TFloat32> tokenLogps;
+    if (target == TargetLogit.ROW_PRODUCT) {
+      Operand<TFloat32> targetLogits = rowProducts(tf, h, lmHead, targets, precision); // [Nc]
+      tokenLogps = softmax.logProbs(tf, logits, targetLogits, targetLogits); // [Nc]
+    } else {
+      Operand<TInt32> pairs = targetPairs(tf, logits, targets); // [Nc, 2]
+      tokenLogps = softmax.logProbs(tf, logits, tf.gatherNd(logits, pairs), pairs); // [Nc]
+    }
     if (metricsFirst) {
       tokenLogps = tf.withControlDependencies(perToken.all()).identity(tokenLogps); // [Nc]
     }
@@ -177,6 +183,16 @@ public final class CompletionLogProbs {
   /** The pieces of a numerically stable log-softmax over the vocabulary. */
   private record Softmax(Operand<TFloat32> expShifted, Operand<TFloat32> sumExp, Operand<TFloat32> logSumExp) {
 
+    /** The lean form of {@link #logProbs} whose targets were gathered from the logits by (row, id) pairs. */
+    static final String GATHERED = "log_softmax_gathered";
+    /** The lean form of {@link #logProbs} whose target logits were computed apart (row products). */
+    static final String APART = "log_softmax_apart";
+
+    static {
+      LeanGradients.rule(GATHERED, Softmax::gradient);
+      LeanGradients.rule(APART, Softmax::gradient);
+    }
+
     static Softmax of(Ops tf, Operand<TFloat32> logits) {
       Operand<TFloat32> rowMax =
           tf.stopGradient(tf.reduceMax(logits, tf.constant(1), ReduceMax.keepDims(true))); // [Nc, 1]
@@ -187,19 +203,62 @@ public final class CompletionLogProbs {
           tf.math.add(tf.math.log(sumExp), tf.reshape(rowMax, tf.constant(new int[] {-1}))); // [Nc]
       return new Softmax(expShifted, sumExp, logSumExp);
     }
+
+    /**
+     * {@code targetLogits - logSumExp} {@code [Nc]}, whose gradient keeps one {@code [Nc, V]} tensor where
+     * TensorFlow's keeps three at once at the start of the backward pass (311 MB each at 512 positions of a
+     * 151,936-token vocabulary), bitwise the same values: the exponentials {@code e} the forward pass keeps
+     * become {@code d logits} in place. TensorFlow's own gradient makes the sum's gradient a tiled
+     * {@code [Nc, V]} tensor, multiplies it by {@code e} (the exponential's gradient) and adds the gather's
+     * scattered {@code [Nc, V]} gradient; here {@code e} is multiplied by the per-row factor directly (the same
+     * products) and the target's gradient is added at its one entry per row.
+     *
+     * @param target the (row, id) pairs {@code [Nc, 2]} the target logits were gathered by, or the target
+     *     logits themselves {@code [Nc]} when computed apart (differentiated by their own operations)
+     */
+    Operand<TFloat32> logProbs(Ops tf, Operand<TFloat32> logits, Operand<TFloat32> targetLogits, Operand<?> target) {
+      Operand<TFloat32> tokenLogps = tf.math.sub(targetLogits, logSumExp); // [Nc]
+      if (!LeanGradients.active()) {
+        return tokenLogps;
+      }
+      boolean gathered = target.type() == TInt32.class;
+      return LeanGradients.marked(tf, gathered ? GATHERED : APART, tokenLogps, List.of(logits,
+          tf.stopGradient(expShifted), tf.stopGradient(sumExp), gathered ? tf.stopGradient(target) : target)); // [Nc]
+    }
+
+    /**
+     * {@code d logits = -g / sumExp * e} (TensorFlow's gradients of the subtraction, the log, the sum and
+     * the exponential, in that order of operations), plus {@code g} at each row's target entry.
+     */
+    @SuppressWarnings("unchecked")
+    private static List<Operand<?>> gradient(Ops tf, GraphOperation op, List<Output<?>> grads) {
+      Operand<TFloat32> g = (Operand<TFloat32>) grads.get(0); // [Nc]
+      Operand<TFloat32> expShifted = (Operand<TFloat32>) op.input(2); // [Nc, V]
+      Operand<TFloat32> sumExp = (Operand<TFloat32>) op.input(3); // [Nc]
+      Operand<TFloat32> dSumExp = tf.math.mul(tf.math.neg(g), tf.math.reciprocal(sumExp)); // [Nc]
+      Operand<TFloat32> dShifted =
+          tf.math.mul(tf.reshape(dSumExp, tf.constant(new int[] {-1, 1})), expShifted); // [Nc, V], in e's buffer
+      Operand<?> unusedExp = LeanGradients.unused(tf, op, 2);
+      Operand<?> unusedSum = LeanGradients.unused(tf, op, 3);
+      if (LeanGradients.markOf(op.name()).equals(APART)) {
+        return List.of(g, dShifted, unusedExp, unusedSum, g);
+      }
+      Operand<TInt32> pairs = (Operand<TInt32>) op.input(4); // [Nc, 2]
+      Operand<TFloat32> dLogits = tf.tensorScatterNdAdd(dShifted, pairs, g); // [Nc, V], in place
+      return List.of(g, dLogits, unusedExp, unusedSum, LeanGradients.unused(tf, op, 4));
+    }
   }
 
   /**
-   * The target's logit at each position, gathered from the logits {@code [Nc]} by (row, target) pairs: a
+   * The (row, target) pairs {@code [Nc, 2]} the target logits are gathered by from the logits: a
    * GatherNd, whose gradient is one ScatterNd into {@code [Nc, V]} (a gather from the flattened logits
    * differentiates into an UnsortedSegmentSum over Nc x V segments, which TensorFlow's CPU kernel ran
    * 50-70x slower: 190-300 ms of a 4 s step on the 135M shape).
    */
-  private static Operand<TFloat32> targetLogits(Ops tf, Operand<TFloat32> logits, Operand<TInt32> targets) {
+  private static Operand<TInt32> targetPairs(Ops tf, Operand<TFloat32> logits, Operand<TInt32> targets) {
     Operand<TInt32> count = tf.gather(tf.shape(logits), tf.constant(0), tf.constant(0)); // []
     Operand<TInt32> rows = tf.range(tf.constant(0), count, tf.constant(1)); // [Nc]
-    Operand<TInt32> pairs = tf.stack(List.of(rows, targets), org.tensorflow.op.core.Stack.axis(1L)); // [Nc, 2]
-    return tf.gatherNd(logits, pairs); // [Nc]
+    return tf.stack(List.of(rows, targets), org.tensorflow.op.core.Stack.axis(1L)); // [Nc, 2]
   }
 
   /** The target's logit at each position as {@code h_n . W[target_n]}, in the head's precision {@code [Nc]}. */

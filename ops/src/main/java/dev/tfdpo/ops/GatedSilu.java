@@ -1,38 +1,40 @@
 package dev.tfdpo.ops;
 
-import java.util.ArrayList;
 import java.util.List;
 import org.tensorflow.GraphOperation;
 import org.tensorflow.Operand;
 import org.tensorflow.Output;
-import org.tensorflow.TensorFlow;
 import org.tensorflow.op.Ops;
+import org.tensorflow.op.linalg.MatMul;
 import org.tensorflow.types.TFloat32;
 
 /**
- * SwiGLU's gate, {@code silu(gate) * up}, whose backward pass keeps only {@code gate} and {@code up}.
+ * SwiGLU's gate, {@code silu(gate) * up}, whose backward pass keeps only {@code gate} and {@code up}, and
+ * optionally the down projection after it ({@link #project}), which then keeps nothing more.
  *
  * <p>Differentiated as written ({@code Mul(Mul(g, Sigmoid(g)), u)}), TensorFlow's gradient reads four
  * {@code [N, F]} tensors of the forward pass besides the product: {@code g}, {@code sigmoid(g)},
- * {@code silu(g)} and {@code u}, all alive from the layer's forward to its backward. Here the forward
- * value goes through {@code StopGradient} into an {@code IdentityN(value, g, u)} whose gradient this
- * class registers: it rebuilds {@code sigmoid(g)} and {@code silu(g)} from {@code g} in the backward
- * pass and applies exactly TensorFlow's own gradient operations to them ({@code Mul}'s two products,
- * {@code SigmoidGrad}, the sum of {@code g}'s two paths), so the gradients are bitwise those of the plain
- * form. What the forward keeps drops from five {@code [N, F]} tensors per layer (g, sigmoid, silu, u and
- * the product the down projection reads) to three; the backward pays two element-wise kernels more.
- *
- * <p>TensorFlow's C++ library registers no gradient for {@code IdentityN}; the one registered here passes
- * each output's gradient to its input for any other {@code IdentityN} (what an identity's gradient is).
- * Registration is per process and can fail (another library registered one first, or an OS where
- * TensorFlow Java does not support custom gradients): then the plain form is built.
+ * {@code silu(g)} and {@code u}, all alive from the layer's forward to its backward; the down projection's
+ * gradient reads the product, a fifth. Here the forward value is a lean operation ({@link LeanGradients})
+ * whose gradient rebuilds {@code sigmoid(g)} and {@code silu(g)} (and the product) from {@code g} and
+ * {@code u} in the backward pass and applies exactly TensorFlow's own gradient operations to them
+ * ({@code Mul}'s two products, {@code SigmoidGrad}, the sum of {@code g}'s two paths, {@code MatMul}'s
+ * two products), so the gradients are bitwise those of the plain form. What the forward keeps drops from
+ * five {@code [N, F]} tensors per layer to three ({@link #apply}) or two ({@link #project}); the backward
+ * pays two (three) element-wise kernels more.
  */
 public final class GatedSilu {
 
-  /** The operation name that marks the IdentityN of this activation. */
+  /** The mark of {@link #apply}'s lean operation. */
   static final String MARK = "gated_silu";
 
-  private static final boolean REGISTERED = register();
+  /** The mark of {@link #project}'s lean operation. */
+  static final String DOWN = "gated_silu_down";
+
+  static {
+    LeanGradients.rule(MARK, GatedSilu::gradient);
+    LeanGradients.rule(DOWN, GatedSilu::downGradient);
+  }
 
   private GatedSilu() {}
 
@@ -43,58 +45,77 @@ public final class GatedSilu {
    */
   public static Operand<TFloat32> apply(Ops tf, Operand<TFloat32> gate, Operand<TFloat32> up) {
     Operand<TFloat32> value = tf.math.mul(Layers.silu(tf, gate), up); // [N, F]
-    if (!REGISTERED) {
-      return value;
-    }
-    List<Operand<?>> inputs = List.of(tf.stopGradient(value), gate, up);
-    @SuppressWarnings("unchecked")
-    Operand<TFloat32> out = (Operand<TFloat32>) tf.withName(MARK).identityN(inputs).output().get(0);
-    return out; // [N, F]
+    return LeanGradients.active() ? LeanGradients.marked(tf, MARK, value, List.of(gate, up)) : value; // [N, F]
   }
 
-  /** Whether the lean gradient is in use in this process (else {@link #apply} builds the plain form). */
+  /**
+   * {@code (silu(gate) * up) @ down^T}, {@code [N, H]}, in float32: values and gradients bitwise those of
+   * {@link #apply} followed by the product, and a forward pass that leaves only {@code gate} and
+   * {@code up} for the backward pass (the product is rebuilt there for the weight's gradient).
+   *
+   * @param down {@code [H, F]}, float32
+   */
+  public static Operand<TFloat32> project(Ops tf, Operand<TFloat32> gate, Operand<TFloat32> up,
+      Operand<TFloat32> down) {
+    if (!LeanGradients.active()) {
+      return tf.linalg.matMul(apply(tf, gate, up), down, MatMul.transposeB(true)); // [N, H]
+    }
+    Operand<TFloat32> activated = tf.math.mul(Layers.silu(tf, gate), up); // [N, F]
+    Operand<TFloat32> value = tf.linalg.matMul(activated, down, MatMul.transposeB(true)); // [N, H]
+    return LeanGradients.marked(tf, DOWN, value, List.of(gate, up, down)); // [N, H]
+  }
+
+  /** Whether the lean gradients are in use in this process (else the plain forms are built). */
   public static boolean active() {
-    return REGISTERED;
+    return LeanGradients.active();
   }
 
-  private static boolean register() {
-    try {
-      return TensorFlow.registerCustomGradient("IdentityN", GatedSilu::gradient);
-    } catch (UnsupportedOperationException e) { // TensorFlow Java has no custom gradients on this OS
-      return false;
+  /** The gradients of {@code silu(g) * u}'s inputs, given the product's gradient {@code dValue}. */
+  private record GateGradients(Operand<TFloat32> silu, Operand<TFloat32> dGate, Operand<TFloat32> dUp) {
+
+    /**
+     * The forward's {@code sigmoid(g)} and {@code silu(g)} are rebuilt from {@code g} once the backward
+     * pass reaches them ({@link LeanGradients#after} the gradient {@code signal}).
+     */
+    static GateGradients of(Ops tf, Operand<TFloat32> g, Operand<TFloat32> u, Operand<TFloat32> dValue,
+        Operand<?> signal) {
+      Operand<TFloat32> gLater = LeanGradients.after(tf, g, signal); // [N, F]
+      Operand<TFloat32> sigmoid = tf.math.sigmoid(gLater); // [N, F]
+      Operand<TFloat32> silu = tf.math.mul(gLater, sigmoid); // [N, F]
+      // Mul(silu, u): d silu = dValue * u, d u = silu * dValue.
+      Operand<TFloat32> dSilu = tf.math.mul(dValue, u); // [N, F]
+      Operand<TFloat32> dUp = tf.math.mul(silu, dValue); // [N, F]
+      // Mul(g, sigmoid): d g = dSilu * sigmoid, d sigmoid = g * dSilu; Sigmoid: SigmoidGrad(sigmoid, d sigmoid).
+      Operand<TFloat32> dGateDirect = tf.math.mul(dSilu, sigmoid); // [N, F]
+      Operand<TFloat32> dGateThroughSigmoid = tf.math.sigmoidGrad(sigmoid, tf.math.mul(g, dSilu)); // [N, F]
+      Operand<TFloat32> dGate = tf.math.addN(List.of(dGateDirect, dGateThroughSigmoid)); // [N, F]
+      return new GateGradients(silu, dGate, dUp);
     }
   }
 
-  /** {@code IdentityN}'s gradient: this activation's for its own, the identity's for any other. */
+  @SuppressWarnings("unchecked")
   private static List<Operand<?>> gradient(Ops tf, GraphOperation op, List<Output<?>> grads) {
-    if (!op.name().substring(op.name().lastIndexOf('/') + 1).startsWith(MARK) || op.numInputs() != 3) {
-      List<Operand<?>> identity = new ArrayList<>();
-      for (int i = 0; i < op.numInputs(); i++) {
-        identity.add(grads.get(i) != null ? grads.get(i) : tf.zerosLike(op.input(i)));
-      }
-      return identity;
-    }
-    @SuppressWarnings("unchecked")
     Operand<TFloat32> dValue = (Operand<TFloat32>) grads.get(0); // [N, F]
-    @SuppressWarnings("unchecked")
     Operand<TFloat32> g = (Operand<TFloat32>) op.input(1); // [N, F]
-    @SuppressWarnings("unchecked")
     Operand<TFloat32> u = (Operand<TFloat32>) op.input(2); // [N, F]
-    // The forward's silu(g), rebuilt when the backward pass reaches it: read through an IdentityN that also
-    // takes dValue, so the executor runs these only once dValue exists (else it would run them as soon as g
-    // does, in the forward pass, and keep them until the backward). Not a control dependency: the scope
-    // TensorFlow Java gives a gradient function drops those.
-    @SuppressWarnings("unchecked")
-    Operand<TFloat32> gLater = (Operand<TFloat32>) tf.identityN(List.of(g, dValue)).output().get(0); // [N, F]
-    Operand<TFloat32> sigmoid = tf.math.sigmoid(gLater); // [N, F]
-    Operand<TFloat32> silu = tf.math.mul(gLater, sigmoid); // [N, F]
-    // Mul(silu, u): d silu = dValue * u, d u = silu * dValue.
-    Operand<TFloat32> dSilu = tf.math.mul(dValue, u); // [N, F]
-    Operand<TFloat32> dUp = tf.math.mul(silu, dValue); // [N, F]
-    // Mul(g, sigmoid): d g = dSilu * sigmoid, d sigmoid = g * dSilu; Sigmoid: SigmoidGrad(sigmoid, d sigmoid).
-    Operand<TFloat32> dGateDirect = tf.math.mul(dSilu, sigmoid); // [N, F]
-    Operand<TFloat32> dGateThroughSigmoid = tf.math.sigmoidGrad(sigmoid, tf.math.mul(g, dSilu)); // [N, F]
-    Operand<TFloat32> dGate = tf.math.addN(List.of(dGateDirect, dGateThroughSigmoid)); // [N, F]
-    return List.of(dValue, dGate, dUp);
+    GateGradients gate = GateGradients.of(tf, g, u, dValue, dValue);
+    return List.of(dValue, gate.dGate(), gate.dUp());
+  }
+
+  /**
+   * TensorFlow's {@code MatMul} gradient for {@code y = a @ W^T} ({@code da = dy @ W},
+   * {@code dW = dy^T @ a}) with {@code a = silu(g) * u} rebuilt, then the gate's gradient.
+   */
+  @SuppressWarnings("unchecked")
+  private static List<Operand<?>> downGradient(Ops tf, GraphOperation op, List<Output<?>> grads) {
+    Operand<TFloat32> dOut = (Operand<TFloat32>) grads.get(0); // [N, H]
+    Operand<TFloat32> g = (Operand<TFloat32>) op.input(1); // [N, F]
+    Operand<TFloat32> u = (Operand<TFloat32>) op.input(2); // [N, F]
+    Operand<TFloat32> down = (Operand<TFloat32>) op.input(3); // [H, F]
+    Operand<TFloat32> dActivated = tf.linalg.matMul(dOut, down); // [N, F]
+    GateGradients gate = GateGradients.of(tf, g, u, dActivated, dOut);
+    Operand<TFloat32> activated = tf.math.mul(gate.silu(), u); // [N, F]
+    Operand<TFloat32> dDown = tf.linalg.matMul(dOut, activated, MatMul.transposeA(true)); // [H, F]
+    return List.of(dOut, gate.dGate(), gate.dUp(), dDown);
   }
 }

@@ -23,7 +23,7 @@ public final class Layers {
    */
   public static Operand<TFloat32> rmsNorm(
       Ops tf, Operand<TFloat32> x, Operand<? extends TNumber> weight, float eps) {
-    Operand<TFloat32> squares = tf.math.square(x); // [..., H]
+    Operand<TFloat32> squares = LeanGradients.square(tf, x); // [..., H], its gradient's 2 * x made late
     Operand<TFloat32> variance = tf.math.mean(squares, tf.constant(-1), Mean.keepDims(true)); // [..., 1]
     Operand<TFloat32> inverseRms = tf.math.rsqrt(tf.math.add(variance, tf.constant(eps))); // [..., 1]
     Operand<TFloat32> normed = tf.math.mul(x, inverseRms); // [..., H]
@@ -86,7 +86,14 @@ public final class Layers {
     // and the backward pass keeps it alive (a MatMul's gradient reads its weight input) for the whole step.
     Operand<TFloat32> gate = LowRank.add(tf, linear(tf, x, gateW, gateB, precision), x, adapters.gate(), precision); // [N, F]
     Operand<TFloat32> up = LowRank.add(tf, linear(tf, x, upW, upB, precision), x, adapters.up(), precision); // [N, F]
-    // silu(gate) * up, its backward pass keeping gate and up only (GatedSilu).
+    if (adapters.down() == null && precision == Precision.FLOAT32 && downW.type() == TFloat32.class) {
+      // The product and the down projection, their backward pass keeping gate and up only (GatedSilu).
+      @SuppressWarnings("unchecked")
+      Operand<TFloat32> down = GatedSilu.project(tf, gate, up, (Operand<TFloat32>) downW); // [N, H]
+      return downB == null ? down : tf.math.add(down, Precision.float32(tf, downB)); // [N, H]
+    }
+    // silu(gate) * up, its backward pass keeping gate and up only (GatedSilu); the projection (in bfloat16,
+    // or with an adapter reading the product) keeps what it reads.
     Operand<TFloat32> activated = GatedSilu.apply(tf, gate, up); // [N, F]
     Operand<TFloat32> down = linear(tf, activated, downW, downB, precision); // [N, H]
     return LowRank.add(tf, down, activated, adapters.down(), precision); // [N, H]

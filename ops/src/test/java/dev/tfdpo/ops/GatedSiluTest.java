@@ -72,6 +72,64 @@ class GatedSiluTest {
   }
 
   /**
+   * The product and the down projection fused ({@link GatedSilu#project}): value and the gradients of gate,
+   * up and the weight bitwise those of the product then a plain MatMul, from the same random inputs.
+   */
+  @Test
+  void projectionEqualsTheProductThenMatMulBitwise() {
+    List<float[]> lean = project(false);
+    List<float[]> plain = LeanGradients.plain(() -> project(true));
+    String[] what = {"(silu(g) * u) @ W^T", "d gate", "d up", "d W"};
+    for (int i = 0; i < what.length; i++) {
+      assertArrayEquals(plain.get(i), lean.get(i), 0f, what[i]);
+    }
+  }
+
+  private static List<float[]> project(boolean plain) {
+    Random random = new Random(9);
+    int h = 23;
+    float[][] g = new float[N][F];
+    float[][] u = new float[N][F];
+    float[][] w = new float[h][F];
+    float[][] c = new float[N][h];
+    for (int i = 0; i < N; i++) {
+      for (int j = 0; j < F; j++) {
+        g[i][j] = (float) (4 * random.nextGaussian());
+        u[i][j] = (float) random.nextGaussian();
+      }
+      for (int j = 0; j < h; j++) {
+        c[i][j] = (float) random.nextGaussian();
+      }
+    }
+    for (int i = 0; i < h; i++) {
+      for (int j = 0; j < F; j++) {
+        w[i][j] = (float) (random.nextGaussian() / Math.sqrt(F));
+      }
+    }
+    try (Graph graph = new Graph(); Session s = new Session(graph)) {
+      Ops tf = Ops.create(graph);
+      Operand<TFloat32> gate = tf.identity(tf.constant(g)); // [N, F]
+      Operand<TFloat32> up = tf.identity(tf.constant(u)); // [N, F]
+      Operand<TFloat32> down = tf.identity(tf.constant(w)); // [h, F]
+      Operand<TFloat32> y = plain
+          ? tf.linalg.matMul(tf.math.mul(Layers.silu(tf, gate), up), down,
+              org.tensorflow.op.linalg.MatMul.transposeB(true))
+          : GatedSilu.project(tf, gate, up, down); // [N, h]
+      Operand<TFloat32> loss = tf.sum(tf.math.mul(y, tf.constant(c)), tf.constant(new int[] {0, 1})); // []
+      Gradients grads = tf.gradients(loss, List.of(gate, up, down));
+      List<float[]> out = new ArrayList<>();
+      try (var r = s.runner().fetch(y).fetch(grads.dy(0)).fetch(grads.dy(1)).fetch(grads.dy(2)).run()) {
+        for (int i = 0; i < 4; i++) {
+          float[] values = new float[(int) r.get(i).shape().size()];
+          r.get(i).asRawTensor().data().asFloats().read(values);
+          out.add(values);
+        }
+      }
+      return out;
+    }
+  }
+
+  /**
    * The recomputed {@code sigmoid(g)} reads {@code g} through an IdentityN that also takes the gradient
    * arriving at the activation: it cannot run before the backward pass reaches the layer, so the forward
    * pass frees its own {@code sigmoid(g)} and {@code silu(g)}. Run early (as a control dependency would

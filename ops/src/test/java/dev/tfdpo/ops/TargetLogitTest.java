@@ -1,17 +1,23 @@
 package dev.tfdpo.ops;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.util.Iterator;
 import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 import org.tensorflow.Graph;
+import org.tensorflow.GraphOperation;
 import org.tensorflow.Operand;
 import org.tensorflow.Session;
 import org.tensorflow.ndarray.Shape;
 import org.tensorflow.ndarray.buffer.DataBuffers;
 import org.tensorflow.op.Ops;
 import org.tensorflow.op.core.Gradients;
+import org.tensorflow.op.core.Placeholder;
 import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TInt32;
 
@@ -55,6 +61,55 @@ class TargetLogitTest {
         // Sums of ~3 log-probs of size ~10 (gaussian logits of norm ~sqrt(H) x sqrt(H)); one float32 dot
         // product of 8 terms rounds differently: 1e-5 absolute is a few ulps of them.
         assertEquals(gather[k][i], product[k][i], 1e-5, what[k] + " " + i);
+      }
+    }
+  }
+
+  /**
+   * The lean log-softmax gradient (the exponentials turned into {@code d logits} in place, the target's
+   * gradient added at one entry per row) gives bitwise TensorFlow's own gradient of the plain form, for
+   * either reading of the target; and its backward pass has neither the tiled sum gradient nor the
+   * scattered gather gradient, the two {@code [Nc, V]} tensors it saves.
+   */
+  @Test
+  void leanGradientEqualsThePlainOneBitwise() {
+    assertTrue(LeanGradients.active(), "the IdentityN gradient registers on this OS");
+    Random random = new Random(5);
+    float[] hidden = new float[R * L * H];
+    float[] head = new float[V * H];
+    for (int i = 0; i < hidden.length; i++) {
+      hidden[i] = (float) (3 * random.nextGaussian()); // peaked and flat softmax rows
+    }
+    for (int i = 0; i < head.length; i++) {
+      head[i] = (float) random.nextGaussian();
+    }
+    int[] positions = {0, 1, 2, 4, 4, 6, 7, 8, 10};
+    int[] sequence = {0, 0, 1, 1, 2, 3, 3, 3, -1};
+    int[] targets = new int[positions.length];
+    for (int i = 0; i < targets.length; i++) {
+      targets[i] = random.nextInt(V);
+    }
+    for (CompletionLogProbs.TargetLogit target : CompletionLogProbs.TargetLogit.values()) {
+      float[][] lean = run(hidden, head, positions, targets, sequence, target);
+      float[][] plain = LeanGradients.plain(() -> run(hidden, head, positions, targets, sequence, target));
+      String[] what = {"logps", "d/d hidden", "d/d head"};
+      for (int k = 0; k < what.length; k++) {
+        assertArrayEquals(plain[k], lean[k], 0f, target + " " + what[k]);
+      }
+    }
+    try (Graph g = new Graph()) {
+      Ops tf = Ops.create(g);
+      Operand<TFloat32> hiddenT = tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(R, L, H)));
+      Operand<TFloat32> headT = tf.placeholder(TFloat32.class, Placeholder.shape(Shape.of(V, H)));
+      CompletionLogProbs.Result res = CompletionLogProbs.compute(tf, hiddenT, headT, tf.constant(positions),
+          tf.constant(targets), tf.constant(sequence), tf.constant(S), Precision.FLOAT32,
+          CompletionLogProbs.TargetLogit.FROM_LOGITS, true);
+      tf.gradients(tf.reduceSum(res.logps(), tf.constant(0)), List.of(hiddenT, headT));
+      for (Iterator<GraphOperation> it = g.operations(); it.hasNext(); ) {
+        GraphOperation op = it.next();
+        if (op.name().startsWith("Gradients") && op.output(0).shape().numDimensions() == 2) { // [Nc, V]
+          assertFalse(op.type().equals("Tile") || op.type().equals("ScatterNd"), op.name() + " " + op.type());
+        }
       }
     }
   }
