@@ -2,7 +2,6 @@ package dev.tfdpo.ops;
 
 import org.tensorflow.Operand;
 import org.tensorflow.op.Ops;
-import org.tensorflow.op.math.Mean;
 import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.family.TNumber;
 
@@ -16,18 +15,15 @@ public final class Layers {
   private Layers() {}
 
   /**
-   * RMSNorm: {@code w * (x * rsqrt(mean(x^2, -1) + eps))}, the order transformers' LlamaRMSNorm uses.
+   * RMSNorm: {@code w * (x * rsqrt(mean(x^2, -1) + eps))}, the order transformers' LlamaRMSNorm uses; its
+   * backward pass keeps only {@code x} and the inverse RMS ({@link RmsNorm}).
    *
    * @param x {@code [..., H]}
    * @param weight {@code [H]}, float32 or a bfloat16-stored frozen weight (computed in float32)
    */
   public static Operand<TFloat32> rmsNorm(
       Ops tf, Operand<TFloat32> x, Operand<? extends TNumber> weight, float eps) {
-    Operand<TFloat32> squares = LeanGradients.square(tf, x); // [..., H], its gradient's 2 * x made late
-    Operand<TFloat32> variance = tf.math.mean(squares, tf.constant(-1), Mean.keepDims(true)); // [..., 1]
-    Operand<TFloat32> inverseRms = tf.math.rsqrt(tf.math.add(variance, tf.constant(eps))); // [..., 1]
-    Operand<TFloat32> normed = tf.math.mul(x, inverseRms); // [..., H]
-    return tf.math.mul(Precision.float32(tf, weight), normed); // [..., H]
+    return RmsNorm.apply(tf, x, weight, eps);
   }
 
   /**
@@ -49,7 +45,11 @@ public final class Layers {
    */
   public static Operand<TFloat32> linear(Ops tf, Operand<TFloat32> x, Operand<? extends TNumber> weight,
       Operand<? extends TNumber> bias, Precision precision) {
-    Operand<TFloat32> y = precision.matMul(tf, x, weight, true); // [N, out]
+    // A float32 product of an RMSNorm's output rebuilds that output for its weight gradient (RmsNorm).
+    @SuppressWarnings("unchecked")
+    Operand<TFloat32> y = precision == Precision.FLOAT32 && weight.type() == TFloat32.class && RmsNorm.isLean(x)
+        ? RmsNorm.project(tf, x, (Operand<TFloat32>) weight)
+        : precision.matMul(tf, x, weight, true); // [N, out]
     return bias == null ? y : tf.math.add(y, Precision.float32(tf, bias)); // [N, out]
   }
 

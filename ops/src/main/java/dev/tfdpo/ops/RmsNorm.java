@@ -1,0 +1,142 @@
+package dev.tfdpo.ops;
+
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.WeakHashMap;
+import org.tensorflow.ExecutionEnvironment;
+import org.tensorflow.GraphOperation;
+import org.tensorflow.Operand;
+import org.tensorflow.Output;
+import org.tensorflow.op.Ops;
+import org.tensorflow.op.linalg.MatMul;
+import org.tensorflow.op.math.Mean;
+import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.TInt32;
+import org.tensorflow.types.family.TNumber;
+
+/**
+ * RMSNorm, and the float32 projections that read its output, with a backward pass that keeps only the
+ * norm's input {@code x} and its {@code [..., 1]} inverse RMS.
+ *
+ * <p>Differentiated as written, {@code w * (x * r)} keeps two {@code [..., H]} tensors besides {@code x}
+ * from the forward to the backward pass: {@code x * r} (its product with {@code w}'s gradient reads it) and
+ * the output (each projection's weight gradient reads it): four per decoder layer. Here the scaling is a
+ * lean operation ({@link LeanGradients}) and so is each projection of its output ({@link #project}): their
+ * gradients rebuild {@code x * r} and {@code w * (x * r)} from {@code x} and {@code r} once the backward
+ * pass reaches them (once per norm, shared by its projections) and apply exactly TensorFlow's own
+ * gradient operations to them ({@code Mul}'s two products reduced over the broadcast axes, {@code MatMul}'s
+ * two products). The rebuilt tensors are bitwise the forward's (the same operations on the same values).
+ * The output stays alive when something else reads it (a LoRA adapter, a bfloat16 cast): nothing is saved
+ * then, and nothing changes.
+ */
+public final class RmsNorm {
+
+  /** The mark of the scaling {@code w * (x * r)}. */
+  static final String SCALE = "rms_norm";
+
+  /** The mark of a projection of a lean norm's output. */
+  static final String PROJECTION = "normed_projection";
+
+  /** Per graph, the rebuilt {@code x * r} and {@code w * (x * r)} of each norm (by name), made once. */
+  private static final Map<ExecutionEnvironment, Map<String, Rebuilt>> REBUILT =
+      Collections.synchronizedMap(new WeakHashMap<>());
+
+  static {
+    LeanGradients.rule(SCALE, RmsNorm::scaleGradient);
+    LeanGradients.rule(PROJECTION, RmsNorm::projectionGradient);
+  }
+
+  private RmsNorm() {}
+
+  /**
+   * {@code w * (x * rsqrt(mean(x^2, -1) + eps))}, the order transformers' LlamaRMSNorm uses.
+   *
+   * @param x {@code [..., H]}
+   * @param weight {@code [H]}, float32 or a bfloat16-stored frozen weight (computed in float32)
+   */
+  public static Operand<TFloat32> apply(Ops tf, Operand<TFloat32> x, Operand<? extends TNumber> weight, float eps) {
+    Operand<TFloat32> squares = LeanGradients.square(tf, x); // [..., H], its gradient's 2 * x made late
+    Operand<TFloat32> variance = tf.math.mean(squares, tf.constant(-1), Mean.keepDims(true)); // [..., 1]
+    Operand<TFloat32> inverseRms = tf.math.rsqrt(tf.math.add(variance, tf.constant(eps))); // [..., 1]
+    Operand<TFloat32> w = Precision.float32(tf, weight); // [H]
+    Operand<TFloat32> scaled = tf.math.mul(w, tf.math.mul(x, inverseRms)); // [..., H]
+    return LeanGradients.active() ? LeanGradients.marked(tf, SCALE, scaled, List.of(x, inverseRms, w)) : scaled;
+  }
+
+  /** Whether {@code y} is a lean norm's output, whose projections {@link #project} can rebuild it. */
+  static boolean isLean(Operand<?> y) {
+    return y.op().type().equals("IdentityN") && y.asOutput().index() == 0
+        && LeanGradients.markOf(y.op().name()).equals(SCALE);
+  }
+
+  /**
+   * {@code y @ weight^T} for a lean norm's output {@code y} ({@link #isLean}), whose weight gradient
+   * reads {@code y} rebuilt in the backward pass.
+   *
+   * @param y {@code [N, in]}
+   * @param weight {@code [out, in]}, float32
+   * @return {@code [N, out]}
+   */
+  static Operand<TFloat32> project(Ops tf, Operand<TFloat32> y, Operand<TFloat32> weight) {
+    Operand<TFloat32> product = tf.linalg.matMul(y, weight, MatMul.transposeB(true)); // [N, out]
+    return LeanGradients.marked(tf, PROJECTION, product, List.of(y, weight));
+  }
+
+  /** A norm's forward tensors rebuilt in the backward pass. */
+  private record Rebuilt(Operand<TFloat32> normed, Operand<TFloat32> scaled) {}
+
+  /**
+   * The norm's {@code x * r} and {@code w * (x * r)}, built once per norm and graph, reading {@code x} only
+   * once {@code signal} (a gradient arriving at the norm or one of its projections) exists.
+   */
+  @SuppressWarnings("unchecked")
+  private static Rebuilt rebuilt(Ops tf, GraphOperation norm, Operand<?> signal) {
+    Map<String, Rebuilt> byNorm = REBUILT.computeIfAbsent(norm.env(), env -> new HashMap<>());
+    synchronized (byNorm) {
+      return byNorm.computeIfAbsent(norm.name(), name -> {
+        Operand<TFloat32> x = LeanGradients.after(tf, (Operand<TFloat32>) norm.input(1), signal); // [..., H]
+        Operand<TFloat32> normed = tf.math.mul(x, (Operand<TFloat32>) norm.input(2)); // [..., H]
+        Operand<TFloat32> scaled = tf.math.mul((Operand<TFloat32>) norm.input(3), normed); // [..., H]
+        return new Rebuilt(normed, scaled);
+      });
+    }
+  }
+
+  /** TensorFlow's {@code Mul} gradient of {@code a * b}: each product reduced over its broadcast axes. */
+  private record MulGradient(Operand<TFloat32> da, Operand<TFloat32> db) {
+    static MulGradient of(Ops tf, Operand<TFloat32> a, Operand<TFloat32> b, Operand<TFloat32> grad) {
+      Operand<TInt32> shapeA = tf.shape(a);
+      Operand<TInt32> shapeB = tf.shape(b);
+      var axes = tf.broadcastGradientArgs(shapeA, shapeB);
+      Operand<TFloat32> da = tf.reshape(tf.sum(tf.math.mul(grad, b), axes.r0()), shapeA);
+      Operand<TFloat32> db = tf.reshape(tf.sum(tf.math.mul(a, grad), axes.r1()), shapeB);
+      return new MulGradient(da, db);
+    }
+  }
+
+  /** {@code w * (x * r)}: TensorFlow's two {@code Mul} gradients, with {@code x * r} rebuilt. */
+  @SuppressWarnings("unchecked")
+  private static List<Operand<?>> scaleGradient(Ops tf, GraphOperation op, List<Output<?>> grads) {
+    Operand<TFloat32> dScaled = (Operand<TFloat32>) grads.get(0); // [..., H]
+    Operand<TFloat32> x = (Operand<TFloat32>) op.input(1); // [..., H]
+    Operand<TFloat32> inverseRms = (Operand<TFloat32>) op.input(2); // [..., 1]
+    Operand<TFloat32> w = (Operand<TFloat32>) op.input(3); // [H]
+    Operand<TFloat32> normed = rebuilt(tf, op, dScaled).normed(); // [..., H]
+    MulGradient byWeight = MulGradient.of(tf, w, normed, dScaled);
+    MulGradient byInverseRms = MulGradient.of(tf, x, inverseRms, byWeight.db());
+    return List.of(dScaled, byInverseRms.da(), byInverseRms.db(), byWeight.da());
+  }
+
+  /** TensorFlow's {@code MatMul} gradient of {@code y @ W^T} ({@code dy = g @ W}, {@code dW = g^T @ y}), y rebuilt. */
+  @SuppressWarnings("unchecked")
+  private static List<Operand<?>> projectionGradient(Ops tf, GraphOperation op, List<Output<?>> grads) {
+    Operand<TFloat32> dOut = (Operand<TFloat32>) grads.get(0); // [N, out]
+    Operand<TFloat32> weight = (Operand<TFloat32>) op.input(2); // [out, in]
+    Operand<TFloat32> dIn = tf.linalg.matMul(dOut, weight); // [N, in]
+    Operand<TFloat32> y = rebuilt(tf, (GraphOperation) op.input(1).op(), dOut).scaled(); // [N, in]
+    Operand<TFloat32> dWeight = tf.linalg.matMul(dOut, y, MatMul.transposeA(true)); // [out, in]
+    return List.of(dOut, dIn, dWeight);
+  }
+}
