@@ -281,14 +281,17 @@ public final class WeightLoader {
    */
   public List<TensorSource> sources(Session session) {
     List<TensorSource> out = new ArrayList<>();
+    // One chunk for all of them (they stream one after another): a 4 MB array per tensor is a humongous
+    // allocation for G1, and hundreds of them grew the committed heap by ~50 MiB during the final write.
+    float[] chunk = new float[CHUNK_FLOATS];
     for (String name : model.variables().keySet()) {
-      out.add(new VariableSource(this, session, name, table.entry(name).shape()));
+      out.add(new VariableSource(this, session, name, table.entry(name).shape(), chunk));
     }
     return out;
   }
 
-  /** One variable, fetched when it is streamed. */
-  private record VariableSource(WeightLoader loader, Session session, String name, long[] shape)
+  /** One variable, fetched when it is streamed through {@code chunk} (shared by the sources of one call). */
+  private record VariableSource(WeightLoader loader, Session session, String name, long[] shape, float[] chunk)
       implements TensorSource {
 
     @Override
@@ -301,7 +304,6 @@ public final class WeightLoader {
       try (TFloat32 t = loader.readOne(session, name)) {
         FloatDataBuffer values = t.asRawTensor().data().asFloats();
         long size = values.size();
-        float[] chunk = new float[(int) Math.min(CHUNK_FLOATS, Math.max(1, size))];
         for (long at = 0; at < size; at += chunk.length) {
           int n = (int) Math.min(chunk.length, size - at);
           values.slice(at, n).read(chunk, 0, n);

@@ -419,6 +419,10 @@ public final class DpoTrainer {
       if (step == firstStep + 1 && graph.xlaClusters() > 0) {
         console.message(graph.xlaClusters() + " compiled XLA cluster launch(es) per micro-batch");
       }
+      if (step == firstStep + 1) {
+        // Step 1 built the step's executors (Grappler's graph copies, kernels): give malloc's freed pages back.
+        NativeMemory.trim();
+      }
       if (trace != null) {
         writeProfile(trace);
       }
