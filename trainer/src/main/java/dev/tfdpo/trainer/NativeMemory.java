@@ -26,6 +26,11 @@ final class NativeMemory {
     }
   }
 
+  /** Whether {@link #trim} reaches malloc_trim (JavaCPP has the method). */
+  static boolean available() {
+    return TRIM != null;
+  }
+
   private static Method trimMethod() {
     try {
       Method m = org.bytedeco.javacpp.Pointer.class.getDeclaredMethod("trimMemory");
