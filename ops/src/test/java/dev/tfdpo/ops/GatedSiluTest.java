@@ -4,7 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Random;
@@ -48,15 +47,7 @@ class GatedSiluTest {
       Operand<TFloat32> h = lean ? GatedSilu.apply(tf, gate, up) : tf.math.mul(Layers.silu(tf, gate), up); // [N, F]
       Operand<TFloat32> loss = tf.sum(tf.math.mul(h, tf.constant(c)), tf.constant(new int[] {0, 1})); // []
       Gradients grads = tf.gradients(loss, List.of(gate, up));
-      List<float[]> out = new ArrayList<>();
-      try (var r = s.runner().fetch(h).fetch(grads.dy(0)).fetch(grads.dy(1)).run()) {
-        for (int i = 0; i < 3; i++) {
-          float[] values = new float[N * F];
-          r.get(i).asRawTensor().data().asFloats().read(values);
-          out.add(values);
-        }
-      }
-      return out;
+      return Fetched.floats(s.runner().fetch(h).fetch(grads.dy(0)).fetch(grads.dy(1)));
     }
   }
 
@@ -117,15 +108,7 @@ class GatedSiluTest {
           : GatedSilu.project(tf, gate, up, down); // [N, h]
       Operand<TFloat32> loss = tf.sum(tf.math.mul(y, tf.constant(c)), tf.constant(new int[] {0, 1})); // []
       Gradients grads = tf.gradients(loss, List.of(gate, up, down));
-      List<float[]> out = new ArrayList<>();
-      try (var r = s.runner().fetch(y).fetch(grads.dy(0)).fetch(grads.dy(1)).fetch(grads.dy(2)).run()) {
-        for (int i = 0; i < 4; i++) {
-          float[] values = new float[(int) r.get(i).shape().size()];
-          r.get(i).asRawTensor().data().asFloats().read(values);
-          out.add(values);
-        }
-      }
-      return out;
+      return Fetched.floats(s.runner().fetch(y).fetch(grads.dy(0)).fetch(grads.dy(1)).fetch(grads.dy(2)));
     }
   }
 

@@ -4,7 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Random;
@@ -59,19 +58,11 @@ class RmsNormTest {
           tf.math.add(Layers.linear(tf, normed, waT, null), Layers.linear(tf, normed, wbT, null))); // [N, H]
       Operand<TFloat32> loss = tf.sum(tf.math.mul(y, tf.constant(c)), tf.constant(new int[] {0, 1})); // []
       Gradients grads = tf.gradients(loss, List.of(xT, weightT, waT, wbT));
-      List<float[]> out = new ArrayList<>();
       var runner = s.runner().fetch(y);
       for (int i = 0; i < 4; i++) {
         runner.fetch(grads.dy(i));
       }
-      try (var r = runner.run()) {
-        for (int i = 0; i < 5; i++) {
-          float[] values = new float[(int) r.get(i).shape().size()];
-          r.get(i).asRawTensor().data().asFloats().read(values);
-          out.add(values);
-        }
-      }
-      return out;
+      return Fetched.floats(runner);
     }
   }
 

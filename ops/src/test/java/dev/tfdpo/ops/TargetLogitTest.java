@@ -34,25 +34,41 @@ class TargetLogitTest {
   static final int V = 50;
   static final int S = 4;
 
+  /**
+   * 9 predictions over the 2 rows' positions, sequences 0..3, one filler (-1); position 4 predicts twice (a
+   * packed prompt's last position).
+   */
+  static final int[] POSITIONS = {0, 1, 2, 4, 4, 6, 7, 8, 10};
+  static final int[] SEQUENCE = {0, 0, 1, 1, 2, 3, 3, 3, -1};
+
+  /** Gaussian hidden states (times {@code scale}) and head, and a random target per prediction. */
+  record Inputs(float[] hidden, float[] head, int[] targets) {
+    static Inputs random(long seed, float scale) {
+      Random random = new Random(seed);
+      float[] hidden = new float[R * L * H];
+      float[] head = new float[V * H];
+      for (int i = 0; i < hidden.length; i++) {
+        hidden[i] = (float) (scale * random.nextGaussian());
+      }
+      for (int i = 0; i < head.length; i++) {
+        head[i] = (float) random.nextGaussian();
+      }
+      int[] targets = new int[POSITIONS.length];
+      for (int i = 0; i < targets.length; i++) {
+        targets[i] = random.nextInt(V);
+      }
+      return new Inputs(hidden, head, targets);
+    }
+  }
+
   @Test
   void rowProductEqualsTheGatherInValueAndGradient() {
-    Random random = new Random(11);
-    float[] hidden = new float[R * L * H];
-    float[] head = new float[V * H];
-    for (int i = 0; i < hidden.length; i++) {
-      hidden[i] = (float) random.nextGaussian();
-    }
-    for (int i = 0; i < head.length; i++) {
-      head[i] = (float) random.nextGaussian();
-    }
-    // 9 predictions over the 2 rows' positions, sequences 0..3, one filler (-1); position 4 predicts twice
-    // (a packed prompt's last position).
-    int[] positions = {0, 1, 2, 4, 4, 6, 7, 8, 10};
-    int[] sequence = {0, 0, 1, 1, 2, 3, 3, 3, -1};
-    int[] targets = new int[positions.length];
-    for (int i = 0; i < targets.length; i++) {
-      targets[i] = random.nextInt(V);
-    }
+    Inputs in = Inputs.random(11, 1f);
+    float[] hidden = in.hidden();
+    float[] head = in.head();
+    int[] positions = POSITIONS;
+    int[] sequence = SEQUENCE;
+    int[] targets = in.targets();
     float[][] gather = run(hidden, head, positions, targets, sequence, CompletionLogProbs.TargetLogit.FROM_LOGITS);
     float[][] product = run(hidden, head, positions, targets, sequence, CompletionLogProbs.TargetLogit.ROW_PRODUCT);
     String[] what = {"logps", "d/d hidden", "d/d head"};
@@ -74,21 +90,12 @@ class TargetLogitTest {
   @Test
   void leanGradientEqualsThePlainOneBitwise() {
     assertTrue(LeanGradients.active(), "the IdentityN gradient registers on this OS");
-    Random random = new Random(5);
-    float[] hidden = new float[R * L * H];
-    float[] head = new float[V * H];
-    for (int i = 0; i < hidden.length; i++) {
-      hidden[i] = (float) (3 * random.nextGaussian()); // peaked and flat softmax rows
-    }
-    for (int i = 0; i < head.length; i++) {
-      head[i] = (float) random.nextGaussian();
-    }
-    int[] positions = {0, 1, 2, 4, 4, 6, 7, 8, 10};
-    int[] sequence = {0, 0, 1, 1, 2, 3, 3, 3, -1};
-    int[] targets = new int[positions.length];
-    for (int i = 0; i < targets.length; i++) {
-      targets[i] = random.nextInt(V);
-    }
+    Inputs in = Inputs.random(5, 3f); // peaked and flat softmax rows
+    float[] hidden = in.hidden();
+    float[] head = in.head();
+    int[] positions = POSITIONS;
+    int[] sequence = SEQUENCE;
+    int[] targets = in.targets();
     for (CompletionLogProbs.TargetLogit target : CompletionLogProbs.TargetLogit.values()) {
       float[][] lean = run(hidden, head, positions, targets, sequence, target);
       float[][] plain = LeanGradients.plain(() -> run(hidden, head, positions, targets, sequence, target));
@@ -127,15 +134,8 @@ class TargetLogitTest {
       Operand<TFloat32> weighted = tf.reduceSum(tf.math.mul(res.logps(), tf.constant(new float[] {1, 2, 3, 4})),
           tf.constant(0)); // []
       Gradients grad = tf.gradients(weighted, List.of(hiddenT, headT));
-      try (Session s = new Session(g);
-          var out = s.runner().fetch(res.logps()).fetch(grad.dy(0)).fetch(grad.dy(1)).run()) {
-        float[][] values = new float[3][];
-        for (int k = 0; k < 3; k++) {
-          TFloat32 t = (TFloat32) out.get(k);
-          values[k] = new float[(int) t.shape().size()];
-          t.asRawTensor().data().asFloats().read(values[k]);
-        }
-        return values;
+      try (Session s = new Session(g)) {
+        return Fetched.floats(s.runner().fetch(res.logps()).fetch(grad.dy(0)).fetch(grad.dy(1))).toArray(float[][]::new);
       }
     }
   }
