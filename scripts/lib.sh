@@ -88,8 +88,9 @@ tfdpo_java() {
   export TF_ENABLE_ONEDNN_OPTS="${TF_ENABLE_ONEDNN_OPTS:-1}"
   # Transparent huge pages for malloc's large blocks (glibc >= 2.35; ignored by older ones, and a no-op where
   # THP is off): TensorFlow's tensor pool is first touched in 2 MB pages instead of 4 KB ones. Measured on the
-  # 135M shape: first step 11.0 -> 6.5 s, weights 8.2 -> 6.1 s, later steps ~9% faster, peak RSS within the
-  # run-to-run noise (docs/memory.md, "Huge pages"). A user's own glibc.malloc.hugetlb wins.
+  # 135M shape: whole process 42 -> 29-33 s when the kernel has free 2 MB blocks, 5-10% when its free memory
+  # is fragmented; peak RSS within the run-to-run noise (docs/memory.md, "Huge pages"). A user's own
+  # glibc.malloc.hugetlb wins.
   case "${GLIBC_TUNABLES:-}" in
     *glibc.malloc.hugetlb=*) ;;
     "") export GLIBC_TUNABLES="glibc.malloc.hugetlb=1" ;;
