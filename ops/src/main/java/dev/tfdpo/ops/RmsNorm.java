@@ -1,10 +1,9 @@
 package dev.tfdpo.ops;
 
 import java.util.Collections;
-import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.WeakHashMap;
 import org.tensorflow.ExecutionEnvironment;
 import org.tensorflow.GraphOperation;
 import org.tensorflow.Operand;
@@ -39,9 +38,22 @@ public final class RmsNorm {
   /** The mark of a projection of a lean norm's output. */
   static final String PROJECTION = "normed_projection";
 
-  /** Per graph, the rebuilt {@code x * r} and {@code w * (x * r)} of each norm (by name), made once. */
-  private static final Map<ExecutionEnvironment, Map<String, Rebuilt>> REBUILT =
-      Collections.synchronizedMap(new WeakHashMap<>());
+  /**
+   * The rebuilt {@code x * r} and {@code w * (x * r)} of each norm, made once per graph. Bounded (least
+   * recently used first out): the keys hold their graphs, and a dropped entry only means a later gradient
+   * call rebuilds the norm again. (A gradient function cannot look operations up by name: TensorFlow holds
+   * the graph's lock while it calls one.)
+   */
+  private static final Map<NormKey, Rebuilt> REBUILT = Collections.synchronizedMap(
+      new LinkedHashMap<>(64, 0.75f, true) {
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<NormKey, Rebuilt> eldest) {
+          return size() > 4096;
+        }
+      });
+
+  /** A norm's scaling operation in its graph. */
+  private record NormKey(ExecutionEnvironment graph, String norm) {}
 
   static {
     LeanGradients.rule(SCALE, RmsNorm::scaleGradient);
@@ -93,15 +105,12 @@ public final class RmsNorm {
    */
   @SuppressWarnings("unchecked")
   private static Rebuilt rebuilt(Ops tf, GraphOperation norm, Operand<?> signal) {
-    Map<String, Rebuilt> byNorm = REBUILT.computeIfAbsent(norm.env(), env -> new HashMap<>());
-    synchronized (byNorm) {
-      return byNorm.computeIfAbsent(norm.name(), name -> {
-        Operand<TFloat32> x = LeanGradients.after(tf, (Operand<TFloat32>) norm.input(1), signal); // [..., H]
-        Operand<TFloat32> normed = tf.math.mul(x, (Operand<TFloat32>) norm.input(2)); // [..., H]
-        Operand<TFloat32> scaled = tf.math.mul((Operand<TFloat32>) norm.input(3), normed); // [..., H]
-        return new Rebuilt(normed, scaled);
-      });
-    }
+    return REBUILT.computeIfAbsent(new NormKey(norm.env(), norm.name()), key -> {
+      Operand<TFloat32> x = LeanGradients.after(tf, (Operand<TFloat32>) norm.input(1), signal); // [..., H]
+      Operand<TFloat32> normed = tf.math.mul(x, (Operand<TFloat32>) norm.input(2)); // [..., H]
+      Operand<TFloat32> scaled = tf.math.mul((Operand<TFloat32>) norm.input(3), normed); // [..., H]
+      return new Rebuilt(normed, scaled);
+    });
   }
 
   /** TensorFlow's {@code Mul} gradient of {@code a * b}: each product reduced over its broadcast axes. */
