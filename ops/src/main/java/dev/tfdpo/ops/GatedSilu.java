@@ -112,10 +112,10 @@ public final class GatedSilu {
     Operand<TFloat32> g = (Operand<TFloat32>) op.input(1); // [N, F]
     Operand<TFloat32> u = (Operand<TFloat32>) op.input(2); // [N, F]
     Operand<TFloat32> down = (Operand<TFloat32>) op.input(3); // [H, F]
-    Operand<TFloat32> dActivated = tf.linalg.matMul(dOut, down); // [N, F]
+    Operand<TFloat32> dActivated = LeanGradients.productInputGradient(tf, dOut, down); // [N, F]
     GateGradients gate = GateGradients.of(tf, g, u, dActivated, dOut);
     Operand<TFloat32> activated = tf.math.mul(gate.silu(), u); // [N, F]
-    Operand<TFloat32> dDown = tf.linalg.matMul(dOut, activated, MatMul.transposeA(true)); // [H, F]
+    Operand<TFloat32> dDown = LeanGradients.productWeightGradient(tf, dOut, activated); // [H, F]
     return List.of(dOut, gate.dGate(), gate.dUp(), dDown);
   }
 }

@@ -9,6 +9,7 @@ import org.tensorflow.Operand;
 import org.tensorflow.Output;
 import org.tensorflow.TensorFlow;
 import org.tensorflow.op.Ops;
+import org.tensorflow.op.linalg.MatMul;
 import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.family.TType;
 
@@ -98,6 +99,28 @@ final class LeanGradients {
   @SuppressWarnings("unchecked")
   static <T extends TType> Operand<T> after(Ops tf, Operand<T> x, Operand<?> signal) {
     return (Operand<T>) tf.identityN(List.of(x, signal)).output().get(0);
+  }
+
+  /**
+   * TensorFlow's {@code MatMul} gradient of {@code y = x @ W^T} for {@code x}: {@code dy @ W}.
+   *
+   * @param dOut {@code [N, out]}
+   * @param weight {@code [out, in]}
+   * @return {@code [N, in]}
+   */
+  static Operand<TFloat32> productInputGradient(Ops tf, Operand<TFloat32> dOut, Operand<TFloat32> weight) {
+    return tf.linalg.matMul(dOut, weight);
+  }
+
+  /**
+   * TensorFlow's {@code MatMul} gradient of {@code y = x @ W^T} for {@code W}: {@code dy^T @ x}.
+   *
+   * @param dOut {@code [N, out]}
+   * @param input {@code [N, in]}
+   * @return {@code [out, in]}
+   */
+  static Operand<TFloat32> productWeightGradient(Ops tf, Operand<TFloat32> dOut, Operand<TFloat32> input) {
+    return tf.linalg.matMul(dOut, input, MatMul.transposeA(true));
   }
 
   /** The "gradient" of a {@code StopGradient} input: an operation that nothing reads, so it never runs. */

@@ -143,9 +143,9 @@ public final class RmsNorm {
   private static List<Operand<?>> projectionGradient(Ops tf, GraphOperation op, List<Output<?>> grads) {
     Operand<TFloat32> dOut = (Operand<TFloat32>) grads.get(0); // [N, out]
     Operand<TFloat32> weight = (Operand<TFloat32>) op.input(2); // [out, in]
-    Operand<TFloat32> dIn = tf.linalg.matMul(dOut, weight); // [N, in]
+    Operand<TFloat32> dIn = LeanGradients.productInputGradient(tf, dOut, weight); // [N, in]
     Operand<TFloat32> y = rebuilt(tf, (GraphOperation) op.input(1).op(), dOut).scaled(); // [N, in]
-    Operand<TFloat32> dWeight = tf.linalg.matMul(dOut, y, MatMul.transposeA(true)); // [out, in]
+    Operand<TFloat32> dWeight = LeanGradients.productWeightGradient(tf, dOut, y); // [out, in]
     return List.of(dOut, dIn, dWeight);
   }
 }

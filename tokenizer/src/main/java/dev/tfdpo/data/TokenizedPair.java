@@ -23,4 +23,9 @@ public record TokenizedPair(long index, int[] promptIds, int[] chosenIds, int[] 
   public int rejectedLength() {
     return promptIds.length + rejectedIds.length;
   }
+
+  /** Tokens of both sequences, the prompt counted once per sequence (TRL's token count of a pair). */
+  public int tokens() {
+    return chosenLength() + rejectedLength();
+  }
 }

@@ -84,19 +84,15 @@ public final class Collator implements BatchBuilder {
   static Batch header(List<TokenizedPair> pairs, long realTokens, float[] labels, Batch.Origin origin) {
     int p = pairs.size();
     long[] indices = new long[p];
-    int n = 0;
-    for (int i = 0; i < p; i++) {
-      TokenizedPair pair = pairs.get(i);
-      indices[i] = pair.index();
-      n += counted(pair.promptIds().length, pair.chosenIds().length) + counted(pair.promptIds().length, pair.rejectedIds().length);
-    }
-    int[] sequences = new int[n];
-    int at = 0;
+    int[] counts = new int[2 * p]; // sequence s: pair s % p's chosen (s < p) or rejected completion
     for (int s = 0; s < 2 * p; s++) {
       TokenizedPair pair = pairs.get(s % p);
-      int count = counted(pair.promptIds().length, (s < p ? pair.chosenIds() : pair.rejectedIds()).length);
-      Arrays.fill(sequences, at, at + count, s);
-      at += count;
+      indices[s % p] = pair.index();
+      counts[s] = counted(pair.promptIds().length, (s < p ? pair.chosenIds() : pair.rejectedIds()).length);
+    }
+    int[] sequences = new int[Arrays.stream(counts).sum()];
+    for (int s = 0, at = 0; s < 2 * p; at += counts[s], s++) {
+      Arrays.fill(sequences, at, at + counts[s], s);
     }
     return Batch.header(p, realTokens, indices, labels, sequences, origin);
   }

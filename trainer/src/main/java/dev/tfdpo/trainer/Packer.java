@@ -83,7 +83,7 @@ public final class Packer implements BatchBuilder {
       at = put(ids, positions, branches, at, pair.chosenIds(), prompt, CHOSEN);
       put(ids, positions, branches, at, pair.rejectedIds(), prompt, REJECTED);
       Arrays.fill(segments, start, start + segmentLength(pair), i + 1);
-      real += pair.chosenLength() + pair.rejectedLength();
+      real += pair.tokens();
       inRows += segmentLength(pair);
     }
     Collator.Predictions out = predictions(pairs, layout, length);

@@ -129,7 +129,7 @@ final class PairObjective extends PolicyObjective {
         List<TokenizedPair> selected = select(pairs, positions);
         long tokens = 0;
         for (TokenizedPair pair : selected) {
-          tokens += pair.chosenLength() + pair.rejectedLength(); // as every layout counts them (TRL's count)
+          tokens += pair.tokens(); // as every layout counts them
         }
         return Collator.header(selected, tokens, null, new Batch.Origin(set, positions));
       }
