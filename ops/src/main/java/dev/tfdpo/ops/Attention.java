@@ -192,18 +192,10 @@ public final class Attention {
       Operand<? extends TNumber> kPrefix = tf.slice(kProduct, tf.constant(new int[] {0, 0, 0, 0}), prefix); // [R, Hkv, Lk, D]
       Operand<? extends TNumber> vPrefix = tf.slice(vProduct, tf.constant(new int[] {0, 0, 0, 0}), prefix); // [R, Hkv, Lk, D]
 
-      Operand<TFloat32> scores = batchMatMul(tf, qFlat, kPrefix, true, precision); // [R, Hkv, G*Lq, Lk]
-      Operand<TInt32> perHeadShape =
-          Shapes.join(tf, rows, tf.constant(new int[] {heads.query()}), sizeV, endV); // [4]
-      Operand<TFloat32> perHead = tf.reshape(scores, perHeadShape); // [R, Hq, Lq, Lk]
       Operand<TInt32> biasBegin = Shapes.join(tf, tf.constant(new int[] {0, 0}), beginV, zero); // [4]
       Operand<TInt32> biasSize = Shapes.join(tf, tf.constant(new int[] {-1, -1}), sizeV, endV); // [4]
       Operand<TFloat32> blockBias = tf.slice(maskBias, biasBegin, biasSize); // [R, 1, Lq, Lk]
-      Operand<TFloat32> masked = tf.math.add(perHead, blockBias); // [R, Hq, Lq, Lk]
-      Operand<TFloat32> probs = tf.nn.softmax(masked); // [R, Hq, Lq, Lk]
-      Operand<TInt32> byKvShape = Shapes.join(tf, rows, tf.constant(new int[] {kv, -1}), endV); // [4]
-      Operand<TFloat32> probsByKv = tf.reshape(probs, byKvShape); // [R, Hkv, G*Lq, Lk]
-      Operand<TFloat32> context = batchMatMul(tf, probsByKv, vPrefix, false, precision); // [R, Hkv, G*Lq, D]
+      Operand<TFloat32> context = AttentionBlock.apply(tf, qFlat, kPrefix, vPrefix, blockBias); // [R, Hkv, G*Lq, D]
       Operand<TInt32> groupedShape =
           Shapes.join(tf, rows, tf.constant(new int[] {kv, groups}), sizeV, tf.constant(new int[] {d})); // [5]
       contexts.add(tf.reshape(context, groupedShape)); // [R, Hkv, G, Lq, D]
@@ -227,15 +219,5 @@ public final class Attention {
       Adapters adapters) {
     Operand<TFloat32> projected = Layers.linear(tf, merged, w.o(), w.oBias(), precision); // [N, H]
     return LowRank.add(tf, projected, merged, adapters.o(), precision); // [N, H]
-  }
-
-  /**
-   * {@code x @ y}, or {@code x @ y^T} when {@code adjY}, over the two leading batch dimensions, in
-   * {@code precision}; the result is float32.
-   */
-  static Operand<TFloat32> batchMatMul(
-      Ops tf, Operand<? extends TNumber> x, Operand<? extends TNumber> y, boolean adjY, Precision precision) {
-    String equation = adjY ? "abqd,abkd->abqk" : "abqk,abkd->abqd";
-    return precision.einsum(tf, equation, x, y);
   }
 }
