@@ -114,9 +114,14 @@ record OptimizerUpdate(
     Map<Float, AdamW.Shared> scaled = new java.util.HashMap<>(); // LoRA+: one scaled set per multiplier
     Map<String, Variable<TFloat32>> moments = new LinkedHashMap<>();
     List<Op> updates = new ArrayList<>();
+    for (String name : params.variables().keySet()) {
+      moments.put("adam_m/" + name, GradientAccumulation.zeroVariable(
+          sharding == null ? mOps : sharding.on(mOps, name), name, params.shapes().get(name)));
+      moments.put("adam_v/" + name, GradientAccumulation.zeroVariable(
+          sharding == null ? vOps : sharding.on(vOps, name), name, params.shapes().get(name)));
+    }
     Op previous = null;
-    for (Map.Entry<String, Variable<TFloat32>> e : params.variables().entrySet()) {
-      String name = e.getKey();
+    for (String name : updateOrder(params.names(), params.shapes(), sharding != null)) {
       // On one device the tensors are updated one after the other: every operation of a tensor's update
       // waits for the previous tensor's assignments. Left to the executor, all tensors' updates become
       // ready at once and their temporaries (AdamW's products, about a model's worth) coexist with the
@@ -124,19 +129,29 @@ record OptimizerUpdate(
       Ops chained = sharding != null || previous == null ? optOps : optOps.withControlDependencies(List.of(previous));
       Ops on = sharding == null ? chained : sharding.on(optOps, name); // the owner's device when sharded
       Operand<TFloat32> clipped = on.math.mul(gradient.get(name), clipCoef); // same shape as the parameter
-      Variable<TFloat32> m = GradientAccumulation.zeroVariable(
-          sharding == null ? mOps : sharding.on(mOps, name), name, params.shapes().get(name));
-      Variable<TFloat32> v = GradientAccumulation.zeroVariable(
-          sharding == null ? vOps : sharding.on(vOps, name), name, params.shapes().get(name));
-      moments.put("adam_m/" + name, m);
-      moments.put("adam_v/" + name, v);
+      Variable<TFloat32> m = moments.get("adam_m/" + name);
+      Variable<TFloat32> v = moments.get("adam_v/" + name);
       float lrScale = params.lrScale(name);
       AdamW.Shared s = lrScale == 1f ? shared : scaled.computeIfAbsent(lrScale, k -> scaledLr(optOps, shared, k));
-      List<Op> assigns = AdamW.update(on, e.getValue(), clipped, m, v, s, params.decays().get(name));
+      List<Op> assigns = AdamW.update(on, params.variables().get(name), clipped, m, v, s, params.decays().get(name));
       updates.addAll(assigns);
       previous = sharding != null ? null : optOps.withControlDependencies(assigns).withName("updated_" + updates.size() / 3).noOp();
     }
     return new OptimizerUpdate(gradNorm, gradNorms, updates, moments);
+  }
+
+  /**
+   * The order of the chained updates: smallest tensor first, so that the largest (a vocabulary-sized
+   * embedding) is updated when every other tensor's gradient has been applied and freed; updated first,
+   * its temporaries coexisted with the whole gradient at the step's peak. Sharded updates are not
+   * chained, and keep the parameters' order.
+   */
+  static List<String> updateOrder(List<String> names, Map<String, Shape> shapes, boolean sharded) {
+    List<String> order = new ArrayList<>(names);
+    if (!sharded) {
+      order.sort(java.util.Comparator.comparingLong(name -> shapes.get(name).size())); // stable: ties keep their order
+    }
+    return order;
   }
 
   /**
