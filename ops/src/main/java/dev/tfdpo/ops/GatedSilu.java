@@ -6,6 +6,7 @@ import org.tensorflow.Operand;
 import org.tensorflow.Output;
 import org.tensorflow.op.Ops;
 import org.tensorflow.op.linalg.MatMul;
+import org.tensorflow.types.TBfloat16;
 import org.tensorflow.types.TFloat32;
 
 /**
@@ -31,9 +32,13 @@ public final class GatedSilu {
   /** The mark of {@link #project}'s lean operation. */
   static final String DOWN = "gated_silu_down";
 
+  /** The mark of {@link #project}'s lean operation in bfloat16. */
+  static final String DOWN_BF16 = "gated_silu_down_bf16";
+
   static {
     LeanGradients.rule(MARK, GatedSilu::gradient);
     LeanGradients.rule(DOWN, GatedSilu::downGradient);
+    LeanGradients.rule(DOWN_BF16, GatedSilu::downBf16Gradient);
   }
 
   private GatedSilu() {}
@@ -49,20 +54,21 @@ public final class GatedSilu {
   }
 
   /**
-   * {@code (silu(gate) * up) @ down^T}, {@code [N, H]}, in float32: values and gradients bitwise those of
-   * {@link #apply} followed by the product, and a forward pass that leaves only {@code gate} and
-   * {@code up} for the backward pass (the product is rebuilt there for the weight's gradient).
+   * {@code (silu(gate) * up) @ down^T}, {@code [N, H]}, the product in {@code precision}, the result
+   * float32: values and gradients bitwise those of {@link #apply} followed by the product, and a forward
+   * pass that leaves only {@code gate} and {@code up} for the backward pass (the product is rebuilt there
+   * for the weight's gradient; in bfloat16 cast again, and the weight too, {@link Bf16Projection}).
    *
    * @param down {@code [H, F]}, float32
    */
   public static Operand<TFloat32> project(Ops tf, Operand<TFloat32> gate, Operand<TFloat32> up,
-      Operand<TFloat32> down) {
+      Operand<TFloat32> down, Precision precision) {
     if (!LeanGradients.active()) {
-      return tf.linalg.matMul(apply(tf, gate, up), down, MatMul.transposeB(true)); // [N, H]
+      return precision.matMul(tf, apply(tf, gate, up), down, true); // [N, H]
     }
     Operand<TFloat32> activated = tf.math.mul(Layers.silu(tf, gate), up); // [N, F]
-    Operand<TFloat32> value = tf.linalg.matMul(activated, down, MatMul.transposeB(true)); // [N, H]
-    return LeanGradients.marked(tf, DOWN, value, List.of(gate, up, down)); // [N, H]
+    Operand<TFloat32> value = precision.matMul(tf, activated, down, true); // [N, H]
+    return LeanGradients.marked(tf, precision == Precision.FLOAT32 ? DOWN : DOWN_BF16, value, List.of(gate, up, down)); // [N, H]
   }
 
   /** Whether the lean gradients are in use in this process (else the plain forms are built). */
@@ -100,6 +106,22 @@ public final class GatedSilu {
     Operand<TFloat32> u = (Operand<TFloat32>) op.input(2); // [N, F]
     GateGradients gate = GateGradients.of(tf, g, u, dValue, dValue);
     return List.of(dValue, gate.dGate(), gate.dUp());
+  }
+
+  /**
+   * {@link #downGradient} for the bfloat16 product: TensorFlow's gradients of {@code Cast(MatMul(Cast(a),
+   * Cast(W)^T))} ({@link Bf16Projection.Gradients}), {@code a} rebuilt and cast, and the gate's gradient.
+   */
+  @SuppressWarnings("unchecked")
+  private static List<Operand<?>> downBf16Gradient(Ops tf, GraphOperation op, List<Output<?>> grads) {
+    Operand<TFloat32> dOut = (Operand<TFloat32>) grads.get(0); // [N, H]
+    Operand<TFloat32> g = (Operand<TFloat32>) op.input(1); // [N, F]
+    Operand<TFloat32> u = (Operand<TFloat32>) op.input(2); // [N, F]
+    Operand<TFloat32> down = (Operand<TFloat32>) op.input(3); // [H, F]
+    Bf16Projection.Gradients product = Bf16Projection.Gradients.of(tf, dOut, down);
+    GateGradients gate = GateGradients.of(tf, g, u, Precision.float32(tf, product.input()), dOut);
+    Operand<TBfloat16> activatedHalf = Bf16Projection.half(tf, tf.math.mul(gate.silu(), u)); // [N, F]
+    return List.of(dOut, gate.dGate(), gate.dUp(), product.weight(tf, activatedHalf));
   }
 
   /**

@@ -45,12 +45,28 @@ public final class Layers {
    */
   public static Operand<TFloat32> linear(Ops tf, Operand<TFloat32> x, Operand<? extends TNumber> weight,
       Operand<? extends TNumber> bias, Precision precision) {
-    // A float32 product of an RMSNorm's output rebuilds that output for its weight gradient (RmsNorm).
-    @SuppressWarnings("unchecked")
-    Operand<TFloat32> y = precision == Precision.FLOAT32 && weight.type() == TFloat32.class && RmsNorm.isLean(x)
-        ? RmsNorm.project(tf, x, (Operand<TFloat32>) weight)
-        : precision.matMul(tf, x, weight, true); // [N, out]
+    Operand<TFloat32> y = product(tf, x, weight, precision); // [N, out]
     return bias == null ? y : tf.math.add(y, Precision.float32(tf, bias)); // [N, out]
+  }
+
+  /**
+   * {@code x @ weight^T} in {@code precision}, lean where it can be: a product of an RMSNorm's output
+   * rebuilds that output for its weight gradient ({@link RmsNorm}), a bfloat16 product of a float32 weight
+   * casts the weight again in the backward pass ({@link Bf16Projection}).
+   */
+  @SuppressWarnings("unchecked")
+  private static Operand<TFloat32> product(Ops tf, Operand<TFloat32> x, Operand<? extends TNumber> weight,
+      Precision precision) {
+    if (weight.type() != TFloat32.class) { // a frozen weight stored in bfloat16: no gradient
+      return precision.matMul(tf, x, weight, true); // [N, out]
+    }
+    Operand<TFloat32> w = (Operand<TFloat32>) weight; // [out, in]
+    if (RmsNorm.isLean(x)) {
+      return RmsNorm.project(tf, x, w, precision); // [N, out]
+    }
+    return precision == Precision.BFLOAT16 && LeanGradients.active()
+        ? Bf16Projection.apply(tf, x, w) // [N, out]
+        : precision.matMul(tf, x, w, true); // [N, out]
   }
 
   /** SiLU: {@code x * sigmoid(x)}. */
@@ -86,14 +102,14 @@ public final class Layers {
     // and the backward pass keeps it alive (a MatMul's gradient reads its weight input) for the whole step.
     Operand<TFloat32> gate = LowRank.add(tf, linear(tf, x, gateW, gateB, precision), x, adapters.gate(), precision); // [N, F]
     Operand<TFloat32> up = LowRank.add(tf, linear(tf, x, upW, upB, precision), x, adapters.up(), precision); // [N, F]
-    if (adapters.down() == null && precision == Precision.FLOAT32 && downW.type() == TFloat32.class) {
+    if (adapters.down() == null && downW.type() == TFloat32.class) {
       // The product and the down projection, their backward pass keeping gate and up only (GatedSilu).
       @SuppressWarnings("unchecked")
-      Operand<TFloat32> down = GatedSilu.project(tf, gate, up, (Operand<TFloat32>) downW); // [N, H]
+      Operand<TFloat32> down = GatedSilu.project(tf, gate, up, (Operand<TFloat32>) downW, precision); // [N, H]
       return downB == null ? down : tf.math.add(down, Precision.float32(tf, downB)); // [N, H]
     }
-    // silu(gate) * up, its backward pass keeping gate and up only (GatedSilu); the projection (in bfloat16,
-    // or with an adapter reading the product) keeps what it reads.
+    // silu(gate) * up, its backward pass keeping gate and up only (GatedSilu); the projection (with an
+    // adapter reading the product, or of a bfloat16-stored frozen weight) keeps what it reads.
     Operand<TFloat32> activated = GatedSilu.apply(tf, gate, up); // [N, F]
     Operand<TFloat32> down = linear(tf, activated, downW, downB, precision); // [N, H]
     return LowRank.add(tf, down, activated, adapters.down(), precision); // [N, H]

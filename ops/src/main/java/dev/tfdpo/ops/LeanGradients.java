@@ -11,6 +11,7 @@ import org.tensorflow.TensorFlow;
 import org.tensorflow.op.Ops;
 import org.tensorflow.op.linalg.MatMul;
 import org.tensorflow.types.TFloat32;
+import org.tensorflow.types.family.TNumber;
 import org.tensorflow.types.family.TType;
 
 /**
@@ -105,10 +106,10 @@ final class LeanGradients {
    * TensorFlow's {@code MatMul} gradient of {@code y = x @ W^T} for {@code x}: {@code dy @ W}.
    *
    * @param dOut {@code [N, out]}
-   * @param weight {@code [out, in]}
+   * @param weight {@code [out, in]}, of dOut's type
    * @return {@code [N, in]}
    */
-  static Operand<TFloat32> productInputGradient(Ops tf, Operand<TFloat32> dOut, Operand<TFloat32> weight) {
+  static <T extends TNumber> Operand<T> productInputGradient(Ops tf, Operand<T> dOut, Operand<T> weight) {
     return tf.linalg.matMul(dOut, weight);
   }
 
@@ -116,10 +117,10 @@ final class LeanGradients {
    * TensorFlow's {@code MatMul} gradient of {@code y = x @ W^T} for {@code W}: {@code dy^T @ x}.
    *
    * @param dOut {@code [N, out]}
-   * @param input {@code [N, in]}
+   * @param input {@code [N, in]}, of dOut's type
    * @return {@code [out, in]}
    */
-  static Operand<TFloat32> productWeightGradient(Ops tf, Operand<TFloat32> dOut, Operand<TFloat32> input) {
+  static <T extends TNumber> Operand<T> productWeightGradient(Ops tf, Operand<T> dOut, Operand<T> input) {
     return tf.linalg.matMul(dOut, input, MatMul.transposeA(true));
   }
 

@@ -11,6 +11,7 @@ import org.tensorflow.Output;
 import org.tensorflow.op.Ops;
 import org.tensorflow.op.linalg.MatMul;
 import org.tensorflow.op.math.Mean;
+import org.tensorflow.types.TBfloat16;
 import org.tensorflow.types.TFloat32;
 import org.tensorflow.types.TInt32;
 import org.tensorflow.types.family.TNumber;
@@ -27,8 +28,9 @@ import org.tensorflow.types.family.TNumber;
  * pass reaches them (once per norm, shared by its projections) and apply exactly TensorFlow's own
  * gradient operations to them ({@code Mul}'s two products reduced over the broadcast axes, {@code MatMul}'s
  * two products). The rebuilt tensors are bitwise the forward's (the same operations on the same values).
- * The output stays alive when something else reads it (a LoRA adapter, a bfloat16 cast): nothing is saved
- * then, and nothing changes.
+ * In bfloat16 the projections share one cast of the output in the forward pass and cast the rebuilt
+ * output again in the backward pass ({@link Bf16Projection}). The output stays alive when something else
+ * reads it (a LoRA adapter): nothing is saved then, and nothing changes.
  */
 public final class RmsNorm {
 
@@ -37,6 +39,9 @@ public final class RmsNorm {
 
   /** The mark of a projection of a lean norm's output. */
   static final String PROJECTION = "normed_projection";
+
+  /** The mark of a bfloat16 projection of a lean norm's output ({@link Bf16Projection}). */
+  static final String PROJECTION_BF16 = "normed_projection_bf16";
 
   /**
    * The rebuilt {@code x * r} and {@code w * (x * r)} of each norm, made once per graph. Bounded (least
@@ -52,12 +57,26 @@ public final class RmsNorm {
         }
       });
 
-  /** A norm's scaling operation in its graph. */
+  /**
+   * Each norm output's bfloat16 cast: in the forward pass the norm's projections share one (built per
+   * projection, q, k and v cast the same tensor three times); in the backward pass, the rebuilt output's.
+   * Bounded as {@link #REBUILT}.
+   */
+  private static final Map<NormKey, Operand<TBfloat16>> HALVES = Collections.synchronizedMap(
+      new LinkedHashMap<>(64, 0.75f, true) {
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<NormKey, Operand<TBfloat16>> eldest) {
+          return size() > 4096;
+        }
+      });
+
+  /** A norm's scaling operation (or a rebuilt tensor's operation) in its graph. */
   private record NormKey(ExecutionEnvironment graph, String norm) {}
 
   static {
     LeanGradients.rule(SCALE, RmsNorm::scaleGradient);
     LeanGradients.rule(PROJECTION, RmsNorm::projectionGradient);
+    LeanGradients.rule(PROJECTION_BF16, RmsNorm::projectionBf16Gradient);
   }
 
   private RmsNorm() {}
@@ -84,16 +103,28 @@ public final class RmsNorm {
   }
 
   /**
-   * {@code y @ weight^T} for a lean norm's output {@code y} ({@link #isLean}), whose weight gradient
-   * reads {@code y} rebuilt in the backward pass.
+   * {@code y @ weight^T} for a lean norm's output {@code y} ({@link #isLean}) in {@code precision}, whose
+   * weight gradient reads {@code y} rebuilt in the backward pass (in bfloat16: cast again there, and the
+   * weight too, {@link Bf16Projection}); the result is float32.
    *
    * @param y {@code [N, in]}
    * @param weight {@code [out, in]}, float32
    * @return {@code [N, out]}
    */
-  static Operand<TFloat32> project(Ops tf, Operand<TFloat32> y, Operand<TFloat32> weight) {
-    Operand<TFloat32> product = tf.linalg.matMul(y, weight, MatMul.transposeB(true)); // [N, out]
-    return LeanGradients.marked(tf, PROJECTION, product, List.of(y, weight));
+  static Operand<TFloat32> project(Ops tf, Operand<TFloat32> y, Operand<TFloat32> weight, Precision precision) {
+    if (precision == Precision.FLOAT32) {
+      Operand<TFloat32> product = tf.linalg.matMul(y, weight, MatMul.transposeB(true)); // [N, out]
+      return LeanGradients.marked(tf, PROJECTION, product, List.of(y, weight));
+    }
+    Operand<TBfloat16> yHalf = half(tf, y); // [N, in]
+    Operand<TFloat32> product = Precision.BFLOAT16.matMul(tf, yHalf, weight, true); // [N, out]
+    return LeanGradients.marked(tf, PROJECTION_BF16, product, List.of(y, weight));
+  }
+
+  /** {@code y}'s bfloat16 cast, one per tensor and graph. */
+  private static Operand<TBfloat16> half(Ops tf, Operand<TFloat32> y) {
+    return HALVES.computeIfAbsent(new NormKey(y.op().env(), y.op().name() + ":" + y.asOutput().index()),
+        key -> Bf16Projection.half(tf, y));
   }
 
   /** A norm's forward tensors rebuilt in the backward pass. */
@@ -136,6 +167,19 @@ public final class RmsNorm {
     MulGradient byWeight = MulGradient.of(tf, w, normed, dScaled);
     MulGradient byInverseRms = MulGradient.of(tf, x, inverseRms, byWeight.db());
     return List.of(dScaled, byInverseRms.da(), byInverseRms.db(), byWeight.da());
+  }
+
+  /**
+   * TensorFlow's gradients of {@code Cast(MatMul(Cast(y), Cast(W)^T))} ({@link Bf16Projection.Gradients}),
+   * {@code y} rebuilt and cast once per norm; the input's gradient back to float32 (its cast's gradient).
+   */
+  @SuppressWarnings("unchecked")
+  private static List<Operand<?>> projectionBf16Gradient(Ops tf, GraphOperation op, List<Output<?>> grads) {
+    Operand<TFloat32> dOut = (Operand<TFloat32>) grads.get(0); // [N, out]
+    Operand<TFloat32> weight = (Operand<TFloat32>) op.input(2); // [out, in]
+    Bf16Projection.Gradients g = Bf16Projection.Gradients.of(tf, dOut, weight);
+    Operand<TBfloat16> yHalf = half(tf, rebuilt(tf, (GraphOperation) op.input(1).op(), dOut).scaled()); // [N, in]
+    return List.of(dOut, Precision.float32(tf, g.input()), g.weight(tf, yHalf));
   }
 
   /** TensorFlow's {@code MatMul} gradient of {@code y @ W^T} ({@code dy = g @ W}, {@code dW = g^T @ y}), y rebuilt. */

@@ -68,15 +68,25 @@ class GatedSiluTest {
    */
   @Test
   void projectionEqualsTheProductThenMatMulBitwise() {
-    List<float[]> lean = project(false);
-    List<float[]> plain = LeanGradients.plain(() -> project(true));
+    assertProjectionBitwise(Precision.FLOAT32);
+  }
+
+  /** The same in bfloat16 ({@link Bf16Projection}: the product rebuilt and cast again, the weight too). */
+  @Test
+  void bfloat16ProjectionEqualsTheProductThenMatMulBitwise() {
+    assertProjectionBitwise(Precision.BFLOAT16);
+  }
+
+  private static void assertProjectionBitwise(Precision p) {
+    List<float[]> lean = project(false, p);
+    List<float[]> plain = LeanGradients.plain(() -> project(true, p));
     String[] what = {"(silu(g) * u) @ W^T", "d gate", "d up", "d W"};
     for (int i = 0; i < what.length; i++) {
-      assertArrayEquals(plain.get(i), lean.get(i), 0f, what[i]);
+      assertArrayEquals(plain.get(i), lean.get(i), 0f, p + " " + what[i]);
     }
   }
 
-  private static List<float[]> project(boolean plain) {
+  private static List<float[]> project(boolean plain, Precision p) {
     Random random = new Random(9);
     int h = 23;
     float[][] g = new float[N][F];
@@ -103,9 +113,8 @@ class GatedSiluTest {
       Operand<TFloat32> up = tf.identity(tf.constant(u)); // [N, F]
       Operand<TFloat32> down = tf.identity(tf.constant(w)); // [h, F]
       Operand<TFloat32> y = plain
-          ? tf.linalg.matMul(tf.math.mul(Layers.silu(tf, gate), up), down,
-              org.tensorflow.op.linalg.MatMul.transposeB(true))
-          : GatedSilu.project(tf, gate, up, down); // [N, h]
+          ? p.matMul(tf, tf.math.mul(Layers.silu(tf, gate), up), down, true)
+          : GatedSilu.project(tf, gate, up, down, p); // [N, h]
       Operand<TFloat32> loss = tf.sum(tf.math.mul(y, tf.constant(c)), tf.constant(new int[] {0, 1})); // []
       Gradients grads = tf.gradients(loss, List.of(gate, up, down));
       return Fetched.floats(s.runner().fetch(y).fetch(grads.dy(0)).fetch(grads.dy(1)).fetch(grads.dy(2)));

@@ -26,8 +26,8 @@ class RmsNormTest {
   private static final int N = 29;
   private static final int H = 41;
 
-  /** Value, then the gradients for x, the norm weight and both projection weights. */
-  private static List<float[]> block() {
+  /** Value, then the gradients for x, the norm weight and both projection weights, products in {@code p}. */
+  private static List<float[]> block(Precision p) {
     Random random = new Random(3);
     float[][] x = new float[N][H];
     float[][] c = new float[N][H];
@@ -55,7 +55,7 @@ class RmsNormTest {
       Operand<TFloat32> wbT = tf.identity(tf.constant(wb)); // [H, H]
       Operand<TFloat32> normed = Layers.rmsNorm(tf, xT, weightT, 1e-5f); // [N, H]
       Operand<TFloat32> y = tf.math.add(xT,
-          tf.math.add(Layers.linear(tf, normed, waT, null), Layers.linear(tf, normed, wbT, null))); // [N, H]
+          tf.math.add(Layers.linear(tf, normed, waT, null, p), Layers.linear(tf, normed, wbT, null, p))); // [N, H]
       Operand<TFloat32> loss = tf.sum(tf.math.mul(y, tf.constant(c)), tf.constant(new int[] {0, 1})); // []
       Gradients grads = tf.gradients(loss, List.of(xT, weightT, waT, wbT));
       var runner = s.runner().fetch(y);
@@ -77,8 +77,21 @@ class RmsNormTest {
   @Test
   void gradientsEqualThePlainForm() {
     assertTrue(LeanGradients.active(), "the IdentityN gradient registers on this OS");
-    List<float[]> lean = block();
-    List<float[]> plain = LeanGradients.plain(RmsNormTest::block);
+    assertLeanEqualsPlain(Precision.FLOAT32);
+  }
+
+  /**
+   * The bfloat16 projections ({@link Bf16Projection}: the rebuilt output cast again, the weights too): the
+   * same, against the plain bfloat16 form (each product casting the norm's output and its weight).
+   */
+  @Test
+  void bfloat16GradientsEqualThePlainForm() {
+    assertLeanEqualsPlain(Precision.BFLOAT16);
+  }
+
+  private static void assertLeanEqualsPlain(Precision p) {
+    List<float[]> lean = block(p);
+    List<float[]> plain = LeanGradients.plain(() -> block(p));
     String[] what = {"x + rmsNorm(x) (Wa + Wb)^T", "d x", "d norm weight", "d Wa", "d Wb"};
     for (int i = 0; i < what.length; i++) {
       float tolerance = 0f;
@@ -87,7 +100,7 @@ class RmsNormTest {
           tolerance = Math.max(tolerance, 1e-6f * Math.abs(v));
         }
       }
-      assertArrayEquals(plain.get(i), lean.get(i), tolerance, what[i]);
+      assertArrayEquals(plain.get(i), lean.get(i), tolerance, p + " " + what[i]);
     }
   }
 
