@@ -149,7 +149,8 @@ public final class CompletionLogProbs {
     Operand<TFloat32> flatHidden = tf.reshape(hidden, flatShape); // [R*L, H]
     Operand<TFloat32> h = tf.gather(flatHidden, positions, tf.constant(0)); // [Nc, H]
 
-    Operand<TFloat32> logits = precision.matMul(tf, h, lmHead, true); // [Nc, V], float32
+    // In bfloat16 the head's bfloat16 copy ([V, H]) is cast again for the backward pass, not kept (Bf16Projection).
+    Operand<TFloat32> logits = Layers.linear(tf, h, lmHead, null, precision); // [Nc, V], float32
     Softmax softmax = Softmax.of(tf, logits);
     Operand<TFloat32> oneHot =
         tf.oneHot(sequence, numSequences, tf.constant(1f), tf.constant(0f)); // [Nc, S]
