@@ -5,7 +5,6 @@ import org.tensorflow.GraphOperation;
 import org.tensorflow.Operand;
 import org.tensorflow.Output;
 import org.tensorflow.op.Ops;
-import org.tensorflow.op.linalg.MatMul;
 import org.tensorflow.types.TBfloat16;
 import org.tensorflow.types.TFloat32;
 
@@ -37,8 +36,8 @@ public final class GatedSilu {
 
   static {
     LeanGradients.rule(MARK, GatedSilu::gradient);
-    LeanGradients.rule(DOWN, GatedSilu::downGradient);
-    LeanGradients.rule(DOWN_BF16, GatedSilu::downBf16Gradient);
+    LeanGradients.rule(DOWN, (tf, op, grads) -> downGradient(tf, op, grads, Precision.FLOAT32));
+    LeanGradients.rule(DOWN_BF16, (tf, op, grads) -> downGradient(tf, op, grads, Precision.BFLOAT16));
   }
 
   private GatedSilu() {}
@@ -109,35 +108,27 @@ public final class GatedSilu {
   }
 
   /**
-   * {@link #downGradient} for the bfloat16 product: TensorFlow's gradients of {@code Cast(MatMul(Cast(a),
-   * Cast(W)^T))} ({@link Bf16Projection.Gradients}), {@code a} rebuilt and cast, and the gate's gradient.
+   * The product's gradients with {@code a = silu(g) * u} rebuilt, then the gate's gradient. In float32
+   * TensorFlow's {@code MatMul} gradient for {@code y = a @ W^T} ({@code da = dy @ W}, {@code dW = dy^T @
+   * a}); in bfloat16 those of {@code Cast(MatMul(Cast(a), Cast(W)^T))} ({@link Bf16Projection.Gradients}),
+   * {@code a} cast again.
    */
   @SuppressWarnings("unchecked")
-  private static List<Operand<?>> downBf16Gradient(Ops tf, GraphOperation op, List<Output<?>> grads) {
+  private static List<Operand<?>> downGradient(Ops tf, GraphOperation op, List<Output<?>> grads,
+      Precision precision) {
     Operand<TFloat32> dOut = (Operand<TFloat32>) grads.get(0); // [N, H]
     Operand<TFloat32> g = (Operand<TFloat32>) op.input(1); // [N, F]
     Operand<TFloat32> u = (Operand<TFloat32>) op.input(2); // [N, F]
     Operand<TFloat32> down = (Operand<TFloat32>) op.input(3); // [H, F]
+    if (precision == Precision.FLOAT32) {
+      Operand<TFloat32> dActivated = LeanGradients.productInputGradient(tf, dOut, down); // [N, F]
+      GateGradients gate = GateGradients.of(tf, g, u, dActivated, dOut);
+      Operand<TFloat32> activated = tf.math.mul(gate.silu(), u); // [N, F]
+      return List.of(dOut, gate.dGate(), gate.dUp(), LeanGradients.productWeightGradient(tf, dOut, activated));
+    }
     Bf16Projection.Gradients product = Bf16Projection.Gradients.of(tf, dOut, down);
     GateGradients gate = GateGradients.of(tf, g, u, Precision.float32(tf, product.input()), dOut);
     Operand<TBfloat16> activatedHalf = Bf16Projection.half(tf, tf.math.mul(gate.silu(), u)); // [N, F]
     return List.of(dOut, gate.dGate(), gate.dUp(), product.weight(tf, activatedHalf));
-  }
-
-  /**
-   * TensorFlow's {@code MatMul} gradient for {@code y = a @ W^T} ({@code da = dy @ W},
-   * {@code dW = dy^T @ a}) with {@code a = silu(g) * u} rebuilt, then the gate's gradient.
-   */
-  @SuppressWarnings("unchecked")
-  private static List<Operand<?>> downGradient(Ops tf, GraphOperation op, List<Output<?>> grads) {
-    Operand<TFloat32> dOut = (Operand<TFloat32>) grads.get(0); // [N, H]
-    Operand<TFloat32> g = (Operand<TFloat32>) op.input(1); // [N, F]
-    Operand<TFloat32> u = (Operand<TFloat32>) op.input(2); // [N, F]
-    Operand<TFloat32> down = (Operand<TFloat32>) op.input(3); // [H, F]
-    Operand<TFloat32> dActivated = LeanGradients.productInputGradient(tf, dOut, down); // [N, F]
-    GateGradients gate = GateGradients.of(tf, g, u, dActivated, dOut);
-    Operand<TFloat32> activated = tf.math.mul(gate.silu(), u); // [N, F]
-    Operand<TFloat32> dDown = LeanGradients.productWeightGradient(tf, dOut, activated); // [H, F]
-    return List.of(dOut, gate.dGate(), gate.dUp(), dDown);
   }
 }

@@ -44,39 +44,37 @@ public final class RmsNorm {
   static final String PROJECTION_BF16 = "normed_projection_bf16";
 
   /**
-   * The rebuilt {@code x * r} and {@code w * (x * r)} of each norm, made once per graph. Bounded (least
-   * recently used first out): the keys hold their graphs, and a dropped entry only means a later gradient
-   * call rebuilds the norm again. (A gradient function cannot look operations up by name: TensorFlow holds
-   * the graph's lock while it calls one.)
+   * The rebuilt {@code x * r} and {@code w * (x * r)} of each norm, made once per graph. (A gradient
+   * function cannot look operations up by name: TensorFlow holds the graph's lock while it calls one.)
    */
-  private static final Map<NormKey, Rebuilt> REBUILT = Collections.synchronizedMap(
-      new LinkedHashMap<>(64, 0.75f, true) {
-        @Override
-        protected boolean removeEldestEntry(Map.Entry<NormKey, Rebuilt> eldest) {
-          return size() > 4096;
-        }
-      });
+  private static final Map<GraphKey, Rebuilt> REBUILT = leastRecentlyUsed();
 
   /**
    * Each norm output's bfloat16 cast: in the forward pass the norm's projections share one (built per
    * projection, q, k and v cast the same tensor three times); in the backward pass, the rebuilt output's.
-   * Bounded as {@link #REBUILT}.
    */
-  private static final Map<NormKey, Operand<TBfloat16>> HALVES = Collections.synchronizedMap(
-      new LinkedHashMap<>(64, 0.75f, true) {
-        @Override
-        protected boolean removeEldestEntry(Map.Entry<NormKey, Operand<TBfloat16>> eldest) {
-          return size() > 4096;
-        }
-      });
+  private static final Map<GraphKey, Operand<TBfloat16>> HALVES = leastRecentlyUsed();
 
-  /** A norm's scaling operation (or a rebuilt tensor's operation) in its graph. */
-  private record NormKey(ExecutionEnvironment graph, String norm) {}
+  /** An operation or tensor, by name, in its graph. */
+  private record GraphKey(ExecutionEnvironment graph, String name) {}
+
+  /**
+   * A bounded map, least recently used first out: the keys hold their graphs, and a dropped entry only
+   * means a later call builds its value again.
+   */
+  private static <V> Map<GraphKey, V> leastRecentlyUsed() {
+    return Collections.synchronizedMap(new LinkedHashMap<>(64, 0.75f, true) {
+      @Override
+      protected boolean removeEldestEntry(Map.Entry<GraphKey, V> eldest) {
+        return size() > 4096;
+      }
+    });
+  }
 
   static {
     LeanGradients.rule(SCALE, RmsNorm::scaleGradient);
-    LeanGradients.rule(PROJECTION, RmsNorm::projectionGradient);
-    LeanGradients.rule(PROJECTION_BF16, RmsNorm::projectionBf16Gradient);
+    LeanGradients.rule(PROJECTION, (tf, op, grads) -> projectionGradient(tf, op, grads, Precision.FLOAT32));
+    LeanGradients.rule(PROJECTION_BF16, (tf, op, grads) -> projectionGradient(tf, op, grads, Precision.BFLOAT16));
   }
 
   private RmsNorm() {}
@@ -116,14 +114,14 @@ public final class RmsNorm {
       Operand<TFloat32> product = tf.linalg.matMul(y, weight, MatMul.transposeB(true)); // [N, out]
       return LeanGradients.marked(tf, PROJECTION, product, List.of(y, weight));
     }
-    Operand<TBfloat16> yHalf = half(tf, y); // [N, in]
+    Operand<TBfloat16> yHalf = sharedHalf(tf, y); // [N, in]
     Operand<TFloat32> product = Precision.BFLOAT16.matMul(tf, yHalf, weight, true); // [N, out]
     return LeanGradients.marked(tf, PROJECTION_BF16, product, List.of(y, weight));
   }
 
   /** {@code y}'s bfloat16 cast, one per tensor and graph. */
-  private static Operand<TBfloat16> half(Ops tf, Operand<TFloat32> y) {
-    return HALVES.computeIfAbsent(new NormKey(y.op().env(), y.op().name() + ":" + y.asOutput().index()),
+  private static Operand<TBfloat16> sharedHalf(Ops tf, Operand<TFloat32> y) {
+    return HALVES.computeIfAbsent(new GraphKey(y.op().env(), y.op().name() + ":" + y.asOutput().index()),
         key -> Bf16Projection.half(tf, y));
   }
 
@@ -136,7 +134,7 @@ public final class RmsNorm {
    */
   @SuppressWarnings("unchecked")
   private static Rebuilt rebuilt(Ops tf, GraphOperation norm, Operand<?> signal) {
-    return REBUILT.computeIfAbsent(new NormKey(norm.env(), norm.name()), key -> {
+    return REBUILT.computeIfAbsent(new GraphKey(norm.env(), norm.name()), key -> {
       Operand<TFloat32> x = LeanGradients.after(tf, (Operand<TFloat32>) norm.input(1), signal); // [..., H]
       Operand<TFloat32> normed = tf.math.mul(x, (Operand<TFloat32>) norm.input(2)); // [..., H]
       Operand<TFloat32> scaled = tf.math.mul((Operand<TFloat32>) norm.input(3), normed); // [..., H]
@@ -170,26 +168,22 @@ public final class RmsNorm {
   }
 
   /**
-   * TensorFlow's gradients of {@code Cast(MatMul(Cast(y), Cast(W)^T))} ({@link Bf16Projection.Gradients}),
-   * {@code y} rebuilt and cast once per norm; the input's gradient back to float32 (its cast's gradient).
+   * TensorFlow's gradients of the product: in float32 {@code MatMul}'s ({@code dy = g @ W}, {@code dW =
+   * g^T @ y}); in bfloat16 those of {@code Cast(MatMul(Cast(y), Cast(W)^T))} ({@link
+   * Bf16Projection.Gradients}), the input's back to float32 (its cast's gradient). {@code y} rebuilt (and
+   * cast) once per norm.
    */
   @SuppressWarnings("unchecked")
-  private static List<Operand<?>> projectionBf16Gradient(Ops tf, GraphOperation op, List<Output<?>> grads) {
+  private static List<Operand<?>> projectionGradient(Ops tf, GraphOperation op, List<Output<?>> grads,
+      Precision precision) {
     Operand<TFloat32> dOut = (Operand<TFloat32>) grads.get(0); // [N, out]
     Operand<TFloat32> weight = (Operand<TFloat32>) op.input(2); // [out, in]
-    Bf16Projection.Gradients g = Bf16Projection.Gradients.of(tf, dOut, weight);
-    Operand<TBfloat16> yHalf = half(tf, rebuilt(tf, (GraphOperation) op.input(1).op(), dOut).scaled()); // [N, in]
-    return List.of(dOut, Precision.float32(tf, g.input()), g.weight(tf, yHalf));
-  }
-
-  /** TensorFlow's {@code MatMul} gradient of {@code y @ W^T} ({@code dy = g @ W}, {@code dW = g^T @ y}), y rebuilt. */
-  @SuppressWarnings("unchecked")
-  private static List<Operand<?>> projectionGradient(Ops tf, GraphOperation op, List<Output<?>> grads) {
-    Operand<TFloat32> dOut = (Operand<TFloat32>) grads.get(0); // [N, out]
-    Operand<TFloat32> weight = (Operand<TFloat32>) op.input(2); // [out, in]
-    Operand<TFloat32> dIn = LeanGradients.productInputGradient(tf, dOut, weight); // [N, in]
     Operand<TFloat32> y = rebuilt(tf, (GraphOperation) op.input(1).op(), dOut).scaled(); // [N, in]
-    Operand<TFloat32> dWeight = LeanGradients.productWeightGradient(tf, dOut, y); // [out, in]
-    return List.of(dOut, dIn, dWeight);
+    if (precision == Precision.FLOAT32) {
+      Operand<TFloat32> dIn = LeanGradients.productInputGradient(tf, dOut, weight); // [N, in]
+      return List.of(dOut, dIn, LeanGradients.productWeightGradient(tf, dOut, y));
+    }
+    Bf16Projection.Gradients g = Bf16Projection.Gradients.of(tf, dOut, weight);
+    return List.of(dOut, Precision.float32(tf, g.input()), g.weight(tf, sharedHalf(tf, y)));
   }
 }
